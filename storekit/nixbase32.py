@@ -1,0 +1,50 @@
+"""Nix's base-32: its own alphabet (no e, o, t, u) and its own bit order.
+
+Nix writes the least significant 5-bit group last, reading the bytes as one little-endian integer.
+That lets both directions go through Python's big integers instead of a loop over bits.
+"""
+
+from __future__ import annotations
+
+from storekit.errors import InvalidHash
+
+ALPHABET = "0123456789abcdfghijklmnpqrsvwxyz"
+_DIGIT = {c: i for i, c in enumerate(ALPHABET)}
+
+
+def encoded_length(size: int) -> int:
+    """Characters needed for `size` bytes: 20 -> 32, 32 -> 52, 64 -> 103."""
+    return 0 if size == 0 else (size * 8 - 1) // 5 + 1
+
+
+def decoded_length(length: int) -> int:
+    """Bytes a nix-base32 string of `length` characters holds."""
+    return length * 5 // 8
+
+
+def encode(data: bytes) -> str:
+    value = int.from_bytes(data, "little")
+    n = encoded_length(len(data))
+    return "".join(ALPHABET[(value >> (5 * k)) & 31] for k in range(n - 1, -1, -1))
+
+
+def decode(text: str) -> bytes:
+    """Decode `text`, refusing foreign characters and set bits beyond the last byte (as Nix does)."""
+    value = 0
+    for c in text:
+        digit = _DIGIT.get(c)
+        if digit is None:
+            raise InvalidHash(f"invalid character '{c}' in nix-base32 string '{text}'")
+        value = (value << 5) | digit
+    size = decoded_length(len(text))
+    if value >> (8 * size):
+        raise InvalidHash(f"invalid nix-base32 string '{text}': bits set beyond its {size} bytes")
+    return value.to_bytes(size, "little")
+
+
+def is_valid(text: str) -> bool:
+    try:
+        decode(text)
+    except InvalidHash:
+        return False
+    return True

@@ -1,0 +1,178 @@
+"""Store dirs, store paths, and the ways Nix names a path from what it holds.
+
+Every path name is `storeDir/<hash part>-<name>`, where the hash part is the first 160 bits (folded) of
+sha256 over a *fingerprint* `type:sha256:<inner hex>:<storeDir>:<name>`. The store dir is part of the
+fingerprint, which is why the same content has a different hash part under `/opt/store` than under
+`/nix/store`, and why storekit must carry a `StoreDir` everywhere instead of assuming `/nix/store`.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+
+from storekit import nixbase32
+from storekit.errors import InvalidStorePath
+from storekit.hashing import Hash, compress
+
+HASH_PART_LEN = 32
+MAX_NAME_LEN = 211
+DEFAULT_STORE_DIR = "/nix/store"
+_NAME_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+-._?=")
+
+
+class FileIngestionMethod(Enum):
+    """How a fixed-output hash was computed: over the flat file bytes or over the NAR."""
+
+    FLAT = ""
+    RECURSIVE = "r:"
+
+
+def check_name(name: str, path: str | None = None) -> None:
+    """Raise `InvalidStorePath` unless `name` is a legal store path name (Nix 2.8's rules)."""
+    what = f"store path '{path}'" if path is not None else f"name '{name}'"
+    if not name:
+        raise InvalidStorePath(f"{what} has an empty name")
+    if len(name) > MAX_NAME_LEN:
+        raise InvalidStorePath(f"{what} has a name longer than {MAX_NAME_LEN} characters")
+    for c in name:
+        if c not in _NAME_CHARS:
+            raise InvalidStorePath(f"{what} contains illegal character '{c}'")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class StorePath:
+    """A path in some store: its store dir, 32-character hash part and name. Prints as the full path."""
+
+    store_dir: str
+    hash_part: str
+    name: str
+
+    @property
+    def base_name(self) -> str:
+        return f"{self.hash_part}-{self.name}"
+
+    @property
+    def is_derivation(self) -> bool:
+        return self.name.endswith(".drv")
+
+    def __str__(self) -> str:
+        return f"{self.store_dir}/{self.hash_part}-{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreDir:
+    """A store dir such as `/opt/store`: parses, validates and makes store paths under it."""
+
+    path: str = DEFAULT_STORE_DIR
+
+    def __post_init__(self) -> None:
+        if not self.path.startswith("/"):
+            raise InvalidStorePath(f"store dir '{self.path}' is not an absolute path")
+        norm = posixpath.normpath(self.path)
+        if norm.startswith("//"):
+            norm = "/" + norm.lstrip("/")
+        if norm != self.path or norm == "/":
+            raise InvalidStorePath(
+                f"store dir '{self.path}' must be a canonical absolute path other than '/' (try '{norm}')"
+            )
+
+    def __str__(self) -> str:
+        return self.path
+
+    # --- parsing -------------------------------------------------------------------------------
+
+    def parse_base_name(self, base_name: str) -> StorePath:
+        """Parse `<hash>-<name>` (no directory) as a path of this store."""
+        shown = f"{self.path}/{base_name}"
+        if len(base_name) < HASH_PART_LEN + 1 or base_name[HASH_PART_LEN] != "-":
+            raise InvalidStorePath(f"'{base_name}' is too short to be a valid store path")
+        hash_part = base_name[:HASH_PART_LEN]
+        if not nixbase32.is_valid(hash_part):
+            raise InvalidStorePath(f"store path '{shown}' has an invalid hash part '{hash_part}'")
+        name = base_name[HASH_PART_LEN + 1 :]
+        check_name(name, shown)
+        return StorePath(self.path, hash_part, name)
+
+    def parse_path(self, path: str) -> StorePath:
+        """Parse a full store path; refuse paths outside this store dir or below a store path."""
+        parent, base = posixpath.split(posixpath.normpath(path))
+        if parent != self.path:
+            raise InvalidStorePath(f"path '{path}' is not in the Nix store '{self.path}'")
+        return self.parse_base_name(base)
+
+    def to_store_path(self, path: str) -> tuple[StorePath, str]:
+        """Split a path inside a store path into the store path and the rest (`/bin/sh` or `""`)."""
+        norm = posixpath.normpath(path)
+        prefix = self.path + "/"
+        if not norm.startswith(prefix):
+            raise InvalidStorePath(f"path '{path}' is not in the Nix store '{self.path}'")
+        base, sep, rest = norm[len(prefix) :].partition("/")
+        return self.parse_base_name(base), sep + rest
+
+    def is_store_path(self, path: str) -> bool:
+        try:
+            self.parse_path(path)
+        except InvalidStorePath:
+            return False
+        return True
+
+    # --- making paths --------------------------------------------------------------------------
+
+    def make_store_path(self, type_: str, inner: Hash, name: str) -> StorePath:
+        """Nix's `makeStorePath`: hash the fingerprint, fold to 160 bits, print in nix-base32."""
+        check_name(name)
+        fingerprint = f"{type_}:{inner.algo}:{inner.base16}:{self.path}:{name}"
+        digest = Hash.of(fingerprint.encode()).digest
+        return StorePath(self.path, nixbase32.encode(compress(digest)), name)
+
+    def make_text_path(self, name: str, content_hash: Hash, references: Iterable[StorePath] = ()) -> StorePath:
+        """A text path (`.drv` files, `builtins.toFile`): sha256 of the contents plus references."""
+        if content_hash.algo != "sha256":
+            raise InvalidStorePath("text paths are addressed by sha256 only")
+        return self.make_store_path(_with_refs("text", references, self_ref=False), content_hash, name)
+
+    def make_fixed_output_path(
+        self,
+        name: str,
+        method: FileIngestionMethod,
+        content_hash: Hash,
+        references: Iterable[StorePath] = (),
+        *,
+        self_ref: bool = False,
+    ) -> StorePath:
+        """Nix's `makeFixedOutputPath`: recursive sha256 is a `source` path, anything else `output:out`."""
+        refs = list(references)
+        if method is FileIngestionMethod.RECURSIVE and content_hash.algo == "sha256":
+            return self.make_store_path(_with_refs("source", refs, self_ref), content_hash, name)
+        if refs or self_ref:
+            raise InvalidStorePath(
+                f"fixed-output path '{name}' hashed with {method.value}{content_hash.algo} cannot have references"
+            )
+        inner = Hash.of(f"fixed:out:{method.value}{content_hash.algo}:{content_hash.base16}:".encode())
+        return self.make_store_path("output:out", inner, name)
+
+    def make_source_path(
+        self, name: str, nar_hash: Hash, references: Iterable[StorePath] = (), *, self_ref: bool = False
+    ) -> StorePath:
+        """What `nix-store --add` gives: the NAR's sha256 as a recursive fixed output."""
+        return self.make_fixed_output_path(
+            name, FileIngestionMethod.RECURSIVE, nar_hash, references, self_ref=self_ref
+        )
+
+    def make_output_path(self, output: str, drv_hash_modulo: Hash, drv_name: str) -> StorePath:
+        """An input-addressed output: `out` keeps the derivation's name, others get `-<output>`."""
+        return self.make_store_path(f"output:{output}", drv_hash_modulo, output_path_name(drv_name, output))
+
+
+def output_path_name(drv_name: str, output: str) -> str:
+    return drv_name if output == "out" else f"{drv_name}-{output}"
+
+
+def _with_refs(type_: str, references: Iterable[StorePath], self_ref: bool) -> str:
+    parts = [type_, *sorted(str(r) for r in references)]
+    if self_ref:
+        parts.append("self")
+    return ":".join(parts)
