@@ -59,6 +59,10 @@ class DerivationParseError(InvalidValue):
         super().__init__(message)
 
 
+class InvalidDerivation(InvalidValue):
+    """A derivation that parses but breaks Nix's rules: mixed output kinds, wrong output or .drv paths."""
+
+
 class NarInfoError(InvalidValue):
     """A narinfo or nix-cache-info file that does not parse."""
 
@@ -81,6 +85,21 @@ def _caret(text: str, span: tuple[int, int]) -> str:
     shown = prefix + text[window_start:window_end] + suffix
     width = max(1, min(end, window_end) - start)
     return f"    {shown}\n    {' ' * (len(prefix) + start - window_start)}{'~' * width}"
+
+
+# --- files on disk --------------------------------------------------------------------------------
+
+
+class FileSystemError(StorekitError):
+    """A file or directory that cannot be read, archived or written (missing, unsupported type, denied).
+
+    `path` names it; the message says what was being done and the OS's reason, like Nix's
+    `getting status of '/x': No such file or directory`.
+    """
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 # --- stores ----------------------------------------------------------------------------------------

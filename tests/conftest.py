@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from nixoracle import NixStore, make_nix_store  # noqa: E402
+from nixoracle import NixStore, make_nix_store
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from storekit import __version__
-from storekit.cli import drv, elf, hash, key, nar, path
+from storekit.cli import drv, elf, hash, key, nar, path, store
 from storekit.errors import StorekitError
 
 app = typer.Typer(
@@ -25,7 +25,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for _module in (hash, nar, path, drv, key, elf):
+for _module in (hash, nar, path, drv, key, elf, store):
     app.add_typer(_module.app, name=_module.NAME, help=_module.HELP)
 
 
@@ -43,7 +43,7 @@ def _root(
         typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
     ] = False,
 ) -> None:
-    """storekit: Nix's model (content-addressed closures, sandboxed builds, binary caches) under any prefix."""
+    """Nix's model (content-addressed closures, sandboxed builds, binary caches) under any prefix."""
 
 
 def main(argv: list[str] | None = None) -> None:

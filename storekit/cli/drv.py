@@ -1,9 +1,114 @@
-"""`storekit drv`: Parse, print, check and show derivations (.drv)."""
+"""`storekit drv`: Parse, print, check and show derivations (.drv).
+
+The store dir of a `.drv` is the directory holding it unless `--store-dir` says otherwise (for copies
+of `.drv` files kept outside their store); input derivations are read from that same directory.
+"""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from storekit.derivation import json as drv_json
+from storekit.derivation.aterm import print_aterm
+from storekit.derivation.fs import locate, read_derivation, read_text
+from storekit.derivation.hashing import check as check_drv
+from storekit.derivation.model import Derivation
+from storekit.errors import InvalidDerivation
 
 NAME = "drv"
 HELP = "Parse, print, check and show derivations (.drv)."
 app = typer.Typer(no_args_is_help=True)
+
+StoreDirOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store-dir", help="The store dir the .drv belongs to (default: the directory holding it)."
+    ),
+]
+
+
+def _write(text: str) -> None:
+    """Write bytes exactly, including any that are not UTF-8 (carried as surrogate escapes)."""
+    sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
+    sys.stdout.flush()
+
+
+def _closure(roots: dict[str, tuple[Path, Derivation]]) -> dict[str, tuple[Path, Derivation]]:
+    """Add every input derivation, read from the directory of the file that names it."""
+    found = dict(roots)
+    todo = list(roots.values())
+    while todo:
+        file, drv = todo.pop()
+        for path in drv.input_drvs:
+            if path not in found:
+                input_file = file.parent / Path(path).name
+                found[path] = (input_file, read_derivation(input_file))
+                todo.append(found[path])
+    return found
+
+
+@app.command("show")
+def show(
+    files: Annotated[list[str], typer.Argument(help=".drv files to show.")],
+    store_dir: StoreDirOption = None,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", "-r", help="Also show the input derivations, recursively.")
+    ] = False,
+) -> None:
+    """Print the JSON that Nix 2.8's `nix show-derivation` prints, byte for byte."""
+    drvs: dict[str, tuple[Path, Derivation]] = {}
+    for file in files:
+        located = locate(file, store_dir)
+        drvs[located.path] = (located.file, read_derivation(located.file))
+    if recursive:
+        drvs = _closure(drvs)
+    obj: dict[str, object] = {}
+    for path in sorted(drvs):
+        obj.update(drv_json.to_json(path, drvs[path][1]))
+    _write(drv_json.dumps(obj) + "\n")
+
+
+@app.command("print")
+def print_(
+    file: Annotated[str, typer.Argument(help="JSON as `nix show-derivation` prints it ('-' for stdin).")],
+    drv: Annotated[
+        str | None, typer.Option("--drv", help="Which derivation to print when the JSON holds several.")
+    ] = None,
+) -> None:
+    """Print the ATerm (.drv contents, no trailing newline) of a derivation given as JSON."""
+    text = (
+        sys.stdin.buffer.read().decode("utf-8", "surrogateescape") if file == "-" else read_text(Path(file))
+    )
+    entries = drv_json.from_json_all(drv_json.loads(text))
+    if drv is not None:
+        entries = [(p, d) for p, d in entries if p == drv]
+        if not entries:
+            raise InvalidDerivation(f"'{file}' holds no derivation '{drv}'")
+    if len(entries) != 1:
+        raise InvalidDerivation(
+            f"'{file}' holds {len(entries)} derivations; choose one with --drv "
+            f"({', '.join(p for p, _ in entries)})"
+        )
+    _write(print_aterm(entries[0][1]))
+
+
+@app.command("check")
+def check(
+    files: Annotated[list[str], typer.Argument(help=".drv files to check.")],
+    store_dir: StoreDirOption = None,
+) -> None:
+    """Recompute output paths and the .drv path itself; fail naming each one that does not match."""
+    failures: list[str] = []
+    for file in files:
+        located = locate(file, store_dir)
+        drv = read_derivation(located.file)
+        problems = check_drv(located.path, drv, located.store_dir, located.lookup())
+        failures.extend(f"{located.path}: {p}" for p in problems)
+        if not problems:
+            typer.echo(f"{located.path}: ok")
+    if failures:
+        raise InvalidDerivation("derivation does not match what Nix computes: " + "; ".join(failures))
