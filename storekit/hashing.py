@@ -7,7 +7,6 @@ told by the length), printing picks one. `compress` is Nix's XOR-folding used fo
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 from dataclasses import dataclass
 from enum import Enum
@@ -16,6 +15,7 @@ from storekit import nixbase32
 from storekit.errors import InvalidHash
 
 ALGORITHMS: dict[str, int] = {"md5": 16, "sha1": 20, "sha256": 32, "sha512": 64}
+
 
 class Base(Enum):
     """The encodings Nix knows, named as `nix hash` names them."""
@@ -48,28 +48,21 @@ class Hash:
     def parse(cls, text: str, algo: str | None = None) -> Hash:
         """Parse `algo:digest`, SRI `algo-base64`, or a bare digest when `algo` is given.
 
-        Like Nix's `Hash::parseAny`: a given `algo` must agree with one written in the string.
+        Like Nix's `Hash::parseAny`: the encoding is told by the length, and a given `algo` must
+        agree with one written in the string. Without `algo` this is `Hash::parseAnyPrefixed`.
         """
-        written: str | None = None
-        body = text
-        if ":" in text:
-            written, body = text.split(":", 1)
-        elif "-" in text and text.split("-", 1)[0] in ALGORITHMS:
-            written, body = text.split("-", 1)
-            if algo is not None and written != algo:
-                raise InvalidHash(f"hash '{text}' should have type '{algo}'")
-            return cls(written, _decode_base64(text, body, written))
-        if written is not None:
-            if written not in ALGORITHMS:
-                raise InvalidHash(f"unknown hash algorithm '{written}' in '{text}'")
-            if algo is not None and written != algo:
-                raise InvalidHash(f"hash '{text}' should have type '{algo}'")
-            algo = written
-        if algo is None:
-            raise InvalidHash(f"hash '{text}' does not include a type, nor is the type otherwise known")
-        if algo not in ALGORITHMS:
-            raise InvalidHash(f"unknown hash algorithm '{algo}'")
-        return cls(algo, _decode_body(text, body, algo))
+        written, body, is_sri = _split_algo(text)
+        if written is None and algo is None:
+            raise InvalidHash(
+                f"hash '{text}' does not include a type, nor is the type otherwise known from context"
+            )
+        if written is not None and algo is not None and written != algo:
+            raise InvalidHash(f"hash '{text}' should have type '{algo}'")
+        chosen = written or algo
+        assert chosen is not None
+        if chosen not in ALGORITHMS:
+            raise InvalidHash(f"unknown hash algorithm '{chosen}' (known: {', '.join(ALGORITHMS)})")
+        return cls(chosen, _decode_body(body, chosen, is_sri))
 
     # --- printing ------------------------------------------------------------------------------
 
@@ -101,31 +94,55 @@ class Hash:
         return f"{self.algo}:{self.nix32}"
 
 
-def _decode_body(text: str, body: str, algo: str) -> bytes:
+def _split_algo(text: str) -> tuple[str | None, str, bool]:
+    """Split off `algo:` or, failing that, SRI's `algo-`, as Nix does; a named algorithm must exist."""
+    for sep in (":", "-"):
+        if sep in text:
+            written, body = text.split(sep, 1)
+            if written not in ALGORITHMS:
+                raise InvalidHash(f"unknown hash algorithm '{written}' in hash '{text}'")
+            return written, body, sep == "-"
+    return None, text, False
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+_BASE64 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+
+
+def _decode_body(body: str, algo: str, is_sri: bool) -> bytes:
     size = ALGORITHMS[algo]
-    if len(body) == 2 * size:
-        try:
-            return bytes.fromhex(body)
-        except ValueError:
-            raise InvalidHash(f"invalid base-16 hash '{text}'") from None
-    if len(body) == nixbase32.encoded_length(size):
+    if not is_sri and len(body) == 2 * size:
+        if not _HEX.issuperset(body):
+            raise InvalidHash(f"invalid base-16 hash '{body}'")
+        return bytes.fromhex(body)
+    if not is_sri and len(body) == nixbase32.encoded_length(size):
         try:
             return nixbase32.decode(body)
-        except InvalidHash as e:
-            raise InvalidHash(f"invalid nix-base32 hash '{text}': {e}") from None
-    if len(body) == 4 * ((size + 2) // 3):
-        return _decode_base64(text, body, algo)
-    raise InvalidHash(f"hash '{text}' has wrong length for hash type '{algo}'")
+        except InvalidHash:
+            raise InvalidHash(f"invalid base-32 hash '{body}'") from None
+    if is_sri or len(body) == 4 * ((size + 2) // 3):
+        digest = base64_decode(body)
+        if len(digest) != size:
+            raise InvalidHash(f"invalid {'SRI' if is_sri else 'base-64'} hash '{body}'")
+        return digest
+    raise InvalidHash(f"hash '{body}' has wrong length for hash type '{algo}'")
 
 
-def _decode_base64(text: str, body: str, algo: str) -> bytes:
-    try:
-        digest = base64.b64decode(body, validate=True)
-    except binascii.Error:
-        raise InvalidHash(f"invalid base-64 hash '{text}'") from None
-    if len(digest) != ALGORITHMS[algo]:
-        raise InvalidHash(f"hash '{text}' has wrong length for hash type '{algo}'")
-    return digest
+def base64_decode(text: str) -> bytes:
+    """Nix's lenient `base64Decode`: stops at the first `=`, skips newlines, needs no padding.
+
+    Keys, signatures and SRI hashes written by hand or by other tools rely on this leniency.
+    """
+    body = text.split("=", 1)[0].replace("\n", "")
+    bad = next((c for c in body if c not in _BASE64), None)
+    if bad is not None:
+        raise InvalidHash(f"invalid character in Base64 string: '{bad}'")
+    full = len(body) - len(body) % 4
+    data = base64.b64decode(body[:full]) if full else b""
+    rest = body[full:]
+    if len(rest) >= 2:
+        data += base64.b64decode(rest + "=" * (4 - len(rest)))
+    return data
 
 
 class _Hasher:

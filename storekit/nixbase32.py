@@ -29,14 +29,20 @@ def encode(data: bytes) -> str:
 
 
 def decode(text: str) -> bytes:
-    """Decode `text`, refusing foreign characters and set bits beyond the last byte (as Nix does)."""
+    """Decode `text`, refusing foreign characters and set bits beyond the last byte (as Nix does).
+
+    A length no byte string encodes to (1, 3, 6, … characters) is refused too, so that decoding is
+    the exact inverse of encoding.
+    """
+    size = decoded_length(len(text))
+    if encoded_length(size) != len(text):
+        raise InvalidHash(f"invalid nix-base32 string '{text}': no byte string has {len(text)} characters")
     value = 0
     for c in text:
         digit = _DIGIT.get(c)
         if digit is None:
             raise InvalidHash(f"invalid character '{c}' in nix-base32 string '{text}'")
         value = (value << 5) | digit
-    size = decoded_length(len(text))
     if value >> (8 * size):
         raise InvalidHash(f"invalid nix-base32 string '{text}': bits set beyond its {size} bytes")
     return value.to_bytes(size, "little")

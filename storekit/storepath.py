@@ -20,6 +20,7 @@ from storekit.hashing import Hash, compress
 HASH_PART_LEN = 32
 MAX_NAME_LEN = 211
 DEFAULT_STORE_DIR = "/nix/store"
+_HASH_CHARS = frozenset(nixbase32.ALPHABET)
 _NAME_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+-._?=")
 
 
@@ -85,15 +86,23 @@ class StoreDir:
     # --- parsing -------------------------------------------------------------------------------
 
     def parse_base_name(self, base_name: str) -> StorePath:
-        """Parse `<hash>-<name>` (no directory) as a path of this store."""
-        shown = f"{self.path}/{base_name}"
-        if len(base_name) < HASH_PART_LEN + 1 or base_name[HASH_PART_LEN] != "-":
+        """Parse `<hash>-<name>` (no directory) as a path of this store, with Nix 2.8's messages.
+
+        Nix 2.8 does not check the `-` after the hash part; storekit does, since a path without it
+        cannot have been made by any store.
+        """
+        if len(base_name) < HASH_PART_LEN + 1:
             raise InvalidStorePath(f"'{base_name}' is too short to be a valid store path")
         hash_part = base_name[:HASH_PART_LEN]
-        if not nixbase32.is_valid(hash_part):
-            raise InvalidStorePath(f"store path '{shown}' has an invalid hash part '{hash_part}'")
+        for c in hash_part:
+            if c not in _HASH_CHARS:
+                raise InvalidStorePath(f"store path '{base_name}' contains illegal base-32 character '{c}'")
+        if base_name[HASH_PART_LEN] != "-":
+            raise InvalidStorePath(
+                f"store path '{base_name}' lacks the '-' between its hash part and its name"
+            )
         name = base_name[HASH_PART_LEN + 1 :]
-        check_name(name, shown)
+        check_name(name, base_name)
         return StorePath(self.path, hash_part, name)
 
     def parse_path(self, path: str) -> StorePath:
@@ -122,13 +131,19 @@ class StoreDir:
     # --- making paths --------------------------------------------------------------------------
 
     def make_store_path(self, type_: str, inner: Hash, name: str) -> StorePath:
-        """Nix's `makeStorePath`: hash the fingerprint, fold to 160 bits, print in nix-base32."""
-        check_name(name)
-        fingerprint = f"{type_}:{inner.algo}:{inner.base16}:{self.path}:{name}"
-        digest = Hash.of(fingerprint.encode()).digest
-        return StorePath(self.path, nixbase32.encode(compress(digest)), name)
+        """Nix's `makeStorePath`: hash the fingerprint, fold to 160 bits, print in nix-base32.
 
-    def make_text_path(self, name: str, content_hash: Hash, references: Iterable[StorePath] = ()) -> StorePath:
+        The name is checked after hashing so that a bad name is reported with the would-be base
+        name, exactly as Nix reports it.
+        """
+        fingerprint = f"{type_}:{inner.algo}:{inner.base16}:{self.path}:{name}"
+        hash_part = nixbase32.encode(compress(Hash.of(fingerprint.encode()).digest))
+        check_name(name, f"{hash_part}-{name}")
+        return StorePath(self.path, hash_part, name)
+
+    def make_text_path(
+        self, name: str, content_hash: Hash, references: Iterable[StorePath] = ()
+    ) -> StorePath:
         """A text path (`.drv` files, `builtins.toFile`): sha256 of the contents plus references."""
         if content_hash.algo != "sha256":
             raise InvalidStorePath("text paths are addressed by sha256 only")
@@ -148,9 +163,8 @@ class StoreDir:
         if method is FileIngestionMethod.RECURSIVE and content_hash.algo == "sha256":
             return self.make_store_path(_with_refs("source", refs, self_ref), content_hash, name)
         if refs or self_ref:
-            raise InvalidStorePath(
-                f"fixed-output path '{name}' hashed with {method.value}{content_hash.algo} cannot have references"
-            )
+            how = f"{method.value}{content_hash.algo}"
+            raise InvalidStorePath(f"fixed-output path '{name}' hashed with {how} cannot have references")
         inner = Hash.of(f"fixed:out:{method.value}{content_hash.algo}:{content_hash.base16}:".encode())
         return self.make_store_path("output:out", inner, name)
 

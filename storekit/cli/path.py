@@ -1,9 +1,112 @@
-"""`storekit path`: Compute store paths for a store dir the way Nix does."""
+"""`storekit path`: Compute store paths for a store dir the way Nix does.
+
+Each command prints what real Nix would give in a store whose store dir is `--store-dir` (default
+`$NIX_STORE_DIR`, else `/nix/store`, as for Nix itself), without needing such a store to exist.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from storekit.errors import InvalidStorePath
+from storekit.hashing import ALGORITHMS, Hash
+from storekit.storepath import HASH_PART_LEN, FileIngestionMethod, StoreDir, StorePath
 
 NAME = "path"
 HELP = "Compute store paths for a store dir the way Nix does."
 app = typer.Typer(no_args_is_help=True)
+
+StoreDirOption = Annotated[
+    str,
+    typer.Option("--store-dir", envvar="NIX_STORE_DIR", help="The store dir the path is for."),
+]
+
+
+@app.command("source")
+def source(
+    path: Annotated[Path, typer.Argument(help="File, directory or symlink to add.")],
+    store_dir: StoreDirOption = "/nix/store",
+    name: Annotated[str | None, typer.Option(help="Name in the store (default: PATH's base name).")] = None,
+) -> None:
+    """The path `nix-store --add PATH` gives (NAR sha256, no references)."""
+    from storekit.nar.fs import hash_path
+
+    nar_hash, _size = hash_path(path)
+    chosen = name if name is not None else path.absolute().name
+    typer.echo(StoreDir(store_dir).make_source_path(chosen, nar_hash))
+
+
+@app.command("fixed")
+def fixed(
+    algo: Annotated[str, typer.Argument(help=f"Hash algorithm: {', '.join(ALGORITHMS)}.")],
+    hash: Annotated[str, typer.Argument(help="The hash, in any form Nix accepts.")],
+    name: Annotated[str, typer.Argument(help="Name in the store.")],
+    store_dir: StoreDirOption = "/nix/store",
+    recursive: Annotated[bool, typer.Option(help="The hash is of the NAR, not of flat file bytes.")] = False,
+) -> None:
+    """The path of a fixed output (like `nix-store --print-fixed-path [--recursive] ALGO HASH NAME`)."""
+    method = FileIngestionMethod.RECURSIVE if recursive else FileIngestionMethod.FLAT
+    content_hash = Hash.parse(hash, algo)
+    typer.echo(StoreDir(store_dir).make_fixed_output_path(name, method, content_hash))
+
+
+@app.command("text")
+def text(
+    name: Annotated[str, typer.Argument(help="Name in the store.")],
+    file: Annotated[str, typer.Argument(help="File holding the contents ('-' for stdin).")],
+    store_dir: StoreDirOption = "/nix/store",
+    ref: Annotated[
+        list[str] | None, typer.Option("--ref", help="A store path the text refers to (repeatable).")
+    ] = None,
+) -> None:
+    """The path of `builtins.toFile NAME contents` (references come from the string's context)."""
+    sd = StoreDir(store_dir)
+    contents = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    refs = [sd.parse_path(r) for r in ref or []]
+    typer.echo(sd.make_text_path(name, Hash.of(contents), refs))
+
+
+@app.command("parse")
+def parse(
+    path: Annotated[str, typer.Argument(help="A store path, or a path inside one.")],
+    store_dir: Annotated[
+        str | None, typer.Option("--store-dir", help="Store dir (default: guessed from PATH).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Split a store path into its store dir, hash part and name."""
+    sd = StoreDir(store_dir) if store_dir is not None else _guess_store_dir(path)
+    store_path, rest = sd.to_store_path(path)
+    if as_json:
+        typer.echo(json.dumps(_fields(store_path, rest), indent=2))
+        return
+    typer.echo(f"store dir: {store_path.store_dir}")
+    typer.echo(f"hash part: {store_path.hash_part}")
+    typer.echo(f"name: {store_path.name}")
+    if rest:
+        typer.echo(f"inside: {rest}")
+
+
+def _fields(store_path: StorePath, rest: str) -> dict[str, str]:
+    return {
+        "path": str(store_path),
+        "storeDir": store_path.store_dir,
+        "hashPart": store_path.hash_part,
+        "name": store_path.name,
+        "rest": rest,
+    }
+
+
+def _guess_store_dir(path: str) -> StoreDir:
+    """The directory above the first component shaped like `<32 chars>-…`; parsing then checks it."""
+    parts = os.path.normpath(path).split("/")
+    for i, part in enumerate(parts):
+        if i > 1 and len(part) > HASH_PART_LEN and part[HASH_PART_LEN] == "-":
+            return StoreDir("/".join(parts[:i]))
+    raise InvalidStorePath(f"no store path found in '{path}'; name its store dir with --store-dir")
