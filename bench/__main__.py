@@ -11,9 +11,13 @@ from bench._harness import print_rows
 
 
 def main() -> None:
-    available = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if not m.name.startswith("_"))
+    available = sorted(
+        m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if not m.name.startswith("_")
+    )
     parser = argparse.ArgumentParser(prog="just bench", description=__doc__)
-    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all of {', '.join(available)})")
+    parser.add_argument(
+        "names", nargs="*", help=f"benchmarks to run (default: all of {', '.join(available)})"
+    )
     parser.add_argument("--quick", action="store_true", help="small data, for a smoke run")
     args = parser.parse_args()
     for name in args.names or available:

@@ -2,8 +2,76 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from storekit.hashing import Base, Hash
+from storekit.nar.fs import hash_file, hash_path
 
 NAME = "hash"
 HELP = "Compute hashes of files and paths the way `nix hash` does."
 app = typer.Typer(no_args_is_help=True)
+
+_BASE_KEY = "storekit.hash.base"
+
+
+def _base_flag(base: Base) -> typer.models.OptionInfo:
+    """A `--base16`-style flag; as in Nix, the last one given wins (callbacks run in command-line order)."""
+
+    def remember(ctx: typer.Context, value: bool) -> bool:
+        if value:
+            ctx.meta[_BASE_KEY] = base
+        return value
+
+    flag = {Base.NIX32: "--base32"}.get(base, f"--{base.value}")
+    what = {Base.NIX32: "base-32 (Nix-specific)", Base.SRI: "SRI"}.get(
+        base, base.value.replace("base", "base-")
+    )
+    option: typer.models.OptionInfo = typer.Option(
+        flag, callback=remember, help=f"Print the hash in {what} format."
+    )
+    return option
+
+
+Base16 = Annotated[bool, _base_flag(Base.BASE16)]
+Base32 = Annotated[bool, _base_flag(Base.NIX32)]
+Base64 = Annotated[bool, _base_flag(Base.BASE64)]
+Sri = Annotated[bool, _base_flag(Base.SRI)]
+Algo = Annotated[str, typer.Option("--type", metavar="HASH-ALGO", help="md5, sha1, sha256 or sha512.")]
+Paths = Annotated[list[Path], typer.Argument(help="Paths to hash.", show_default=False)]
+
+
+def _print(ctx: typer.Context, hashes: list[Hash]) -> None:
+    base: Base = ctx.meta.get(_BASE_KEY, Base.SRI)
+    for h in hashes:
+        typer.echo(h.format(base, prefix=False))
+
+
+@app.command("path")
+def path_command(
+    ctx: typer.Context,
+    paths: Paths,
+    algo: Algo = "sha256",
+    base16: Base16 = False,
+    base32: Base32 = False,
+    base64: Base64 = False,
+    sri: Sri = False,
+) -> None:
+    """Print the hash of the NAR serialisation of each path, like `nix hash path`."""
+    _print(ctx, [hash_path(p, algo)[0] for p in paths])
+
+
+@app.command("file")
+def file_command(
+    ctx: typer.Context,
+    paths: Paths,
+    algo: Algo = "sha256",
+    base16: Base16 = False,
+    base32: Base32 = False,
+    base64: Base64 = False,
+    sri: Sri = False,
+) -> None:
+    """Print the hash of each file's contents, like `nix hash file`."""
+    _print(ctx, [hash_file(p, algo) for p in paths])

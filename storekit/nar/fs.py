@@ -1,0 +1,372 @@
+"""The NAR module that touches the disk: dump a path, hash it, restore an archive safely.
+
+Dumping walks the tree once with directory file descriptors (one `lstat` per entry, names sorted
+bytewise as Nix sorts them) and copies headers and file contents straight into large reused buffers,
+so big files are never loaded whole and small ones cost no per-chunk allocation. Hashing runs that
+walk in a reader thread while the caller's thread hashes full buffers: `hashlib` and `readv` both
+release the GIL, so reading overlaps hashing.
+
+Restoring creates everything relative to directory descriptors with `O_EXCL`/`O_NOFOLLOW`, so an
+archive cannot make us write outside `dest`, even through a symlink it created itself; on any error,
+what was written is removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import shutil
+import stat
+import threading
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from storekit.errors import FileSystemError
+from storekit.hashing import Hash, new_hasher
+from storekit.nar import format as fmt
+from storekit.nar.reader import (
+    Chunk,
+    Directory,
+    DirectoryEnd,
+    EntryEnd,
+    EntryStart,
+    NarReader,
+    Regular,
+    Symlink,
+)
+
+BUFFER = 1 << 20
+_PIPELINE_BUFFERS = 4
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+StrPath = str | os.PathLike[str]
+
+
+def dump_path(path: StrPath) -> Iterator[bytes]:
+    """The NAR serialisation of `path` (not following a symlink at `path`), in chunks of up to 1 MiB."""
+    for buf, n in _fill(_nar_pieces(os.fsencode(path)), _one_buffer()):
+        yield bytes(memoryview(buf)[:n])
+
+
+def hash_path(path: StrPath, algo: str = "sha256") -> tuple[Hash, int]:
+    """The hash of `path`'s NAR and the NAR's size, as `nix hash path` and the store database give them."""
+    return _hash_pieces(_nar_pieces(os.fsencode(path)), algo)
+
+
+def hash_file(path: StrPath, algo: str = "sha256") -> Hash:
+    """The flat hash of a file's contents (`nix hash file`), following symlinks as Nix does."""
+    p = os.fsencode(path)
+    try:
+        fd = os.open(p, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise _fs_error("opening file", p, e) from e
+    try:
+        return _hash_pieces(_file_pieces(fd, p), algo)[0]
+    finally:
+        os.close(fd)
+
+
+def _file_pieces(fd: int, path: bytes) -> _Pieces:
+    yield _Contents(fd, -1, path)
+
+
+# --- the walk: NAR headers as bytes, file contents as descriptors to read ------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Contents:
+    """`size` bytes to copy from `fd` (-1: up to end of file); valid until the walk resumes."""
+
+    fd: int
+    size: int
+    path: bytes
+
+
+_Piece = bytes | _Contents
+_Pieces = Generator[_Piece, None, None]
+
+
+def _nar_pieces(path: bytes) -> _Pieces:
+    try:
+        st = os.lstat(path)
+    except OSError as e:
+        raise _fs_error("getting status of", path, e) from e
+    yield fmt.HEADER
+    yield from _node_pieces(None, path, st, path)
+
+
+def _node_pieces(dir_fd: int | None, name: bytes, st: os.stat_result, path: bytes) -> _Pieces:
+    mode = st.st_mode
+    if stat.S_ISREG(mode):
+        size = st.st_size
+        yield fmt.regular_header(size, bool(mode & stat.S_IXUSR))
+        if size:
+            fd = _open(name, _READ_FLAGS, dir_fd, path, "opening file")
+            try:
+                yield _Contents(fd, size, path)
+            finally:
+                os.close(fd)
+        yield fmt.ZEROS[: fmt.padding(size)] + fmt.CLOSE
+    elif stat.S_ISLNK(mode):
+        try:
+            target = os.readlink(name, dir_fd=dir_fd)
+        except OSError as e:
+            raise _fs_error("reading symbolic link", path, e) from e
+        yield fmt.symlink_node(target)
+    elif stat.S_ISDIR(mode):
+        yield fmt.DIRECTORY_START
+        fd = _open(name, _DIR_FLAGS, dir_fd, path, "opening directory")
+        try:
+            for entry_name, entry_st in _sorted_entries(fd, path):
+                entry_path = path + b"/" + entry_name
+                yield fmt.entry_header(entry_name)
+                yield from _node_pieces(fd, entry_name, entry_st, entry_path)
+                yield fmt.CLOSE
+        finally:
+            os.close(fd)
+        yield fmt.CLOSE
+    else:
+        raise FileSystemError(os.fsdecode(path), f"file '{os.fsdecode(path)}' has an unsupported type")
+
+
+def _sorted_entries(fd: int, path: bytes) -> list[tuple[bytes, os.stat_result]]:
+    """A directory's entries in Nix's (bytewise) order, each with its `lstat`."""
+    try:
+        with os.scandir(fd) as it:
+            entries = [(os.fsencode(e.name), e.stat(follow_symlinks=False)) for e in it]
+    except OSError as e:
+        raise _fs_error("reading directory", path, e) from e
+    entries.sort(key=lambda pair: pair[0])
+    return entries
+
+
+def _open(name: bytes, flags: int, dir_fd: int | None, path: bytes, doing: str) -> int:
+    try:
+        return os.open(name, flags, dir_fd=dir_fd)
+    except OSError as e:
+        raise _fs_error(doing, path, e) from e
+
+
+def _fs_error(doing: str, path: bytes, e: OSError) -> FileSystemError:
+    shown = os.fsdecode(path)
+    return FileSystemError(shown, f"{doing} '{shown}': {e.strerror or e}")
+
+
+# --- buffers: pieces copied into large reused bytearrays -----------------------------------------
+
+
+def _one_buffer() -> Callable[[], bytearray]:
+    buf = bytearray(BUFFER)
+    return lambda: buf
+
+
+def _fill(
+    pieces: Iterator[_Piece], take: Callable[[], bytearray]
+) -> Generator[tuple[bytearray, int], None, None]:
+    """Copy `pieces` into buffers from `take`, yielding each (buffer, used) once full and at the end.
+
+    The caller must be done with a yielded buffer before resuming, unless `take` hands out another.
+    """
+    buf = take()
+    view, cap, pos = memoryview(buf), len(buf), 0
+    for piece in pieces:
+        if type(piece) is bytes:
+            n = len(piece)
+            if pos + n <= cap:
+                view[pos : pos + n] = piece
+                pos += n
+                continue
+            done = 0
+            while done < n:
+                k = min(cap - pos, n - done)
+                view[pos : pos + k] = piece[done : done + k]
+                pos, done = pos + k, done + k
+                if pos == cap:
+                    yield buf, pos
+                    buf = take()
+                    view, cap, pos = memoryview(buf), len(buf), 0
+            continue
+        assert isinstance(piece, _Contents)
+        remaining = piece.size
+        while remaining:
+            want = cap - pos if remaining < 0 else min(cap - pos, remaining)
+            try:
+                got = os.readv(piece.fd, [view[pos : pos + want]])
+            except OSError as e:
+                raise _fs_error("reading file", piece.path, e) from e
+            if got == 0:
+                if remaining < 0:
+                    break
+                shown = os.fsdecode(piece.path)
+                raise FileSystemError(shown, f"file '{shown}' changed (shrank) while being archived")
+            pos += got
+            if remaining > 0:
+                remaining -= got
+            if pos == cap:
+                yield buf, pos
+                buf = take()
+                view, cap, pos = memoryview(buf), len(buf), 0
+    if pos:
+        yield buf, pos
+
+
+def _hash_pieces(pieces: _Pieces, algo: str) -> tuple[Hash, int]:
+    """Hash the bytes of `pieces` while a reader thread produces them; returns (hash, byte count)."""
+    hasher = new_hasher(algo)
+    size = 0
+    for buf, n in _pipelined(pieces):
+        with memoryview(buf) as view:
+            hasher.update(view[:n])
+        size += n
+    return hasher.finish(), size
+
+
+def _pipelined(pieces: _Pieces) -> Iterator[tuple[bytearray, int]]:
+    """`_fill(pieces)` run in a thread over a few buffers; each yielded buffer is recycled on resume."""
+    free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+    full: queue.SimpleQueue[tuple[bytearray, int] | BaseException | None] = queue.SimpleQueue()
+    for _ in range(_PIPELINE_BUFFERS):
+        free.put(bytearray(BUFFER))
+    stop = threading.Event()
+
+    def produce() -> None:
+        filled = _fill(pieces, free.get)
+        try:
+            for item in filled:
+                if stop.is_set():
+                    return
+                full.put(item)
+            full.put(None)
+        except BaseException as e:  # handed to the consumer, which re-raises it
+            full.put(e)
+        finally:
+            filled.close()
+            pieces.close()
+
+    thread = threading.Thread(target=produce, name="nar-reader", daemon=True)
+    thread.start()
+    try:
+        while (item := full.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            free.put(item[0])
+    finally:
+        stop.set()
+        free.put(bytearray(BUFFER))  # wake the producer if it waits for a buffer
+        thread.join()
+
+
+# --- restore ---------------------------------------------------------------------------------------
+
+
+def restore(stream: BinaryIO, dest: StrPath) -> int:
+    """Restore the NAR on `stream` at `dest` (which must not exist); returns the NAR bytes read.
+
+    Raises NarFormatError (with the byte offset) for a malformed or unsafe archive and FileSystemError
+    when the disk refuses; either way nothing restored is left behind.
+    """
+    reader = NarReader(stream)
+    target = _Restorer(os.fsencode(dest))
+    try:
+        target.run(reader)
+    except BaseException:
+        target.abort()
+        raise
+    return reader.offset
+
+
+class _Restorer:
+    """Applies reader events to the disk, relative to open directory descriptors."""
+
+    def __init__(self, dest: bytes) -> None:
+        self.dest = dest
+        self.created = False
+        self.dirs: list[int] = []
+        self.names: list[bytes] = []
+        self.file = -1
+
+    def run(self, events: NarReader) -> None:
+        write = os.write
+        for ev in events:
+            if type(ev) is Chunk:
+                data = ev.data
+                while data:
+                    data = data[write(self.file, data) :]
+            elif type(ev) is Regular:
+                self._regular(ev.executable)
+            elif type(ev) is EntryStart:
+                self.names.append(ev.name)
+            elif type(ev) is EntryEnd:
+                self._close_file()
+                self.names.pop()
+            elif type(ev) is Symlink:
+                self._symlink(ev.target)
+            elif type(ev) is Directory:
+                self._directory()
+            elif type(ev) is DirectoryEnd:
+                os.close(self.dirs.pop())
+        self._close_file()
+
+    def _where(self) -> tuple[bytes, int | None]:
+        """The node being restored: `dest` itself, or a name in the innermost open directory."""
+        if self.names:
+            return self.names[-1], self.dirs[-1]
+        return self.dest, None
+
+    def _regular(self, executable: bool) -> None:
+        name, dir_fd = self._where()
+        try:
+            self.file = os.open(name, _CREATE_FLAGS, 0o666, dir_fd=dir_fd)
+            self._created()
+            if executable:
+                os.fchmod(self.file, stat.S_IMODE(os.fstat(self.file).st_mode) | 0o111)
+        except OSError as e:
+            raise _fs_error("creating file", self._path(), e) from e
+
+    def _symlink(self, target: bytes) -> None:
+        name, dir_fd = self._where()
+        try:
+            os.symlink(target, name, dir_fd=dir_fd)
+        except OSError as e:
+            raise _fs_error("creating symbolic link", self._path(), e) from e
+        self._created()
+
+    def _directory(self) -> None:
+        name, dir_fd = self._where()
+        try:
+            os.mkdir(name, 0o777, dir_fd=dir_fd)
+            self._created()
+            self.dirs.append(os.open(name, _DIR_FLAGS, dir_fd=dir_fd))
+        except OSError as e:
+            raise _fs_error("creating directory", self._path(), e) from e
+
+    def _created(self) -> None:
+        if not self.names:
+            self.created = True
+
+    def _path(self) -> bytes:
+        return b"/".join([self.dest, *self.names])
+
+    def _close_file(self) -> None:
+        if self.file >= 0:
+            fd, self.file = self.file, -1
+            os.close(fd)
+
+    def abort(self) -> None:
+        """Close what is open and remove `dest` if this restore created it."""
+        self._close_file()
+        for fd in self.dirs:
+            os.close(fd)
+        self.dirs.clear()
+        if not self.created:
+            return
+        if os.path.isdir(self.dest) and not os.path.islink(self.dest):
+            shutil.rmtree(self.dest, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(self.dest)
