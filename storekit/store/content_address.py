@@ -1,0 +1,72 @@
+"""Content addresses (`ca` in the store DB and narinfo): `text:sha256:…`, `fixed:r:sha256:…`, `fixed:sha1:…`.
+
+A content address is an *assertion* that a path's name follows from its contents. Stores check it
+before registering a path (Nix's `isContentAddressed`), so a NAR cannot slip in under a name that
+claims content it does not have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from storekit.errors import InvalidValue
+from storekit.hashing import Hash
+from storekit.storepath import FileIngestionMethod, StoreDir, StorePath
+
+
+@dataclass(frozen=True, slots=True)
+class ContentAddress:
+    """`text` (a `.drv` or `toFile` file) or `fixed` (flat or recursive `method`), with its hash."""
+
+    kind: str  # "text" | "fixed"
+    hash: Hash
+    method: FileIngestionMethod = FileIngestionMethod.FLAT
+
+    @classmethod
+    def parse(cls, text: str) -> ContentAddress:
+        prefix, sep, rest = text.partition(":")
+        if not sep:
+            raise InvalidValue(f"'{text}' is not a content address ('text:…' or 'fixed:…')")
+        if prefix == "text":
+            algo, _, digest = rest.partition(":")
+            if algo != "sha256":
+                raise InvalidValue(f"text content address '{text}' must use sha256")
+            return cls("text", Hash.parse(digest, "sha256"))
+        if prefix == "fixed":
+            method = FileIngestionMethod.FLAT
+            if rest.startswith("r:"):
+                method, rest = FileIngestionMethod.RECURSIVE, rest[2:]
+            algo, _, digest = rest.partition(":")
+            return cls("fixed", Hash.parse(digest, algo), method)
+        raise InvalidValue(f"content address '{text}' has an unknown prefix '{prefix}' (known: text, fixed)")
+
+    def __str__(self) -> str:
+        if self.kind == "text":
+            return f"text:{self.hash}"
+        return f"fixed:{self.method.value}{self.hash}"
+
+    def store_path(
+        self,
+        store_dir: StoreDir,
+        name: str,
+        references: Iterable[StorePath],
+        self_path: StorePath | None = None,
+    ) -> StorePath:
+        """The path this content address implies; `self_path` in `references` counts as a self-reference."""
+        refs = set(references)
+        self_ref = self_path in refs
+        if self_path is not None:
+            refs.discard(self_path)
+        if self.kind == "text":
+            return store_dir.make_text_path(name, self.hash, refs)
+        return store_dir.make_fixed_output_path(name, self.method, self.hash, refs, self_ref=self_ref)
+
+
+def source_ca(nar_hash: Hash) -> str:
+    """What `nix-store --add` records: the NAR's sha256, recursive."""
+    return str(ContentAddress("fixed", nar_hash, FileIngestionMethod.RECURSIVE))
+
+
+def text_ca(content_hash: Hash) -> str:
+    return str(ContentAddress("text", content_hash))

@@ -1,0 +1,349 @@
+"""The store database: Nix 2.8's SQLite schema (version 10) and the queries a local store runs on it.
+
+The DDL below is Nix's `schema.sql` and `ca-specific-schema.sql` verbatim, so the `sqlite_master` of
+a store storekit created is identical to one real Nix created and each can open the other's. Paths are
+stored as full logical store paths (`/opt/store/…`), hashes as `sha256:<base16>`, like Nix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from storekit.errors import StoreError
+
+SCHEMA_VERSION = 10
+CA_SCHEMA_VERSION = 3
+BUSY_TIMEOUT_S = 3600.0  # Nix waits an hour for a busy database
+
+_UPDATE_INFO = "update ValidPaths set narSize = ?, hash = ?, ultimate = ?, sigs = ?, ca = ? where path = ?"
+
+SCHEMA_SQL = """\
+create table if not exists ValidPaths (
+    id               integer primary key autoincrement not null,
+    path             text unique not null,
+    hash             text not null,
+    registrationTime integer not null,
+    deriver          text,
+    narSize          integer,
+    ultimate         integer, -- null implies "false"
+    sigs             text, -- space-separated
+    ca               text -- if not null, an assertion that the path is content-addressed; see ValidPathInfo
+);
+
+create table if not exists Refs (
+    referrer  integer not null,
+    reference integer not null,
+    primary key (referrer, reference),
+    foreign key (referrer) references ValidPaths(id) on delete cascade,
+    foreign key (reference) references ValidPaths(id) on delete restrict
+);
+
+create index if not exists IndexReferrer on Refs(referrer);
+create index if not exists IndexReference on Refs(reference);
+
+-- Paths can refer to themselves, causing a tuple (N, N) in the Refs
+-- table.  This causes a deletion of the corresponding row in
+-- ValidPaths to cause a foreign key constraint violation (due to `on
+-- delete restrict' on the `reference' column).  Therefore, explicitly
+-- get rid of self-references.
+create trigger if not exists DeleteSelfRefs before delete on ValidPaths
+  begin
+    delete from Refs where referrer = old.id and reference = old.id;
+  end;
+
+create table if not exists DerivationOutputs (
+    drv  integer not null,
+    id   text not null, -- symbolic output id, usually "out"
+    path text not null,
+    primary key (drv, id),
+    foreign key (drv) references ValidPaths(id) on delete cascade
+);
+
+create index if not exists IndexDerivationOutputs on DerivationOutputs(path);
+"""
+
+CA_SCHEMA_SQL = """\
+-- Extension of the sql schema for content-addressed derivations.
+-- Won't be loaded unless the experimental feature `ca-derivations`
+-- is enabled
+
+create table if not exists Realisations (
+    id integer primary key autoincrement not null,
+    drvPath text not null,
+    outputName text not null, -- symbolic output id, usually "out"
+    outputPath integer not null,
+    signatures text, -- space-separated list
+    foreign key (outputPath) references ValidPaths(id) on delete cascade
+);
+
+create index if not exists IndexRealisations on Realisations(drvPath, outputName);
+
+create table if not exists RealisationsRefs (
+    referrer integer not null,
+    realisationReference integer,
+    foreign key (referrer) references Realisations(id) on delete cascade,
+    foreign key (realisationReference) references Realisations(id) on delete restrict
+);
+
+-- used by QueryRealisationReferences
+create index if not exists IndexRealisationsRefs on RealisationsRefs(referrer);
+-- used by cascade deletion when ValidPaths is deleted
+create index if not exists IndexRealisationsRefsOnOutputPath on Realisations(outputPath);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class PathRow:
+    """One `ValidPaths` row plus its references, as strings (the store turns them into values)."""
+
+    id: int
+    path: str
+    hash: str
+    registration_time: int
+    deriver: str | None
+    nar_size: int
+    ultimate: bool
+    sigs: str | None
+    ca: str | None
+    references: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NewPath:
+    """What `register` writes for one path; `outputs` fills `DerivationOutputs` for a `.drv`."""
+
+    path: str
+    hash: str
+    nar_size: int
+    references: tuple[str, ...]
+    deriver: str | None = None
+    registration_time: int = 0
+    ultimate: bool = False
+    sigs: str = ""
+    ca: str | None = None
+    outputs: tuple[tuple[str, str], ...] = ()
+
+
+def read_schema_version(db_dir: str) -> int:
+    try:
+        with open(os.path.join(db_dir, "schema"), encoding="ascii") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return 0
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise StoreError(f"'{db_dir}/schema' is corrupt (expected a number, got {text[:20]!r})") from None
+
+
+def create_database(db_dir: str) -> None:
+    """Create `db.sqlite` with Nix's schema, then write the `schema` file last (it marks success)."""
+    conn = _connect(os.path.join(db_dir, "db.sqlite"))
+    try:
+        conn.executescript(SCHEMA_SQL)
+        conn.executescript(CA_SCHEMA_SQL)
+    finally:
+        conn.close()
+    _write_atomically(os.path.join(db_dir, "ca-schema"), str(CA_SCHEMA_VERSION))
+    _write_atomically(os.path.join(db_dir, "schema"), str(SCHEMA_VERSION))
+
+
+class StoreDb:
+    """A connection to one store's database; every method is one statement or one transaction."""
+
+    def __init__(self, db_dir: str) -> None:
+        version = read_schema_version(db_dir)
+        if version != SCHEMA_VERSION:
+            raise StoreError(
+                f"store database in '{db_dir}' has schema version {version}, but storekit only supports "
+                f"{SCHEMA_VERSION} (Nix 2.x); open it once with a matching Nix to upgrade it"
+            )
+        if not os.access(db_dir, os.R_OK | os.W_OK):
+            raise StoreError(f"store database directory '{db_dir}' is not writable by this user")
+        self._path = os.path.join(db_dir, "db.sqlite")
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+        self._conn  # noqa: B018 - open now, so a broken database is reported by the constructor
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        """One connection per thread: SQLite then arbitrates between threads as between processes."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = _connect(self._path)
+            with self._guard:
+                self._all.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._guard:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[StoreDb]:
+        """One write transaction; `begin immediate` so two writers queue instead of deadlocking."""
+        self._conn.execute("begin immediate")
+        try:
+            yield self
+        except BaseException:
+            self._conn.execute("rollback")
+            raise
+        self._conn.execute("commit")
+
+    # --- reads ------------------------------------------------------------------------------------
+
+    def query_path(self, path: str) -> PathRow | None:
+        row = self._conn.execute(
+            "select id, hash, registrationTime, deriver, narSize, ultimate, sigs, ca "
+            "from ValidPaths where path = ?",
+            (path,),
+        ).fetchone()
+        if row is None:
+            return None
+        refs = self._conn.execute(
+            "select path from Refs join ValidPaths on reference = id where referrer = ?", (row[0],)
+        ).fetchall()
+        return PathRow(
+            id=row[0],
+            path=path,
+            hash=row[1],
+            registration_time=row[2] or 0,
+            deriver=row[3],
+            nar_size=row[4] or 0,
+            ultimate=row[5] == 1,
+            sigs=row[6],
+            ca=row[7],
+            references=tuple(sorted(r[0] for r in refs)),
+        )
+
+    def is_valid(self, path: str) -> bool:
+        return self._id(path) is not None
+
+    def referrers(self, path: str) -> list[str]:
+        rows = self._conn.execute(
+            "select path from Refs join ValidPaths on referrer = id "
+            "where reference = (select id from ValidPaths where path = ?)",
+            (path,),
+        ).fetchall()
+        return sorted(r[0] for r in rows)
+
+    def all_paths(self) -> list[str]:
+        return [r[0] for r in self._conn.execute("select path from ValidPaths")]
+
+    def path_from_prefix(self, prefix: str) -> str | None:
+        """Nix's `queryPathFromHashPart`: `path >= prefix limit 1`, then check the prefix."""
+        row = self._conn.execute("select path from ValidPaths where path >= ? limit 1", (prefix,)).fetchone()
+        return row[0] if row is not None and row[0].startswith(prefix) else None
+
+    def derivation_outputs(self, drv: str) -> dict[str, str]:
+        rows = self._conn.execute(
+            "select d.id, d.path from DerivationOutputs d join ValidPaths v on d.drv = v.id where v.path = ?",
+            (drv,),
+        ).fetchall()
+        return dict(rows)
+
+    def valid_derivers(self, path: str) -> list[str]:
+        rows = self._conn.execute(
+            "select v.path from DerivationOutputs d join ValidPaths v on d.drv = v.id where d.path = ?",
+            (path,),
+        ).fetchall()
+        return sorted(r[0] for r in rows)
+
+    # --- writes (call inside `transaction()`) ---------------------------------------------------------
+
+    def register(self, paths: Iterable[NewPath]) -> None:
+        """Nix's `registerValidPaths`: insert or update each path, then add all references."""
+        batch = list(paths)
+        now = int(time.time())
+        for p in batch:
+            if self.is_valid(p.path):
+                self.update_info(
+                    p.path, nar_hash=p.hash, nar_size=p.nar_size, sigs=p.sigs, ca=p.ca, ultimate=p.ultimate
+                )
+                continue
+            cur = self._conn.execute(
+                "insert into ValidPaths (path, hash, registrationTime, deriver, narSize, ultimate, sigs, ca) "
+                "values (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    p.path,
+                    p.hash,
+                    p.registration_time or now,
+                    p.deriver,
+                    p.nar_size or None,
+                    1 if p.ultimate else None,
+                    p.sigs or None,
+                    p.ca,
+                ),
+            )
+            self._conn.executemany(
+                "insert or replace into DerivationOutputs (drv, id, path) values (?, ?, ?)",
+                [(cur.lastrowid, name, out) for name, out in p.outputs],
+            )
+        for p in batch:
+            referrer = self._require_id(p.path)
+            self._conn.executemany(
+                "insert or replace into Refs (referrer, reference) values (?, ?)",
+                [(referrer, self._require_id(ref)) for ref in p.references],
+            )
+
+    def update_info(
+        self, path: str, *, nar_hash: str, nar_size: int, sigs: str, ca: str | None, ultimate: bool
+    ) -> None:
+        self._conn.execute(
+            _UPDATE_INFO,
+            (nar_size or None, nar_hash, 1 if ultimate else None, sigs or None, ca, path),
+        )
+
+    def invalidate(self, path: str) -> None:
+        """Remove a path; `Refs` rows go by cascade. The caller checks there are no other referrers."""
+        try:
+            self._conn.execute("delete from ValidPaths where path = ?", (path,))
+        except sqlite3.IntegrityError as e:
+            raise StoreError(f"cannot invalidate '{path}': it is still referenced ({e})") from e
+
+    # --- internals ------------------------------------------------------------------------------------
+
+    def _id(self, path: str) -> int | None:
+        row = self._conn.execute("select id from ValidPaths where path = ?", (path,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def _require_id(self, path: str) -> int:
+        found = self._id(path)
+        if found is None:
+            raise StoreError(f"cannot register a reference to '{path}': that path is not valid in this store")
+        return found
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    """Open like Nix's `SQLite` + `openDB`: foreign keys on, WAL, `synchronous = normal`."""
+    try:
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        conn.execute("pragma foreign_keys = 1")
+        conn.execute("pragma synchronous = normal")
+        if conn.execute("pragma main.journal_mode").fetchone()[0] != "wal":
+            conn.execute("pragma main.journal_mode = wal")
+        conn.execute("pragma wal_autocheckpoint = 40000")
+    except sqlite3.Error as e:
+        raise StoreError(f"cannot open the store database '{path}': {e}") from e
+    return conn
+
+
+def _write_atomically(path: str, text: str) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="ascii") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def sigs_text(sigs: Iterable[str]) -> str:
+    return " ".join(sorted(sigs))
