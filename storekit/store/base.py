@@ -18,6 +18,7 @@ from typing import BinaryIO
 
 from storekit.errors import InvalidStorePath, PathNotValid, StoreError
 from storekit.hashing import Hash, new_hasher
+from storekit.narinfo import fingerprint
 from storekit.storepath import StoreDir, StorePath
 
 #: Spool NARs in memory up to this size before using a temporary file.
@@ -40,10 +41,7 @@ class ValidPathInfo:
 
     def fingerprint(self) -> str:
         """The string Nix signs: `1;path;sha256:nix32;size;ref,ref`."""
-        if self.nar_size == 0 or self.nar_hash.algo != "sha256":
-            raise StoreError(f"cannot fingerprint '{self.path}': its NAR hash or size is unknown")
-        refs = ",".join(sorted(str(r) for r in self.references))
-        return f"1;{self.path};{self.nar_hash};{self.nar_size};{refs}"
+        return fingerprint(self.path, self.nar_hash, self.nar_size, self.references)
 
     def with_sigs(self, sigs: Iterable[str]) -> ValidPathInfo:
         return replace(self, sigs=self.sigs | frozenset(sigs))
