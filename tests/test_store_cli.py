@@ -78,7 +78,7 @@ def test_errors_are_one_line_for_users(tmp_path: Path) -> None:
         [sys.executable, "-m", "storekit", "store", "info", "--store", "relative/store", "x"],
         capture_output=True,
         text=True,
-        cwd=Path(__file__).parent.parent,
+        cwd=tmp_path,
         check=False,
     )
     assert proc.returncode == 1 and proc.stderr.startswith("error: path 'x' is not in the store dir")
