@@ -1,0 +1,135 @@
+"""Sandboxed builds: a chain of 20 trivial derivations and 50 independent ones, storekit vs Nix 2.8.
+
+Both sides build `.drv` files real Nix instantiated from the same expression (busybox as the builder,
+added to each store as a source), each in its own fresh store under a temp dir: storekit with
+`storekit build` (bubblewrap sandbox), Nix with `nix-store --realise` and `sandbox = true` (as root
+with an empty `build-users-group`). What is measured is the per-derivation overhead: setting up the
+sandbox, running a builder that does almost nothing, scanning, canonicalising and registering the
+output. Each timing is the best of 3 runs, each on fresh stores (builds cannot be repeated in place).
+storekit is timed twice: in-process (`storekit.build.driver.build`, the per-derivation overhead) and
+through the CLI, which adds starting Python and importing the CLI (printed in the note).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench._harness import Row
+
+TITLE = "Sandboxed builds: chain of 20 and 50 independent trivial derivations (vs Nix 2.8 sandbox)"
+REPO = Path(__file__).resolve().parent.parent
+
+EXPRESSION = r"""
+{ bbdir, chain, wide }:
+let
+  bb = builtins.path { path = bbdir; name = "busybox"; };
+  mk = name: script: derivation {
+    inherit name;
+    system = builtins.currentSystem;
+    builder = "${bb}/busybox";
+    args = [ "sh" "-c" script ];
+  };
+  link = n: if n == 0 then mk "chain-0" "echo 0 > $out"
+            else mk "chain-${toString n}" "echo ${link (n - 1)} > $out";
+in {
+  chain = link (chain - 1);
+  wide = builtins.genList (i: mk "wide-${toString i}" "echo ${toString i} > $out") wide;
+}
+"""
+
+
+def _nix_env(root: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["NIX_CONFIG"] = "\n".join(
+        [
+            "experimental-features = nix-command",
+            "sandbox = true",
+            "build-users-group =",
+            "substituters =",
+        ]
+    )
+    env["HOME"] = str(root / "home")
+    env["XDG_CACHE_HOME"] = str(root / "cache")
+    return env
+
+
+def _uri(root: Path) -> str:
+    return f"local?store={root / 'store'}&state={root / 'var/nix'}&log={root / 'var/log/nix'}"
+
+
+def _instantiate(root: Path, expr: Path, attr: str, chain: int, wide: int) -> list[str]:
+    argv = ["nix-instantiate", "--store", _uri(root), str(expr / "default.nix"), "-A", attr]
+    argv += ["--arg", "bbdir", str(expr / "bbdir"), "--arg", "chain", str(chain), "--arg", "wide", str(wide)]
+    out = subprocess.run(argv, capture_output=True, text=True, env=_nix_env(root), check=True)
+    return out.stdout.split()
+
+
+def _timed(fn: Callable[..., object], *args: object, **kw: object) -> float:
+    t0 = time.perf_counter()
+    fn(*args, **kw)
+    return time.perf_counter() - t0
+
+
+def _storekit_in_process(root: Path, drvs: list[str], jobs: int) -> None:
+    from storekit.build.driver import build
+    from storekit.build.runner import BuildOptions
+    from storekit.store.uri import open_store, parse_store_spec
+
+    with open_store(parse_store_spec(_uri(root))) as store:
+        targets = [(store.parse_path(d), None) for d in drvs]
+        _, report = build(store, targets, BuildOptions(cores=os.cpu_count() or 1), jobs=jobs)  # type: ignore[arg-type]
+        assert report.ok, report.error()
+
+
+def _case(work: Path, expr: Path, attr: str, jobs: int, sizes: tuple[int, int]) -> tuple[float, float, float]:
+    """Best of 3 fresh-store builds of `attr`: storekit CLI, storekit in-process, Nix."""
+    cli, lib, nix = float("inf"), float("inf"), float("inf")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for i in range(3):
+        roots = [work / f"{attr}-{jobs}-{i}-{kind}" for kind in ("cli", "lib", "nix")]
+        drvs = [_instantiate(r, expr, attr, *sizes) for r in roots]
+        sk = [sys.executable, "-m", "storekit", "build", "-q", "-j", str(jobs), "--store", _uri(roots[0])]
+        realise = ["nix-store", "--store", _uri(roots[2]), "--realise", "-j", str(jobs), *drvs[2]]
+        nix_env = _nix_env(roots[2])
+        cli = min(cli, _timed(subprocess.run, [*sk, *drvs[0]], check=True, env=env, capture_output=True))
+        lib = min(lib, _timed(_storekit_in_process, roots[1], drvs[1], jobs))
+        nix = min(nix, _timed(subprocess.run, realise, check=True, env=nix_env, capture_output=True))
+        for d in roots:
+            subprocess.run(["chmod", "-R", "u+w", str(d)], check=False)
+            shutil.rmtree(d, ignore_errors=True)
+    return cli, lib, nix
+
+
+def run(quick: bool) -> list[Row]:
+    chain, wide = (5, 10) if quick else (20, 50)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-build-") as tmp:
+        work = Path(tmp)
+        expr = work / "expr"
+        (expr / "bbdir").mkdir(parents=True)
+        shutil.copy("/bin/busybox", expr / "bbdir" / "busybox")
+        (expr / "default.nix").write_text(EXPRESSION)
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        version = [sys.executable, "-m", "storekit", "--version"]
+        start = min(
+            _timed(subprocess.run, version, env=env, check=True, capture_output=True) for _ in range(3)
+        )
+        for task, attr, jobs, n in (
+            (f"chain of {chain} drvs (-j1)", "chain", 1, chain),
+            (f"{wide} independent drvs (-j1)", "wide", 1, wide),
+            (f"{wide} independent drvs (-j2)", "wide", 2, wide),
+        ):
+            cli, lib, nix = _case(work, expr, attr, jobs, (chain, wide))
+            per = f"per drv: storekit {1000 * lib / n:.0f} ms, nix {1000 * nix / n:.0f} ms"
+            rows.append(Row(f"{task} in-process", lib, "nix-store --realise", nix, per))
+            rows.append(
+                Row(f"{task} CLI", cli, "nix-store --realise", nix, f"incl. Python start {start:.2f}s")
+            )
+    return rows

@@ -1,0 +1,193 @@
+"""Running a `BuildPlan`: up to `jobs` builds at once, each as soon as the goals it depends on are done.
+
+A goal that fails takes every goal depending on it down with it ("dependency failed"). Without
+`keep_going` the first failure also stops the rest, as Nix does: nothing new starts and running builds
+are cancelled (their builders killed). With `keep_going`, everything that does not depend on a
+failure is still built. Progress is reported through a callback after each change, so the CLI can
+draw a progress line while this module stays free of output.
+
+The scheduler does not know how to build or substitute: it calls the `Work` functions it is given,
+which makes it testable with fakes and lets the driver bind them to a store.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from enum import Enum
+
+from storekit.build.plan import Action, BuildPlan, Goal
+from storekit.errors import BuildError, StorekitError
+from storekit.storepath import StorePath
+
+Work = Callable[[Goal, threading.Event], object]
+"""Does one goal (build or substitute); raises `StorekitError` on failure; stops once the event is set."""
+
+
+class Status(Enum):
+    BUILT = "built"
+    SUBSTITUTED = "substituted"
+    VALID = "valid"
+    FAILED = "failed"
+    DEPENDENCY_FAILED = "dependency failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    goal: Goal
+    status: Status
+    error: StorekitError | None = None
+    result: object = None
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A snapshot for progress display: goals finished out of all with work, and what is running."""
+
+    done: int
+    total: int
+    running: tuple[str, ...]
+    failed: int
+    event: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    outcomes: Mapping[StorePath, Outcome] = field(default_factory=dict)
+
+    @property
+    def failures(self) -> list[Outcome]:
+        return [o for o in self.outcomes.values() if o.status is Status.FAILED]
+
+    @property
+    def ok(self) -> bool:
+        return all(
+            o.status in (Status.BUILT, Status.SUBSTITUTED, Status.VALID) for o in self.outcomes.values()
+        )
+
+    def error(self) -> StorekitError | None:
+        """One error for the whole run: the failure itself when there is one, else a summary."""
+        failures = self.failures
+        blocked = [o for o in self.outcomes.values() if o.status is Status.DEPENDENCY_FAILED]
+        if not failures and not blocked:
+            return None
+        if len(failures) == 1 and not blocked:
+            return failures[0].error
+        lines = [str(o.error) for o in failures]
+        lines += [f"dependencies of '{o.goal.drv_path}' failed to build" for o in blocked]
+        return BuildError(
+            ", ".join(str(o.goal.drv_path) for o in failures) or "(none)",
+            f"{len(failures)} build(s) failed, {len(blocked)} not attempted:\n" + "\n".join(lines),
+        )
+
+
+def run_plan(
+    plan: BuildPlan,
+    *,
+    build: Work,
+    substitute: Work | None = None,
+    jobs: int = 1,
+    keep_going: bool = False,
+    progress: Callable[[Progress], None] | None = None,
+) -> Report:
+    """Do every goal of `plan` with work to do; never raises for a failed goal (see `Report.error`)."""
+    return _Run(plan, build, substitute, max(1, jobs), keep_going, progress).run()
+
+
+class _Run:
+    def __init__(
+        self,
+        plan: BuildPlan,
+        build: Work,
+        substitute: Work | None,
+        jobs: int,
+        keep_going: bool,
+        progress: Callable[[Progress], None] | None,
+    ) -> None:
+        self.plan = plan
+        self.work = {Action.BUILD: build, Action.SUBSTITUTE: substitute}
+        self.jobs = jobs
+        self.keep_going = keep_going
+        self.progress = progress
+        self.cancel = threading.Event()
+        self.outcomes: dict[StorePath, Outcome] = {
+            p: Outcome(g, Status.VALID) for p, g in plan.goals.items() if g.action is Action.VALID
+        }
+        self.waiting = {p: set(plan.goals[p].deps) for p in plan.order}
+        self.dependents = plan.dependents()
+        self.running: dict[Future[object], StorePath] = {}
+
+    def run(self) -> Report:
+        ready = [p for p in self.plan.order if not self.waiting[p]]
+        with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="storekit-build") as pool:
+            while ready or self.running:
+                while ready and len(self.running) < self.jobs and not self.stopping:
+                    path = ready.pop(0)
+                    self.running[pool.submit(self._do, path)] = path
+                    self._report(f"started {path.name}")
+                if not self.running:
+                    break
+                finished, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
+                for future in finished:
+                    ready.extend(self._finish(future))
+        for path in self.plan.order:
+            self.outcomes.setdefault(path, Outcome(self.plan.goals[path], Status.CANCELLED))
+        return Report(dict(self.outcomes))
+
+    @property
+    def stopping(self) -> bool:
+        return self.cancel.is_set()
+
+    def _do(self, path: StorePath) -> object:
+        goal = self.plan.goals[path]
+        work = self.work[goal.action]
+        if work is None:
+            raise BuildError(str(path), "it should be substituted, but no substituter is configured")
+        return work(goal, self.cancel)
+
+    def _finish(self, future: Future[object]) -> list[StorePath]:
+        path = self.running.pop(future)
+        goal = self.plan.goals[path]
+        error = future.exception()
+        if error is None:
+            status = Status.BUILT if goal.action is Action.BUILD else Status.SUBSTITUTED
+            self.outcomes[path] = Outcome(goal, status, result=future.result())
+            self._report(f"{status.value} {path.name}")
+            return self._unblock(path)
+        if not isinstance(error, StorekitError):
+            raise error
+        cancelled = self.stopping and not self.keep_going
+        self.outcomes[path] = Outcome(goal, Status.CANCELLED if cancelled else Status.FAILED, error)
+        self._fail_dependents(path)
+        if not self.keep_going:
+            self.cancel.set()
+        self._report(f"failed {path.name}")
+        return []
+
+    def _unblock(self, path: StorePath) -> list[StorePath]:
+        ready = []
+        for user in sorted(self.dependents[path]):
+            self.waiting[user].discard(path)
+            if not self.waiting[user] and user not in self.outcomes:
+                ready.append(user)
+        return ready
+
+    def _fail_dependents(self, path: StorePath) -> None:
+        todo = list(self.dependents[path])
+        while todo:
+            user = todo.pop()
+            if user in self.outcomes:
+                continue
+            self.outcomes[user] = Outcome(self.plan.goals[user], Status.DEPENDENCY_FAILED)
+            todo.extend(self.dependents[user])
+
+    def _report(self, event: str) -> None:
+        if self.progress is None:
+            return
+        done = sum(1 for p in self.plan.order if p in self.outcomes)
+        failed = sum(1 for o in self.outcomes.values() if o.status is Status.FAILED)
+        running = tuple(sorted(p.name.removesuffix(".drv") for p in self.running.values()))
+        self.progress(Progress(done, len(self.plan.order), running, failed, event))

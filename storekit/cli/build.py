@@ -1,0 +1,205 @@
+"""`storekit build`: build derivations in the sandbox into a store under any prefix (like `nix-build`).
+
+Targets are `.drv` paths valid in the store (for example ones real Nix instantiated for that store dir
+and `storekit copy` brought over), `DRV!out,dev` for chosen outputs, or storekit recipes (`*.toml`),
+which are instantiated first. Missing outputs are substituted when `--substituters` have them (with a
+trusted signature), built otherwise; the output paths are printed, one per line.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Annotated, Any
+
+import typer
+
+from storekit.build.driver import Sources, Target, build
+from storekit.build.plan import Action
+from storekit.build.runner import BuildOptions, find_bwrap
+from storekit.build.sandbox import SandboxPath
+from storekit.build.scheduler import Progress
+from storekit.cli.store import local_store, open_cli_store, resolve_path
+from storekit.store.local import LocalStore
+from storekit.store.substituters import SignaturePolicy, Substituters, is_untrusted_source
+from storekit.storepath import StorePath
+
+NAME = "build"
+HELP = "Build derivations (.drv or recipe .toml) in a sandbox; print the output paths."
+
+
+def command(
+    targets: Annotated[
+        list[str], typer.Argument(help="Derivations: a .drv path, DRV!OUT[,OUT…], or a recipe .toml.")
+    ],
+    store: Annotated[
+        str | None, typer.Option("--store", help="Store spec (default: $STOREKIT_STORE, else your store).")
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Builds to run in parallel.")] = 1,
+    keep_going: Annotated[
+        bool, typer.Option("--keep-going", "-k", help="Keep building what does not depend on a failure.")
+    ] = False,
+    sandbox_path: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--sandbox-path", help="PATH[=HOSTPATH][?]: a host path visible (read-only) to builders."
+        ),
+    ] = None,
+    substituters: Annotated[
+        str | None, typer.Option("--substituters", help="Space-separated store specs to substitute from.")
+    ] = None,
+    trusted_public_keys: Annotated[
+        str | None,
+        typer.Option("--trusted-public-keys", help="'name:base64 …': keys whose signatures to accept."),
+    ] = None,
+    no_check_sigs: Annotated[
+        bool, typer.Option("--no-check-sigs", help="Substitute paths without a trusted signature.")
+    ] = False,
+    no_sandbox: Annotated[
+        bool, typer.Option("--no-sandbox", help="Run builders on the host (needs store dir = real dir).")
+    ] = False,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", min=0, help="Kill a build after this many seconds.")
+    ] = None,
+    cores: Annotated[
+        int | None, typer.Option("--cores", min=1, help="NIX_BUILD_CORES (default: all CPUs).")
+    ] = None,
+    print_build_logs: Annotated[
+        bool, typer.Option("--print-build-logs", "-L", help="Show build logs on stderr as they come.")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be done.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress line.")] = False,
+) -> None:
+    """Build derivations and their missing inputs; print their output paths."""
+    if not no_sandbox and not dry_run:
+        find_bwrap()
+    options = BuildOptions(
+        sandbox=not no_sandbox,
+        sandbox_paths=tuple(SandboxPath.parse(p) for p in sandbox_path or []),
+        timeout=timeout,
+        cores=cores or os.cpu_count() or 1,
+        host_env=dict(os.environ),
+    )
+    with ExitStack() as stack:
+        s: LocalStore = stack.enter_context(local_store(store))
+        wanted = [_target(s, t) for t in targets]
+        sources = _sources(stack, substituters, trusted_public_keys, no_check_sigs)
+        if dry_run:
+            _show_plan(s, wanted, sources)
+            return
+        on_log = _log_printer() if print_build_logs else None
+        bar = stack.enter_context(_progress_line(quiet or print_build_logs))
+        plan, report = build(
+            s, wanted, options, jobs=jobs, keep_going=keep_going, sources=sources, progress=bar, on_log=on_log
+        )
+    for drv_path, outputs in wanted:
+        goal = plan.goals[drv_path]
+        if report.outcomes[drv_path].status.value in ("built", "substituted", "valid"):
+            for name in sorted(outputs or goal.outputs):
+                typer.echo(goal.outputs[name])
+    error = report.error()
+    if error is not None:
+        raise error
+
+
+def _target(store: LocalStore, text: str) -> Target:
+    if text.endswith(".toml"):
+        from storekit.build.driver import derivation_reader
+        from storekit.build.recipe import instantiate_recipe
+        from storekit.build.runner import host_system
+
+        drv_path, _ = instantiate_recipe(store, text, derivation_reader(store), system=host_system())
+        return drv_path, None
+    path, bang, outs = text.partition("!")
+    drv: StorePath = resolve_path(store, path)
+    return drv, (outs.split(",") if bang else None)
+
+
+def _sources(stack: ExitStack, specs: str | None, keys: str | None, no_check: bool) -> Sources | None:
+    if not specs:
+        return None
+    stores = [stack.enter_context(_closing(open_cli_store(s))) for s in specs.split()]
+    union = Substituters(stores)
+    require = not no_check and (bool(keys) or is_untrusted_source(union))
+    return Sources(union, SignaturePolicy.from_text(keys or "", require_sigs=require))
+
+
+@contextmanager
+def _closing(store: Any) -> Iterator[Any]:
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _show_plan(store: LocalStore, wanted: list[Target], sources: Sources | None) -> None:
+    from storekit.build.driver import plan_build
+
+    plan = plan_build(store, wanted, sources)
+    for verb, action in (("built", Action.BUILD), ("fetched", Action.SUBSTITUTE)):
+        goals = [g for g in plan.todo if g.action is action]
+        if goals:
+            typer.echo(f"these {len(goals)} derivations will be {verb}:", err=True)
+            for g in goals:
+                typer.echo(f"  {g.drv_path}", err=True)
+
+
+def _log_printer() -> Callable[[StorePath, bytes], None]:
+    """Nix's `-L`: each line of a build log on stderr, prefixed with the derivation's name."""
+    pending: dict[StorePath, bytes] = {}
+
+    def show(drv: StorePath, data: bytes) -> None:
+        lines = (pending.pop(drv, b"") + data).split(b"\n")
+        pending[drv] = lines.pop()
+        prefix = drv.name.removesuffix(".drv").encode() + b"> "
+        if lines:
+            sys.stderr.buffer.write(b"".join(prefix + line.rstrip(b"\r") + b"\n" for line in lines))
+            sys.stderr.flush()
+
+    return show
+
+
+@contextmanager
+def _progress_line(quiet: bool) -> Iterator[Callable[[Progress], None] | None]:
+    """A tqdm line on stderr (only on a terminal): built/total and the builds running now."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    bars: list[Any] = []
+
+    def update(p: Progress) -> None:
+        if not bars:
+            bars.append(tqdm(total=p.total, unit="drv", desc="building", file=sys.stderr))
+        bar = bars[0]
+        bar.n = p.done
+        bar.set_postfix_str(", ".join(p.running)[:60] + (f" ({p.failed} failed)" if p.failed else ""))
+
+    try:
+        yield update
+    finally:
+        for bar in bars:
+            bar.close()
+
+
+def instantiate_command(
+    recipes: Annotated[list[str], typer.Argument(help="Recipe files (.toml).")],
+    store: Annotated[
+        str | None, typer.Option("--store", help="Store spec (default: $STOREKIT_STORE, else your store).")
+    ] = None,
+    system: Annotated[
+        str | None, typer.Option("--system", help="Default `system` for recipes that set none.")
+    ] = None,
+) -> None:
+    """Write the .drv of each storekit recipe (TOML) to the store, as Nix's `derivation` would; print it."""
+    from storekit.build.driver import derivation_reader
+    from storekit.build.recipe import instantiate_recipe
+    from storekit.build.runner import host_system
+
+    with local_store(store) as s:
+        for recipe in recipes:
+            drv_path, _ = instantiate_recipe(s, recipe, derivation_reader(s), system=system or host_system())
+            typer.echo(drv_path)
