@@ -160,7 +160,7 @@ def run_snippet(snippet: Snippet, tmp: Path) -> list[tuple[int, str]]:
 
 # Pages written before the convention existed, whose console blocks are illustrations rather than
 # runnable sessions. Their snippets still run but may fail (xfail); remove a page once converted.
-NOT_YET_CONVERTED = {"docs/derivations.md", "docs/narinfo.md", "docs/paths.md"}
+NOT_YET_CONVERTED: set[str] = set()
 
 SNIPPETS = all_snippets()
 
@@ -241,3 +241,11 @@ def test_a_failing_command_fails_unless_the_doc_shows_the_error(tmp_path: Path) 
     )
     [snippet] = parse_snippets(text, REPO / "docs" / "x.md")
     assert run_snippet(snippet, tmp_path) == [(0, "out\nerr\n"), (1, ""), (3, "error: no\n")]
+
+
+def test_the_docs_index_lists_every_page() -> None:
+    """docs/README.md has one line per page: a new page needs its line, a removed page loses it."""
+    index = (REPO / "docs" / "README.md").read_text(encoding="utf-8")
+    linked = set(re.findall(r"\]\(([^)#/]+\.md)\)", index))
+    pages = {p.name for p in (REPO / "docs").glob("*.md")} - {"README.md"}
+    assert linked == pages, f"missing from docs/README.md: {pages - linked}; dead links: {linked - pages}"
