@@ -7,26 +7,77 @@ the command line) adds the traceback. Other exceptions are bugs and keep theirs.
 
 from __future__ import annotations
 
+import importlib
 import sys
 import traceback
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from storekit import __version__
-from storekit.cli import drv, elf, hash, key, nar, path, store
 from storekit.errors import StorekitError
+
+#: Command name -> (module, attribute). A `typer.Typer` attribute is a group, a function a single command.
+#: Modules are imported only when their command runs (or for `--help`), so `storekit hash path` does not
+#: pay for importing the builder, the caches and the ELF editor: startup is most of a short command's time.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "hash": ("storekit.cli.hash", "app"),
+    "nar": ("storekit.cli.nar", "app"),
+    "path": ("storekit.cli.path", "app"),
+    "drv": ("storekit.cli.drv", "app"),
+    "key": ("storekit.cli.key", "app"),
+    "store": ("storekit.cli.store", "app"),
+    "copy": ("storekit.cli.copy", "copy"),
+    "cache": ("storekit.cli.cache", "app"),
+    "build": ("storekit.cli.build", "command"),
+    "log": ("storekit.cli.log", "command"),
+    "run": ("storekit.cli.run", "command"),
+    "relocate": ("storekit.cli.relocate", "relocate_command"),
+    "elf": ("storekit.cli.elf", "app"),
+    "bootstrap": ("storekit.cli.bootstrap", "app"),
+    "template": ("storekit.cli.template", "app"),
+    "nix-conf": ("storekit.cli.nixconf", "nix_conf"),
+}
+
+
+def load_command(name: str) -> Any:
+    """Import the module behind `name` and turn its typer group or function into a click command."""
+    module_name, attribute = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    target: Any = getattr(module, attribute)
+    help_text: str | None = getattr(module, "HELP", None)
+    if isinstance(target, typer.Typer):
+        command = typer.main.get_group(target)
+        command.name = name
+        if help_text:
+            command.help = help_text
+        return command
+    single = typer.Typer()
+    single.command(name, help=help_text)(target)
+    return typer.main.get_command(single)
+
+
+class _LazyGroup(TyperGroup):
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in COMMANDS:
+            return None
+        if cmd_name not in self.commands:
+            self.commands[cmd_name] = load_command(cmd_name)
+        return self.commands[cmd_name]
+
 
 app = typer.Typer(
     name="storekit",
+    cls=_LazyGroup,
     help="Nix-style stores under any prefix, byte-compatible with real Nix.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-for _module in (hash, nar, path, drv, key, elf, store):
-    app.add_typer(_module.app, name=_module.NAME, help=_module.HELP)
 
 
 def _print_version(value: bool) -> None:

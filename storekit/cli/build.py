@@ -183,23 +183,3 @@ def _progress_line(quiet: bool) -> Iterator[Callable[[Progress], None] | None]:
     finally:
         for bar in bars:
             bar.close()
-
-
-def instantiate_command(
-    recipes: Annotated[list[str], typer.Argument(help="Recipe files (.toml).")],
-    store: Annotated[
-        str | None, typer.Option("--store", help="Store spec (default: $STOREKIT_STORE, else your store).")
-    ] = None,
-    system: Annotated[
-        str | None, typer.Option("--system", help="Default `system` for recipes that set none.")
-    ] = None,
-) -> None:
-    """Write the .drv of each storekit recipe (TOML) to the store, as Nix's `derivation` would; print it."""
-    from storekit.build.driver import derivation_reader
-    from storekit.build.recipe import instantiate_recipe
-    from storekit.build.runner import host_system
-
-    with local_store(store) as s:
-        for recipe in recipes:
-            drv_path, _ = instantiate_recipe(s, recipe, derivation_reader(s), system=system or host_system())
-            typer.echo(drv_path)

@@ -112,3 +112,25 @@ def check(
             typer.echo(f"{located.path}: ok")
     if failures:
         raise InvalidDerivation("derivation does not match what Nix computes: " + "; ".join(failures))
+
+
+@app.command("instantiate")
+def instantiate_command(
+    recipes: Annotated[list[str], typer.Argument(help="Recipe files (.toml).")],
+    store: Annotated[
+        str | None, typer.Option("--store", help="Store spec (default: $STOREKIT_STORE, else your store).")
+    ] = None,
+    system: Annotated[
+        str | None, typer.Option("--system", help="Default `system` for recipes that set none.")
+    ] = None,
+) -> None:
+    """Write the .drv of each storekit recipe (TOML) to the store, as Nix's `derivation` would; print it."""
+    from storekit.build.driver import derivation_reader
+    from storekit.build.recipe import instantiate_recipe
+    from storekit.build.runner import host_system
+    from storekit.cli.store import local_store
+
+    with local_store(store) as s:
+        for recipe in recipes:
+            drv_path, _ = instantiate_recipe(s, recipe, derivation_reader(s), system=system or host_system())
+            typer.echo(drv_path)
