@@ -1,0 +1,151 @@
+"""The NAR files of binary caches: compressing them as Nix does, and reading them back with checks.
+
+Writing uses Nix 2.8's settings (xz preset 6 with CRC64, which gives Nix's bytes exactly; zstd; bzip2).
+Reading wraps the downloaded file in two layers: `FileCheck` hashes the file as it streams and compares
+with the narinfo's `FileHash` at its end, and `Decoding` turns a decompressor's low-level complaint
+into an error naming the path, preferring the file-hash mismatch (both hashes) when there is one.
+"""
+
+from __future__ import annotations
+
+import bz2
+import contextlib
+import io
+import lzma
+from typing import BinaryIO, Protocol
+
+import zstandard
+
+from storekit.errors import HashMismatch, StorekitError, SubstituteError
+from storekit.hashing import Hash, new_hasher
+from storekit.narinfo import NarInfo
+from storekit.storepath import StorePath
+
+CHUNK = 1 << 20
+EXTENSIONS = {"xz": ".xz", "zstd": ".zst", "bzip2": ".bz2", "none": ""}
+
+
+class _Compressor(Protocol):
+    def compress(self, data: bytes, /) -> bytes: ...
+    def flush(self) -> bytes: ...
+
+
+def compressor_for(compression: str) -> _Compressor | None:
+    """Nix's settings: xz preset 6 with CRC64 (byte-identical to Nix's files), zstd level 3, bzip2 9."""
+    if compression == "xz":
+        return lzma.LZMACompressor(lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=6)
+    if compression == "zstd":
+        return zstandard.ZstdCompressor(level=3).compressobj()
+    if compression == "bzip2":
+        return bz2.BZ2Compressor(9)
+    return None
+
+
+def write_compressed(source: _Reader, out: _Writer, compression: str) -> tuple[Hash | None, int]:
+    """Stream `source` into `out` compressed: (file hash, file size); no hash when not compressed."""
+    compressor = compressor_for(compression)
+    file_hasher = new_hasher("sha256") if compressor is not None else None
+    file_size = 0
+    while chunk := source.read(CHUNK):
+        data = compressor.compress(chunk) if compressor is not None else chunk
+        if data:
+            if file_hasher is not None:
+                file_hasher.update(data)
+            out.write(data)
+            file_size += len(data)
+    if compressor is not None and file_hasher is not None:
+        tail = compressor.flush()
+        file_hasher.update(tail)
+        out.write(tail)
+        file_size += len(tail)
+    return (file_hasher.finish() if file_hasher else None), file_size
+
+
+class _Reader(Protocol):
+    def read(self, size: int, /) -> bytes: ...
+
+
+class _Writer(Protocol):
+    def write(self, data: bytes, /) -> object: ...
+
+
+def decompressor(compression: str, raw: BinaryIO, path: StorePath) -> BinaryIO:
+    if compression in ("none", ""):
+        return raw
+    if compression == "xz":
+        return lzma.LZMAFile(raw, "rb")  # type: ignore[return-value]
+    if compression == "bzip2":
+        return bz2.BZ2File(raw, "rb")  # type: ignore[return-value]
+    if compression == "zstd":
+        return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+    raise SubstituteError(f"the NAR of '{path}' uses compression '{compression}', which storekit cannot read")
+
+
+class FileCheck(io.RawIOBase):
+    """Hashes the (compressed) file as it is read and compares with the narinfo's `FileHash` at its end."""
+
+    def __init__(self, raw: BinaryIO, expected: Hash, what: str) -> None:
+        super().__init__()
+        self._raw = raw
+        self._expected = expected
+        self._hasher = new_hasher(expected.algo)
+        self._what = what
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        n = self._raw.readinto(buffer)  # type: ignore[attr-defined]
+        if n:
+            self._hasher.update(memoryview(buffer)[:n])
+            return int(n)
+        self.finish()
+        return 0
+
+    def finish(self) -> None:
+        got = self._hasher.finish()
+        if got != self._expected:
+            raise HashMismatch(self._what, str(self._expected), str(got))
+
+    def drain(self) -> None:
+        """Read the rest and compare hashes: a corrupt file is best reported by its hash."""
+        buffer = bytearray(CHUNK)
+        while self.readinto(buffer):
+            pass
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class Decoding(io.RawIOBase):
+    """Turns a decompressor's low-level errors into a message naming the path and the file."""
+
+    def __init__(self, stream: BinaryIO, narinfo: NarInfo, uri: str, check: FileCheck | None) -> None:
+        super().__init__()
+        self._stream = stream
+        self._narinfo = narinfo
+        self._uri = uri
+        self._check = check
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        try:
+            return int(self._stream.readinto(buffer))  # type: ignore[attr-defined]
+        except StorekitError:
+            raise
+        except (lzma.LZMAError, EOFError, OSError, ValueError, zstandard.ZstdError) as e:
+            if self._check is not None:
+                self._check.drain()  # raises HashMismatch (both file hashes) if the file is corrupt
+            n = self._narinfo
+            raise SubstituteError(
+                f"cannot decompress '{n.url}' ({n.compression}) of '{n.store_path}' from '{self._uri}': "
+                f"{e}; the file is corrupt or truncated"
+            ) from e
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._stream.close()
+        super().close()
