@@ -14,8 +14,8 @@ test-slow *ARGS:
     python3 -m pytest -m slow {{ARGS}}
 
 lint:
-    ruff check storekit tests bench
-    ruff format --check storekit tests bench
+    ruff check storekit tests bench scripts
+    ruff format --check storekit tests bench scripts
     mypy
 
 fmt:
