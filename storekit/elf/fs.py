@@ -1,0 +1,263 @@
+"""The only ELF module touching the disk: read files through mmap, apply patches all-or-nothing.
+
+A patch that keeps the file's size is written with pwrite into the file itself (fast, keeps the
+inode, mode, owner, xattrs); one that grows it is assembled in a temp file next to it
+(copy_file_range for the unchanged parts, holes for zeros), given the original's mode and owner,
+read back and checked, then renamed over it. Either way the result is parsed again and compared with
+what the plan promised; in place, a mismatch puts the saved original bytes back.
+
+Hard links: an edit changes the path it is given, never other names of the same inode. A file with
+several links is therefore always rewritten through a temp file and rename, which splits it from its
+other links (as `sed -i` does); in a Nix store optimised with hard links, patching one path must not
+silently patch every other path sharing the inode. Symbolic links are followed: the target is edited.
+"""
+
+from __future__ import annotations
+
+import errno
+import mmap
+import os
+import stat
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Literal
+
+from storekit.elf.edits import Edit
+from storekit.elf.format import ELF_MAGIC, Codec, Ehdr
+from storekit.elf.inspect import ElfFacts, ElfFile, parse
+from storekit.elf.layout import Copy, Fill, Piece, Write, Zeros
+from storekit.elf.patch import Patch, plan
+from storekit.errors import ElfError, ElfPatchError
+
+Outcome = Literal["unchanged", "patched in place", "rewritten"]
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    path: str
+    outcome: Outcome
+    facts: ElfFacts
+
+
+@contextmanager
+def open_elf(path: str) -> Iterator[ElfFile]:
+    """Parse `path` over a read-only shared mapping (it sees later writes to the file)."""
+    with _mapped(path) as (_, elf):
+        yield elf
+
+
+@contextmanager
+def _mapped(path: str) -> Iterator[tuple[int, ElfFile]]:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise ElfError(path, f"cannot open: {e.strerror}") from e
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ElfError(path, "not a regular file")
+        if st.st_size < 4:
+            raise ElfError(path, "not an ELF file" if st.st_size == 0 else "truncated ELF file")
+        with mmap.mmap(fd, 0, mmap.MAP_SHARED, mmap.PROT_READ) as data:
+            yield fd, parse(data, path)
+    finally:
+        os.close(fd)
+
+
+def read_facts(path: str) -> ElfFacts:
+    with open_elf(path) as elf:
+        return elf.facts()
+
+
+def edit_file(path: str, edits: Sequence[Edit], output: str | None = None, *, atomic: bool = True) -> Result:
+    """Apply `edits` to `path` (or write the result to `output`), all or nothing.
+
+    A grown file replaces the original through a temp file and rename; with `atomic=False` it is
+    written in place like a same-size patch (only the bytes that change: many times faster on whole
+    trees), which a crash midway can leave half-written.
+    """
+    with _mapped(path) as (src, elf):
+        patch = plan(elf, edits)
+        st = os.fstat(src)
+        if output is not None and not _same_file(output, st):
+            _write_new(src, elf, patch, os.path.realpath(output), st)
+            return Result(path, "rewritten", patch.expected)
+        if patch.is_noop:
+            return Result(path, "unchanged", patch.expected)
+        if not os.access(path, os.W_OK):
+            raise ElfPatchError(path, "is not writable: check its permissions (nothing was changed)")
+        writes = _writes_over(elf, patch, atomic)
+        if writes is not None and st.st_nlink == 1 and _write_in_place(path, elf, writes, patch):
+            return Result(path, "patched in place", patch.expected)
+        _write_new(src, elf, patch, os.path.realpath(path), st)
+        return Result(path, "rewritten", patch.expected)
+
+
+def _same_file(path: str, st: os.stat_result) -> bool:
+    try:
+        other = os.stat(path)
+    except OSError:
+        return False
+    return (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino)
+
+
+def _writes_over(elf: ElfFile, patch: Patch, atomic: bool) -> list[Write] | None:
+    """The patch as writes over the original file, or None when it must go through a new file."""
+    if patch.pieces is None:
+        return list(patch.writes)
+    if atomic:
+        return None
+    out: list[Write] = []
+    pos = budget = 0
+    for p in patch.pieces:
+        if isinstance(p, Copy):
+            if p.offset != pos:  # moved: read now, before anything is written
+                out.append((pos, bytes(elf.data[p.offset : p.offset + p.length])))
+                budget += p.length
+            pos += p.length
+        elif isinstance(p, Fill):
+            out.append((pos, p.data))
+            pos += len(p.data)
+        else:
+            below = max(0, min(pos + p.length, elf.size) - pos)  # zeros past the old end are a hole
+            out += [(pos + i, bytes(min(_CHUNK, below - i))) for i in range(0, below, _CHUNK)]
+            budget += below
+            pos += p.length
+        if budget > _MOVE_LIMIT:
+            return None
+    return out + list(patch.writes)
+
+
+_CHUNK = 1 << 20
+_MOVE_LIMIT = 64 << 20  # moving more than this in place is no faster than writing a new file
+
+
+def _write_in_place(path: str, elf: ElfFile, writes: list[Write], patch: Patch) -> bool:
+    """pwrite the patch, check the result, restore the saved bytes on any failure. False: file busy."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except OSError as e:
+        if e.errno == errno.ETXTBSY:  # a running program: replace it by rename instead
+            return False
+        raise ElfPatchError(path, f"cannot open for writing: {e.strerror} (nothing was changed)") from e
+    saved = [(offset, bytes(elf.data[offset : offset + len(data)])) for offset, data in writes]
+    try:
+        for offset, data in writes:
+            os.pwrite(fd, data, offset)
+        if patch.size == elf.size:
+            _check(parse(elf.data, path), patch)
+        else:
+            os.ftruncate(fd, patch.size)
+            with mmap.mmap(fd, 0, mmap.MAP_SHARED, mmap.PROT_READ) as result:
+                _check(parse(result, path), patch)
+    except BaseException:
+        for offset, data in reversed(saved):
+            os.pwrite(fd, data, offset)
+        os.ftruncate(fd, elf.size)
+        raise
+    finally:
+        os.close(fd)
+    return True
+
+
+def _write_new(src: int, elf: ElfFile, patch: Patch, target: str, st: os.stat_result) -> None:
+    directory = os.path.dirname(target) or "."
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".storekit-elf-", dir=directory)
+    except OSError as e:
+        raise ElfPatchError(
+            elf.path, f"cannot create a file in {directory}: {e.strerror} (nothing was changed)"
+        ) from e
+    try:
+        pieces: Sequence[Piece] = patch.pieces if patch.pieces is not None else (Copy(0, elf.size),)
+        _assemble(src, elf, pieces, fd)
+        for offset, data in patch.writes:
+            os.pwrite(fd, data, offset)
+        os.ftruncate(fd, patch.size)
+        _keep_owner_and_mode(fd, st, elf.path)
+        with mmap.mmap(fd, 0, mmap.MAP_SHARED, mmap.PROT_READ) as result:
+            _check(parse(result, elf.path), patch)
+        os.rename(tmp, target)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    finally:
+        os.close(fd)
+
+
+def _assemble(src: int, elf: ElfFile, pieces: Sequence[Piece], fd: int) -> None:
+    pos = 0
+    for p in pieces:
+        if isinstance(p, Copy):
+            _copy(elf, src, fd, p, pos)
+            pos += p.length
+        elif isinstance(p, Fill):
+            os.pwrite(fd, p.data, pos)
+            pos += len(p.data)
+        elif isinstance(p, Zeros):
+            pos += p.length  # a hole: ftruncate at the end makes trailing zeros real
+
+
+def _copy(elf: ElfFile, src: int, dst: int, p: Copy, pos: int) -> None:
+    done = 0
+    try:
+        while done < p.length:
+            n = os.copy_file_range(src, dst, p.length - done, p.offset + done, pos + done)
+            if n == 0:
+                break
+            done += n
+    except OSError:
+        pass  # not supported here: fall back to writing from the mapping
+    if done < p.length:
+        os.pwrite(dst, elf.data[p.offset + done : p.offset + p.length], pos + done)
+
+
+def _keep_owner_and_mode(fd: int, st: os.stat_result, path: str) -> None:
+    try:
+        os.fchown(fd, st.st_uid, st.st_gid)
+    except PermissionError as e:
+        if st.st_uid != os.geteuid():
+            raise ElfPatchError(
+                path, "belongs to another user: cannot keep its owner (nothing was changed)"
+            ) from e
+    os.fchmod(fd, stat.S_IMODE(st.st_mode))  # after chown, which clears set-id bits
+
+
+def _check(elf: ElfFile, patch: Patch) -> None:
+    got = elf.facts()
+    if got != patch.expected:
+        raise ElfPatchError(
+            patch.path,
+            f"internal error: the patched file reads back as {got} instead of {patch.expected}; "
+            "nothing was changed (please report this)",
+        )
+
+
+def library_provider(elf_class: int, machine: int) -> Callable[[str, str], bool]:
+    """`provides(dir, name)` for shrink-rpath: dir/name is an ELF file of this class and machine."""
+
+    def provides(directory: str, name: str) -> bool:
+        try:
+            with open(os.path.join(directory, name), "rb") as f:
+                head = f.read(64)
+        except OSError:
+            return False
+        if head[:4] != ELF_MAGIC or len(head) < 20 or head[4] not in (1, 2) or head[5] not in (1, 2):
+            return False
+        codec = Codec(is64=head[4] == 2, little=head[5] == 1)
+        if len(head) < codec.st("ehdr").size:
+            return False
+        header = Ehdr.unpack(codec, head)
+        return (64 if codec.is64 else 32) == elf_class and header.machine == machine
+
+    return provides
+
+
+def is_elf_file(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == ELF_MAGIC
+    except OSError:
+        return False
