@@ -176,7 +176,7 @@ def _fill(
     for piece in pieces:
         if type(piece) is bytes:
             n = len(piece)
-            if pos + n <= cap:
+            if pos + n < cap:  # an exact fit goes below, which hands the full buffer on
                 view[pos : pos + n] = piece
                 pos += n
                 continue
