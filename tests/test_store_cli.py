@@ -56,6 +56,7 @@ def test_default_store_comes_from_the_environment(
 ) -> None:
     monkeypatch.delenv("STOREKIT_STORE", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # no config file: its `store` would win
     out = run("store", "add", str(tree)).strip()
     assert out.startswith(str(tmp_path / "data" / "storekit" / "store") + "/")
     monkeypatch.setenv("STOREKIT_STORE", str(tmp_path / "other" / "store"))

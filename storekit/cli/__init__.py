@@ -53,7 +53,7 @@ def load_command(name: str) -> Any:
         if help_text:
             command.help = help_text
         return command
-    single = typer.Typer()
+    single = typer.Typer(add_completion=False)  # completion is the root's (`storekit --show-completion`)
     single.command(name, help=help_text)(target)
     return typer.main.get_command(single)
 
@@ -99,10 +99,15 @@ def _root(
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    # `--debug` is taken anywhere before `--` (click would accept it only before the command name)
+    options = args[: args.index("--")] if "--" in args else args
+    debug = "--debug" in options
+    if debug:
+        args = [a for a in options if a != "--debug"] + args[len(options) :]
     try:
         app(args=args, prog_name="storekit")
     except StorekitError as e:
-        if "--debug" in args:
+        if debug:
             traceback.print_exc()
         message = str(e)
         print(f"error: {message}", file=sys.stderr)

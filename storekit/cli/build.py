@@ -2,29 +2,39 @@
 
 Targets are `.drv` paths valid in the store (for example ones real Nix instantiated for that store dir
 and `storekit copy` brought over), `DRV!out,dev` for chosen outputs, or storekit recipes (`*.toml`),
-which are instantiated first. Missing outputs are substituted when `--substituters` have them (with a
-trusted signature), built otherwise; the output paths are printed, one per line.
+which are instantiated first. Missing outputs are substituted when `--substituters` (default: the
+config file's) have them with a signature by a trusted key (`--trusted-public-keys` and the config
+file's), built otherwise; the output paths are printed, one per line (`--json`: as `nix build --json`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
-from typing import Annotated, Any
+from collections.abc import Callable
+from contextlib import ExitStack
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from storekit.build.driver import Sources, Target, build
-from storekit.build.plan import Action
-from storekit.build.runner import BuildOptions, find_bwrap
-from storekit.build.sandbox import SandboxPath
-from storekit.build.scheduler import Progress
-from storekit.cli.store import local_store, open_cli_store, resolve_path
-from storekit.store.local import LocalStore
-from storekit.store.substituters import SignaturePolicy, Substituters, is_untrusted_source
-from storekit.storepath import StorePath
+from storekit.cli._options import (
+    StoreOption,
+    cli_config,
+    complete_store_path,
+    local_store,
+    opened_store,
+    resolve_path,
+)
+from storekit.cli._progress import TerminalBar, terminal_bar
+
+if TYPE_CHECKING:
+    from storekit.build.driver import Sources, Target
+    from storekit.build.plan import BuildPlan
+    from storekit.build.scheduler import Progress, Report
+    from storekit.config import Config
+    from storekit.store.local import LocalStore
+    from storekit.storepath import StorePath
 
 NAME = "build"
 HELP = "Build derivations (.drv or recipe .toml) in a sandbox; print the output paths."
@@ -32,11 +42,14 @@ HELP = "Build derivations (.drv or recipe .toml) in a sandbox; print the output 
 
 def command(
     targets: Annotated[
-        list[str], typer.Argument(help="Derivations: a .drv path, DRV!OUT[,OUT…], or a recipe .toml.")
+        list[str],
+        typer.Argument(
+            help="Derivations: a .drv path, DRV!OUT[,OUT…], or a recipe .toml.",
+            autocompletion=complete_store_path,
+            show_default=False,
+        ),
     ],
-    store: Annotated[
-        str | None, typer.Option("--store", help="Store spec (default: $STOREKIT_STORE, else your store).")
-    ] = None,
+    store: StoreOption = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Builds to run in parallel.")] = 1,
     keep_going: Annotated[
         bool, typer.Option("--keep-going", "-k", help="Keep building what does not depend on a failure.")
@@ -48,11 +61,18 @@ def command(
         ),
     ] = None,
     substituters: Annotated[
-        str | None, typer.Option("--substituters", help="Space-separated store specs to substitute from.")
+        str | None,
+        typer.Option(
+            "--substituters",
+            help="Space-separated stores to substitute from. Default: the config file's substituters.",
+        ),
     ] = None,
     trusted_public_keys: Annotated[
         str | None,
-        typer.Option("--trusted-public-keys", help="'name:base64 …': keys whose signatures to accept."),
+        typer.Option(
+            "--trusted-public-keys",
+            help="'name:base64 …': keys whose signatures to accept, besides the config file's.",
+        ),
     ] = None,
     no_check_sigs: Annotated[
         bool, typer.Option("--no-check-sigs", help="Substitute paths without a trusted signature.")
@@ -71,8 +91,16 @@ def command(
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be done.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress line.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print `nix build --json`'s [{drvPath, outputs}] for the targets built."),
+    ] = False,
 ) -> None:
     """Build derivations and their missing inputs; print their output paths."""
+    from storekit.build.driver import build
+    from storekit.build.runner import BuildOptions, find_bwrap
+    from storekit.build.sandbox import SandboxPath
+
     if not no_sandbox and not dry_run:
         find_bwrap()
     options = BuildOptions(
@@ -82,26 +110,47 @@ def command(
         cores=cores or os.cpu_count() or 1,
         host_env=dict(os.environ),
     )
+    config = cli_config()
+    specs = substituters if substituters is not None else " ".join(config.substituters)
     with ExitStack() as stack:
         s: LocalStore = stack.enter_context(local_store(store))
         wanted = [_target(s, t) for t in targets]
-        sources = _sources(stack, substituters, trusted_public_keys, no_check_sigs)
+        sources = _sources(stack, specs, trusted_public_keys, no_check_sigs, config)
         if dry_run:
             _show_plan(s, wanted, sources)
             return
         on_log = _log_printer() if print_build_logs else None
-        bar = stack.enter_context(_progress_line(quiet or print_build_logs))
+        bar = stack.enter_context(terminal_bar(quiet or print_build_logs, desc="building", unit="drv"))
         plan, report = build(
-            s, wanted, options, jobs=jobs, keep_going=keep_going, sources=sources, progress=bar, on_log=on_log
+            s,
+            wanted,
+            options,
+            jobs=jobs,
+            keep_going=keep_going,
+            sources=sources,
+            progress=_progress(bar),
+            on_log=on_log,
         )
-    for drv_path, outputs in wanted:
-        goal = plan.goals[drv_path]
-        if report.outcomes[drv_path].status.value in ("built", "substituted", "valid"):
-            for name in sorted(outputs or goal.outputs):
-                typer.echo(goal.outputs[name])
+    _print_outputs(plan, report, wanted, as_json)
     error = report.error()
     if error is not None:
         raise error
+
+
+def _print_outputs(plan: BuildPlan, report: Report, wanted: list[Target], as_json: bool) -> None:
+    """The output paths of the targets that are done, as `nix-build` (or `nix build --json`) prints them."""
+    done: list[tuple[StorePath, dict[str, str]]] = []
+    for drv_path, outputs in wanted:
+        goal = plan.goals[drv_path]
+        if report.outcomes[drv_path].status.value in ("built", "substituted", "valid"):
+            done.append((drv_path, {n: str(goal.outputs[n]) for n in sorted(outputs or goal.outputs)}))
+    if as_json:
+        rows = [{"drvPath": str(drv), "outputs": outs} for drv, outs in done]
+        typer.echo(json.dumps(rows, separators=(",", ":"), ensure_ascii=False))
+        return
+    for _, outs in done:
+        for path in outs.values():
+            typer.echo(path)
 
 
 def _target(store: LocalStore, text: str) -> Target:
@@ -117,25 +166,24 @@ def _target(store: LocalStore, text: str) -> Target:
     return drv, (outs.split(",") if bang else None)
 
 
-def _sources(stack: ExitStack, specs: str | None, keys: str | None, no_check: bool) -> Sources | None:
-    if not specs:
+def _sources(
+    stack: ExitStack, specs: str, keys: str | None, no_check: bool, config: Config
+) -> Sources | None:
+    from storekit.build.driver import Sources
+    from storekit.store.substituters import SignaturePolicy, Substituters, is_untrusted_source
+
+    if not specs.split():
         return None
-    stores = [stack.enter_context(_closing(open_cli_store(s))) for s in specs.split()]
+    stores = [stack.enter_context(opened_store(s, config)) for s in specs.split()]
     union = Substituters(stores)
     require = not no_check and (bool(keys) or is_untrusted_source(union))
-    return Sources(union, SignaturePolicy.from_text(keys or "", require_sigs=require))
-
-
-@contextmanager
-def _closing(store: Any) -> Iterator[Any]:
-    try:
-        yield store
-    finally:
-        store.close()
+    trusted = [keys or "", *config.trusted_public_keys]
+    return Sources(union, SignaturePolicy.from_text(trusted, require_sigs=require))
 
 
 def _show_plan(store: LocalStore, wanted: list[Target], sources: Sources | None) -> None:
     from storekit.build.driver import plan_build
+    from storekit.build.plan import Action
 
     plan = plan_build(store, wanted, sources)
     for verb, action in (("built", Action.BUILD), ("fetched", Action.SUBSTITUTE)):
@@ -161,25 +209,13 @@ def _log_printer() -> Callable[[StorePath, bytes], None]:
     return show
 
 
-@contextmanager
-def _progress_line(quiet: bool) -> Iterator[Callable[[Progress], None] | None]:
-    """A tqdm line on stderr (only on a terminal): built/total and the builds running now."""
-    if quiet or not sys.stderr.isatty():
-        yield None
-        return
-    from tqdm import tqdm
-
-    bars: list[Any] = []
+def _progress(bar: TerminalBar | None) -> Callable[[Progress], None] | None:
+    """The progress line: built/total and the builds running now."""
+    if bar is None:
+        return None
 
     def update(p: Progress) -> None:
-        if not bars:
-            bars.append(tqdm(total=p.total, unit="drv", desc="building", file=sys.stderr))
-        bar = bars[0]
-        bar.n = p.done
-        bar.set_postfix_str(", ".join(p.running)[:60] + (f" ({p.failed} failed)" if p.failed else ""))
+        note = ", ".join(p.running)[:60] + (f" ({p.failed} failed)" if p.failed else "")
+        bar.show(total=p.total, done=p.done, postfix=note)
 
-    try:
-        yield update
-    finally:
-        for bar in bars:
-            bar.close()
+    return update

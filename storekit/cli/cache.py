@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from storekit.cli.store import StoreOption, open_cli_store
+from storekit.cli._options import StoreOption, open_cli_store, print_json
 from storekit.errors import StoreError
 from storekit.store.base import Store
 
@@ -32,8 +32,9 @@ def serve(
         str | None,
         typer.Option(
             "--relocate-from",
-            help="A store or cache with another store dir: serve its paths relocated (keep-hash) into "
-            "--store's store dir, on first request.",
+            help="A store or cache with another store dir (in the forms --store takes): serve its paths "
+            "relocated (keep-hash) into --store's store dir, on first request.",
+            show_default=False,
         ),
     ] = None,
 ) -> None:
@@ -70,6 +71,9 @@ def _relocating(backing: Store, upstream_spec: str) -> Store:
 @app.command("info")
 def info(
     uri: Annotated[str, typer.Argument(help="A binary cache: file:///dir?store=… or http(s)://host/….")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print {storeDir, wantMassQuery, priority} as JSON.")
+    ] = False,
 ) -> None:
     """Print a binary cache's nix-cache-info (store dir, mass query, priority)."""
     from storekit.store.binary_cache import BinaryCacheStore
@@ -81,6 +85,14 @@ def info(
         cache_info = cache.cache_info
         if cache_info is None:
             raise StoreError(f"'{cache.uri}' has no nix-cache-info: it is not a binary cache (yet)")
-        typer.echo(cache_info.to_text(), nl=False)
+        if as_json:
+            fields = {
+                "storeDir": cache_info.store_dir,
+                "wantMassQuery": cache_info.want_mass_query,
+                "priority": cache_info.priority,
+            }
+            print_json({k: v for k, v in fields.items() if v is not None})
+        else:
+            typer.echo(cache_info.to_text(), nl=False)
     finally:
         cache.close()

@@ -3,47 +3,64 @@
 Like `nix copy`: the closure of each path is copied, paths the destination has are skipped, and paths
 from a binary cache need a signature by a trusted key unless `--no-check-sigs`. Several `--from` (or
 `--substituters "A B"`) form a substituter list: each path comes from the first that has it. The
-`trusted-public-keys` of the config file are trusted too.
+config file's `trusted-public-keys` are trusted too, and its `secret-key-files` sign the copied paths
+unless `--sign-key` names other keys. The config's `substituters` are not a default source: `copy`
+reads from the store it is told to (or your store), never from the network behind the user's back.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
-from typing import TYPE_CHECKING, Annotated, Any
+from contextlib import ExitStack
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from storekit.cli.store import open_cli_store, resolve_path, show_bytes
+from storekit.cli._options import (
+    FromOption,
+    PathsArgument,
+    ToOption,
+    cli_config,
+    opened_store,
+    print_json,
+    resolve_path,
+    show_bytes,
+)
+from storekit.cli._progress import TerminalBar, terminal_bar
 from storekit.errors import StoreError
 from storekit.store.base import Store
 from storekit.store.link import LinkMode
 
 if TYPE_CHECKING:
-    from storekit.store.copy import CopyEvent
+    from storekit.store.copy import CopyEvent, CopyResult, Progress
 
 NAME = "copy"
 HELP = "Copy closures between stores and binary caches (like `nix copy`)."
 
 
 def copy(
-    paths: Annotated[list[str], typer.Argument(help="Store paths to copy (with their closures).")],
-    from_: Annotated[
-        list[str] | None,
-        typer.Option("--from", help="Source store spec; repeat for substituters in priority order."),
-    ] = None,
-    to: Annotated[str | None, typer.Option("--to", help="Destination store spec.")] = None,
+    paths: PathsArgument,
+    from_: FromOption = None,
+    to: ToOption = None,
     substituters: Annotated[
-        str | None, typer.Option("--substituters", help="Space-separated source store specs, in order.")
+        str | None,
+        typer.Option(
+            "--substituters", help="Space-separated source stores, in priority order (like --from)."
+        ),
     ] = None,
     sign_key: Annotated[
-        list[str] | None, typer.Option("--sign-key", help="Secret key file: sign the copied paths.")
+        list[str] | None,
+        typer.Option(
+            "--sign-key",
+            help="Secret key file: sign the copied paths (repeatable). "
+            "Default: the config file's secret-key-files.",
+        ),
     ] = None,
     trusted_public_keys: Annotated[
         str | None,
-        typer.Option("--trusted-public-keys", help="'name:base64 …': keys whose signatures to accept."),
+        typer.Option(
+            "--trusted-public-keys",
+            help="'name:base64 …': keys whose signatures to accept, besides the config file's.",
+        ),
     ] = None,
     no_check_sigs: Annotated[
         bool, typer.Option("--no-check-sigs", help="Accept paths without a trusted signature.")
@@ -62,9 +79,11 @@ def copy(
             "(content-addressed names, trusted without signatures).",
         ),
     ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print {to, copied, alreadyValid, narBytes} as JSON.")
+    ] = False,
 ) -> None:
     """Copy the closures of PATHs from the source store(s) to the destination."""
-    from storekit.config import load_config
     from storekit.store.binary_cache import read_secret_key
     from storekit.store.copy import copy_closure
     from storekit.store.substituters import SignaturePolicy, Substituters, is_untrusted_source
@@ -72,16 +91,18 @@ def copy(
     specs = [*(from_ or []), *(substituters or "").split()]
     if not specs and to is None:
         raise StoreError("give --from SRC and/or --to DST (the other defaults to your store)")
-    keys = [read_secret_key(f) for f in sign_key or []]
+    config = cli_config()
+    keys = [read_secret_key(f) for f in (sign_key if sign_key is not None else config.secret_key_files)]
     with ExitStack() as stack:
-        sources = [stack.enter_context(_opened(s)) for s in specs] or [stack.enter_context(_opened(None))]
+        chosen: list[str | None] = [*specs] or [None]  # no source named: your store
+        sources = [stack.enter_context(opened_store(s, config)) for s in chosen]
         src: Store = sources[0] if len(sources) == 1 else Substituters(sources)
-        dst = stack.enter_context(_opened(to))
+        dst = stack.enter_context(opened_store(to, config))
         wanted = [resolve_path(src, p) for p in paths]
         require = not no_check_sigs and (bool(trusted_public_keys) or is_untrusted_source(src))
-        trusted = [trusted_public_keys or "", *load_config(os.environ).trusted_public_keys]
+        trusted = [trusted_public_keys or "", *config.trusted_public_keys]
         policy = SignaturePolicy.from_text(trusted, require_sigs=require)
-        bar = stack.enter_context(_progress_bar(quiet))
+        bar = stack.enter_context(terminal_bar(quiet or as_json, desc="copying", unit="B", unit_scale=True))
         result = copy_closure(
             src,
             dst,
@@ -90,46 +111,35 @@ def copy(
             sign_keys=keys,
             jobs=jobs,
             link=link,
-            progress=bar,
+            progress=_progress(bar),
             relocate=relocate,
         )
-    if not quiet:
+    _report(result, dst.uri, quiet, as_json)
+
+
+def _progress(bar: TerminalBar | None) -> Progress | None:
+    if bar is None:
+        return None
+
+    def update(event: CopyEvent) -> None:
+        bar.show(total=event.total_bytes, advance=event.nar_size, postfix=event.path.name[:40])
+
+    return update
+
+
+def _report(result: CopyResult, to: str, quiet: bool, as_json: bool) -> None:
+    if as_json:
+        print_json(
+            {
+                "to": to,
+                "copied": [str(p) for p in result.copied],
+                "alreadyValid": [str(p) for p in result.already_valid],
+                "narBytes": result.nar_bytes,
+            }
+        )
+    elif not quiet:
         typer.echo(
-            f"copied {len(result.copied)} paths ({show_bytes(result.nar_bytes)}) to '{dst.uri}'; "
+            f"copied {len(result.copied)} paths ({show_bytes(result.nar_bytes)}) to '{to}'; "
             f"{len(result.already_valid)} already there",
             err=True,
         )
-
-
-@contextmanager
-def _opened(spec: str | None) -> Iterator[Store]:
-    store = open_cli_store(spec)
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-@contextmanager
-def _progress_bar(quiet: bool) -> Iterator[Callable[[CopyEvent], None] | None]:
-    """A tqdm bar on stderr (only on a terminal) fed by copy's progress events."""
-    if quiet or not sys.stderr.isatty():
-        yield None
-        return
-    from tqdm import tqdm
-
-    bars: list[Any] = []  # the bar, made once the first event tells the total
-
-    def update(event: CopyEvent) -> None:
-        if not bars:
-            bars.append(
-                tqdm(total=event.total_bytes, unit="B", unit_scale=True, desc="copying", file=sys.stderr)
-            )
-        bars[0].set_postfix_str(event.path.name[:40], refresh=False)
-        bars[0].update(event.nar_size)
-
-    try:
-        yield update
-    finally:
-        for bar in bars:
-            bar.close()

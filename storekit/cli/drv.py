@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from storekit.cli._options import StoreOption, local_store, print_json
 from storekit.derivation import json as drv_json
 from storekit.derivation.aterm import print_aterm
 from storekit.derivation.fs import locate, read_derivation, read_text
@@ -100,16 +101,26 @@ def print_(
 def check(
     files: Annotated[list[str], typer.Argument(help=".drv files to check.")],
     store_dir: StoreDirOption = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print [{drvPath, ok, problems}] as JSON (still exit 1 on a mismatch)."),
+    ] = False,
 ) -> None:
     """Recompute output paths and the .drv path itself; fail naming each one that does not match."""
-    failures: list[str] = []
+    results: list[tuple[str, list[str]]] = []
     for file in files:
         located = locate(file, store_dir)
         drv = read_derivation(located.file)
-        problems = check_drv(located.path, drv, located.store_dir, located.lookup())
-        failures.extend(f"{located.path}: {p}" for p in problems)
-        if not problems:
-            typer.echo(f"{located.path}: ok")
+        results.append((located.path, check_drv(located.path, drv, located.store_dir, located.lookup())))
+    if as_json:
+        print_json(
+            [{"drvPath": path, "ok": not problems, "problems": problems} for path, problems in results]
+        )
+    else:
+        for path, problems in results:
+            if not problems:
+                typer.echo(f"{path}: ok")
+    failures = [f"{path}: {p}" for path, problems in results for p in problems]
     if failures:
         raise InvalidDerivation("derivation does not match what Nix computes: " + "; ".join(failures))
 
@@ -117,9 +128,7 @@ def check(
 @app.command("instantiate")
 def instantiate_command(
     recipes: Annotated[list[str], typer.Argument(help="Recipe files (.toml).")],
-    store: Annotated[
-        str | None, typer.Option("--store", help="Store spec (default: $STOREKIT_STORE, else your store).")
-    ] = None,
+    store: StoreOption = None,
     system: Annotated[
         str | None, typer.Option("--system", help="Default `system` for recipes that set none.")
     ] = None,
@@ -128,7 +137,6 @@ def instantiate_command(
     from storekit.build.driver import derivation_reader
     from storekit.build.recipe import instantiate_recipe
     from storekit.build.runner import host_system
-    from storekit.cli.store import local_store
 
     with local_store(store) as s:
         for recipe in recipes:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from storekit.cli._options import print_json
 from storekit.hashing import Base, Hash
 from storekit.nar.fs import hash_file, hash_path
 
@@ -41,12 +42,17 @@ Base64 = Annotated[bool, _base_flag(Base.BASE64)]
 Sri = Annotated[bool, _base_flag(Base.SRI)]
 Algo = Annotated[str, typer.Option("--type", metavar="HASH-ALGO", help="md5, sha1, sha256 or sha512.")]
 Paths = Annotated[list[Path], typer.Argument(help="Paths to hash.", show_default=False)]
+Json = Annotated[bool, typer.Option("--json", help="Print [{path, hash}] as JSON, in the chosen format.")]
 
 
-def _print(ctx: typer.Context, hashes: list[Hash]) -> None:
+def _print(ctx: typer.Context, paths: list[Path], hashes: list[Hash], as_json: bool) -> None:
     base: Base = ctx.meta.get(_BASE_KEY, Base.SRI)
-    for h in hashes:
-        typer.echo(h.format(base, prefix=False))
+    shown = [h.format(base, prefix=False) for h in hashes]
+    if as_json:
+        print_json([{"path": str(p), "hash": h} for p, h in zip(paths, shown, strict=True)])
+        return
+    for h in shown:
+        typer.echo(h)
 
 
 @app.command("path")
@@ -58,9 +64,10 @@ def path_command(
     base32: Base32 = False,
     base64: Base64 = False,
     sri: Sri = False,
+    as_json: Json = False,
 ) -> None:
     """Print the hash of the NAR serialisation of each path, like `nix hash path`."""
-    _print(ctx, [hash_path(p, algo)[0] for p in paths])
+    _print(ctx, paths, [hash_path(p, algo)[0] for p in paths], as_json)
 
 
 @app.command("file")
@@ -72,6 +79,7 @@ def file_command(
     base32: Base32 = False,
     base64: Base64 = False,
     sri: Sri = False,
+    as_json: Json = False,
 ) -> None:
     """Print the hash of each file's contents, like `nix hash file`."""
-    _print(ctx, [hash_file(p, algo) for p in paths])
+    _print(ctx, paths, [hash_file(p, algo) for p in paths], as_json)

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from storekit.errors import SignatureError
 from storekit.signing import SecretKey
 
 NAME = "key"
@@ -29,5 +30,13 @@ def generate(
 @app.command("public")
 def public() -> None:
     """Read a secret key on stdin, print its public key (like `nix key convert-secret-to-public`)."""
-    secret = SecretKey.parse(sys.stdin.read())
+    text = sys.stdin.buffer.read().decode("utf-8", "replace")
+    try:
+        secret = SecretKey.parse(text)
+    except SignatureError as e:
+        # not the parser's message: it quotes the input, and this input is a secret (and may be binary)
+        raise SignatureError(
+            "stdin does not hold a secret key in Nix's 'name:base64' form "
+            "(as `storekit key generate` or `nix key generate-secret` write it)"
+        ) from e
     typer.echo(str(secret.public_key()), nl=False)

@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from storekit.build.logs import read_log
-from storekit.cli.store import local_store, resolve_path
+from storekit.cli._options import StoreOption, complete_store_path, local_store, resolve_path
 from storekit.errors import StorekitError
 
 NAME = "log"
@@ -16,12 +15,19 @@ HELP = "Print the build log of a derivation or of the path it built (like `nix l
 
 
 def command(
-    path: Annotated[str, typer.Argument(help="A .drv path, or an output path (its deriver's log is shown).")],
-    store: Annotated[
-        str | None, typer.Option("--store", help="Store spec (default: $STOREKIT_STORE, else your store).")
-    ] = None,
+    path: Annotated[
+        str,
+        typer.Argument(
+            help="A .drv path, or an output path (its deriver's log is shown).",
+            autocompletion=complete_store_path,
+            show_default=False,
+        ),
+    ],
+    store: StoreOption = None,
 ) -> None:
     """Print a build log, as `nix log` does (logs are read plain or bzip2-compressed)."""
+    from storekit.build.logs import read_log
+
     with local_store(store) as s:
         wanted = resolve_path(s, path)
         drv = wanted

@@ -9,7 +9,6 @@ by the user's own (from the config file), or by none.
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 import shlex
@@ -18,7 +17,8 @@ from typing import Annotated
 
 import typer
 
-from storekit.config import Config, choose_store, load_config
+from storekit.cli._options import StoreOption, print_json, store_spec
+from storekit.config import Config, load_config
 from storekit.errors import StoreError
 from storekit.store.uri import LocalStoreSpec, local_spec_for
 from storekit.storepath import DEFAULT_STORE_DIR
@@ -78,7 +78,7 @@ def _line(key: str, value: str) -> str:
 def _local_spec(
     store: str | None, state: str | None, log: str | None, real: str | None, config: Config
 ) -> LocalStoreSpec:
-    spec = choose_store(store, config, os.environ, os.getcwd())
+    spec = store_spec(store, config)
     if not isinstance(spec, LocalStoreSpec):
         raise StoreError(
             f"'{spec}' is not a local store: real Nix uses a binary cache as a substituter, "
@@ -103,14 +103,7 @@ def _absolute(path: str) -> str:
 
 
 def nix_conf(
-    store: Annotated[
-        str | None,
-        typer.Option(
-            "--store",
-            help="Store dir (/opt/store) or local?… URI. Default: $STOREKIT_STORE, the config file's, "
-            "else ~/.local/share/storekit/store.",
-        ),
-    ] = None,
+    store: StoreOption = None,
     state: Annotated[
         str | None, typer.Option("--state", help="Database dir. Default: <parent>/var/nix.")
     ] = None,
@@ -131,7 +124,7 @@ def nix_conf(
     config = load_config(os.environ)
     spec = _local_spec(store, state, log, real, config)
     if as_json:
-        typer.echo(json.dumps(settings(spec, config), indent=2))
+        print_json(settings(spec, config))
     elif env:
         typer.echo(env_line(spec, config), nl=False)
     else:

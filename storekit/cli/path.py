@@ -6,14 +6,13 @@ Each command prints what real Nix would give in a store whose store dir is `--st
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from storekit.cli._options import print_json, read_input
 from storekit.errors import InvalidStorePath
 from storekit.hashing import ALGORITHMS, Hash
 from storekit.storepath import HASH_PART_LEN, FileIngestionMethod, StoreDir, StorePath
@@ -26,6 +25,12 @@ StoreDirOption = Annotated[
     str,
     typer.Option("--store-dir", envvar="NIX_STORE_DIR", help="The store dir the path is for."),
 ]
+JsonOption = Annotated[
+    bool,
+    typer.Option(
+        "--json", help="Print {path, storeDir, hashPart, name} as JSON (`source` adds narHash, narSize)."
+    ),
+]
 
 
 @app.command("source")
@@ -33,13 +38,15 @@ def source(
     path: Annotated[Path, typer.Argument(help="File, directory or symlink to add.")],
     store_dir: StoreDirOption = "/nix/store",
     name: Annotated[str | None, typer.Option(help="Name in the store (default: PATH's base name).")] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """The path `nix-store --add PATH` gives (NAR sha256, no references)."""
     from storekit.nar.fs import hash_path
 
-    nar_hash, _size = hash_path(path)
+    nar_hash, size = hash_path(path)
     chosen = name if name is not None else path.absolute().name
-    typer.echo(StoreDir(store_dir).make_source_path(chosen, nar_hash))
+    made = StoreDir(store_dir).make_source_path(chosen, nar_hash)
+    _print(made, as_json, narHash=nar_hash.sri, narSize=size)
 
 
 @app.command("fixed")
@@ -49,11 +56,12 @@ def fixed(
     name: Annotated[str, typer.Argument(help="Name in the store.")],
     store_dir: StoreDirOption = "/nix/store",
     recursive: Annotated[bool, typer.Option(help="The hash is of the NAR, not of flat file bytes.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """The path of a fixed output (like `nix-store --print-fixed-path [--recursive] ALGO HASH NAME`)."""
     method = FileIngestionMethod.RECURSIVE if recursive else FileIngestionMethod.FLAT
     content_hash = Hash.parse(hash, algo)
-    typer.echo(StoreDir(store_dir).make_fixed_output_path(name, method, content_hash))
+    _print(StoreDir(store_dir).make_fixed_output_path(name, method, content_hash), as_json)
 
 
 @app.command("text")
@@ -64,12 +72,22 @@ def text(
     ref: Annotated[
         list[str] | None, typer.Option("--ref", help="A store path the text refers to (repeatable).")
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """The path of `builtins.toFile NAME contents` (references come from the string's context)."""
     sd = StoreDir(store_dir)
-    contents = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    contents = read_input(file)
     refs = [sd.parse_path(r) for r in ref or []]
-    typer.echo(sd.make_text_path(name, Hash.of(contents), refs))
+    _print(sd.make_text_path(name, Hash.of(contents), refs), as_json)
+
+
+def _print(path: StorePath, as_json: bool, **extra: object) -> None:
+    if as_json:
+        fields: dict[str, object] = {**_fields(path, "")}
+        del fields["rest"]
+        print_json({**fields, **extra})
+    else:
+        typer.echo(path)
 
 
 @app.command("parse")
@@ -78,13 +96,15 @@ def parse(
     store_dir: Annotated[
         str | None, typer.Option("--store-dir", help="Store dir (default: guessed from PATH).")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print {path, storeDir, hashPart, name, rest} as JSON.")
+    ] = False,
 ) -> None:
     """Split a store path into its store dir, hash part and name."""
     sd = StoreDir(store_dir) if store_dir is not None else _guess_store_dir(path)
     store_path, rest = sd.to_store_path(path)
     if as_json:
-        typer.echo(json.dumps(_fields(store_path, rest), indent=2))
+        print_json(_fields(store_path, rest))
         return
     typer.echo(f"store dir: {store_path.store_dir}")
     typer.echo(f"hash part: {store_path.hash_part}")

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from storekit.build.runner import find_bwrap
-from storekit.build.store_view import Entry, view_args
-from storekit.cli.store import local_store
+from storekit.cli._options import StoreOption, local_store
 from storekit.errors import StorekitError
+
+if TYPE_CHECKING:
+    from storekit.build.store_view import Entry
 
 NAME = "run"
 HELP = "Run a command with the store mounted at its logical store dir (rootless, like nix-user-chroot)."
@@ -25,9 +26,7 @@ HELP = "Run a command with the store mounted at its logical store dir (rootless,
 
 def command(
     cmd: Annotated[list[str], typer.Argument(help="The command and its arguments (put them after --).")],
-    store: Annotated[
-        str | None, typer.Option("--store", help="Store spec (default: $STOREKIT_STORE, else your store).")
-    ] = None,
+    store: StoreOption = None,
 ) -> None:
     """Run CMD (after `--`) where the store's files are at its store dir; exits with CMD's status."""
     with local_store(store) as s:
@@ -35,6 +34,9 @@ def command(
     if real_dir == store_dir:
         argv = list(cmd)
     else:
+        from storekit.build.runner import find_bwrap
+        from storekit.build.store_view import view_args
+
         bwrap = find_bwrap()
         argv = [bwrap, *view_args(store_dir, real_dir, _listdir), "--chdir", os.getcwd(), "--", *cmd]
     try:

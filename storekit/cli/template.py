@@ -6,12 +6,12 @@ DIR, without needing Nix or flakes enabled; both read the templates from the sam
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from storekit.cli._options import print_json
 from storekit.templates import find_template, init_template, list_templates
 
 NAME = "template"
@@ -30,7 +30,7 @@ def list_(
     """Print each template's name and description."""
     templates = list_templates()
     if as_json:
-        typer.echo(json.dumps({t.name: {"description": t.description} for t in templates}, indent=2))
+        print_json({t.name: {"description": t.description} for t in templates})
         return
     width = max(len(t.name) for t in templates)
     for t in templates:

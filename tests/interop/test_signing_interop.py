@@ -76,7 +76,11 @@ def test_key_cli_errors_are_one_line() -> None:
     argv = [sys.executable, "-m", "storekit", "key", "public"]
     proc = subprocess.run(argv, input="nonsense", capture_output=True, text=True, cwd=REPO, check=False)
     assert proc.returncode == 1
-    assert proc.stderr == "error: secret key is corrupt: expected 'name:base64', got 'nonsense'\n"
+    # the input is not echoed: it is meant to be a secret
+    assert proc.stderr == (
+        "error: stdin does not hold a secret key in Nix's 'name:base64' form "
+        "(as `storekit key generate` or `nix key generate-secret` write it)\n"
+    )
 
 
 # --- signatures on a real store --------------------------------------------------------------------------
