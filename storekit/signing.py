@@ -26,20 +26,20 @@ SIGNATURE_BYTES = 64
 
 
 def _split(text: str, what: str) -> tuple[str, bytes]:
-    """Split `name:base64` as Nix does (the first colon; neither side empty) and decode the key."""
+    """Split `name:base64` as Nix does (the first colon; neither side empty) and decode the key.
+
+    Messages never quote the key text: a secret key's body is the secret, and even a few characters of
+    it in a terminal or a CI log are a leak.
+    """
     name, sep, body = text.strip().partition(":")
     if not sep or not name or not body:
-        raise SignatureError(f"{what} is corrupt: expected 'name:base64', got '{_shorten(text)}'")
+        raise SignatureError(
+            f"{what} is corrupt: expected 'name:base64' ({len(text.strip())} characters given)"
+        )
     try:
         return name, base64_decode(body)
-    except InvalidHash as e:
-        raise SignatureError(f"{what} '{name}' is corrupt: {e}") from e
-
-
-def _shorten(text: str) -> str:
-    """Never echo a whole secret key into an error message."""
-    text = text.strip()
-    return text if len(text) <= 12 else text[:12] + "…"
+    except InvalidHash:
+        raise SignatureError(f"{what} '{name}' is corrupt: its key is not valid base-64") from None
 
 
 def _b64(data: bytes) -> str:

@@ -63,12 +63,20 @@ def test_corrupt_signature_by_a_trusted_key_raises() -> None:
         (":AAAA", "secret key is corrupt"),
         ("name:", "secret key is corrupt"),
         ("name:AAAA", "secret key 'name' is not valid: 3 bytes"),
-        ("name:a b", "secret key 'name' is corrupt: invalid character"),
+        ("name:a b", "secret key 'name' is corrupt: its key is not valid base-64"),
     ],
 )
 def test_bad_secret_keys(text: str, message: str) -> None:
     with pytest.raises(SignatureError, match=message):
         SecretKey.parse(text)
+
+
+def test_errors_never_quote_secret_key_text() -> None:
+    body = str(SecretKey.generate("k")).partition(":")[2]
+    for text in (body, body + "!", "k:" + body[:-2] + "!!"):
+        with pytest.raises(SignatureError) as info:
+            SecretKey.parse(text)
+        assert body[:6] not in str(info.value)
 
 
 def test_secret_key_halves_must_match() -> None:
