@@ -54,7 +54,8 @@ def dump_path(path: StrPath) -> Iterator[bytes]:
 
 def hash_path(path: StrPath, algo: str = "sha256") -> tuple[Hash, int]:
     """The hash of `path`'s NAR and the NAR's size, as `nix hash path` and the store database give them."""
-    return _hash_pieces(_nar_pieces(os.fsencode(path)), algo)
+    p = os.fsencode(path)
+    return _hash_pieces(_nar_pieces(p), algo, size_hint=_size_hint(p))
 
 
 def hash_file(path: StrPath, algo: str = "sha256") -> Hash:
@@ -65,7 +66,7 @@ def hash_file(path: StrPath, algo: str = "sha256") -> Hash:
     except OSError as e:
         raise _fs_error("opening file", p, e) from e
     try:
-        return _hash_pieces(_file_pieces(fd, p), algo)[0]
+        return _hash_pieces(_file_pieces(fd, p), algo, size_hint=os.fstat(fd).st_size)[0]
     finally:
         os.close(fd)
 
@@ -159,8 +160,12 @@ def _fs_error(doing: str, path: bytes, e: OSError) -> FileSystemError:
 # --- buffers: pieces copied into large reused bytearrays -----------------------------------------
 
 
-def _one_buffer() -> Callable[[], bytearray]:
-    buf = bytearray(BUFFER)
+_PIPELINE_FROM = 4 << 20
+_UNKNOWN_SIZE = 1 << 62
+
+
+def _one_buffer(size: int = BUFFER) -> Callable[[], bytearray]:
+    buf = bytearray(size)
     return lambda: buf
 
 
@@ -214,18 +219,40 @@ def _fill(
         yield buf, pos
 
 
-def _hash_pieces(pieces: _Pieces, algo: str) -> tuple[Hash, int]:
-    """Hash the bytes of `pieces` while a reader thread produces them; returns (hash, byte count)."""
+def _size_hint(path: bytes) -> int:
+    """About how many bytes the NAR of `path` holds: a file's size, "a lot" for a directory."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return 0  # the walk reports it
+    return _UNKNOWN_SIZE if stat.S_ISDIR(st.st_mode) else st.st_size
+
+
+def _hash_pieces(pieces: _Pieces, algo: str, *, size_hint: int = 0) -> tuple[Hash, int]:
+    """Hash the bytes of `pieces`; returns (hash, byte count).
+
+    Big inputs are read by a reader thread so that reads overlap hashing. For small ones the thread
+    and its buffers (1-4 ms) would dominate, as they did for `store optimise` hashing files one by
+    one, so those are read inline into a buffer sized to the file.
+    """
     hasher = new_hasher(algo)
     size = 0
-    for buf, n in _pipelined(pieces):
-        with memoryview(buf) as view:
-            hasher.update(view[:n])
-        size += n
+    if size_hint >= _PIPELINE_FROM:
+        source = _pipelined(pieces)
+    else:
+        source = _fill(pieces, _one_buffer(min(BUFFER, size_hint + 1024)))
+    try:
+        for buf, n in source:
+            with memoryview(buf) as view:
+                hasher.update(view[:n])
+            size += n
+    finally:
+        source.close()
+        pieces.close()  # the walk's open directory and file descriptors, also on errors
     return hasher.finish(), size
 
 
-def _pipelined(pieces: _Pieces) -> Iterator[tuple[bytearray, int]]:
+def _pipelined(pieces: _Pieces) -> Generator[tuple[bytearray, int], None, None]:
     """`_fill(pieces)` run in a thread over a few buffers; each yielded buffer is recycled on resume."""
     free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
     full: queue.SimpleQueue[tuple[bytearray, int] | BaseException | None] = queue.SimpleQueue()
