@@ -105,15 +105,27 @@ StoreSpec = LocalStoreSpec | FileCacheSpec | HttpCacheSpec | OverlayStoreSpec | 
 def local_spec_for(
     store_dir: str, *, state_dir: str | None = None, log_dir: str | None = None, real_dir: str | None = None
 ) -> LocalStoreSpec:
-    """The local store of `store_dir`; state and logs default to `<parent>/var/nix` and `…/var/log/nix`."""
+    """The local store of `store_dir`; state and logs default to `<parent>/var/nix` and `…/var/log/nix`.
+
+    Logs follow an explicit state dir (`<x>/var/nix` -> `<x>/var/log/nix`, anything else -> `<state>/log`)
+    rather than the store dir: a user who moved the state somewhere writable (a rootless `real=` store
+    for `/opt/store`) must not have builds write logs under `/opt`.
+    """
     StoreDir(store_dir)  # validates: absolute, canonical, not "/"
     parent = posixpath.dirname(store_dir)
+    if log_dir is None:
+        log_dir = posixpath.join(parent, "var", "log", "nix") if state_dir is None else _log_beside(state_dir)
     return LocalStoreSpec(
         store_dir=store_dir,
         state_dir=_abs(state_dir or posixpath.join(parent, "var", "nix"), "state"),
-        log_dir=_abs(log_dir or posixpath.join(parent, "var", "log", "nix"), "log"),
+        log_dir=_abs(log_dir, "log"),
         real_dir=_abs(real_dir or store_dir, "real"),
     )
+
+
+def _log_beside(state_dir: str) -> str:
+    head, tail = posixpath.split(state_dir.rstrip("/"))
+    return posixpath.join(head, "log", "nix") if tail == "nix" else posixpath.join(state_dir, "log")
 
 
 def parse_store_spec(text: str, *, base_dir: str | None = None) -> StoreSpec:
