@@ -137,6 +137,15 @@ class BuildError(StorekitError):
         self.log_tail = log_tail
 
 
+class BuildsFailed(BuildError):
+    """Several builds of one run failed (or were not attempted); the message lists each."""
+
+    def __init__(self, drvs: tuple[str, ...], message: str) -> None:
+        StorekitError.__init__(self, message)
+        self.drv = ", ".join(drvs)
+        self.log_tail = ""
+
+
 class SandboxError(BuildError):
     """The sandbox could not be set up (bubblewrap missing, namespaces refused)."""
 

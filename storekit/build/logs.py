@@ -11,7 +11,7 @@ import bz2
 import os
 from collections import deque
 
-from storekit.errors import StorekitError
+from storekit.errors import StoreError, StorekitError
 from storekit.storepath import StorePath
 
 DRVS = "drvs"
@@ -58,9 +58,15 @@ class LogWriter:
     """Streams a builder's output into its log file and keeps the tail for error messages."""
 
     def __init__(self, path: str) -> None:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            self._file = bz2.BZ2File(path, "wb")
+        except OSError as e:
+            raise StoreError(
+                f"cannot write the build log '{path}': {e.strerror or e} "
+                "(give the store a writable log dir: local?…&log=DIR)"
+            ) from e
         self.path = path
-        self._file = bz2.BZ2File(path, "wb")
         self._tail: deque[bytes] = deque()
         self._tail_size = 0
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from storekit.build.plan import Action, BuildPlan, Goal
-from storekit.errors import BuildError, StorekitError
+from storekit.errors import BuildError, BuildsFailed, StorekitError
 from storekit.storepath import StorePath
 
 Work = Callable[[Goal, threading.Event], object]
@@ -78,8 +78,8 @@ class Report:
             return failures[0].error
         lines = [str(o.error) for o in failures]
         lines += [f"dependencies of '{o.goal.drv_path}' failed to build" for o in blocked]
-        return BuildError(
-            ", ".join(str(o.goal.drv_path) for o in failures) or "(none)",
+        return BuildsFailed(
+            tuple(str(o.goal.drv_path) for o in failures),
             f"{len(failures)} build(s) failed, {len(blocked)} not attempted:\n" + "\n".join(lines),
         )
 
