@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Annotated
+import hashlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from storekit.cli._options import StoreOption, open_cli_store, print_json
 from storekit.errors import StoreError
+from storekit.relocate.plan import Mode
 from storekit.store.base import Store
+
+if TYPE_CHECKING:
+    from storekit.relocate.substitute import RelocatingStore
 
 NAME = "cache"
 HELP = "Serve a store as an HTTP binary cache; inspect binary caches."
@@ -33,7 +40,34 @@ def serve(
         typer.Option(
             "--relocate-from",
             help="A store or cache with another store dir (in the forms --store takes): serve its paths "
-            "relocated (keep-hash) into --store's store dir, on first request.",
+            "relocated into --store's store dir (see --relocate-mode).",
+            show_default=False,
+        ),
+    ] = None,
+    relocate_mode: Annotated[
+        Mode,
+        typer.Option(
+            "--relocate-mode",
+            help="keep-hash: same hash parts, relocated on a client's first request (clients must trust "
+            "--sign-key); content-addressed: new names, trusted by Nix without signatures, relocated "
+            "at start-up (--relocate) or through GET /relocate/<old hash part>.",
+        ),
+    ] = Mode.KEEP_HASH,
+    relocate: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--relocate",
+            help="With --relocate-from: an upstream path whose closure to relocate before serving "
+            "(repeatable); prints 'old -> new' for each.",
+            show_default=False,
+        ),
+    ] = None,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--state-dir",
+            help="Where content-addressed mode remembers old -> new names across restarts. "
+            "Default: $XDG_CACHE_HOME/storekit/relocate-serve.",
             show_default=False,
         ),
     ] = None,
@@ -45,9 +79,23 @@ def serve(
     keys = [read_secret_key(sign_key)] if sign_key else []
     opened: Store = open_cli_store(store)
     try:
+        relocator = None
         if relocate_from is not None:
-            opened = _relocating(opened, relocate_from)
-        server = CacheServer(opened, host, port, compression=compression, secret_keys=keys, priority=priority)
+            opened = relocating = _relocating(opened, relocate_from, relocate_mode, state_dir)
+            _relocate_at_start(relocating, relocate or [])
+            relocator = relocating.relocate_hash_part
+        elif relocate:
+            raise StoreError("--relocate needs --relocate-from (the store the paths come from)")
+        server = CacheServer(
+            opened,
+            host,
+            port,
+            compression=compression,
+            secret_keys=keys,
+            priority=priority,
+            relocator=relocator,
+            log=_log,
+        )
         with server:
             typer.echo(f"serving '{opened.uri}' as a binary cache at {server.url}")
             with contextlib.suppress(KeyboardInterrupt):
@@ -56,16 +104,39 @@ def serve(
         opened.close()
 
 
-def _relocating(backing: Store, upstream_spec: str) -> Store:
-    """`backing` filled on demand with `upstream_spec`'s paths, relocated (keep-hash)."""
+def _log(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _relocating(backing: Store, upstream_spec: str, mode: Mode, state_dir: Path | None) -> RelocatingStore:
+    """`backing` filled with `upstream_spec`'s paths, relocated in `mode`."""
+    from storekit.relocate.serving import RelocationIndex
     from storekit.relocate.substitute import RelocatingStore
 
     upstream = open_cli_store(upstream_spec)
     try:
-        return RelocatingStore(backing, upstream)
+        index = None
+        if mode is Mode.CONTENT_ADDRESSED:
+            key = hashlib.sha256(f"{upstream.uri}\0{backing.uri}".encode()).hexdigest()[:32]
+            index = RelocationIndex((state_dir or _default_state_dir()) / f"{key}.json")
+        return RelocatingStore(backing, upstream, mode=mode, index=index, log=_log)
     except BaseException:
         upstream.close()
         raise
+
+
+def _default_state_dir() -> Path:
+    cache_home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache_home, "storekit", "relocate-serve")
+
+
+def _relocate_at_start(store: RelocatingStore, paths: list[str]) -> None:
+    """Relocate the closures of `paths` before serving; print `old -> new` so the user learns the names."""
+    olds = [store.upstream.parse_path(p) for p in paths]
+    for old, new in store.relocate_paths(olds).items():
+        typer.echo(f"{old} -> {new}")
+    for warning in store.warnings:
+        _log(f"warning: {warning}")
 
 
 @app.command("info")

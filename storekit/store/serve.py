@@ -5,6 +5,11 @@ names the path and its NAR hash, so the server needs no state: it looks the path
 is still the one it advertised, and streams `dump_path` output straight to the socket (uncompressed
 with a `Content-Length`, or xz with chunked encoding). Narinfos are signed on the fly when a secret key
 is given. It binds to 127.0.0.1 unless told otherwise: serving a store to a network is a decision.
+
+A storekit extension, given a `relocator` (`cache serve --relocate-from`): `GET /relocate/<hash part>`
+relocates the closure of the upstream path with that hash part and answers its new store path as
+text (404: the upstream lacks it; 500: refused, the reason in the body and the server's log). Real
+Nix never calls it; it is how a client learns a content-addressed name it cannot compute itself.
 """
 
 from __future__ import annotations
@@ -12,16 +17,18 @@ from __future__ import annotations
 import lzma
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from storekit.errors import StorekitError
 from storekit.narinfo import NarInfo, NixCacheInfo
 from storekit.signing import SecretKey
 from storekit.store.base import Store, ValidPathInfo
+from storekit.storepath import StorePath
 
 COMPRESSIONS = ("none", "xz")
 _NARINFO = re.compile(r"^/([0-9a-df-np-sv-z]{32})\.narinfo$")
+_RELOCATE = re.compile(r"^/relocate/([0-9a-df-np-sv-z]{32})$")
 _NAR = re.compile(r"^/nar/([0-9a-df-np-sv-z]{32})-([0-9a-df-np-sv-z]{52})\.nar(\.xz)?$")
 
 
@@ -39,6 +46,8 @@ class CacheServer(ThreadingHTTPServer):
         compression: str = "none",
         secret_keys: Iterable[SecretKey] = (),
         priority: int = 30,
+        relocator: Callable[[str], StorePath | None] | None = None,
+        log: Callable[[str], None] | None = None,
     ) -> None:
         if compression not in COMPRESSIONS:
             raise StorekitError(f"cache serve: compression must be one of {', '.join(COMPRESSIONS)}")
@@ -46,6 +55,8 @@ class CacheServer(ThreadingHTTPServer):
         self.compression = compression
         self.secret_keys = tuple(secret_keys)
         self.cache_info = NixCacheInfo(store.store_dir.path, want_mass_query=True, priority=priority)
+        self.relocator = relocator
+        self.log = log
         self.store_lock = threading.Lock()  # one store handle (one SQLite connection) for all threads
         try:
             super().__init__((host, port), _Handler)
@@ -81,6 +92,13 @@ class CacheServer(ThreadingHTTPServer):
             ca=info.ca,
         )
         return narinfo
+
+    def relocated(self, hash_part: str) -> StorePath | None:
+        """`/relocate/<hash part>`: the new path of that upstream path (None: no relocator, or unknown)."""
+        if self.relocator is None:
+            return None
+        with self.store_lock:
+            return self.relocator(hash_part)
 
     def nar(self, hash_part: str, nar_hash: str) -> tuple[int, Iterator[bytes]] | None:
         """(NAR size, chunks) of the path with this hash part, if its NAR hash is still `nar_hash`."""
@@ -118,7 +136,13 @@ class _Handler(BaseHTTPRequestHandler):
                 found = self.server.nar(m.group(1), m.group(2))
                 if found is not None:
                     return self._nar(*found, head=head)
+            elif m := _RELOCATE.match(path):
+                new = self.server.relocated(m.group(1))
+                if new is not None:
+                    return self._text(f"{new}\n", "text/plain", head)
         except StorekitError as e:
+            if self.server.log is not None:
+                self.server.log(f"{self.command} {path}: {e}")
             return self._text(f"{e}\n", "text/plain", head, status=500)
         self._text("not found\n", "text/plain", head, status=404)
 
