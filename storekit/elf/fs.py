@@ -107,7 +107,7 @@ def _writes_over(elf: ElfFile, patch: Patch, atomic: bool) -> list[Write] | None
     """The patch as writes over the original file, or None when it must go through a new file."""
     if patch.pieces is None:
         return list(patch.writes)
-    if atomic:
+    if atomic or patch.size < elf.size:  # a shrinking patch (un-growth) would truncate unsaved bytes
         return None
     out: list[Write] = []
     pos = budget = 0

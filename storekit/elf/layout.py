@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from storekit.elf.format import (
+    DT_NULL,
     DT_STRSZ,
     DT_STRTAB,
     PF_W,
@@ -30,6 +31,7 @@ from storekit.elf.format import (
     SHT_NOBITS,
     SHT_PROGBITS,
     SHT_STRTAB,
+    Codec,
     Dyn,
     Phdr,
     Shdr,
@@ -360,8 +362,8 @@ def item_writes(elf: ElfFile, m: Movable, dynamic: list[Dyn], moving: set[str]) 
     seg = elf.dynamic_segment
     if "dynamic" not in moving and seg is not None:
         entsize = elf.codec.st("dyn").size
-        new = pack_dynamic(elf.codec, dynamic, seg.filesz // entsize)
-        old = bytes(elf.data[seg.offset : seg.offset + len(new)])
+        old = bytes(elf.data[seg.offset : seg.offset + seg.filesz // entsize * entsize])
+        new = pack_dynamic_over(elf.codec, dynamic, old)
         out += diff_writes(old, new, seg.offset, entsize)
     if "table" not in moving:
         out += [(elf.strtab_offset + rel, d) for rel, d in m.table_writes]
@@ -371,3 +373,15 @@ def item_writes(elf: ElfFile, m: Movable, dynamic: list[Dyn], moving: set[str]) 
         if padded != bytes(elf.data[interp.offset : interp.offset + interp.filesz]):
             out.append((interp.offset, padded))
     return out
+
+
+def pack_dynamic_over(codec: Codec, entries: list[Dyn] | tuple[Dyn, ...], old: bytes) -> bytes:
+    """`entries` and a terminator over the `old` dynamic section's bytes, whose DT_NULL entries past
+    them are kept as they are: tools like chrpath leave values in them, and zeroing those for
+    nothing would make growth impossible to undo byte for byte."""
+    entsize = codec.st("dyn").size
+    new = bytearray(pack_dynamic(codec, entries, len(old) // entsize))
+    for i in range(len(entries) * entsize, len(new), entsize):  # a DT_NULL's value is never read
+        if codec.st("dyn").unpack_from(old, i)[0] == DT_NULL:
+            new[i : i + entsize] = old[i : i + entsize]
+    return bytes(new)

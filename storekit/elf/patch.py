@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from storekit.elf import strtab, versions
+from storekit.elf import strtab, ungrow, versions
 from storekit.elf.edits import Desired, Edit, apply
 from storekit.elf.format import (
     DT_NEEDED,
@@ -92,6 +92,9 @@ def plan(elf: ElfFile, edits: Sequence[Edit]) -> Patch:
     if machine not in EDITABLE_MACHINES:
         name = MACHINES.get(machine, f"number {machine}")
         raise ElfPatchError(elf.path, f"is for a machine storekit cannot patch ({name})")
+    ungrown = ungrow.plan_ungrow(elf, state, _expected(elf, state))  # a file storekit grew, cut back
+    if ungrown is not None:
+        return Patch(elf.path, ungrown.writes, ungrown.pieces, ungrown.size, _expected(elf, state))
     vers = _versions(elf, state)
     requests = vers.requests()
     for e in state.entries:

@@ -20,6 +20,7 @@ from storekit.elf.format import DT_NEEDED, DT_RPATH, DT_RUNPATH, DT_SONAME, PT_I
 from storekit.elf.inspect import ElfFile
 from storekit.elf.layout import Copy, Fill, Zeros
 from storekit.elf.patch import Patch
+from storekit.elf.ungrow import original_layout
 from storekit.elf.versions import dynsym_count, symbol_name_offsets
 from storekit.errors import ElfError
 from storekit.relocate.rewrite import (
@@ -50,6 +51,9 @@ def rewrite_elf(name: str, data: bytes, rules: Rules) -> Outcome:
     hits = find_dir(hashed, rules.old_dir)
     if not hits:
         return Outcome(None if hashed is data else hashed, "elf")
+    ungrown = _ungrow(name, hashed, hits, rules) if rules.growth < 0 else None
+    if ungrown is not None:
+        return Outcome(ungrown, "elf")
     buf = bytearray(hashed)
     pending = rewrite_in_place(buf, hits, rules)
     if not pending:
@@ -129,6 +133,20 @@ def _grow_strings(
     new_values = {s: rewrite_free(bytes(buf[s.start : s.end]), rules) for s in owners}
     for i in pending:
         buf[i : i + n] = b"/" * n
+    edits = _edits(elf, buf, strings, new_values)
+    erased = bytes(buf)
+    patch = plan(parse(erased, elf.path), edits)
+    result = assemble(erased, patch)
+    if parse(result, elf.path).facts() != patch.expected:
+        raise ElfError(elf.path, "internal error: the grown file does not read back as planned")
+    if find_dir(result, rules.old_dir):
+        raise ElfError(elf.path, "internal error: the old store dir is still in the grown file")
+    return result
+
+
+def _edits(
+    elf: ElfFile, buf: bytes | bytearray, strings: list[_String], new_values: dict[_String, bytes]
+) -> list[Edit]:
     edits: list[Edit] = []
     rpaths = {s for s in strings if s.tag in _RPATHS}
     for s, value in sorted(new_values.items(), key=lambda kv: kv[0].start):
@@ -143,14 +161,47 @@ def _grow_strings(
             edits.append(ReplaceNeeded(os.fsdecode(bytes(buf[s.start : s.end])), text))
         else:
             edits.append(SetSoname(text))
-    erased = bytes(buf)
-    patch = plan(parse(erased, elf.path), edits)
-    result = assemble(erased, patch)
-    if parse(result, elf.path).facts() != patch.expected:
-        raise ElfError(elf.path, "internal error: the grown file does not read back as planned")
-    if find_dir(result, rules.old_dir):
-        raise ElfError(elf.path, "internal error: the old store dir is still in the grown file")
-    return result
+    return edits
+
+
+def _ungrow(name: str, data: bytes, hits: list[int], rules: Rules) -> bytes | None:
+    """A file an earlier relocation grew, given back its original layout when the strings fit again.
+
+    The growth erased the old store dir in the original tables it left behind; when the new store
+    dir is the one erased there (relocating A -> longer B -> A), the new strings are written back
+    over their erased copies and the ELF editor cuts the file back to its original layout: the
+    original bytes. None when the file was not grown, or when anything does not fit exactly.
+    """
+    try:
+        elf = parse(data, name)
+        orig = original_layout(elf)
+        strings = _loader_strings(elf)
+    except ElfError:
+        return None
+    n = len(rules.old_dir)
+    owners = {s for i in hits if (s := _owner(strings, i, n)) is not None}
+    if orig is None or any(_owner(strings, i, n) is None for i in hits):
+        return None
+    new_values = {s: rewrite_free(data[s.start : s.end], rules) for s in owners}
+    unerased = bytearray(data)
+    for place in orig.places.values():
+        region = data[place.offset : place.offset + place.size]
+        for value in new_values.values():
+            erased = bytearray(value)
+            for i in find_dir(value, rules.new_dir):
+                erased[i : i + len(rules.new_dir)] = b"/" * len(rules.new_dir)
+            at = region.find(bytes(erased) + b"\0")
+            if at >= 0:
+                unerased[place.offset + at : place.offset + at + len(value)] = value
+    try:
+        patch = plan(parse(bytes(unerased), name), _edits(elf, data, strings, new_values))
+        result = assemble(bytes(unerased), patch)
+        done = parse(result, name)
+        if done.facts() != patch.expected or original_layout(done) is not None or len(result) >= len(data):
+            return None
+    except ElfError:
+        return None
+    return None if find_dir(result, rules.old_dir) else result
 
 
 def _check_no_symbol_inside(elf: ElfFile, pending: list[int], n: int) -> None:

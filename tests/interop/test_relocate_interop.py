@@ -213,7 +213,7 @@ def test_closure_relocates_runs_and_verifies(
     nix_verifies(dst_nix)
 
 
-@pytest.mark.parametrize("length", ["shorter", "equal"])
+@pytest.mark.parametrize("length", ["shorter", "equal", "longer"])
 def test_keep_hash_there_and_back_gives_the_original_bytes(
     built: Built, base: Path, tmp_path: Path, length: str
 ) -> None:
