@@ -102,6 +102,13 @@ PathArgument = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (one document) instead of text.")]
+TrustedKeysOption = Annotated[
+    str | None,
+    typer.Option(
+        "--trusted-public-keys",
+        help="'name:base64 …': keys whose signatures to accept, besides the config file's.",
+    ),
+]
 
 
 # --- naming and opening stores --------------------------------------------------------------------------

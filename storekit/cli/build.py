@@ -20,6 +20,7 @@ import typer
 
 from storekit.cli._options import (
     StoreOption,
+    TrustedKeysOption,
     cli_config,
     complete_store_path,
     local_store,
@@ -67,13 +68,7 @@ def command(
             help="Space-separated stores to substitute from. Default: the config file's substituters.",
         ),
     ] = None,
-    trusted_public_keys: Annotated[
-        str | None,
-        typer.Option(
-            "--trusted-public-keys",
-            help="'name:base64 …': keys whose signatures to accept, besides the config file's.",
-        ),
-    ] = None,
+    trusted_public_keys: TrustedKeysOption = None,
     no_check_sigs: Annotated[
         bool, typer.Option("--no-check-sigs", help="Substitute paths without a trusted signature.")
     ] = False,

@@ -19,6 +19,7 @@ from storekit.cli._options import (
     FromOption,
     PathsArgument,
     ToOption,
+    TrustedKeysOption,
     cli_config,
     opened_store,
     print_json,
@@ -55,13 +56,7 @@ def copy(
             "Default: the config file's secret-key-files.",
         ),
     ] = None,
-    trusted_public_keys: Annotated[
-        str | None,
-        typer.Option(
-            "--trusted-public-keys",
-            help="'name:base64 …': keys whose signatures to accept, besides the config file's.",
-        ),
-    ] = None,
+    trusted_public_keys: TrustedKeysOption = None,
     no_check_sigs: Annotated[
         bool, typer.Option("--no-check-sigs", help="Accept paths without a trusted signature.")
     ] = False,
