@@ -1,0 +1,20 @@
+# Binutils pass 2 (LFS 12.3 §6.17), cross-compiled with the cross toolchain (chapter 5's, first on PATH).
+# Store adaptation: --prefix=$out instead of DESTDIR=$LFS with --prefix=/usr. The ltmain.sh line the book edits depends on the version: BINUTILS_LTMAIN_LINE.
+sed "${BINUTILS_LTMAIN_LINE:-6031}s/\$add_dir//" -i ltmain.sh
+mkdir -v build
+cd build
+../configure \
+    --prefix="$out" \
+    --build="$(../config.guess)" \
+    --host="$LFS_TGT" \
+    --disable-nls \
+    --enable-shared \
+    --enable-gprofng=no \
+    --disable-werror \
+    --enable-64-bit-bfd \
+    --enable-new-dtags \
+    --enable-default-hash-style=gnu \
+    MAKEINFO=true
+make
+make install
+rm -fv "$out"/lib/lib{bfd,ctf,ctf-nobfd,opcodes,sframe}.a

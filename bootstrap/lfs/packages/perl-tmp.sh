@@ -1,0 +1,17 @@
+# perl (LFS 12.3 chapter 7), adapted to the store by rule: --prefix=$out, the book's
+# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
+# Not yet built by storekit: expect to adjust it when it is.
+sh Configure -des                                         \
+             -D prefix=$out                               \
+             -D vendorprefix=$out                         \
+             -D useshrplib                                \
+             -D privlib=$out/lib/perl5/5.40/core_perl     \
+             -D archlib=$out/lib/perl5/5.40/core_perl     \
+             -D sitelib=$out/lib/perl5/5.40/site_perl     \
+             -D sitearch=$out/lib/perl5/5.40/site_perl    \
+             -D vendorlib=$out/lib/perl5/5.40/vendor_perl \
+             -D vendorarch=$out/lib/perl5/5.40/vendor_perl
+
+make
+
+make install

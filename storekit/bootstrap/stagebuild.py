@@ -1,0 +1,122 @@
+"""One `build` of a profile: storekit's build engine once per stage, logs and timings kept per package.
+
+A stage is one call to `storekit.build.driver.build`, because its sandbox paths (`/bin/sh`) are its own.
+Packages downstream of an earlier failure are not handed to the engine at all (with `--keep-going`
+they are reported as blocked rather than retried), and every build's output is copied, as it comes,
+to the package's own plain-text log.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import IO, TYPE_CHECKING
+
+from storekit.bootstrap import stages
+from storekit.bootstrap.model import Package
+from storekit.bootstrap.plan import PackagePlan
+from storekit.build.driver import build
+from storekit.build.runner import BuildOptions, BuildResult
+from storekit.build.sandbox import SandboxPath
+from storekit.build.scheduler import Progress, Status
+from storekit.storepath import StorePath
+
+if TYPE_CHECKING:
+    from storekit.bootstrap.driver import Bootstrap
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Progress for the CLI: `kind` is seed, sources, stage-start, progress, stage-done or message."""
+
+    kind: str
+    stage: str = ""
+    done: int = 0
+    total: int = 0
+    running: tuple[str, ...] = ()
+    failed: int = 0
+    message: str = ""
+
+
+ProgressCallback = Callable[[Event], None]
+
+
+class StageRun:
+    """One `build` call: the engine once per stage, logs and timings recorded, failures carried over."""
+
+    def __init__(
+        self, boot: Bootstrap, options: BuildOptions, jobs: int, keep_going: bool, emit: ProgressCallback
+    ) -> None:
+        self.boot, self.options, self.jobs, self.keep_going, self.emit = boot, options, jobs, keep_going, emit
+        self.built: dict[str, float] = {}
+        self.valid: list[str] = []
+        self.failed: dict[str, str] = {}
+        self._logs: dict[StorePath, IO[bytes]] = {}
+        self._lock = threading.Lock()
+
+    def stage(self, stage: str, todo: list[PackagePlan]) -> None:
+        profile = self.boot.profile
+        blocked = stages.downstream(profile, self.failed) if self.failed else set()
+        by_drv = {pp.planned.drv_path: pp for pp in todo if pp.package.id not in blocked}
+        if not by_drv:
+            return
+        options = _with_sandbox_paths(self.options, self.boot.sandbox_paths(todo[0]))
+        self.emit(Event("stage-start", stage, total=len(by_drv)))
+
+        def progress(p: Progress) -> None:
+            self.emit(Event("progress", stage, p.done, p.total, p.running, p.failed, p.event))
+
+        try:
+            _, report = build(
+                self.boot.store,
+                [(d, None) for d in by_drv],
+                options,
+                jobs=self.jobs,
+                keep_going=self.keep_going,
+                sources=self.boot.substituters,
+                progress=progress,
+                on_log=self._log,
+            )
+        finally:
+            self._close_logs()
+        for drv_path, pp in by_drv.items():
+            outcome = report.outcomes.get(drv_path)
+            self._record(pp.package, drv_path, outcome)
+        self.emit(Event("stage-done", stage, len(by_drv), len(by_drv), failed=len(self.failed)))
+
+    def _record(self, pkg: Package, drv_path: StorePath, outcome: object) -> None:
+        status = getattr(outcome, "status", None)
+        if status is Status.BUILT:
+            result = getattr(outcome, "result", None)
+            seconds = result.seconds if isinstance(result, BuildResult) else 0.0
+            self.built[pkg.id] = seconds
+            self.boot.write_timing(drv_path, pkg.id, seconds)
+        elif status in (Status.VALID, Status.SUBSTITUTED):
+            self.valid.append(pkg.id)
+        elif status is Status.FAILED:
+            self.failed[pkg.id] = str(getattr(outcome, "error", "failed"))
+
+    def _log(self, drv_path: StorePath, data: bytes) -> None:
+        with self._lock:
+            f = self._logs.get(drv_path)
+            if f is None:
+                pid = drv_path.name.removesuffix(".drv")
+                for pp in self.boot.plan.packages.values():
+                    if pp.planned.drv_path == drv_path:
+                        pid = pp.package.id
+                path = self.boot.package_log(pid)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                f = self._logs[drv_path] = open(path, "wb")  # noqa: SIM115 - closed in _close_logs
+            f.write(data)
+
+    def _close_logs(self) -> None:
+        with self._lock:
+            for f in self._logs.values():
+                f.close()
+            self._logs.clear()
+
+
+def _with_sandbox_paths(options: BuildOptions, paths: tuple[SandboxPath, ...]) -> BuildOptions:
+    return replace(options, sandbox_paths=(*options.sandbox_paths, *paths))

@@ -1,0 +1,128 @@
+"""`storekit bootstrap verify`: the book's sanity checks, and the promises the store makes about them.
+
+Two kinds of check. Inside the sandbox, the profile's `[verify]` script runs like one more package of
+its stage (compile and run a test program with the new toolchain, `readelf -l` shows the store's
+dynamic linker, run the stage's programs), so it proves something only the built tools can do. Outside,
+from the store: every package is built; no output file mentions a host path where a path starts
+(except the profile's allowed files); every ELF file's interpreter and rpath point into the store; and
+every output's closure stays within the profile's own outputs and the seed.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from storekit.bootstrap.driver import Bootstrap
+from storekit.bootstrap.model import SEED
+from storekit.bootstrap.stagebuild import ProgressCallback
+from storekit.elf.fs import is_elf_file, read_facts
+from storekit.errors import ElfError
+from storekit.storepath import StorePath
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+def verify(
+    boot: Bootstrap, *, jobs: int = 1, cores: int = 1, progress: ProgressCallback | None = None
+) -> list[Check]:
+    """Every check, in order; the sandboxed script runs only when everything is built."""
+    checks = [_all_built(boot)]
+    outputs = _outputs(boot)
+    if not checks[0].ok:
+        return checks
+    checks.append(_host_paths(boot, outputs))
+    checks.append(_elf_paths(boot, outputs))
+    checks.append(_closures(boot, outputs))
+    spec, planned = boot.profile.verify, boot.plan.verify
+    if spec is not None and planned is not None:
+        summary = boot.build_verify(jobs=jobs, cores=cores, progress=progress)
+        failure = next(iter(summary.failed.values()), "")
+        detail = failure or f"{planned.planned.out}/report.txt"
+        checks.append(Check(f"sanity checks in the sandbox ({spec.script})", not failure, detail))
+    return checks
+
+
+def _outputs(boot: Bootstrap) -> dict[StorePath, str]:
+    """Each package output and its package id."""
+    return {pp.planned.out: pid for pid, pp in boot.plan.packages.items()}
+
+
+def _all_built(boot: Bootstrap) -> Check:
+    missing = [s.id for _, states in boot.status() for s in states if s.status != "built"]
+    if missing:
+        return Check("every package is built", False, "not built: " + ", ".join(missing))
+    return Check("every package is built", True, f"{len(boot.plan.packages)} packages and the seed")
+
+
+def _files(root: str) -> Iterator[str]:
+    for directory, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(directory, name)
+            if not os.path.islink(path):
+                yield path
+
+
+def host_path_pattern(host_paths: tuple[str, ...]) -> re.Pattern[bytes]:
+    """A host path where a path starts (not the tail of a store path such as `…-seed/usr/lib/…`)."""
+    alternatives = b"|".join(re.escape(p.encode()) for p in host_paths)
+    return re.compile(rb"(?:^|(?<=[^A-Za-z0-9._+-]))(?:" + alternatives + rb")")
+
+
+def _host_paths(boot: Bootstrap, outputs: dict[StorePath, str]) -> Check:
+    profile = boot.profile
+    pattern = host_path_pattern(profile.host_paths)
+    found = []
+    for out, pid in outputs.items():
+        allowed = (*profile.allowed_host_paths, *profile.packages[pid].allowed_host_paths)
+        root = boot.store.real_path(out)
+        for path in _files(root):
+            rel = os.path.relpath(path, root)
+            if any(fnmatch.fnmatch(rel, g) for g in allowed):
+                continue
+            with open(path, "rb") as f:
+                m = pattern.search(f.read())
+            if m:
+                found.append(f"{out}/{rel} mentions {m.group().decode(errors='replace')}")
+    name = f"no output mentions a host path ({', '.join(profile.host_paths)})"
+    return Check(name, not found, "\n".join(found[:20]) or f"{len(outputs)} outputs scanned")
+
+
+def _elf_paths(boot: Bootstrap, outputs: dict[StorePath, str]) -> Check:
+    store_dir = boot.store.store_dir.path + "/"
+    bad = []
+    count = 0
+    for out in outputs:
+        root = boot.store.real_path(out)
+        for path in _files(root):
+            if not is_elf_file(path):
+                continue
+            try:
+                facts = read_facts(path)
+            except ElfError:
+                continue
+            count += 1
+            rel = f"{out}/{os.path.relpath(path, root)}"
+            if facts.interpreter and not facts.interpreter.startswith(store_dir):
+                bad.append(f"{rel}: interpreter {facts.interpreter}")
+            for entry in (facts.rpath or facts.runpath or "").split(":"):
+                if entry and not entry.startswith((store_dir, "$ORIGIN")):
+                    bad.append(f"{rel}: rpath entry {entry}")
+    name = "ELF interpreters and rpaths point into the store (readelf -l shows the store's loader)"
+    return Check(name, not bad, "\n".join(bad[:20]) or f"{count} ELF files")
+
+
+def _closures(boot: Bootstrap, outputs: dict[StorePath, str]) -> Check:
+    allowed = set(outputs) | {boot.plan.seed.out}
+    closure = boot.store.closure(outputs)
+    strays = sorted(str(p) for p in closure - allowed)
+    name = f"closures stay within the profile's outputs and the {SEED}"
+    return Check(name, not strays, "\n".join(strays) or f"{len(closure)} paths in the closure")

@@ -1,0 +1,257 @@
+"""`storekit bootstrap`: build a staged, declarative bootstrap (Linux From Scratch) into a store.
+
+A profile (`bootstrap/lfs/lfs.toml`, `mini.toml`, `lfs-debian.toml`) declares a seed of host tools
+(stage 0) and stages of packages; every package is a derivation built in the sandbox. `plan` and
+`status` show each package's `.drv`, output and state; `build` builds (and resumes); `verify` runs the
+book's sanity checks; `sources` fills a mirror directory (`--from-debian`: from Debian's orig
+tarballs, accepted only when they are the pinned bytes); `pin` writes sha256s into the profile.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+
+from storekit.bootstrap import stages
+from storekit.bootstrap.config import LoadedProfile, load_profile, parse_profile, pin_sources, read_document
+from storekit.bootstrap.driver import Bootstrap, PackageState
+from storekit.bootstrap.stagebuild import Event
+from storekit.cli.store import local_store
+from storekit.errors import StorekitError
+
+NAME = "bootstrap"
+HELP = "Build a staged, declarative bootstrap (Linux From Scratch) in the sandbox into a store."
+app = typer.Typer(no_args_is_help=True)
+
+ConfigArg = Annotated[str, typer.Argument(help="The profile, e.g. bootstrap/lfs/mini.toml.")]
+StoreOpt = Annotated[
+    str | None, typer.Option("--store", help="Store spec (default: $STOREKIT_STORE, else your store).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON: {stages: [{name, packages: […]}]}.")]
+MirrorOpt = Annotated[str | None, typer.Option("--mirror", help="Directory of source tarballs.")]
+
+
+@contextmanager
+def _bootstrap(config: str, store: str | None) -> Iterator[Bootstrap]:
+    loaded = load_profile(config)
+    with local_store(store) as s:
+        yield Bootstrap(loaded, s)
+
+
+def _cores(jobs: int, cores: int | None) -> int:
+    return cores or max(1, (os.cpu_count() or 1) // jobs)
+
+
+@app.command()
+def seed(config: ConfigArg, store: StoreOpt = None) -> None:
+    """Make stage 0: the declared host tools, self-contained in one store path. Prints it."""
+    with _bootstrap(config, store) as boot:
+        for path in boot.manifest.missing:
+            typer.echo(f"warning: the host lacks a library: {path}", err=True)
+        boot.ensure_seed(lambda e: typer.echo(e.message, err=True))
+        typer.echo(boot.plan.seed.out)
+
+
+def _print_states(result: list[tuple[str, list[PackageState]]], as_json: bool) -> None:
+    if as_json:
+        doc = {"stages": [{"name": st, "packages": [p.to_json() for p in ps]} for st, ps in result]}
+        typer.echo(json.dumps(doc, indent=2))
+        return
+    for stage, states in result:
+        typer.echo(f"{stage}:")
+        for p in states:
+            took = f" {p.seconds:.0f}s" if p.seconds is not None else ""
+            typer.echo(f"  {p.id:<20} {p.version:<12} {p.status:<13}{took:>7}  {p.outputs[0]}")
+
+
+@app.command()
+def plan(config: ConfigArg, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Stages and packages in build order, with their .drv, output path and status in the store."""
+    with _bootstrap(config, store) as boot:
+        _print_states(boot.status(), as_json)
+
+
+@app.command()
+def status(config: ConfigArg, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Per package: built / to-build / substitutable, its output and how long its build took."""
+    with _bootstrap(config, store) as boot:
+        result = boot.status()
+        _print_states(result, as_json)
+        if not as_json:
+            built = sum(p.status == "built" for _, ps in result for p in ps)
+            total = sum(len(ps) for _, ps in result)
+            typer.echo(f"{built} of {total} built; logs in {os.path.dirname(boot.package_log('x'))}")
+
+
+@app.command()
+def graph(
+    config: ConfigArg,
+    format: Annotated[str, typer.Option("--format", help="dot or svg (svg needs Graphviz's dot).")] = "dot",
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+) -> None:
+    """The package graph: a cluster per stage, an edge per declared dependency and per stage input."""
+    with open(config, encoding="utf-8") as f:
+        profile = parse_profile(f.read(), config)
+    text = stages.to_dot(profile).encode()
+    if format == "svg":
+        dot = shutil.which("dot")
+        if dot is None:
+            raise StorekitError(
+                "--format svg needs Graphviz's dot: apt-get install graphviz (or use --format dot)"
+            )
+        text = subprocess.run([dot, "-Tsvg"], input=text, capture_output=True, check=True).stdout
+    elif format != "dot":
+        raise StorekitError(f"unknown --format '{format}': use dot or svg")
+    if output:
+        with open(output, "wb") as f:
+            f.write(text)
+    else:
+        sys.stdout.buffer.write(text)
+
+
+@app.command("build")
+def build_command(
+    config: ConfigArg,
+    store: StoreOpt = None,
+    mirror: MirrorOpt = None,
+    until: Annotated[str | None, typer.Option("--until", help="Stop after this stage or package.")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Packages built in parallel.")] = 1,
+    cores: Annotated[int | None, typer.Option("--cores", min=1, help="NIX_BUILD_CORES per build.")] = None,
+    keep_going: Annotated[
+        bool, typer.Option("--keep-going", "-k", help="Build what does not depend on a failure.")
+    ] = False,
+    timeout: Annotated[float | None, typer.Option("--timeout", min=0, help="Seconds per package.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Build the profile (the seed first), stage by stage; resumes where an earlier run stopped."""
+    with _bootstrap(config, store) as boot, _bars(quiet) as show:
+        summary = boot.build(mirror=mirror, until=until, jobs=jobs, cores=_cores(jobs, cores),
+                             keep_going=keep_going, timeout=timeout, progress=show)  # fmt: skip
+        for pid, seconds in summary.built.items():
+            typer.echo(f"built {pid} in {seconds:.0f}s", err=True)
+        if summary.failed or summary.blocked:
+            lines = [f"{pid}: {msg} (log: {boot.package_log(pid)})" for pid, msg in summary.failed.items()]
+            if summary.blocked:
+                lines.append("not built (they depend on a failure): " + ", ".join(summary.blocked))
+            raise StorekitError(f"{len(summary.failed)} package(s) failed:\n" + "\n".join(lines))
+
+
+@contextmanager
+def _bars(quiet: bool) -> Iterator[Callable[[Event], None]]:
+    """A tqdm bar per stage on stderr (on a terminal); other events as plain lines."""
+    bars: dict[str, Any] = {}
+    fancy = not quiet and sys.stderr.isatty()
+
+    def show(e: Event) -> None:
+        if e.kind in ("seed", "sources") and not quiet:
+            typer.echo(e.message, err=True)
+        elif e.kind == "stage-start" and fancy:
+            from tqdm import tqdm
+
+            bars[e.stage] = tqdm(total=e.total, unit="pkg", desc=e.stage, file=sys.stderr)
+        elif e.kind == "progress" and e.stage in bars:
+            bar = bars[e.stage]
+            bar.n = e.done
+            bar.set_postfix_str(", ".join(e.running)[:60] + (f" ({e.failed} failed)" if e.failed else ""))
+        elif e.kind == "stage-done" and e.stage in bars:
+            bars.pop(e.stage).close()
+        elif e.kind == "progress" and not quiet and e.message:
+            typer.echo(f"{e.stage}: {e.message}", err=True)
+
+    try:
+        yield show
+    finally:
+        for bar in bars.values():
+            bar.close()
+
+
+@app.command("verify")
+def verify_command(
+    config: ConfigArg,
+    store: StoreOpt = None,
+    cores: Annotated[int | None, typer.Option("--cores", min=1)] = None,
+) -> None:
+    """The book's sanity checks, in the sandbox, and the store's promises (no host paths, store loader)."""
+    from storekit.bootstrap.verify import verify
+
+    with _bootstrap(config, store) as boot:
+        checks = verify(boot, cores=_cores(1, cores))
+    for c in checks:
+        typer.echo(f"{'ok' if c.ok else 'FAILED'}: {c.name}")
+        if c.detail and not c.ok:
+            typer.echo("  " + c.detail.replace("\n", "\n  "))
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        raise StorekitError(f"{len(failed)} check(s) failed")
+
+
+@app.command()
+def sources(
+    config: ConfigArg,
+    mirror: Annotated[str, typer.Option("--mirror", help="Directory to fill with the source tarballs.")],
+    from_debian: Annotated[
+        bool, typer.Option("--from-debian", help="Take Debian's orig tarballs (only the pinned bytes).")
+    ] = False,
+    apt_dir: Annotated[
+        str | None, typer.Option("--apt-dir", help="Private apt state (default: MIRROR/.apt).")
+    ] = None,
+) -> None:
+    """Fetch every source into the mirror, verified against its sha256 (or the book's md5)."""
+    from storekit.bootstrap.debian import fetch_from_debian
+    from storekit.bootstrap.sources import fetch_sources, unique_sources
+
+    loaded: LoadedProfile = load_profile(config)
+    wanted = unique_sources(loaded.profile)
+    if from_debian:
+        results = fetch_from_debian(wanted, mirror, apt_dir=apt_dir)
+    else:
+        results = fetch_sources(wanted, mirror)
+    for r in results:
+        typer.echo(
+            f"{r.status:<8} {r.source.file}" + (f"  {r.detail}" if r.detail else ""), err=r.status == "failed"
+        )
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        raise StorekitError(f"{len(failed)} of {len(results)} sources could not be put into '{mirror}'")
+
+
+@app.command()
+def pin(
+    config: ConfigArg,
+    mirror: Annotated[str, typer.Option("--mirror", help="Directory holding the source tarballs.")],
+) -> None:
+    """Write each source's sha256, computed from the mirror, into the profile (comments and layout kept)."""
+    from storekit.bootstrap.sources import file_digest, mirror_file
+
+    loaded = load_profile(config)
+    problems: list[str] = []
+
+    def digest(_pid: str, _i: int, source: Any) -> str | None:
+        path = mirror_file(mirror, source)
+        if not os.path.exists(path):
+            return None
+        if source.md5 is not None and file_digest(path, "md5") != source.md5:
+            problems.append(
+                f"{source.key}: {source.file} does not have the book's md5 {source.md5}; not pinned"
+            )
+            return None
+        return file_digest(path)
+
+    document = read_document(config)
+    changed = pin_sources(document, digest, loaded.profile)
+    if changed:
+        with open(config, "w", encoding="utf-8") as f:
+            f.write(document.as_string())
+    typer.echo(f"pinned {len(changed)} source(s) in {config}", err=True)
+    for line in problems:
+        typer.echo(f"warning: {line}", err=True)
