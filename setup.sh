@@ -6,7 +6,7 @@ set -eu
 cd "$(dirname "$0")"
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
-pkgs="nix-bin patchelf bubblewrap busybox-static nginx-light xz-utils zstd gcc gcc-multilib binutils binutils-powerpc64-linux-gnu file strace"
+pkgs="nix-bin patchelf bubblewrap busybox-static nginx-light xz-utils zstd gcc g++ gcc-multilib binutils binutils-powerpc64-linux-gnu file strace dpkg-dev gawk m4 bison texinfo"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
