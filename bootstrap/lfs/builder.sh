@@ -136,7 +136,7 @@ wrap_cc() {
         [ -x "$real" ] || continue
         case $name in g++|c++) extra=$cxxflags ;; *) extra="" ;; esac
         cat > "$dir/$prefix$name" <<WRAPPER
-#!$BASH
+#!$SHELL
 # storekit bootstrap: $prefix$name against $libc
 link=1
 for a in "\$@"; do case \$a in -c|-S|-E|-M|-MM) link= ;; esac; done
@@ -161,6 +161,18 @@ fix_usr_bin_file() {
         rm -f "$f.orig"
     done < <(grep -rlF --include=configure --include=ltmain.sh /usr/bin/file . || true)
 }
+
+# When a command fails, show why a configure script gave up (its config.log is gone with the build).
+show_config_logs() {
+    local f
+    find "$NIX_BUILD_TOP/src" -name config.log 2>/dev/null | while IFS= read -r f; do
+        if grep -q "^configure: exit [1-9]" "$f"; then
+            echo "builder: $f says:"
+            grep -B12 "^configure: failed program was" "$f" | tail -n 14
+        fi
+    done
+}
+trap show_config_logs ERR
 
 mkdir -p "$NIX_BUILD_TOP/src"
 cd "$NIX_BUILD_TOP/src"
