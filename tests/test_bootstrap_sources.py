@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from storekit.bootstrap.config import Source, parse_profile
 from storekit.bootstrap.debian import deb_src_lines, fetch_from_debian, prepare_apt
 from storekit.bootstrap.plan import source_derivation
-from storekit.bootstrap.sources import fetch_sources, realise_source
+from storekit.bootstrap.sources import check_file, fetch_sources, realise_source
 from storekit.cli import app
 from storekit.errors import HashMismatch, StorekitError
 from storekit.store.local import LocalStore
@@ -54,6 +54,19 @@ def test_a_source_is_realised_from_the_mirror_as_its_fixed_output(tmp_path: Path
     assert Path(store.real_path(planned.out)).read_bytes() == UPSTREAM
     assert realise_source(store, planned, source(), None) is False  # valid already: no mirror needed
     store.close()
+
+
+def test_a_file_must_match_both_the_pinned_sha256_and_the_books_md5(tmp_path: Path) -> None:
+    """A sha256 pinned from another distribution is checked against the book's md5 as well."""
+    path = tmp_path / "m4-1.4.19.tar.xz"
+    path.write_bytes(UPSTREAM)
+    check_file(str(path), source(md5=hashlib.md5(UPSTREAM).hexdigest()))
+    wrong_md5 = hashlib.md5(REPACK).hexdigest()
+    with pytest.raises(HashMismatch) as e:
+        check_file(str(path), source(md5=wrong_md5))
+    assert f"md5:{wrong_md5}" in str(e.value) and hashlib.md5(UPSTREAM).hexdigest() in str(e.value)
+    with pytest.raises(HashMismatch, match="sha256:"):
+        check_file(str(path), source(sha256=sha(REPACK), md5=hashlib.md5(UPSTREAM).hexdigest()))
 
 
 def test_fetch_tries_each_url_and_keeps_only_verified_bytes(tmp_path: Path) -> None:

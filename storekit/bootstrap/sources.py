@@ -56,14 +56,18 @@ def file_digest(path: str, algo: str = "sha256") -> str:
 
 
 def check_file(path: str, source: Source) -> None:
-    """`HashMismatch` unless the file has the pinned sha256 (or, when none is pinned, the book's md5)."""
+    """`HashMismatch` unless the file has every hash declared for it: the pinned sha256 and the md5.
+
+    Both are checked when both are there: the md5 is the book's own, the sha256 may have been pinned
+    from elsewhere (nixpkgs, Debian), so a file must satisfy the two independent records.
+    """
     if source.sha256 is not None:
         got = file_digest(path)
         if got != source.sha256:
             raise HashMismatch(
                 f"source '{source.file}' ({source.key})", f"sha256:{source.sha256}", f"sha256:{got}"
             )
-    elif source.md5 is not None:
+    if source.md5 is not None:
         got = file_digest(path, "md5")
         if got != source.md5:
             raise HashMismatch(f"source '{source.file}' ({source.key})", f"md5:{source.md5}", f"md5:{got}")
