@@ -48,6 +48,23 @@ def test_the_shipped_profiles_load_with_their_scripts() -> None:
             assert loaded.files[pkg.script], f"{path}: {pkg.id} has an empty script"
 
 
+def test_the_debian_profile_is_the_books_first_two_stages_with_debians_sources() -> None:
+    """lfs-debian.toml reuses lfs.toml's scripts and stages; only its sources differ, all pinned."""
+    book = load_profile(str(REPO / "bootstrap" / "lfs" / "lfs.toml")).profile
+    debian = load_profile(str(REPO / "bootstrap" / "lfs" / "lfs-debian.toml")).profile
+    assert [s.name for s in debian.stages] == [s.name for s in book.stages][:2]
+    for pkg in debian.packages.values():
+        assert pkg.id in book.packages, pkg.id
+        assert (pkg.stage, pkg.script, pkg.deps) == (
+            book.packages[pkg.id].stage, book.packages[pkg.id].script, book.packages[pkg.id].deps
+        )  # fmt: skip
+        for source in pkg.sources:
+            assert source.sha256 and source.debian, source.key
+            assert source.urls[0].startswith("https://deb.debian.org/debian/pool/main/"), source.key
+    left_out = {p.id for p in book.packages.values() if p.stage in ("cross-toolchain", "temp-tools")}
+    assert left_out - set(debian.packages) == {"make-tmp"}  # Debian's make orig has no configure
+
+
 def test_a_minimal_profile_parses_into_values() -> None:
     p = parse_profile(MINIMAL, "t.toml")
     assert [s.name for s in p.stages] == ["one", "two"]

@@ -1,5 +1,8 @@
 # Ncurses, temporary (LFS 12.3 §6.3), cross-compiled with the cross toolchain (chapter 5's, first on PATH).
 # Store adaptation: --prefix=$out instead of DESTDIR=$LFS with --prefix=/usr. The tic built first runs on the build machine.
+# --enable-overwrite: ncurses puts its headers in include/ncursesw/ unless the prefix is /usr, and
+# the book (and bash's configure) expect include/curses.h. --enable-widec: the default from 6.5 on,
+# what LFS 11.3 passes for 6.4 (the profile from Debian builds 6.4).
 mkdir build
 pushd build
   ../configure AWK=gawk
@@ -17,6 +20,8 @@ popd
             --without-debug \
             --without-ada \
             --disable-stripping \
+            --enable-widec \
+            --enable-overwrite \
             AWK=gawk
 make
 make TIC_PATH="$(pwd)/build/progs/tic" install
