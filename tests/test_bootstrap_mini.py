@@ -3,7 +3,8 @@
 `bootstrap/lfs/mini.toml`: the seed, four real GNU packages built with it, two of them rebuilt with
 stage 1's tools first on PATH. Sources come from Debian's orig tarballs through `apt-get source`
 (so this needs the network to deb.debian.org), accepted only because they are the pinned upstream
-bytes. About six minutes on two cores: slow-marked.
+bytes. Four to six minutes on two cores, one xdist worker: part of the default run, so CI builds the
+CI profile every time (the issue's "under 15 minutes on 2 cores" is asserted below).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ REPO = Path(__file__).resolve().parent.parent
 MINI = str(REPO / "bootstrap" / "lfs" / "mini.toml")
 
 pytestmark = [
-    pytest.mark.slow,
     pytest.mark.skipif(
         shutil.which("apt-get") is None or shutil.which("bwrap") is None, reason="Debian + bwrap"
     ),
