@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 from storekit.bootstrap.config import load_profile
 from storekit.bootstrap.driver import Bootstrap
+from storekit.bootstrap.stagebuild import Event
 from storekit.bootstrap.verify import verify
 from storekit.cli import app
 from storekit.elf.fs import read_facts
@@ -215,6 +216,23 @@ def test_until_stops_at_a_package(world: tuple[Path, str, LocalStore]) -> None:
     assert set(summary.built) | set(summary.valid) == {"a"}
     states = {s.id: s.status for _, ss in b.status() for s in ss}
     assert states["a"] == "built" and states["b"] == "to-build"
+
+
+def test_an_interrupted_build_keeps_the_time_of_each_package_it_finished(
+    world: tuple[Path, str, LocalStore],
+) -> None:
+    """Timings are written as each package finishes: Ctrl-C during a long stage keeps the earlier ones."""
+    root, sha, store = world
+    b = boot(root, sha, store, scripts={"x": 'mkdir -p "$out"; echo x-interrupted > "$out/x"\n'})
+
+    def interrupt(event: Event) -> None:
+        if event.kind == "progress" and event.message.startswith("built "):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        b.build(mirror=str(root / "mirror"), until="x", progress=interrupt)
+    states = {s.id: s for _, ss in b.status() for s in ss}
+    assert states["x"].status == "built" and states["x"].seconds is not None
 
 
 def test_host_paths_in_an_output_fail_the_package(world: tuple[Path, str, LocalStore]) -> None:

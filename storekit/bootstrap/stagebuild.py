@@ -66,6 +66,10 @@ class StageRun:
         self.emit(Event("stage-start", stage, total=len(by_drv)))
 
         def progress(p: Progress) -> None:
+            if p.finished is not None and p.finished.status is Status.BUILT:
+                pp = by_drv.get(p.finished.goal.drv_path)
+                if pp is not None:  # its timing now, not at the end of the stage (which may not come)
+                    self._record(pp.package, pp.planned.drv_path, p.finished)
             self.emit(Event("progress", stage, p.done, p.total, p.running, p.failed, p.event))
 
         try:

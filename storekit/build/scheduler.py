@@ -45,13 +45,18 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """A snapshot for progress display: goals finished out of all with work, and what is running."""
+    """A snapshot for progress display: goals finished out of all with work, and what is running.
+
+    `finished` is the outcome of the goal that just ended (None for other events), so a listener can
+    record it at once: a run that is interrupted later keeps what it learnt about the builds before.
+    """
 
     done: int
     total: int
     running: tuple[str, ...]
     failed: int
     event: str = ""
+    finished: Outcome | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +160,7 @@ class _Run:
         if error is None:
             status = Status.BUILT if goal.action is Action.BUILD else Status.SUBSTITUTED
             self.outcomes[path] = Outcome(goal, status, result=future.result())
-            self._report(f"{status.value} {path.name}")
+            self._report(f"{status.value} {path.name}", self.outcomes[path])
             return self._unblock(path)
         if not isinstance(error, StorekitError):
             raise error
@@ -164,7 +169,7 @@ class _Run:
         self._fail_dependents(path)
         if not self.keep_going:
             self.cancel.set()
-        self._report(f"failed {path.name}")
+        self._report(f"failed {path.name}", self.outcomes[path])
         return []
 
     def _unblock(self, path: StorePath) -> list[StorePath]:
@@ -184,10 +189,10 @@ class _Run:
             self.outcomes[user] = Outcome(self.plan.goals[user], Status.DEPENDENCY_FAILED)
             todo.extend(self.dependents[user])
 
-    def _report(self, event: str) -> None:
+    def _report(self, event: str, finished: Outcome | None = None) -> None:
         if self.progress is None:
             return
         done = sum(1 for p in self.plan.order if p in self.outcomes)
         failed = sum(1 for o in self.outcomes.values() if o.status is Status.FAILED)
         running = tuple(sorted(p.name.removesuffix(".drv") for p in self.running.values()))
-        self.progress(Progress(done, len(self.plan.order), running, failed, event))
+        self.progress(Progress(done, len(self.plan.order), running, failed, event, finished))
