@@ -246,11 +246,15 @@ def add_root(
 
 @app.command("roots")
 def roots(as_json: JsonOption = False, store: StoreOption = None) -> None:
-    """Print the GC roots as `LINK -> PATH` (like `nix-store --gc --print-roots`, without runtime roots)."""
+    """Print the GC roots as `LINK -> PATH` (like `nix-store --gc --print-roots`, runtime roots too)."""
     from storekit.store.gc import find_roots
+    from storekit.store.runtime_roots import find_runtime_roots
 
     with opened_store(store) as s:
-        found = find_roots(_gc_store(s, "roots"))
+        local = _gc_store(s, "roots")
+        found = find_roots(local)
+        for path, where in find_runtime_roots(local).items():
+            found.setdefault(path, set()).update(where)
     rows = [
         (link, str(p))
         for p, links in sorted(found.items(), key=lambda kv: str(kv[0]))

@@ -3,7 +3,8 @@
 Roots are symlinks (or files named after a store path) under `<state>/gcroots` and `<state>/profiles`;
 a symlink pointing outside the store is an *indirect* root (`gcroots/auto/<hash>` -> `/home/u/result`
 -> store path), dropped once its target disappears. Temporary roots of running processes
-(`<state>/temproots/<pid>`) are honoured too. Everything reachable from a root through references
+(`<state>/temproots/<pid>`) are honoured too, and so are runtime roots: paths running processes use,
+found in `/proc` (see `runtime_roots`). Everything reachable from a root through references
 (and, like Nix's default `keep-derivations = true`, the derivers of live paths) is live.
 
 While collecting, the GC holds `gc.lock` exclusively and, like Nix, listens on
@@ -27,6 +28,7 @@ from storekit.store import canonical
 from storekit.store.layout import STAGING_PREFIX, remove_stale_staging
 from storekit.store.local import LocalStore
 from storekit.store.lock import lock_fd, open_lock_file, read_temp_roots
+from storekit.store.runtime_roots import find_runtime_roots
 from storekit.storepath import StorePath
 
 Progress = Callable[[str], None]
@@ -180,7 +182,7 @@ def _collector(store: LocalStore) -> Iterator[_RootsServer]:
 
 
 def _live_paths(store: LocalStore, extra_hash_parts: Iterable[str]) -> set[StorePath]:
-    roots = set(find_roots(store))
+    roots = set(find_roots(store)) | set(find_runtime_roots(store))
     for text in read_temp_roots(store.temproots_dir):
         with contextlib.suppress(InvalidStorePath):
             path = store.store_dir.parse_path(text)
