@@ -253,8 +253,8 @@ def roots(as_json: JsonOption = False, store: StoreOption = None) -> None:
     with opened_store(store) as s:
         local = _gc_store(s, "roots")
         found = find_roots(local)
-        for path, where in find_runtime_roots(local).items():
-            found.setdefault(path, set()).update(where)
+        for rooted, where in find_runtime_roots(local).items():
+            found.setdefault(rooted, set()).update(where)
     rows = [
         (link, str(p))
         for p, links in sorted(found.items(), key=lambda kv: str(kv[0]))
