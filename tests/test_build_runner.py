@@ -75,6 +75,24 @@ def test_failed_build_registers_nothing_and_keeps_its_log(tmp_path: Path) -> Non
         assert not [n for n in os.listdir(store.real_dir) if n.startswith(".storekit-tmp")]
 
 
+def test_keep_failed_keeps_the_build_directory_of_a_failure_only(tmp_path: Path) -> None:
+    """Like `nix-build -K`: the failed build's /build stays for a look, its path in the error."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    script = "echo half done > partial; [ -n \"$ok\" ] || exit 4; echo fine > $out"
+    with open_store(tmp_path / "s") as store:
+        (goal,) = goals(store, instantiate(store, write_recipe(tmp_path, "kept", script)))
+        with pytest.raises(BuildError, match="exited with code 4") as e:
+            build_derivation(store, goal, BuildOptions(keep_failed=True, tmp_dir=str(tmp)))
+        (kept,) = os.listdir(tmp)
+        assert f"build directory kept: {tmp / kept}" in str(e.value)
+        assert (tmp / kept / "partial").read_text() == "half done\n"
+        assert nothing_registered(store, goal.outputs["out"])
+        with pytest.raises(BuildError) as again:
+            build_derivation(store, goal, BuildOptions(tmp_dir=str(tmp)))
+        assert "directory kept" not in str(again.value) and os.listdir(tmp) == [kept]  # none left
+
+
 def test_missing_output_is_an_error(tmp_path: Path) -> None:
     with open_store(tmp_path / "s") as store:
         (goal,) = goals(

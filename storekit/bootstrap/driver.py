@@ -245,6 +245,7 @@ class Bootstrap:
         cores: int = 1,
         keep_going: bool = False,
         timeout: float | None = None,
+        keep_failed: bool = False,
         progress: ProgressCallback | None = None,
         options: BuildOptions | None = None,
     ) -> BuildSummary:
@@ -254,7 +255,7 @@ class Bootstrap:
         self.ensure_seed(emit)
         self.write_derivations(wanted)
         self.realise_sources(wanted, mirror, emit)
-        base = options or BuildOptions(cores=cores, timeout=timeout)
+        base = options or BuildOptions(cores=cores, timeout=timeout, keep_failed=keep_failed)
         run = StageRun(self, base, jobs, keep_going, emit)
         for stage, pps in self.plan.stages:
             todo = [pp for pp in pps if pp.package.id in wanted]

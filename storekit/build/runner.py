@@ -200,6 +200,7 @@ def _run(
     """Run the builder to completion, its output going to the log; `BuildError` unless it succeeded."""
     build_dir = tempfile.mkdtemp(prefix=f"storekit-build-{goal.name}-", dir=options.tmp_dir)
     fds: list[int] = []
+    keep = False
     try:
         benv = builder_env(
             goal.drv, store_dir=store.store_dir.path, cores=options.cores, host_env=options.host_env
@@ -227,11 +228,13 @@ def _run(
             )
         finally:
             log.close()
-        _check_status(goal, status, log, options)
+        keep = status != 0 and options.keep_failed
+        _check_status(goal, status, log, options, build_dir if keep else None)
     finally:
         for fd in fds:
             os.close(fd)
-        canonical.delete_path(build_dir)
+        if not keep:
+            canonical.delete_path(build_dir)
 
 
 def _sink(goal: Goal, log: LogWriter, on_log: LogSink | None) -> Callable[[bytes], None]:
@@ -308,16 +311,21 @@ def _write_files(build_dir: str, files: Mapping[str, str]) -> None:
             f.write(text.encode("utf-8", "surrogateescape"))
 
 
-def _check_status(goal: Goal, status: int, log: LogWriter, options: BuildOptions) -> None:
+def _check_status(
+    goal: Goal, status: int, log: LogWriter, options: BuildOptions, kept: str | None = None
+) -> None:
+    """`BuildError` unless the builder succeeded; `kept` is the build directory `--keep-failed` kept."""
     if status == 0:
         return
     tail = log.tail()
+    note = f" (build directory kept: {kept})" if kept else ""
     if options.sandbox and status == 1 and tail.startswith("bwrap: "):
-        raise SandboxError(str(goal.drv_path), f"the sandbox could not be set up: {tail.splitlines()[0]}")
+        first = tail.splitlines()[0]
+        raise SandboxError(str(goal.drv_path), f"the sandbox could not be set up: {first}{note}")
     if status < 0:
         name = signal.Signals(-status).name if -status in signal.valid_signals() else str(-status)
-        raise BuildError(str(goal.drv_path), f"the builder was killed by signal {name}", tail)
-    raise BuildError(str(goal.drv_path), f"the builder exited with code {status}", tail)
+        raise BuildError(str(goal.drv_path), f"the builder was killed by signal {name}{note}", tail)
+    raise BuildError(str(goal.drv_path), f"the builder exited with code {status}{note}", tail)
 
 
 # --- installing the outputs -----------------------------------------------------------------------------

@@ -102,6 +102,10 @@ PathArgument = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (one document) instead of text.")]
+KeepFailedOption = Annotated[
+    bool,
+    typer.Option("--keep-failed", "-K", help="Keep a failed build's directory (its path is printed)."),
+]
 TrustedKeysOption = Annotated[
     str | None,
     typer.Option(

@@ -24,6 +24,7 @@ from storekit.bootstrap import stages
 from storekit.bootstrap.config import LoadedProfile, load_profile, parse_profile, pin_sources, read_document
 from storekit.bootstrap.driver import Bootstrap, PackageState
 from storekit.bootstrap.stagebuild import Event
+from storekit.cli._options import KeepFailedOption
 from storekit.cli.store import local_store
 from storekit.errors import StorekitError
 
@@ -131,12 +132,14 @@ def build_command(
         bool, typer.Option("--keep-going", "-k", help="Build what does not depend on a failure.")
     ] = False,
     timeout: Annotated[float | None, typer.Option("--timeout", min=0, help="Seconds per package.")] = None,
+    keep_failed: KeepFailedOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Build the profile (the seed first), stage by stage; resumes where an earlier run stopped."""
     with _bootstrap(config, store) as boot, _bars(quiet) as show:
         summary = boot.build(mirror=mirror, until=until, jobs=jobs, cores=_cores(jobs, cores),
-                             keep_going=keep_going, timeout=timeout, progress=show)  # fmt: skip
+                             keep_going=keep_going, timeout=timeout, keep_failed=keep_failed,
+                             progress=show)  # fmt: skip
         for pid, seconds in summary.built.items():
             typer.echo(f"built {pid} in {seconds:.0f}s", err=True)
         if summary.failed or summary.blocked:

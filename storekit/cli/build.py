@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from storekit.cli._options import (
+    KeepFailedOption,
     StoreOption,
     TrustedKeysOption,
     cli_config,
@@ -55,6 +56,7 @@ def command(
     keep_going: Annotated[
         bool, typer.Option("--keep-going", "-k", help="Keep building what does not depend on a failure.")
     ] = False,
+    keep_failed: KeepFailedOption = False,
     sandbox_path: Annotated[
         list[str] | None,
         typer.Option(
@@ -104,6 +106,7 @@ def command(
         timeout=timeout,
         cores=cores or os.cpu_count() or 1,
         host_env=dict(os.environ),
+        keep_failed=keep_failed,
     )
     config = cli_config()
     specs = substituters if substituters is not None else " ".join(config.substituters)
