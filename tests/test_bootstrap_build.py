@@ -235,6 +235,20 @@ def test_an_interrupted_build_keeps_the_time_of_each_package_it_finished(
     assert states["x"].status == "built" and states["x"].seconds is not None
 
 
+def test_a_packages_log_is_complete_as_soon_as_it_is_built(world: tuple[Path, str, LocalStore]) -> None:
+    """Logs are written as output comes, not when the stage ends: `tail -f` follows a long build."""
+    root, sha, store = world
+    b = boot(root, sha, store, scripts={"x": 'mkdir -p "$out"; echo x-logged > "$out/x"; echo said-x\n'})
+    seen: list[str] = []
+
+    def look(event: Event) -> None:
+        if event.kind == "progress" and event.message.startswith("built "):
+            seen.append(Path(b.package_log("x")).read_text())
+
+    assert b.build(mirror=str(root / "mirror"), until="x", progress=look).ok
+    assert seen and "said-x" in seen[0] and "builder: x-1 done" in seen[0]
+
+
 def test_host_paths_in_an_output_fail_the_package(world: tuple[Path, str, LocalStore]) -> None:
     root, sha, store = world
     leak = {"x": 'mkdir -p "$out/share/doc" "$out/etc"\necho "#!/usr/bin/perl" > "$out/etc/leak"\n'}

@@ -112,7 +112,8 @@ class StageRun:
                         pid = pp.package.id
                 path = self.boot.package_log(pid)
                 os.makedirs(os.path.dirname(path), exist_ok=True)
-                f = self._logs[drv_path] = open(path, "wb")  # noqa: SIM115 - closed in _close_logs
+                # unbuffered: `tail -f` on a package's log shows where an hour-long build is
+                f = self._logs[drv_path] = open(path, "wb", buffering=0)  # noqa: SIM115 - closed in _close_logs
             f.write(data)
 
     def _close_logs(self) -> None:
