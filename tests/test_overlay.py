@@ -5,7 +5,10 @@ GC of a lower shared by two uppers keeps every path an upper still references.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,6 +82,32 @@ def test_gc_of_an_upper_leaves_the_lower_untouched(nix_store: NixStore, tmp_path
     with open_nix_store(nix_store) as lower:
         assert lower.query_all_valid_paths() == before
     nix_store.run("nix-store", "--verify", "--check-contents")
+
+
+def test_verify_of_an_overlay_checks_the_upper_and_keeps_its_borrowed_rows(
+    nix_store: NixStore, tmp_path: Path
+) -> None:
+    """Borrowed rows have no files in the upper: verifying must neither drop them nor call them vanished."""
+    top = build_closure(nix_store)
+    with open_nix_store(nix_store) as lower:
+        paths, lower_spec = by_name(lower, top), lower.spec
+    with overlay(lower_spec, tmp_path / "u1", nix_store.store_dir) as o:
+        uses = o.add_text("uses-top", f"{paths['top']}\n".encode(), [paths["top"]])
+        report = o.verify(check_contents=True)
+        assert report.ok and report.fixed == () and report.checked == 4  # uses-top + 3 borrowed
+        assert o.upper.is_valid_path(paths["dep"]) and o.closure([uses]) == {uses, *paths.values()}
+        # an upper path whose file is modified is caught, in Nix's words
+        real = Path(o.upper.real_path(uses))
+        real.chmod(0o644)
+        real.write_text("tampered\n")
+        assert any(f"path '{uses}' was modified" in e for e in o.verify(check_contents=True).errors)
+    # through the CLI, as a user runs it
+    spec = str(OverlayStoreSpec(lower_spec, side_spec(tmp_path / "u1", nix_store.store_dir)))
+    out = subprocess.run(
+        [sys.executable, "-m", "storekit", "store", "verify", "--check-contents", "--store", spec, "--json"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.returncode == 1 and json.loads(out.stdout)["checked"] == 4, out.stderr
 
 
 @pytest.mark.parametrize("writer", ["nix", "storekit"])

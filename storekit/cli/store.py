@@ -1,9 +1,9 @@
 """`storekit store`: Add, query, export, collect and check paths of a store (local by default).
 
 Every command takes `--store SPEC` (see `storekit.cli._options`). Queries work on any store (local,
-overlay, binary cache); garbage collection works on local and overlay stores (an overlay collects its
-upper store only); verify and optimise need a local store. Paths may be given as store paths, paths
-inside them, or symlinks to them (a `result` link or a GC root).
+overlay, binary cache); garbage collection and verify work on local and overlay stores (on an overlay:
+its upper store), optimise needs a local store. Paths may be given as store paths, paths inside them,
+or symlinks to them (a `result` link or a GC root).
 """
 
 from __future__ import annotations
@@ -326,7 +326,7 @@ def _print_gc(result: GcResult, as_json: bool) -> None:
     typer.echo(f"{len(result.paths)} store paths {verb}, {show_bytes(result.bytes_freed)} {freed}")
 
 
-# --- verify / optimise: local stores -----------------------------------------------------------------
+# --- verify (local and overlay stores) / optimise (local stores) ---------------------------------------
 
 
 @app.command("verify")
@@ -338,11 +338,19 @@ def verify(
     ] = False,
     store: StoreOption = None,
 ) -> None:
-    """Check that valid paths exist and (with --check-contents) are unmodified (`nix-store --verify`)."""
+    """Check that valid paths exist and (with --check-contents) are unmodified (`nix-store --verify`).
+
+    On an overlay this checks the upper store; rows it borrowed must still be valid in the lower.
+    """
+    from storekit.store.overlay import OverlayStore
     from storekit.store.verify import verify_store
 
     with opened_store(store) as s:
-        report = verify_store(require_local(s, "store verify"), check_contents=check_contents, repair=repair)
+        if isinstance(s, OverlayStore):
+            report = s.verify(check_contents=check_contents, repair=repair)
+        else:
+            local = require_local(s, "store verify")
+            report = verify_store(local, check_contents=check_contents, repair=repair)
     if as_json:
         print_json(
             {"checked": report.checked, "ok": report.ok, "errors": report.errors, "fixed": report.fixed}

@@ -33,6 +33,7 @@ from storekit.storepath import StorePath
 
 if TYPE_CHECKING:
     from storekit.store.gc import GcResult
+    from storekit.store.verify import VerifyReport
 
 ROOTS_DIR = "overlay-uppers"
 
@@ -166,6 +167,22 @@ class OverlayStore(Store):
                     f"cannot delete path '{path}': it is in the read-only lower store '{self.lower.uri}'"
                 )
         return delete_paths(self.upper, wanted, dry_run=dry_run)
+
+    # --- verifying: the upper, and what it borrowed ---------------------------------------------------------
+
+    def verify(self, *, check_contents: bool = False, repair: bool = False) -> VerifyReport:
+        """`nix-store --verify` of the upper, where a row without files there is the lower's to serve.
+
+        Such a borrowed row is fine while the lower store has the path; once it has not, the row is
+        a vanished path like any other (dropped if nothing needs it, an error if something does).
+        The lower is not touched: verify it with `--store <lower>`.
+        """
+        from storekit.store.verify import verify_store
+
+        def borrowed(path: StorePath) -> bool:
+            return not self.has_upper_files(path) and self.lower.is_valid_path(path)
+
+        return verify_store(self.upper, check_contents=check_contents, repair=repair, borrowed=borrowed)
 
 
 def _row(info: ValidPathInfo) -> schema.NewPath:

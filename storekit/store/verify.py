@@ -5,6 +5,10 @@ entry must hash to its name. What can be fixed locally is fixed with `repair`: a
 refers to is dropped from the DB (Nix does that even without `--repair`), corrupt `.links` entries are
 removed, missing NAR sizes are filled in, and a modified path is restored from `substitute` when the
 caller gives one (binary caches and other stores plug in there).
+
+An overlay's upper store holds *borrowed* rows: lower paths registered so upper paths may refer to
+them, with no files in the upper. `borrowed` tells `verify_store` which rows those are, so they are
+neither reported as vanished nor dropped; whoever calls it checks them against the lower store.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ def verify_store(
     repair: bool = False,
     substitute: Substitute | None = None,
     progress: Progress | None = None,
+    borrowed: Callable[[StorePath], bool] | None = None,
 ) -> VerifyReport:
     errors: list[str] = []
     fixed: list[str] = []
@@ -52,7 +57,7 @@ def verify_store(
     try:
         lock_fd(fd, exclusive=False)  # no GC while we look: a consistent snapshot
         present = set(os.listdir(store.real_dir))
-        valid = _check_existence(store, present, repair, substitute, errors, fixed)
+        valid = _check_existence(store, present, repair, substitute, errors, fixed, borrowed)
         if check_contents:
             _check_links(store, repair, errors, fixed)
             for i, path in enumerate(sorted(valid)):
@@ -71,8 +76,12 @@ def _check_existence(
     substitute: Substitute | None,
     errors: list[str],
     fixed: list[str],
+    borrowed: Callable[[StorePath], bool] | None = None,
 ) -> set[StorePath]:
-    """Nix's `verifyPath`: drop vanished paths whose referrers are all gone too (referrers first)."""
+    """Nix's `verifyPath`: drop vanished paths whose referrers are all gone too (referrers first).
+
+    Returns the paths whose files are here; borrowed rows count as present but are not returned.
+    """
     existing: set[StorePath] = set()
     done: set[StorePath] = set()
 
@@ -82,6 +91,8 @@ def _check_existence(
         done.add(path)
         if path.base_name in present:
             existing.add(path)
+            return
+        if borrowed is not None and borrowed(path):
             return
         can_invalidate = True
         for referrer in store.query_referrers(path) - {path}:
