@@ -21,6 +21,25 @@ case $(uname -m) in
 esac
 sed '/thread_header =/s/@.*@/gthr-posix.h/' -i libgcc/Makefile.in libstdc++-v3/include/Makefile.in
 
+# The cross-toolchain's $LFS_TGT-g++ adds chapter 5's libstdc++ headers (gcc's own C++ code needs
+# them), but libstdc++ itself is compiled with -nostdinc++ against its new headers: there, chapter
+# 5's <fenv.h> wrapper would answer the new one's #include_next (its guard already defined, so glibc's
+# fenv_t never arrives). In front of it, a wrapper sends -nostdinc++ compiles to the same compiler
+# wrapped without a C++ library.
+wrap_cc "$NIX_BUILD_TOP/nocxx/bin" "$LFS_TGT" "$pkg_gcc_pass1" "$pkg_glibc_cross" "$pkg_linux_headers"
+mkdir -p "$NIX_BUILD_TOP/pass2/bin"
+for name in g++ c++; do
+    cat > "$NIX_BUILD_TOP/pass2/bin/$LFS_TGT-$name" <<WRAPPER
+#!$SHELL
+for a in "\$@"; do
+    if [ "\$a" = -nostdinc++ ]; then exec $NIX_BUILD_TOP/nocxx/bin/$LFS_TGT-$name "\$@"; fi
+done
+exec $pkg_cross_toolchain/bin/$LFS_TGT-$name "\$@"
+WRAPPER
+    chmod +x "$NIX_BUILD_TOP/pass2/bin/$LFS_TGT-$name"
+done
+export PATH="$NIX_BUILD_TOP/pass2/bin:$PATH"
+
 loader=$(echo "$pkg_glibc_cross"/lib/ld-linux*.so.*)
 mkdir -v build
 cd build
