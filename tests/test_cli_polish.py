@@ -347,9 +347,12 @@ def test_gc_delete_info_closure_on_an_overlay(tmp_path: Path, capsys) -> None:  
     # a lower path cannot be deleted through the overlay: one line, the store untouched
     code, _, err = run_main(capsys, "store", "delete", "--store", overlay, str(other))
     assert code == 1 and err.count("\n") == 1 and "read-only lower store" in err
-    # verify needs a local store: a one-line refusal naming the lower store to verify instead
-    code, _, err = run_main(capsys, "store", "verify", "--store", overlay)
+    # optimise needs a local store: a one-line refusal naming the lower store to use instead
+    code, _, err = run_main(capsys, "store", "optimise", "--store", overlay)
     assert code == 1 and err.count("\n") == 1 and "overlay store" in err and str(lower_spec) in err
+    # verify checks the upper: its own path and the row it borrowed for `base`
+    report = cli_json("store", "verify", "--json", "--store", overlay)
+    assert report == {"checked": 2, "ok": True, "errors": [], "fixed": []}
     # rooted upper path survives GC; unrooted, GC deletes it from the upper and leaves the lower alone
     cli("store", "add-root", "--store", overlay, uses_path, str(tmp_path / "result"))
     assert cli_json("store", "gc", "--store", overlay)["paths"] == []  # type: ignore[index]
