@@ -79,7 +79,7 @@ def test_keep_failed_keeps_the_build_directory_of_a_failure_only(tmp_path: Path)
     """Like `nix-build -K`: the failed build's /build stays for a look, its path in the error."""
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    script = "echo half done > partial; [ -n \"$ok\" ] || exit 4; echo fine > $out"
+    script = 'echo half done > partial; [ -n "$ok" ] || exit 4; echo fine > $out'
     with open_store(tmp_path / "s") as store:
         (goal,) = goals(store, instantiate(store, write_recipe(tmp_path, "kept", script)))
         with pytest.raises(BuildError, match="exited with code 4") as e:
