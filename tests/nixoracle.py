@@ -35,15 +35,16 @@ def require_nix() -> None:
     pytest.skip("real Nix not installed (apt-get install -y nix-bin)")
 
 
-def _gc_tripped_on_a_deep_cwd(argv: list[str], stderr: bytes) -> bool:
-    """Nix 2.8's GC gives up when it cannot read a /proc link of *any* process (ENAMETOOLONG).
+def _gc_tripped_on_a_deep_cwd(stderr: bytes) -> bool:
+    """Nix 2.8's GC root scan gives up when it cannot read a /proc link of *any* process (ENAMETOOLONG).
 
     configure's getcwd checks (gnulib: m4, sed, grep of the bootstrap test running beside) sit in
     directories deeper than PATH_MAX for a moment; their /proc/<pid>/cwd then cannot be read and
     `nix-store --gc` fails with "reading symlink: File name too long". That is Nix's limitation, not
-    the store under test, so the command is tried again once the moment has passed.
+    the store under test, so the command (any that scans roots: --gc, --delete; it fails before it
+    changes anything) is tried again once the moment has passed.
     """
-    return "--gc" in argv and b"reading symlink: File name too long" in stderr
+    return b"reading symlink: File name too long" in stderr
 
 
 @dataclass
@@ -78,7 +79,7 @@ class NixStore:
             argv[1:1] = ["--store", self.uri]
         for _attempt in range(20):
             proc = subprocess.run(argv, input=input, capture_output=True, env=self.env(), check=False)
-            if proc.returncode == 0 or not _gc_tripped_on_a_deep_cwd(argv, proc.stderr):
+            if proc.returncode == 0 or not _gc_tripped_on_a_deep_cwd(proc.stderr):
                 break
             time.sleep(0.5)
         if proc.returncode != 0:
