@@ -6,9 +6,12 @@ set shell := ["bash", "-eu", "-o", "pipefail", "-c"]
 demo:
     bash scripts/demo.sh
 
-# The default test run (slow tests excluded; `just test-slow` runs them).
+# The default test run (slow tests excluded; `just test-slow` runs them). The CI bootstrap profile
+# builds alone afterwards: its configure scripts sit in directories deeper than PATH_MAX for a
+# moment, which makes real Nix 2.8's GC fail on any store (it cannot read their /proc/<pid>/cwd).
 test *ARGS:
-    python3 -m pytest -n 2 {{ARGS}}
+    python3 -m pytest -n 2 -m 'not slow and not bootstrap' {{ARGS}}
+    python3 -m pytest -m 'bootstrap and not slow' {{ARGS}} || test $? -eq 5
 
 test-slow *ARGS:
     python3 -m pytest -m slow {{ARGS}}
