@@ -265,7 +265,7 @@ def test_verify_and_the_cli(world: tuple[Path, str, LocalStore]) -> None:
     assert b.build(mirror=str(root / "mirror")).ok
     checks = verify(b)
     assert all(c.ok for c in checks), [c for c in checks if not c.ok]
-    assert len(checks) == 5
+    assert len(checks) == 6
     config = str(root / "tiny.toml")
     result = CliRunner().invoke(
         app, ["bootstrap", "status", config, "--store", str(root / "store"), "--json"]
@@ -278,7 +278,33 @@ def test_verify_and_the_cli(world: tuple[Path, str, LocalStore]) -> None:
     assert a["name"] == "a" and a["status"] == "built" and a["drv"].endswith("-a-1.drv")
     assert a["sources"] == [{"url": "https://example.org/a-1.tar.gz", "sha256": sha}]
     result = CliRunner().invoke(app, ["bootstrap", "verify", config, "--store", str(root / "store")])
-    assert result.exit_code == 0 and result.stdout.count("ok: ") == 5
+    assert result.exit_code == 0 and result.stdout.count("ok: ") == 6
+
+
+def test_verify_finds_a_program_whose_library_is_not_in_its_rpath(
+    world: tuple[Path, str, LocalStore],
+) -> None:
+    """Installed into $out/lib without an rpath to it, a library is found only on a /usr system."""
+    root, sha, store = world
+    lib = (
+        'mkdir -p "$out/bin" "$out/lib"\n'
+        "printf 'int answer(void){return 42;}\\n' > l.c\n"
+        'gcc -shared -fPIC -o "$out/lib/libanswer.so" l.c\n'
+        "printf 'int answer(void);\\nint main(void){return answer()==42?0:1;}\\n' > m.c\n"
+        'gcc -o "$out/bin/answer" m.c -L"$out/lib" -lanswer{rpath}\n'
+    )
+    broken = boot(root, sha, store, scripts={"hello": SCRIPTS["hello"] + lib.replace("{rpath}", "")})
+    assert broken.build(mirror=str(root / "mirror")).ok
+    check = next(c for c in verify(broken) if c.name.startswith("programs find their shared libraries"))
+    assert not check.ok and "bin/answer: libanswer.so" in check.detail
+    fixed = boot(
+        root,
+        sha,
+        store,
+        scripts={"hello": SCRIPTS["hello"] + lib.replace("{rpath}", ' -Wl,-rpath,"$out/lib"')},
+    )
+    assert fixed.build(mirror=str(root / "mirror")).ok
+    assert all(c.ok for c in verify(fixed)), [c for c in verify(fixed) if not c.ok]
 
 
 def test_status_shows_what_a_substituter_has(world: tuple[Path, str, LocalStore]) -> None:

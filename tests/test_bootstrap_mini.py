@@ -47,7 +47,7 @@ def test_the_ci_profile(tmp_path: Path) -> None:
     ]  # fmt: skip
     storekit("bootstrap", "build", MINI, "--store", store, "--mirror", mirror, "-j", "2", "--cores", "1")
     checks = storekit("bootstrap", "verify", MINI, "--store", store)
-    assert checks.stdout.count("ok: ") == 5 and "FAILED" not in checks.stdout
+    assert checks.stdout.count("ok: ") == 6 and "FAILED" not in checks.stdout
     elapsed = time.monotonic() - started
     assert elapsed < 15 * 60
 

@@ -4,8 +4,9 @@ Two kinds of check. Inside the sandbox, the profile's `[verify]` script runs lik
 its stage (compile and run a test program with the new toolchain, `readelf -l` shows the store's
 dynamic linker, run the stage's programs), so it proves something only the built tools can do. Outside,
 from the store: every package is built; no output file mentions a host path where a path starts
-(except the profile's allowed files); every ELF file's interpreter and rpath point into the store; and
-every output's closure stays within the profile's own outputs and the seed.
+(except the profile's allowed files); every ELF file's interpreter and rpath point into the store; every
+program finds its shared libraries there; and every output's closure stays within the profile's own
+outputs and the seed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from storekit.bootstrap.driver import Bootstrap
 from storekit.bootstrap.model import SEED
 from storekit.bootstrap.stagebuild import ProgressCallback
 from storekit.elf.fs import is_elf_file, read_facts
+from storekit.elf.inspect import ElfFacts
 from storekit.errors import ElfError
 from storekit.storepath import StorePath
 
@@ -41,6 +43,7 @@ def verify(
         return checks
     checks.append(_host_paths(boot, outputs))
     checks.append(_elf_paths(boot, outputs))
+    checks.append(_libraries_found(boot, outputs))
     checks.append(_closures(boot, outputs))
     spec, planned = boot.profile.verify, boot.plan.verify
     if spec is not None and planned is not None:
@@ -96,10 +99,8 @@ def _host_paths(boot: Bootstrap, outputs: dict[StorePath, str]) -> Check:
     return Check(name, not found, "\n".join(found[:20]) or f"{len(outputs)} outputs scanned")
 
 
-def _elf_paths(boot: Bootstrap, outputs: dict[StorePath, str]) -> Check:
-    store_dir = boot.store.store_dir.path + "/"
-    bad = []
-    count = 0
+def _elf_files(boot: Bootstrap, outputs: dict[StorePath, str]) -> Iterator[tuple[str, str, ElfFacts]]:
+    """(logical path, real path, facts) of every ELF file of the outputs."""
     for out in outputs:
         root = boot.store.real_path(out)
         for path in _files(root):
@@ -109,15 +110,49 @@ def _elf_paths(boot: Bootstrap, outputs: dict[StorePath, str]) -> Check:
                 facts = read_facts(path)
             except ElfError:
                 continue
-            count += 1
-            rel = f"{out}/{os.path.relpath(path, root)}"
-            if facts.interpreter and not facts.interpreter.startswith(store_dir):
-                bad.append(f"{rel}: interpreter {facts.interpreter}")
-            for entry in (facts.rpath or facts.runpath or "").split(":"):
-                if entry and not entry.startswith((store_dir, "$ORIGIN")):
-                    bad.append(f"{rel}: rpath entry {entry}")
+            yield f"{out}/{os.path.relpath(path, root)}", path, facts
+
+
+def _elf_paths(boot: Bootstrap, outputs: dict[StorePath, str]) -> Check:
+    store_dir = boot.store.store_dir.path + "/"
+    bad = []
+    count = 0
+    for rel, _, facts in _elf_files(boot, outputs):
+        count += 1
+        if facts.interpreter and not facts.interpreter.startswith(store_dir):
+            bad.append(f"{rel}: interpreter {facts.interpreter}")
+        for entry in (facts.rpath or facts.runpath or "").split(":"):
+            if entry and not entry.startswith((store_dir, "$ORIGIN")):
+                bad.append(f"{rel}: rpath entry {entry}")
     name = "ELF interpreters and rpaths point into the store (readelf -l shows the store's loader)"
     return Check(name, not bad, "\n".join(bad[:20]) or f"{count} ELF files")
+
+
+def _libraries_found(boot: Bootstrap, outputs: dict[StorePath, str]) -> Check:
+    """Each program's NEEDED libraries are in its rpath or beside its loader (the loader's default).
+
+    A program of a prefix-installed package finds its own libraries in /usr/lib in the book; in the
+    store only an rpath finds them, and a missing one shows only when the program is run.
+    """
+    store_dir, real_dir = boot.store.store_dir.path, boot.store.real_dir
+
+    def real(logical: str) -> str:
+        return real_dir + logical[len(store_dir) :] if logical.startswith(store_dir + "/") else logical
+
+    missing = []
+    count = 0
+    for rel, _, facts in _elf_files(boot, outputs):
+        if not facts.interpreter:
+            continue  # a library: its users' rpaths and what is loaded already find its needs
+        count += 1
+        origin = os.path.dirname(rel)
+        dirs = [e.replace("$ORIGIN", origin) for e in (facts.runpath or facts.rpath or "").split(":") if e]
+        dirs.append(os.path.dirname(facts.interpreter))
+        for lib in facts.needed:
+            if not any(os.path.exists(os.path.join(real(d), lib)) for d in dirs):
+                missing.append(f"{rel}: {lib} (searched {':'.join(dirs)})")
+    name = "programs find their shared libraries (rpath, or beside the loader)"
+    return Check(name, not missing, "\n".join(missing[:20]) or f"{count} programs")
 
 
 def _closures(boot: Bootstrap, outputs: dict[StorePath, str]) -> Check:
