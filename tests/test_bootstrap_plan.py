@@ -196,6 +196,16 @@ def test_an_unpinned_source_stops_the_plan_with_what_to_do() -> None:
     assert "storekit bootstrap pin" in str(e.value)
 
 
+def test_every_unpinned_source_is_named_at_once() -> None:
+    """A profile with many unpinned files (lfs.toml before `pin`) says all of them in one error."""
+    two = PROFILE.replace(f', sha256 = "{SHA}"', "").replace(
+        'version = "3"', 'version = "3"\nsources = [{ url = "https://example.org/c-3.tar.xz" }]'
+    )
+    with pytest.raises(ConfigError) as e:
+        make_plan(loaded(two), STORE, MANIFEST)
+    assert "2 source file(s) are not pinned (a-1.tar.gz, c-3.tar.xz)" in str(e.value)
+
+
 def test_the_graph_in_dot() -> None:
     dot = stages.to_dot(loaded().profile)
     assert dot.startswith('digraph "t" {')

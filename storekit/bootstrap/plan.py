@@ -144,6 +144,7 @@ def text_path(store_dir: StoreDir, relative: str, data: bytes) -> StorePath:
 def make_plan(loaded: LoadedProfile, store_dir: StoreDir, seed_manifest: str) -> Plan:
     """Every derivation of the profile, in build order. Pure: no store is read or written."""
     profile = loaded.profile
+    _require_pins(profile)
     seed = seed_derivation(profile.seed, seed_manifest, profile.system, store_dir)
     derivations: dict[str, Derivation] = {str(seed.drv_path): seed.drv}
     texts = {text_path(store_dir, rel, data): data for rel, data in loaded.files.items()}
@@ -162,6 +163,28 @@ def make_plan(loaded: LoadedProfile, store_dir: StoreDir, seed_manifest: str) ->
         pkg = verify_package(profile)
         verify = _package(profile, pkg, done, text_of, store_dir, derivations)
     return Plan(profile, store_dir, seed, texts, tuple(planned_stages), derivations, verify)
+
+
+def _require_pins(profile: Profile) -> None:
+    """One error naming every unpinned source: a source's output path needs its sha256.
+
+    Found one at a time, a profile with many would take as many runs to learn what is missing.
+    """
+    unpinned = sorted(
+        {s.file: s for p in profile.packages.values() for s in p.sources if s.sha256 is None}.values(),
+        key=lambda s: s.key,
+    )
+    if not unpinned:
+        return
+    shown = ", ".join(s.file for s in unpinned[:8]) + (
+        f" and {len(unpinned) - 8} more" if len(unpinned) > 8 else ""
+    )
+    raise ConfigError(
+        profile.file,
+        f"{unpinned[0].key}.sha256",
+        f"{len(unpinned)} source file(s) are not pinned ({shown}): fill the mirror (storekit bootstrap "
+        "sources) and run storekit bootstrap pin, or write the sha256 each project publishes",
+    )
 
 
 def verify_package(profile: Profile) -> Package:
