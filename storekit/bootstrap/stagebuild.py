@@ -93,6 +93,8 @@ class StageRun:
     def _record(self, pkg: Package, drv_path: StorePath, outcome: object) -> None:
         status = getattr(outcome, "status", None)
         if status is Status.BUILT:
+            if pkg.id in self.built:
+                return  # recorded as it finished (see `stage`'s progress)
             result = getattr(outcome, "result", None)
             seconds = result.seconds if isinstance(result, BuildResult) else 0.0
             self.built[pkg.id] = seconds
