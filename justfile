@@ -2,6 +2,11 @@
 
 set shell := ["bash", "-eu", "-o", "pipefail", "-c"]
 
+# Every recipe runs in the project's own virtual environment (made by ./setup.sh): its python, its
+# storekit, its pytest, and nothing from the machine's site-packages.
+export PATH := justfile_directory() / ".venv/bin" + ":" + env_var("PATH")
+export VIRTUAL_ENV := justfile_directory() / ".venv"
+
 # The demo: the core on real data under an /opt/store-like store dir, no root needed.
 demo:
     bash scripts/demo.sh
@@ -10,16 +15,21 @@ demo:
 # builds alone afterwards: its configure scripts sit in directories deeper than PATH_MAX for a
 # moment, which makes real Nix 2.8's GC fail on any store (it cannot read their /proc/<pid>/cwd).
 test *ARGS:
-    python3 -m pytest -n 2 -m 'not slow and not bootstrap' {{ARGS}}
-    python3 -m pytest -m 'bootstrap and not slow' {{ARGS}} || test $? -eq 5
+    python -m pytest -n 2 -m 'not slow and not bootstrap' {{ARGS}}
+    python -m pytest -m 'bootstrap and not slow' {{ARGS}} || test $? -eq 5
 
 test-slow *ARGS:
-    python3 -m pytest -m slow {{ARGS}}
+    python -m pytest -m slow {{ARGS}}
 
+# Lint: ruff, strict mypy, exact dependencies (deptry: storekit imports only its runtime
+# dependencies and uses them all; tests, bench and scripts import only declared packages), shellcheck.
 lint:
     ruff check storekit tests bench scripts
     ruff format --check storekit tests bench scripts
     mypy
+    deptry storekit
+    deptry tests bench scripts --exclude '\.venv|\.git' --ignore DEP002,DEP004
+    shellcheck setup.sh .ci/run scripts/*.sh
 
 fmt:
     ruff format storekit tests bench
@@ -27,13 +37,13 @@ fmt:
 
 # Benchmarks against the real tools (nix, patchelf, cp), measured in the same run, printed as ratios.
 bench *ARGS:
-    python3 -m bench {{ARGS}}
+    python -m bench {{ARGS}}
 
 # LFS chapters 5 and 6 (the cross toolchain, the temporary tools) from Debian bookworm's orig
 # tarballs, built into a store and checked with the book's sanity checks: about 1.5 hours of two
 # cores (docs/bootstrap.md). A failed or interrupted run resumes where it stopped.
 lfs-toolchain STORE="/tmp/storekit-lfs/store" MIRROR="/tmp/storekit-lfs/sources":
-    python3 -m storekit bootstrap sources bootstrap/lfs/lfs-debian.toml --mirror {{MIRROR}} --from-debian
-    python3 -m storekit bootstrap build bootstrap/lfs/lfs-debian.toml --store {{STORE}} --mirror {{MIRROR}} -j 2 --cores 2 --keep-going
-    python3 -m storekit bootstrap verify bootstrap/lfs/lfs-debian.toml --store {{STORE}}
-    python3 -m storekit bootstrap status bootstrap/lfs/lfs-debian.toml --store {{STORE}}
+    python -m storekit bootstrap sources bootstrap/lfs/lfs-debian.toml --mirror {{MIRROR}} --from-debian
+    python -m storekit bootstrap build bootstrap/lfs/lfs-debian.toml --store {{STORE}} --mirror {{MIRROR}} -j 2 --cores 2 --keep-going
+    python -m storekit bootstrap verify bootstrap/lfs/lfs-debian.toml --store {{STORE}}
+    python -m storekit bootstrap status bootstrap/lfs/lfs-debian.toml --store {{STORE}}

@@ -1,19 +1,63 @@
 #!/bin/sh
-# Set up a fresh Debian machine for storekit: the Debian tools it works with (real Nix 2.8 as the
-# oracle, patchelf for comparison, bubblewrap for the sandbox, gcc and binutils for real ELF files),
-# then storekit itself with its development extras. Idempotent; needs root (or sudo) for apt-get.
+# Set up a fresh Debian machine for storekit, from a checkout, as root or as a user with sudo:
+#  1. the Debian tools storekit works with (real Nix 2.8+ as the oracle, bubblewrap and pasta for the
+#     sandbox, gcc and binutils for real ELF files, nginx and sshd for the network tests, patchelf and
+#     the shell linter, for comparison and lint), each taken from Debian's archive when this release has it;
+#  2. the project's own virtual environment, .venv, made by Debian's python3 (python3-venv), holding
+#     storekit (editable) and its development extras and nothing else from the machine;
+#  3. `just`, the command runner of the README: Debian's package where the release has one (13 and
+#     later), else the static binary the Python package index ships as `rust-just`, copied to
+#     /usr/local/bin, the place for locally installed programs.
+# Idempotent: a second run installs nothing and takes a few seconds. Nothing here names a Debian
+# release: each package is looked up, and `a|b` takes the first that exists.
 set -eu
 cd "$(dirname "$0")"
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
-pkgs="nix-bin patchelf bubblewrap busybox-static nginx-light xz-utils zstd gcc g++ gcc-multilib binutils binutils-powerpc64-linux-gnu file strace dpkg-dev gawk m4 bison texinfo"
+export DEBIAN_FRONTEND=noninteractive
+
+want="python3 python3-venv python3-pip ca-certificates nix-bin patchelf bubblewrap passt busybox-static
+nginx-light|nginx xz-utils zstd gcc g++ gcc-multilib binutils binutils-powerpc64-linux-gnu file strace
+dpkg-dev gawk m4 bison texinfo openssh-server openssh-client shellcheck just|"
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
+available() { apt-cache show --no-all-versions "$1" >/dev/null 2>&1; }
+
 missing=""
-for p in $pkgs; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+updated=""
+for alternatives in $want; do
+    pick=""
+    # shellcheck disable=SC2086
+    for p in $(echo "$alternatives" | tr '|' ' '); do
+        if installed "$p"; then pick="-"; break; fi
+    done
+    if [ "$pick" = "-" ]; then continue; fi
+    if [ -z "$updated" ]; then $SUDO apt-get update -qq; updated=1; fi
+    for p in $(echo "$alternatives" | tr '|' ' '); do
+        if available "$p"; then pick=$p; break; fi
+    done
+    case "$alternatives" in
+        *"|") ;;  # optional: nothing in this release provides it
+        *) [ -n "$pick" ] || { echo "setup.sh: no Debian package provides '$alternatives'" >&2; exit 1; } ;;
+    esac
+    if [ -n "$pick" ]; then missing="$missing $pick"; fi
 done
 if [ -n "$missing" ]; then
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+    echo "setup.sh: installing from Debian's archive:$missing"
+    # shellcheck disable=SC2086
+    $SUDO apt-get install -y -qq $missing >/dev/null
 fi
-python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e '.[dev]'
-python3 -c 'import storekit, typer, elftools, tomlkit, tqdm, pytest' 
+
+# The project's own environment: Debian's python3, never the machine's site-packages.
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys; sys.exit(sys.prefix == sys.base_prefix)'; then
+    rm -rf .venv
+    /usr/bin/python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+.venv/bin/python -c 'import storekit.cli, typer, tomlkit, tqdm, pytest, elftools'
+
+if ! command -v just >/dev/null 2>&1; then
+    echo "setup.sh: installing just (from the Python package index's rust-just) to /usr/local/bin"
+    $SUDO install -m 0755 .venv/bin/just /usr/local/bin/just
+fi
+echo "setup.sh: ready (.venv: $(.venv/bin/storekit --version))"

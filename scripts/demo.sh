@@ -14,6 +14,7 @@ trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
 cd "$work"
 default="${XDG_DATA_HOME:-$HOME/.local/share}/storekit"
 if [ -n "${STOREKIT_STORE:-}" ]; then
+    # shellcheck disable=SC2016 # the variable's name, printed literally
     printf 'Using $STOREKIT_STORE=%s\n' "$STOREKIT_STORE"
 else
     printf 'Using the embedded default store under %s\n' "$default"
