@@ -342,6 +342,7 @@ def _install(
             continue
         if os.path.lexists(real):
             canonical.delete_path(real)  # an unregistered leftover of a killed build or add
+        canonical.make_movable(built[name])
         os.rename(built[name], real)
     store.register_valid_paths(list(new.values()))
     return tuple(new.values())

@@ -64,6 +64,17 @@ def _remove_xattrs(path: str) -> None:
             os.removexattr(path, name, follow_symlinks=False)
 
 
+def make_movable(path: str) -> None:
+    """A directory moves to another parent only if writable (its `..` changes): make it so for now.
+
+    Root does not need this, which is how a rename of a canonical (0555) output once worked in every
+    test and failed for the first user who built without root. `canonicalise_path` restores the mode.
+    """
+    st = os.lstat(path)
+    if stat.S_ISDIR(st.st_mode) and not st.st_mode & stat.S_IWUSR:
+        os.chmod(path, stat.S_IMODE(st.st_mode) | stat.S_IWUSR)
+
+
 def delete_path(path: str) -> int:
     """Delete a (read-only) tree; returns the bytes it likely freed, counted like Nix's `deletePath`."""
     try:

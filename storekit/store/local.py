@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import stat
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -229,9 +228,9 @@ class LocalStore(Store):
             outputs = self._derivation_outputs(info, staged)
             if os.path.lexists(real):
                 # an unregistered leftover (a killed add), or the old copy when repairing
-                _movable(real)
+                canonical.make_movable(real)
                 os.rename(real, os.path.join(os.path.dirname(staged), "old"))
-            _movable(staged)
+            canonical.make_movable(staged)
             os.rename(staged, real)
             canonical.canonicalise_path(real)
             with self._db.transaction() as db:
@@ -337,13 +336,6 @@ class LocalStore(Store):
                 ca=info.ca,
                 ultimate=info.ultimate,
             )
-
-
-def _movable(path: str) -> None:
-    """A directory moves to another parent only if writable (its `..` changes): make it so for now."""
-    st = os.lstat(path)
-    if stat.S_ISDIR(st.st_mode) and not st.st_mode & stat.S_IWUSR:
-        os.chmod(path, stat.S_IMODE(st.st_mode) | stat.S_IWUSR)
 
 
 def _db_hash(h: Hash) -> str:
