@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -12,6 +13,8 @@ REPO = Path(__file__).resolve().parent.parent
 def test_demo_runs_on_a_fresh_default_store(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "STOREKIT_STORE"}
     env.update(HOME=str(tmp_path / "home"), XDG_DATA_HOME=str(tmp_path / "data"), TMPDIR=str(tmp_path))
+    # the demo runs the environment's python, as `just demo` does with .venv/bin first on PATH
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '/usr/bin:/bin')}"
     proc = subprocess.run(
         ["bash", str(REPO / "scripts" / "demo.sh")], env=env, capture_output=True, text=True, check=False
     )
