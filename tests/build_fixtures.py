@@ -14,10 +14,10 @@ import sys
 import uuid
 from pathlib import Path
 
-from storekit.build.driver import derivation_reader
-from storekit.build.plan import Goal, make_plan
-from storekit.build.recipe import instantiate_recipe
-from storekit.build.runner import host_system
+from storekit.realise.driver import derivation_reader
+from storekit.realise.plan import Goal, make_plan
+from storekit.realise.recipe import instantiate_recipe
+from storekit.realise.runner import host_system
 from storekit.store.local import LocalStore
 from storekit.store.uri import local_spec_for
 from storekit.storepath import StorePath

@@ -308,7 +308,7 @@ def test_verify_finds_a_program_whose_library_is_not_in_its_rpath(
 
 
 def test_status_shows_what_a_substituter_has(world: tuple[Path, str, LocalStore]) -> None:
-    from storekit.build.driver import Sources
+    from storekit.realise.driver import Sources
     from storekit.store.substituters import SignaturePolicy, Substituters
 
     root, sha, store = world

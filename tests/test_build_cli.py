@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from build_fixtures import absent_store_dir, instantiate, open_store, storekit, write_recipe
 
-from storekit.build import runner
-from storekit.build.driver import derivation_reader
-from storekit.build.logs import log_path
+from storekit.realise import runner
+from storekit.realise.driver import derivation_reader
+from storekit.realise.logs import log_path
 from storekit.errors import SandboxError
 from storekit.store.uri import open_store as open_spec
 
@@ -135,8 +135,8 @@ def test_bubblewrap_missing_says_how_to_install(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_a_failed_substitution_falls_back_to_building(tmp_path: Path) -> None:
-    from storekit.build.driver import Sources, build
-    from storekit.build.runner import BuildOptions
+    from storekit.realise.driver import Sources, build
+    from storekit.realise.runner import BuildOptions
     from storekit.store.substituters import Substituters
 
     shared = absent_store_dir()

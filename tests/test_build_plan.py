@@ -6,7 +6,7 @@ from collections.abc import Collection
 
 import pytest
 
-from storekit.build.plan import Action, make_plan
+from storekit.realise.plan import Action, make_plan
 from storekit.derivation.model import Derivation, DerivationOutput
 from storekit.errors import BuildError, StoreError
 from storekit.hashing import Hash

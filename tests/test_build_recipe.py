@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from storekit.build.recipe import Resolved, parse_recipe, recipe_derivation
+from storekit.realise.recipe import Resolved, parse_recipe, recipe_derivation
 from storekit.errors import ConfigError
 from storekit.hashing import Hash
 from storekit.storepath import StoreDir

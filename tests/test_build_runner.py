@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from build_fixtures import goals, instantiate, open_store, write_recipe
 
-from storekit.build.logs import log_path, read_log
-from storekit.build.runner import BuildOptions, build_derivation
+from storekit.realise.logs import log_path, read_log
+from storekit.realise.runner import BuildOptions, build_derivation
 from storekit.errors import BuildError, HashMismatch
 from storekit.hashing import Hash
 from storekit.store.local import LocalStore

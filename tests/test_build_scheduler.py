@@ -7,8 +7,8 @@ import time
 
 from test_build_plan import Graph
 
-from storekit.build.plan import Goal
-from storekit.build.scheduler import Progress, Status, run_plan
+from storekit.realise.plan import Goal
+from storekit.realise.scheduler import Progress, Status, run_plan
 from storekit.errors import BuildError
 
 

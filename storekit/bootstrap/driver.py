@@ -3,7 +3,7 @@
 The store is the whole state. A package is built when its output is valid; re-running after a failure
 or an interrupt plans again and builds only what is missing, so a run resumes at the failure, and a
 changed script, version or stage variable gives new derivations for exactly the packages that depend
-on it. Building goes through storekit's build engine (`storekit.build.driver.build`) one stage at a
+on it. Building goes through storekit's build engine (`storekit.realise.driver.build`) one stage at a
 time, because a stage's sandbox paths (`/bin/sh`) are its own; the seed and the sources are realised
 first, since their builders (`builtin:…`) are storekit's, not the sandbox's.
 
@@ -25,9 +25,9 @@ from storekit.bootstrap.plan import PackagePlan, Plan, make_plan
 from storekit.bootstrap.seed import SeedManifest, add_seed, scan_host
 from storekit.bootstrap.sources import realise_source
 from storekit.bootstrap.stagebuild import Event, ProgressCallback, StageRun
-from storekit.build.driver import Sources
-from storekit.build.runner import BuildOptions
-from storekit.build.sandbox import SandboxPath
+from storekit.realise.driver import Sources
+from storekit.realise.runner import BuildOptions
+from storekit.realise.sandbox import SandboxPath
 from storekit.derivation.aterm import print_aterm
 from storekit.errors import StorekitError
 from storekit.store.local import LocalStore

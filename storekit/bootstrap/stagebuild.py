@@ -1,6 +1,6 @@
 """One `build` of a profile: storekit's build engine once per stage, logs and timings kept per package.
 
-A stage is one call to `storekit.build.driver.build`, because its sandbox paths (`/bin/sh`) are its own.
+A stage is one call to `storekit.realise.driver.build`, because its sandbox paths (`/bin/sh`) are its own.
 Packages downstream of an earlier failure are not handed to the engine at all (with `--keep-going`
 they are reported as blocked rather than retried), and every build's output is copied, as it comes,
 to the package's own plain-text log.
@@ -17,10 +17,10 @@ from typing import IO, TYPE_CHECKING
 from storekit.bootstrap import stages
 from storekit.bootstrap.model import Package
 from storekit.bootstrap.plan import PackagePlan
-from storekit.build.driver import build
-from storekit.build.runner import BuildOptions, BuildResult
-from storekit.build.sandbox import SandboxPath
-from storekit.build.scheduler import Progress, Status
+from storekit.realise.driver import build
+from storekit.realise.runner import BuildOptions, BuildResult
+from storekit.realise.sandbox import SandboxPath
+from storekit.realise.scheduler import Progress, Status
 from storekit.storepath import StorePath
 
 if TYPE_CHECKING:

@@ -31,9 +31,9 @@ from storekit.cli._options import (
 from storekit.cli._progress import TerminalBar, terminal_bar
 
 if TYPE_CHECKING:
-    from storekit.build.driver import Sources, Target
-    from storekit.build.plan import BuildPlan
-    from storekit.build.scheduler import Progress, Report
+    from storekit.realise.driver import Sources, Target
+    from storekit.realise.plan import BuildPlan
+    from storekit.realise.scheduler import Progress, Report
     from storekit.config import Config
     from storekit.store.local import LocalStore
     from storekit.storepath import StorePath
@@ -94,9 +94,9 @@ def command(
     ] = False,
 ) -> None:
     """Build derivations and their missing inputs; print their output paths."""
-    from storekit.build.driver import build
-    from storekit.build.runner import BuildOptions, find_bwrap
-    from storekit.build.sandbox import SandboxPath
+    from storekit.realise.driver import build
+    from storekit.realise.runner import BuildOptions, find_bwrap
+    from storekit.realise.sandbox import SandboxPath
 
     if not no_sandbox and not dry_run:
         find_bwrap()
@@ -153,9 +153,9 @@ def _print_outputs(plan: BuildPlan, report: Report, wanted: list[Target], as_jso
 
 def _target(store: LocalStore, text: str) -> Target:
     if text.endswith(".toml"):
-        from storekit.build.driver import derivation_reader
-        from storekit.build.recipe import instantiate_recipe
-        from storekit.build.runner import host_system
+        from storekit.realise.driver import derivation_reader
+        from storekit.realise.recipe import instantiate_recipe
+        from storekit.realise.runner import host_system
 
         drv_path, _ = instantiate_recipe(store, text, derivation_reader(store), system=host_system())
         return drv_path, None
@@ -167,7 +167,7 @@ def _target(store: LocalStore, text: str) -> Target:
 def _sources(
     stack: ExitStack, specs: str, keys: str | None, no_check: bool, config: Config
 ) -> Sources | None:
-    from storekit.build.driver import Sources
+    from storekit.realise.driver import Sources
     from storekit.store.substituters import SignaturePolicy, Substituters, is_untrusted_source
 
     if not specs.split():
@@ -180,8 +180,8 @@ def _sources(
 
 
 def _show_plan(store: LocalStore, wanted: list[Target], sources: Sources | None) -> None:
-    from storekit.build.driver import plan_build
-    from storekit.build.plan import Action
+    from storekit.realise.driver import plan_build
+    from storekit.realise.plan import Action
 
     plan = plan_build(store, wanted, sources)
     for verb, action in (("built", Action.BUILD), ("fetched", Action.SUBSTITUTE)):

@@ -14,7 +14,7 @@ import os
 import stat
 from collections.abc import Iterable, Mapping
 
-from storekit.build.plan import Goal
+from storekit.realise.plan import Goal
 from storekit.errors import BuildError, HashMismatch, StoreError
 from storekit.hashing import Hash, new_hasher
 from storekit.nar.fs import dump_path, hash_file

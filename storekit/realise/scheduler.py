@@ -18,7 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from enum import Enum
 
-from storekit.build.plan import Action, BuildPlan, Goal
+from storekit.realise.plan import Action, BuildPlan, Goal
 from storekit.errors import BuildError, BuildsFailed, StorekitError
 from storekit.storepath import StorePath
 

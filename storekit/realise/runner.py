@@ -23,12 +23,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from storekit.build import outputs as out_checks
-from storekit.build import trampoline
-from storekit.build.logs import LogWriter, log_path
-from storekit.build.plan import Goal
-from storekit.build.process import memfd, run_logged
-from storekit.build.sandbox import (
+from storekit.realise import outputs as out_checks
+from storekit.realise import trampoline
+from storekit.realise.logs import LogWriter, log_path
+from storekit.realise.plan import Goal
+from storekit.realise.process import memfd, run_logged
+from storekit.realise.sandbox import (
     BUILD_DIR,
     BuilderEnv,
     SandboxPath,

@@ -15,9 +15,9 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from storekit.build.plan import BuildPlan, Goal, make_plan
-from storekit.build.runner import BuildOptions, BuildResult, LogSink, build_derivation
-from storekit.build.scheduler import Progress, Report, run_plan
+from storekit.realise.plan import BuildPlan, Goal, make_plan
+from storekit.realise.runner import BuildOptions, BuildResult, LogSink, build_derivation
+from storekit.realise.scheduler import Progress, Report, run_plan
 from storekit.derivation.fs import read_derivation
 from storekit.derivation.model import Derivation
 from storekit.errors import PathNotValid, StorekitError
