@@ -14,7 +14,7 @@ from cache_helpers import build_closure, fresh_nix_store, nix_key, nix_on, open_
 from nixoracle import NixStore
 
 from storekit.store.binary_cache import BinaryCacheStore
-from storekit.store.copy import copy_closure
+from storekit.transfer.copy import copy_closure
 from storekit.store.substituters import SignaturePolicy
 from storekit.store.uri import open_store
 

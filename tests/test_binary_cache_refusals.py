@@ -16,7 +16,7 @@ from nixoracle import NixStore
 
 from storekit.errors import HashMismatch, NarInfoError, SignatureError, StoreError, StorekitError
 from storekit.narinfo import NarInfo
-from storekit.store.copy import copy_closure
+from storekit.transfer.copy import copy_closure
 from storekit.store.substituters import SignaturePolicy
 from storekit.store.uri import open_store
 from storekit.storepath import StoreDir, StorePath

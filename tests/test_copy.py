@@ -15,7 +15,7 @@ from nixoracle import NixStore
 from storekit.cli import main
 from storekit.errors import HashMismatch, RelocationError, SignatureError
 from storekit.signing import SecretKey
-from storekit.store.copy import CopyEvent, LinkMode, copy_closure
+from storekit.transfer.copy import CopyEvent, LinkMode, copy_closure
 from storekit.store.memory import MemoryStore
 from storekit.store.substituters import SignaturePolicy, Substituters
 from storekit.store.uri import open_store

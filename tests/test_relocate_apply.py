@@ -193,7 +193,7 @@ def test_a_self_referencing_content_addressed_path_imports_into_a_local_store(tm
 
 
 def test_relocating_store_pulls_a_closure_on_first_request() -> None:
-    from storekit.relocate.substitute import RelocatingStore
+    from storekit.transfer.relocating import RelocatingStore
 
     upstream, backing = memory(), MemoryStore(StoreDir("/opt/new"))
     view = RelocatingStore(backing, upstream)

@@ -25,14 +25,14 @@ from pathlib import Path
 import pytest
 from nixoracle import NixStore, make_nix_store
 
-import storekit.relocate.substitute as substitute
+import storekit.transfer.relocating as substitute
 from storekit.errors import StorekitError
 from storekit.narinfo import NarInfo
 from storekit.relocate import Mode
-from storekit.relocate.serving import RelocationIndex
-from storekit.relocate.substitute import RelocatingStore
+from storekit.transfer.relocation_index import RelocationIndex
+from storekit.transfer.relocating import RelocatingStore
 from storekit.store.local import LocalStore
-from storekit.store.serve import CacheServer
+from storekit.transfer.serve import CacheServer
 from storekit.store.uri import local_spec_for, open_store
 from storekit.storepath import StoreDir
 

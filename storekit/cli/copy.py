@@ -32,7 +32,7 @@ from storekit.store.base import Store
 from storekit.store.link import LinkMode
 
 if TYPE_CHECKING:
-    from storekit.store.copy import CopyEvent, CopyResult, Progress
+    from storekit.transfer.copy import CopyEvent, CopyResult, Progress
 
 NAME = "copy"
 HELP = "Copy closures between stores and binary caches (like `nix copy`)."
@@ -80,7 +80,7 @@ def copy(
 ) -> None:
     """Copy the closures of PATHs from the source store(s) to the destination."""
     from storekit.store.binary_cache import read_secret_key
-    from storekit.store.copy import copy_closure
+    from storekit.transfer.copy import copy_closure
     from storekit.store.substituters import SignaturePolicy, Substituters, is_untrusted_source
 
     specs = [*(from_ or []), *(substituters or "").split()]

@@ -22,7 +22,7 @@ from storekit.derivation.fs import read_derivation
 from storekit.derivation.model import Derivation
 from storekit.errors import PathNotValid, StorekitError
 from storekit.store.base import ValidPathInfo
-from storekit.store.copy import copy_closure
+from storekit.transfer.copy import copy_closure
 from storekit.store.local import LocalStore
 from storekit.store.substituters import SignaturePolicy, Substituters, is_untrusted_source
 from storekit.storepath import StorePath

@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, BinaryIO
 from storekit.errors import PathNotValid, StoreError, StorekitError
 from storekit.relocate.apply import relocate
 from storekit.relocate.plan import Mode, keep_hash_path
-from storekit.relocate.serving import RelocationIndex
+from storekit.transfer.relocation_index import RelocationIndex
 from storekit.store.base import Store, ValidPathInfo
 from storekit.storepath import StorePath
 
 if TYPE_CHECKING:
-    from storekit.store.copy import CopyResult, Progress
+    from storekit.transfer.copy import CopyResult, Progress
     from storekit.store.substituters import SignaturePolicy
 
 
@@ -44,7 +44,7 @@ def relocating_copy(
     progress: Progress | None = None,
 ) -> CopyResult:
     """`copy_closure` across store dirs: check the source's signatures, relocate content-addressed."""
-    from storekit.store.copy import CopyEvent, CopyResult
+    from storekit.transfer.copy import CopyEvent, CopyResult
 
     wanted = list(paths)
     closure = src.closure(wanted)

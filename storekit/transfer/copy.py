@@ -91,7 +91,7 @@ def copy_closure(
     With `relocate`, a `dst` with another store dir gets the paths relocated (content-addressed).
     """
     if relocate and src.store_dir != dst.store_dir:
-        from storekit.relocate.substitute import relocating_copy
+        from storekit.transfer.relocating import relocating_copy
 
         policy = policy or SignaturePolicy(require_sigs=is_untrusted_source(src))
         return relocating_copy(src, dst, paths, policy=policy, progress=progress)
