@@ -19,7 +19,7 @@ from storekit.realise.plan import Goal, make_plan
 from storekit.realise.recipe import instantiate_recipe
 from storekit.realise.runner import host_system
 from storekit.store.local import LocalStore
-from storekit.store.uri import local_spec_for
+from storekit.store.specs import local_spec_for
 from storekit.storepath import StorePath
 
 REPO = Path(__file__).parent.parent

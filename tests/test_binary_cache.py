@@ -16,7 +16,7 @@ from nixoracle import NixStore
 from storekit.store.binary_cache import BinaryCacheStore
 from storekit.transfer.copy import copy_closure
 from storekit.store.substituters import SignaturePolicy
-from storekit.store.uri import open_store
+from storekit.store.specs import open_store
 
 pytestmark = pytest.mark.interop
 

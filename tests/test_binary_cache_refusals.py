@@ -18,7 +18,7 @@ from storekit.errors import HashMismatch, NarInfoError, SignatureError, StoreErr
 from storekit.narinfo import NarInfo
 from storekit.transfer.copy import copy_closure
 from storekit.store.substituters import SignaturePolicy
-from storekit.store.uri import open_store
+from storekit.store.specs import open_store
 from storekit.storepath import StoreDir, StorePath
 
 pytestmark = pytest.mark.interop

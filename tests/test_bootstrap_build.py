@@ -27,7 +27,7 @@ from storekit.bootstrap.verify import verify
 from storekit.cli import app
 from storekit.elf.fs import read_facts
 from storekit.store.local import LocalStore
-from storekit.store.uri import local_spec_for
+from storekit.store.specs import local_spec_for
 
 REPO = Path(__file__).resolve().parent.parent
 BUILDER = REPO / "bootstrap" / "lfs" / "builder.sh"

@@ -17,7 +17,7 @@ from storekit.bootstrap.sources import check_file, fetch_sources, realise_source
 from storekit.cli import app
 from storekit.errors import HashMismatch, StorekitError
 from storekit.store.local import LocalStore
-from storekit.store.uri import local_spec_for
+from storekit.store.specs import local_spec_for
 
 UPSTREAM = b"upstream tarball bytes\n"
 REPACK = b"debian repacked bytes\n"

@@ -13,7 +13,7 @@ from storekit.realise import runner
 from storekit.realise.driver import derivation_reader
 from storekit.realise.logs import log_path
 from storekit.errors import SandboxError
-from storekit.store.uri import open_store as open_spec
+from storekit.store.specs import open_store as open_spec
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
 

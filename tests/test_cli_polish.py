@@ -24,7 +24,7 @@ from storekit.cli import app, main
 from storekit.cli._options import STORE_HELP
 from storekit.nar.fs import hash_path
 from storekit.store.local import LocalStore
-from storekit.store.uri import OverlayStoreSpec, local_spec_for
+from storekit.store.specs import OverlayStoreSpec, local_spec_for
 from storekit.storepath import StoreDir
 
 REPO = Path(__file__).resolve().parent.parent

@@ -18,7 +18,7 @@ from storekit.signing import SecretKey
 from storekit.transfer.copy import CopyEvent, LinkMode, copy_closure
 from storekit.store.memory import MemoryStore
 from storekit.store.substituters import SignaturePolicy, Substituters
-from storekit.store.uri import open_store
+from storekit.store.specs import open_store
 from storekit.storepath import StoreDir
 
 pytestmark = pytest.mark.interop

@@ -19,7 +19,7 @@ from storekit.errors import StoreError
 from storekit.store.gc import add_root, collect_garbage
 from storekit.store.local import LocalStore
 from storekit.store.overlay import OverlayStore, overlay_roots
-from storekit.store.uri import OverlayStoreSpec, open_store
+from storekit.store.specs import OverlayStoreSpec, open_store
 from storekit.storepath import StorePath
 
 pytestmark = pytest.mark.interop

@@ -25,7 +25,7 @@ from storekit.store.content_address import ContentAddress
 from storekit.store.link import LinkMode
 from storekit.store.local import LocalStore
 from storekit.store.memory import MemoryStore
-from storekit.store.uri import local_spec_for
+from storekit.store.specs import local_spec_for
 from storekit.storepath import StoreDir, StorePath
 
 OLD = "/opt/old-store"

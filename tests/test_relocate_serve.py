@@ -33,7 +33,7 @@ from storekit.transfer.relocation_index import RelocationIndex
 from storekit.transfer.relocating import RelocatingStore
 from storekit.store.local import LocalStore
 from storekit.transfer.serve import CacheServer
-from storekit.store.uri import local_spec_for, open_store
+from storekit.store.specs import local_spec_for, open_store
 from storekit.storepath import StoreDir
 
 pytestmark = pytest.mark.interop

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from storekit.cli import app
 from storekit.nar.fs import hash_path
-from storekit.store.uri import parse_store_spec
+from storekit.store.specs import parse_store_spec
 from storekit.storepath import StoreDir
 
 

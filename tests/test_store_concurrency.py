@@ -19,14 +19,14 @@ import pytest
 from storekit.nar.fs import hash_path
 from storekit.store.layout import STAGING_PREFIX
 from storekit.store.local import LocalStore
-from storekit.store.uri import local_spec_for
+from storekit.store.specs import local_spec_for
 from storekit.store.verify import verify_store
 
 REPO = Path(__file__).parent.parent
 
 CHILD = """
 import os, sys, time
-from storekit.store.uri import parse_store_spec, open_store
+from storekit.store.specs import parse_store_spec, open_store
 store = open_store(parse_store_spec(sys.argv[1]))
 start = sys.argv[3]
 while start and not os.path.exists(start):

@@ -18,7 +18,7 @@ import pytest
 from storekit.store.gc import collect_garbage
 from storekit.store.local import LocalStore
 from storekit.store.runtime_roots import find_runtime_roots, scan, store_path_pattern
-from storekit.store.uri import local_spec_for
+from storekit.store.specs import local_spec_for
 from tests.nixoracle import NixStore
 
 HASH = "0" * 31 + "1"

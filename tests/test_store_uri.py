@@ -7,7 +7,7 @@ import urllib.parse
 import pytest
 
 from storekit.errors import StorekitError
-from storekit.store.uri import (
+from storekit.store.specs import (
     FileCacheSpec,
     HttpCacheSpec,
     LocalStoreSpec,

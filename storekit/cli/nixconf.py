@@ -20,7 +20,7 @@ import typer
 from storekit.cli._options import StoreOption, print_json, store_spec
 from storekit.config import Config, load_config
 from storekit.errors import StoreError
-from storekit.store.uri import LocalStoreSpec, local_spec_for
+from storekit.store.specs import LocalStoreSpec, local_spec_for
 from storekit.storepath import DEFAULT_STORE_DIR
 
 

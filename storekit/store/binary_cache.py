@@ -36,7 +36,7 @@ from storekit.store.compression import (
 )
 from storekit.store.pipeline import HashedPrefetch
 from storekit.store.transport import FileTransport, HttpTransport, Transport
-from storekit.store.uri import FileCacheSpec, HttpCacheSpec
+from storekit.store.specs import FileCacheSpec, HttpCacheSpec
 from storekit.storepath import StoreDir, StorePath
 
 CACHE_INFO = "nix-cache-info"

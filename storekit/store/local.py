@@ -31,7 +31,7 @@ from storekit.store.content_address import ContentAddress, source_ca, text_ca
 from storekit.store.layout import STAGING_PREFIX, create_layout, remove_stale_staging
 from storekit.store.lock import TempRoots, lock_fd, open_lock_file, path_lock, unlock_fd
 from storekit.store.streams import ChunkReader, HashingReader
-from storekit.store.uri import LocalStoreSpec
+from storekit.store.specs import LocalStoreSpec
 from storekit.storepath import StoreDir, StorePath, check_name
 
 

@@ -28,7 +28,7 @@ from storekit.hashing import Hash
 from storekit.store import schema
 from storekit.store.base import Store, ValidPathInfo
 from storekit.store.local import LocalStore
-from storekit.store.uri import OverlayStoreSpec
+from storekit.store.specs import OverlayStoreSpec
 from storekit.storepath import StorePath
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ ROOTS_DIR = "overlay-uppers"
 
 
 def open_overlay(spec: OverlayStoreSpec) -> OverlayStore:
-    from storekit.store.uri import open_store
+    from storekit.store.specs import open_store
 
     lower = open_store(spec.lower)
     try:

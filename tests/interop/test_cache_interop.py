@@ -24,7 +24,7 @@ from nixoracle import NixStore
 from storekit.errors import StorekitError, SubstituteError
 from storekit.transfer.copy import copy_closure
 from storekit.store.substituters import SignaturePolicy
-from storekit.store.uri import open_store
+from storekit.store.specs import open_store
 
 pytestmark = pytest.mark.interop
 

@@ -32,7 +32,7 @@ from storekit.store.export import export_paths, import_paths
 from storekit.store.gc import add_root, collect_garbage
 from storekit.store.local import LocalStore
 from storekit.store.optimise import optimise_stores
-from storekit.store.uri import local_spec_for
+from storekit.store.specs import local_spec_for
 from storekit.store.verify import verify_store
 from storekit.storepath import StorePath
 
@@ -264,7 +264,7 @@ def test_nix_can_add_while_storekit_collects(nix_store: NixStore, sk: LocalStore
 
 CHILD = """
 import sys
-from storekit.store.uri import parse_store_spec, open_store
+from storekit.store.specs import parse_store_spec, open_store
 print(open_store(parse_store_spec(sys.argv[1])).add_path(sys.argv[2]), flush=True)
 """
 REPO = Path(__file__).parent.parent.parent
