@@ -10,7 +10,7 @@ import tomlkit
 from storekit.bootstrap.config import load_profile, parse_profile, pin_sources, read_document
 from storekit.errors import ConfigError
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 PROFILES = sorted((REPO / "bootstrap" / "lfs").glob("*.toml"))
 
 MINIMAL = """

@@ -27,7 +27,7 @@ from storekit.store.local import LocalStore
 from storekit.store.specs import OverlayStoreSpec, local_spec_for
 from storekit.storepath import StoreDir
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 #: The groups this module polishes (elf, relocate and bootstrap have their own owners and tests).
 GROUPS = (
     "hash",

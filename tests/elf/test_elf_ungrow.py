@@ -1,6 +1,6 @@
 """Un-growing: a file storekit grew gets its original layout back, byte for byte, with its old strings.
 
-Every fixture is compiled by gcc (tests/elf_fixtures.py); the grown and the un-grown files are run
+Every fixture is compiled by gcc (tests/elf/elf_fixtures.py); the grown and the un-grown files are run
 (`LD_BIND_NOW=1 LD_WARN=1`, empty stderr), checked by readelf, pyelftools and `ld.so --verify`, and
 compared byte for byte with the file gcc made.
 """

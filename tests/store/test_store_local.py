@@ -293,7 +293,7 @@ def test_temp_roots_of_other_live_processes_are_kept(store: LocalStore, tmp_path
         [sys.executable, "-c", code],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        cwd=Path(__file__).parent.parent,
+        cwd=Path(__file__).parent.parent.parent,
         text=True,
     )
     try:

@@ -13,7 +13,7 @@ from nixoracle import require_nix
 from storekit.errors import InvalidHash
 from storekit.hashing import ALGORITHMS, Base, Hash, base64_decode, compress, new_hasher
 
-VECTORS = json.loads((Path(__file__).parent / "data" / "hash_vectors.json").read_text())["hashes"]
+VECTORS = json.loads((Path(__file__).parent.parent / "data" / "hash_vectors.json").read_text())["hashes"]
 NIX_HASH = ["nix", "--extra-experimental-features", "nix-command", "hash"]
 
 

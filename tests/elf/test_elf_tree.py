@@ -16,7 +16,7 @@ from storekit.elf import SetInterpreter, SetRpath
 from storekit.elf.fs import edit_file, read_facts
 from storekit.elf.tree import rewrite_prefix
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 @pytest.fixture(scope="module")

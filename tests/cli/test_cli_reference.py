@@ -15,7 +15,7 @@ from types import ModuleType
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 SCRIPT = REPO / "scripts" / "gen_cli_reference.py"
 PAGE = REPO / "docs" / "cli.md"
 

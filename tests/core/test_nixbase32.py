@@ -14,7 +14,7 @@ from nixoracle import require_nix
 from storekit import nixbase32
 from storekit.errors import InvalidHash
 
-VECTORS = json.loads((Path(__file__).parent / "data" / "hash_vectors.json").read_text())["hashes"]
+VECTORS = json.loads((Path(__file__).parent.parent / "data" / "hash_vectors.json").read_text())["hashes"]
 
 
 @pytest.mark.parametrize("v", VECTORS, ids=lambda v: f"{v['algo']}-{v['hex'][:8]}")

@@ -12,7 +12,7 @@ from storekit.derivation import Derivation, DerivationOutput
 from storekit.derivation.aterm import escape, parse, print_aterm
 from storekit.errors import DerivationParseError
 
-GOLDEN = Path(__file__).parent / "data" / "derivations" / "store"
+GOLDEN = Path(__file__).parent.parent / "data" / "derivations" / "store"
 DRV_FILES = sorted(GOLDEN.glob("*.drv"))
 
 

@@ -14,7 +14,7 @@ from storekit.cli import app
 from storekit.hashing import Hash
 from storekit.nar.writer import Dir, File, Link, to_bytes
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 TREE = Dir({b"a": File(b"hello\n"), b"x": File(b"#!/bin/sh\n", True), b"l": Link(b"a")})
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 MINI = str(REPO / "bootstrap" / "lfs" / "mini.toml")
 
 pytestmark = [

@@ -22,7 +22,7 @@ from storekit.storepath import (
     output_path_name,
 )
 
-DATA = json.loads((Path(__file__).parent / "data" / "hash_vectors.json").read_text())
+DATA = json.loads((Path(__file__).parent.parent / "data" / "hash_vectors.json").read_text())
 HELLO_NAR_SHA256 = "1c37d01af40be2e80691de3cc3df44377a699afbb17c68f080964b2fd071fc13"
 SD = StoreDir("/opt/store")
 GOOD = "al5gckvcqrz30g8abxr567nk6cch8y93"

@@ -15,7 +15,7 @@ from storekit.derivation.aterm import parse, print_aterm
 from storekit.derivation.json import dumps, from_json, from_json_all, loads, to_json
 from storekit.errors import DerivationParseError
 
-DATA = Path(__file__).parent / "data" / "derivations"
+DATA = Path(__file__).parent.parent / "data" / "derivations"
 DRV_FILES = sorted((DATA / "store").glob("*.drv"))
 STORE_DIR = "/opt/store"
 

@@ -29,7 +29,7 @@ from storekit.elf.fs import read_facts
 from storekit.store.local import LocalStore
 from storekit.store.specs import local_spec_for
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 BUILDER = REPO / "bootstrap" / "lfs" / "builder.sh"
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")

@@ -10,7 +10,7 @@ import pytest
 from storekit.errors import SignatureError
 from storekit.signing import PublicKey, SecretKey, parse_public_keys, verify
 
-DATA = Path(__file__).parent / "data" / "narinfo"
+DATA = Path(__file__).parent.parent / "data" / "narinfo"
 NIX_SECRET = (DATA / "nix-key.sec").read_text()
 NIX_PUBLIC = (DATA / "nix-key.pub").read_text()
 

@@ -15,7 +15,7 @@ from storekit.elf import parse
 from storekit.elf.fs import read_facts
 from storekit.elf.inspect import is_elf
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 @pytest.fixture(scope="module")

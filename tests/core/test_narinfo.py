@@ -14,7 +14,7 @@ from storekit.narinfo import NarInfo, NixCacheInfo, fingerprint
 from storekit.signing import PublicKey, verify
 from storekit.storepath import StoreDir
 
-DATA = Path(__file__).parent / "data" / "narinfo"
+DATA = Path(__file__).parent.parent / "data" / "narinfo"
 SD = StoreDir("/tmp/storekit-golden/store")
 FILES = sorted(DATA.glob("*.narinfo"))
 BUILT = next(f for f in FILES if "Deriver: " in f.read_text())  # input-addressed: no CA line

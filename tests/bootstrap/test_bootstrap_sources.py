@@ -211,7 +211,7 @@ def test_pin_writes_sha256_from_the_mirror_and_checks_the_books_md5(tmp_path: Pa
 
 
 def test_graph_cli(tmp_path: Path) -> None:
-    config = str(Path(__file__).resolve().parent.parent / "bootstrap" / "lfs" / "mini.toml")
+    config = str(Path(__file__).resolve().parent.parent.parent / "bootstrap" / "lfs" / "mini.toml")
     result = CliRunner().invoke(app, ["bootstrap", "graph", config])
     assert result.exit_code == 0 and result.stdout.startswith('digraph "mini"')
     assert '"seed" -> "m4" [ltail="cluster_seed", lhead="cluster_stage1"];' in result.stdout

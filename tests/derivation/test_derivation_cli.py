@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-DATA = Path(__file__).parent / "data" / "derivations"
-REPO = Path(__file__).parent.parent
+DATA = Path(__file__).parent.parent / "data" / "derivations"
+REPO = Path(__file__).parent.parent.parent
 ROOTS: dict[str, str] = json.loads((DATA / "roots.json").read_text())
 
 

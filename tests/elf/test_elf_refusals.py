@@ -15,7 +15,7 @@ from storekit.elf import RewritePrefix, SetInterpreter, SetRpath
 from storekit.elf.fs import edit_file, read_facts
 from storekit.errors import ElfError, ElfPatchError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from storekit.errors import InvalidDerivation, InvalidStorePath
 from storekit.hashing import Hash
 from storekit.storepath import StoreDir
 
-DATA = Path(__file__).parent / "data" / "derivations"
+DATA = Path(__file__).parent.parent / "data" / "derivations"
 STORE = StoreDir("/opt/store")
 ROOTS: dict[str, str] = json.loads((DATA / "roots.json").read_text())
 

@@ -70,7 +70,7 @@ def test_errors_are_one_line_for_users(tmp_path: Path) -> None:
         [sys.executable, "-m", "storekit", "store", "delete", "--store", store, missing],
         capture_output=True,
         text=True,
-        cwd=Path(__file__).parent.parent,
+        cwd=Path(__file__).parent.parent.parent,
         check=False,
     )
     assert proc.returncode == 1

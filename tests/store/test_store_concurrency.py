@@ -22,7 +22,7 @@ from storekit.store.local import LocalStore
 from storekit.store.specs import local_spec_for
 from storekit.store.verify import verify_store
 
-REPO = Path(__file__).parent.parent
+REPO = Path(__file__).parent.parent.parent
 
 CHILD = """
 import os, sys, time

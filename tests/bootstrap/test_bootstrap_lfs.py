@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 PROFILE = str(REPO / "bootstrap" / "lfs" / "lfs-debian.toml")
 
 pytestmark = [
