@@ -23,7 +23,7 @@ from storekit.elf.patch import Patch
 from storekit.elf.ungrow import original_layout
 from storekit.elf.versions import dynsym_count, symbol_name_offsets
 from storekit.errors import ElfError
-from storekit.relocate.rewrite import (
+from storekit.relocate.rules import (
     Blocker,
     Outcome,
     Rules,

@@ -18,7 +18,7 @@ from enum import Enum
 
 from storekit.errors import RelocationError
 from storekit.hashing import Hash
-from storekit.relocate.rewrite import Rules
+from storekit.relocate.rules import Rules
 from storekit.store.base import ValidPathInfo
 from storekit.store.content_address import ContentAddress
 from storekit.storepath import FileIngestionMethod, StoreDir, StorePath

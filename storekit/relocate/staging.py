@@ -22,7 +22,7 @@ from storekit.hashing import Hash, new_hasher
 from storekit.nar.reader import NarReader
 from storekit.nar.writer import write_events
 from storekit.references import HashModuloSink, RewritingSink
-from storekit.relocate.rewrite import Blocker, Rules
+from storekit.relocate.rules import Blocker, Rules
 from storekit.relocate.stream import PathReport, RelPath, rewrite_events
 from storekit.relocate.tree import stage_tree
 from storekit.store.base import Store, ValidPathInfo

@@ -26,7 +26,7 @@ from storekit.nar.reader import (
     Regular,
     Symlink,
 )
-from storekit.relocate.rewrite import (
+from storekit.relocate.rules import (
     Blocker,
     Rules,
     find_all,

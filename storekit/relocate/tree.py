@@ -23,7 +23,7 @@ import threading
 from storekit.errors import FileSystemError
 from storekit.hashing import Hash, new_hasher
 from storekit.nar import format as fmt
-from storekit.relocate.rewrite import Rules, find_all, find_dir
+from storekit.relocate.rules import Rules, find_all, find_dir
 from storekit.relocate.stream import PathReport, RelPath, entry_names, relocate_contents, relocate_target
 
 _SMALL = 1 << 16  # read files up to this size; map larger ones

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from storekit.elf import parse
-from storekit.relocate.rewrite import (
+from storekit.relocate.rules import (
     SHEBANG_LIMIT,
     Rules,
     find_dir,
