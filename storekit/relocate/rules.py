@@ -1,4 +1,4 @@
-"""Rewriting one file's bytes for another store dir: the length rules, purely, file by file.
+"""The length rules for rewriting a file's bytes for another store dir, and their outcomes, purely.
 
 Two kinds of strings change. Hash parts (content-addressed mode) keep their length, so they are
 replaced in place anywhere, as Nix's RewritingSink does. The store dir usually changes length, and
@@ -7,7 +7,8 @@ what a file can absorb depends on what it is, decided by content, never by name:
 - text (no NUL byte, UTF-8 at the start): rewritten freely, every prefix at once by one scan, so
   replacements never compound;
 - ELF: the dynamic strings (interpreter, rpath/runpath, needed, soname) may grow through the ELF
-  editor (`relocate.elfstrings`); every other occurrence follows the binary rules;
+  editor (`relocate.elfstrings`, which builds on these rules); every other occurrence follows the
+  binary rules;
 - other binary data: a shorter store dir is padded on the left with `/` (`//opt/s/…` names the
   same file as `/opt/s/…`) so that the string keeps its length and its end (a tail-merged string
   sharing those bytes stays valid); a longer one may take the room of such padding left by an
@@ -161,35 +162,6 @@ def container_kind(data: bytes) -> str | None:
 # --- rewriting one file ------------------------------------------------------------------------------
 
 
-def rewrite_file(name: str, data: bytes, rules: Rules) -> Outcome:
-    """Relocate the contents of the regular file `name` (its path inside the store path)."""
-    if not rules.moves_dir:  # make-content-addressed within one store dir: hash parts only
-        hashed = replace_hash_parts(data, rules.hash_parts)
-        return Outcome(None if hashed is data else hashed, "binary")
-    if data[:4] == b"\x7fELF":
-        from storekit.relocate.elfstrings import rewrite_elf
-
-        return rewrite_elf(name, data, rules)
-    if is_text(data):  # before the magic numbers: a text file may well start with "BZh"
-        return _rewrite_text(name, data, rules)
-    container = container_kind(data)
-    if container is not None:
-        return _rewrite_container(name, data, rules, container)
-    hashed = replace_hash_parts(data, rules.hash_parts)
-    hits = find_dir(hashed, rules.old_dir)
-    if not hits:
-        return Outcome(None if hashed is data else hashed, "binary")
-    buf = bytearray(hashed)
-    pending = rewrite_in_place(buf, hits, rules)
-    if not pending:
-        return Outcome(bytes(buf), "binary")
-    why = (
-        f"the store dir would grow by {rules.growth} bytes inside binary data "
-        "(a length or offset may be encoded elsewhere in the file)"
-    )
-    return unsafe_or_blocked(name, bytes(buf), pending, why, rules, "binary")
-
-
 def rewrite_in_place(buf: bytearray, hits: list[int], rules: Rules) -> list[int]:
     """Apply every replacement that keeps the length of `buf`; return the offsets that must grow.
 
@@ -227,7 +199,7 @@ def unsafe_or_blocked(
     return Outcome(forced, kind, (), warnings)
 
 
-def _rewrite_container(name: str, data: bytes, rules: Rules, kind: str) -> Outcome:
+def rewrite_container(name: str, data: bytes, rules: Rules, kind: str) -> Outcome:
     """Checksummed or compressed data: any change breaks it, so every occurrence blocks."""
     hits = [(i, "the store dir") for i in find_dir(data, rules.old_dir)]
     hits += [(m.start(), "a store path hash part") for m in _hash_pattern(rules).finditer(data)]
@@ -244,7 +216,7 @@ def _hash_pattern(rules: Rules) -> re.Pattern[bytes]:
     return re.compile(b"|".join(re.escape(h) for h in sorted(rules.hash_parts)))
 
 
-def _rewrite_text(name: str, data: bytes, rules: Rules) -> Outcome:
+def rewrite_text(name: str, data: bytes, rules: Rules) -> Outcome:
     new = rewrite_free(data, rules)
     if new == data:
         return Outcome(None, "text")

@@ -18,12 +18,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from storekit.elf import parse
+from storekit.relocate.rewrite import rewrite_file
 from storekit.relocate.rules import (
     SHEBANG_LIMIT,
     Rules,
     find_dir,
     is_text,
-    rewrite_file,
     rewrite_free,
 )
 
