@@ -80,7 +80,8 @@ def _timed(fn: Callable[..., object], *args: object, **kw: object) -> float:
 def _storekit_in_process(root: Path, drvs: list[str], jobs: int) -> None:
     from storekit.realise.driver import build
     from storekit.realise.runner import BuildOptions
-    from storekit.store.specs import open_store, parse_store_spec
+    from storekit.store.open import open_store
+    from storekit.store.specs import parse_store_spec
 
     with open_store(parse_store_spec(_uri(root))) as store:
         targets = [(store.parse_path(d), None) for d in drvs]

@@ -25,11 +25,11 @@ from storekit.bootstrap.plan import PackagePlan, Plan, make_plan
 from storekit.bootstrap.seed import SeedManifest, add_seed, scan_host
 from storekit.bootstrap.sources import realise_source
 from storekit.bootstrap.stagebuild import Event, ProgressCallback, StageRun
+from storekit.derivation.aterm import print_aterm
+from storekit.errors import StorekitError
 from storekit.realise.driver import Sources
 from storekit.realise.runner import BuildOptions
 from storekit.realise.sandbox import SandboxPath
-from storekit.derivation.aterm import print_aterm
-from storekit.errors import StorekitError
 from storekit.store.local import LocalStore
 from storekit.storepath import StorePath
 

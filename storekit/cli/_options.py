@@ -139,7 +139,7 @@ def store_spec(value: str | None, config: Config | None = None) -> StoreSpec:
 
 def open_cli_store(value: str | None, config: Config | None = None) -> Store:
     """Open the store a user named (relative dirs are taken from the cwd), or the default one."""
-    from storekit.store.specs import open_store
+    from storekit.store.open import open_store
 
     return open_store(store_spec(value, config))
 

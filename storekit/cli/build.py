@@ -31,10 +31,10 @@ from storekit.cli._options import (
 from storekit.cli._progress import TerminalBar, terminal_bar
 
 if TYPE_CHECKING:
+    from storekit.config import Config
     from storekit.realise.driver import Sources, Target
     from storekit.realise.plan import BuildPlan
     from storekit.realise.scheduler import Progress, Report
-    from storekit.config import Config
     from storekit.store.local import LocalStore
     from storekit.storepath import StorePath
 

@@ -110,8 +110,8 @@ def _log(message: str) -> None:
 
 def _relocating(backing: Store, upstream_spec: str, mode: Mode, state_dir: Path | None) -> RelocatingStore:
     """`backing` filled with `upstream_spec`'s paths, relocated in `mode`."""
-    from storekit.transfer.relocation_index import RelocationIndex
     from storekit.transfer.relocating import RelocatingStore
+    from storekit.transfer.relocation_index import RelocationIndex
 
     upstream = open_cli_store(upstream_spec)
     try:

@@ -80,8 +80,8 @@ def copy(
 ) -> None:
     """Copy the closures of PATHs from the source store(s) to the destination."""
     from storekit.store.binary_cache import read_secret_key
-    from storekit.transfer.copy import copy_closure
     from storekit.store.substituters import SignaturePolicy, Substituters, is_untrusted_source
+    from storekit.transfer.copy import copy_closure
 
     specs = [*(from_ or []), *(substituters or "").split()]
     if not specs and to is None:

@@ -15,17 +15,17 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from storekit.realise.plan import BuildPlan, Goal, make_plan
-from storekit.realise.runner import BuildOptions, BuildResult, LogSink, build_derivation
-from storekit.realise.scheduler import Progress, Report, run_plan
 from storekit.derivation.fs import read_derivation
 from storekit.derivation.model import Derivation
 from storekit.errors import PathNotValid, StorekitError
+from storekit.realise.plan import BuildPlan, Goal, make_plan
+from storekit.realise.runner import BuildOptions, BuildResult, LogSink, build_derivation
+from storekit.realise.scheduler import Progress, Report, run_plan
 from storekit.store.base import ValidPathInfo
-from storekit.transfer.copy import copy_closure
 from storekit.store.local import LocalStore
 from storekit.store.substituters import SignaturePolicy, Substituters, is_untrusted_source
 from storekit.storepath import StorePath
+from storekit.transfer.copy import copy_closure
 
 Target = tuple[StorePath, Collection[str] | None]
 """A `.drv` path and the outputs wanted from it (None: all)."""

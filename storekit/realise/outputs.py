@@ -14,10 +14,10 @@ import os
 import stat
 from collections.abc import Iterable, Mapping
 
-from storekit.realise.plan import Goal
 from storekit.errors import BuildError, HashMismatch, StoreError
 from storekit.hashing import Hash, new_hasher
 from storekit.nar.fs import dump_path, hash_file
+from storekit.realise.plan import Goal
 from storekit.references import HashModuloSink, RefScanSink
 from storekit.store import canonical
 from storekit.store.base import Store, ValidPathInfo

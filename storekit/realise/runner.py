@@ -23,6 +23,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from storekit.derivation.fs import read_derivation
+from storekit.derivation.model import Derivation
+from storekit.errors import BuildError, SandboxError, StorekitError
 from storekit.realise import outputs as out_checks
 from storekit.realise import trampoline
 from storekit.realise.logs import LogWriter, log_path
@@ -39,9 +42,6 @@ from storekit.realise.sandbox import (
     bwrap_command,
     etc_files,
 )
-from storekit.derivation.fs import read_derivation
-from storekit.derivation.model import Derivation
-from storekit.errors import BuildError, SandboxError, StorekitError
 from storekit.store import canonical
 from storekit.store.base import ValidPathInfo
 from storekit.store.local import LocalStore

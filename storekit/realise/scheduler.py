@@ -18,8 +18,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from enum import Enum
 
-from storekit.realise.plan import Action, BuildPlan, Goal
 from storekit.errors import BuildError, BuildsFailed, StorekitError
+from storekit.realise.plan import Action, BuildPlan, Goal
 from storekit.storepath import StorePath
 
 Work = Callable[[Goal, threading.Event], object]

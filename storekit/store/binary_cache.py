@@ -35,8 +35,8 @@ from storekit.store.compression import (
     write_compressed,
 )
 from storekit.store.pipeline import HashedPrefetch
-from storekit.store.transport import FileTransport, HttpTransport, Transport
 from storekit.store.specs import FileCacheSpec, HttpCacheSpec
+from storekit.store.transport import FileTransport, HttpTransport, Transport
 from storekit.storepath import StoreDir, StorePath
 
 CACHE_INFO = "nix-cache-info"

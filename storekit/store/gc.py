@@ -28,6 +28,7 @@ from storekit.store import canonical
 from storekit.store.layout import STAGING_PREFIX, remove_stale_staging
 from storekit.store.local import LocalStore
 from storekit.store.lock import lock_fd, open_lock_file, read_temp_roots
+from storekit.store.overlay_roots import overlay_roots
 from storekit.store.runtime_roots import find_runtime_roots
 from storekit.storepath import StorePath
 
@@ -192,9 +193,7 @@ def _live_paths(store: LocalStore, extra_hash_parts: Iterable[str]) -> set[Store
         found = store.query_path_from_hash_part(hash_part)
         if found is not None:
             roots.add(found)
-    from storekit.store.overlay import overlay_roots  # paths the overlays on this store reference
-
-    roots |= overlay_roots(store)
+    roots |= overlay_roots(store)  # paths the overlays on this store reference
     return store.closure(roots, include_derivers=True)
 
 

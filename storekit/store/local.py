@@ -30,8 +30,8 @@ from storekit.store.base import Store, ValidPathInfo
 from storekit.store.content_address import ContentAddress, source_ca, text_ca
 from storekit.store.layout import STAGING_PREFIX, create_layout, remove_stale_staging
 from storekit.store.lock import TempRoots, lock_fd, open_lock_file, path_lock, unlock_fd
-from storekit.store.streams import ChunkReader, HashingReader
 from storekit.store.specs import LocalStoreSpec
+from storekit.store.streams import ChunkReader, HashingReader
 from storekit.storepath import StoreDir, StorePath, check_name
 
 

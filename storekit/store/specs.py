@@ -1,7 +1,8 @@
 """Store specs: the strings users pass as `--store`, `--from` and `--to`, parsed into values.
 
 Parsing is pure: a spec string (plus, for relative paths, the directory to resolve them against) in,
-a frozen value out. Opening a spec (`open_store`) is the one impure step and lives at the bottom.
+a frozen value out. Opening a spec is `storekit.store.open.open_store`, which the stores themselves
+never import (they import their spec types from here).
 
 storekit deliberately departs from Nix in one place: a plain path such as `/opt/store` names the store
 dir itself, with its state in `/opt/var/nix` (as `/nix/store` keeps `/nix/var/nix`). Nix reads a
@@ -16,13 +17,9 @@ import posixpath
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from storekit.errors import StoreError
 from storekit.storepath import DEFAULT_STORE_DIR, StoreDir
-
-if TYPE_CHECKING:
-    from storekit.store.base import Store
 
 Params = tuple[tuple[str, str], ...]
 
@@ -268,29 +265,3 @@ def _resolve(path: str, base_dir: str | None, text: str) -> str:
     if base_dir is None:
         raise StoreError(f"store spec '{text}' is a relative path; give an absolute one")
     return posixpath.normpath(posixpath.join(base_dir, path))
-
-
-# --- opening (impure) ----------------------------------------------------------------------------------
-
-
-def open_store(spec: StoreSpec | str) -> Store:
-    """Open the store a spec names. Local and memory stores are built in; caches and overlays come later."""
-    if isinstance(spec, str):
-        spec = parse_store_spec(spec)
-    if isinstance(spec, LocalStoreSpec):
-        from storekit.store.local import LocalStore
-
-        return LocalStore(spec)
-    if isinstance(spec, MemoryStoreSpec):
-        from storekit.store.memory import MemoryStore
-
-        return MemoryStore(StoreDir(spec.store_dir))
-    if isinstance(spec, FileCacheSpec | HttpCacheSpec):
-        from storekit.store.binary_cache import open_binary_cache
-
-        return open_binary_cache(spec)
-    if isinstance(spec, OverlayStoreSpec):
-        from storekit.store.overlay import open_overlay
-
-        return open_overlay(spec)
-    raise StoreError(f"store '{spec}' cannot be opened yet: {type(spec).__name__} is not implemented")

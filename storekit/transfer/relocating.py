@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, BinaryIO
 from storekit.errors import PathNotValid, StoreError, StorekitError
 from storekit.relocate.apply import relocate
 from storekit.relocate.plan import Mode, keep_hash_path
-from storekit.transfer.relocation_index import RelocationIndex
 from storekit.store.base import Store, ValidPathInfo
 from storekit.storepath import StorePath
+from storekit.transfer.relocation_index import RelocationIndex
 
 if TYPE_CHECKING:
-    from storekit.transfer.copy import CopyResult, Progress
     from storekit.store.substituters import SignaturePolicy
+    from storekit.transfer.copy import CopyResult, Progress
 
 
 def relocating_copy(

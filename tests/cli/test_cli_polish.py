@@ -492,8 +492,8 @@ def _complete(words: str, env: dict[str, str]) -> list[str]:
 #: Runs a completion in a fresh interpreter, then says which heavy modules it imported.
 PROBE = """
 import atexit, sys
-HEAVY = ("storekit.realise.driver", "storekit.realise.runner", "storekit.transfer.copy", "storekit.store.local",
-         "tqdm")
+HEAVY = ("storekit.realise.driver", "storekit.realise.runner", "storekit.transfer.copy",
+         "storekit.store.local", "tqdm")
 atexit.register(lambda: print("heavy:", [m for m in HEAVY if m in sys.modules]))
 from storekit.cli import main
 main()

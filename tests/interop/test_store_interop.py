@@ -264,7 +264,8 @@ def test_nix_can_add_while_storekit_collects(nix_store: NixStore, sk: LocalStore
 
 CHILD = """
 import sys
-from storekit.store.specs import parse_store_spec, open_store
+from storekit.store.specs import parse_store_spec
+from storekit.store.open import open_store
 print(open_store(parse_store_spec(sys.argv[1])).add_path(sys.argv[2]), flush=True)
 """
 REPO = Path(__file__).parent.parent.parent

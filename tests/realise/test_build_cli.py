@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from build_fixtures import absent_store_dir, instantiate, open_store, storekit, write_recipe
 
+from storekit.errors import SandboxError
 from storekit.realise import runner
 from storekit.realise.driver import derivation_reader
 from storekit.realise.logs import log_path
-from storekit.errors import SandboxError
-from storekit.store.specs import open_store as open_spec
+from storekit.store.open import open_store as open_spec
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
 

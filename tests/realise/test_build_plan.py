@@ -6,10 +6,10 @@ from collections.abc import Collection
 
 import pytest
 
-from storekit.realise.plan import Action, make_plan
 from storekit.derivation.model import Derivation, DerivationOutput
 from storekit.errors import BuildError, StoreError
 from storekit.hashing import Hash
+from storekit.realise.plan import Action, make_plan
 from storekit.storepath import StoreDir, StorePath
 
 SD = StoreDir("/opt/store")

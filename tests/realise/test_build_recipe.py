@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from storekit.realise.recipe import Resolved, parse_recipe, recipe_derivation
 from storekit.errors import ConfigError
 from storekit.hashing import Hash
+from storekit.realise.recipe import Resolved, parse_recipe, recipe_derivation
 from storekit.storepath import StoreDir
 
 SD = StoreDir("/opt/store")

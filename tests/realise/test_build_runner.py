@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from build_fixtures import goals, instantiate, open_store, write_recipe
 
-from storekit.realise.logs import log_path, read_log
-from storekit.realise.runner import BuildOptions, build_derivation
 from storekit.errors import BuildError, HashMismatch
 from storekit.hashing import Hash
+from storekit.realise.logs import log_path, read_log
+from storekit.realise.runner import BuildOptions, build_derivation
 from storekit.store.local import LocalStore
 from storekit.storepath import StorePath
 

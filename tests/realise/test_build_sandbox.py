@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 from build_fixtures import BUSYBOX, goals, instantiate, open_store, write_recipe
 
-from storekit.realise import trampoline
-from storekit.realise.runner import BuildOptions, build_derivation
-from storekit.realise.sandbox import SandboxPath, SandboxSpec, builder_command, builder_env, bwrap_args
 from storekit.derivation.model import Derivation, DerivationOutput
 from storekit.errors import BuildError, StorekitError
 from storekit.hashing import Hash
+from storekit.realise import trampoline
+from storekit.realise.runner import BuildOptions, build_derivation
+from storekit.realise.sandbox import SandboxPath, SandboxSpec, builder_command, builder_env, bwrap_args
 from storekit.storepath import FileIngestionMethod
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")

@@ -7,9 +7,9 @@ import time
 
 from test_build_plan import Graph
 
+from storekit.errors import BuildError
 from storekit.realise.plan import Goal
 from storekit.realise.scheduler import Progress, Status, run_plan
-from storekit.errors import BuildError
 
 
 def graph() -> Graph:

@@ -16,10 +16,10 @@ from nixoracle import NixStore
 
 from storekit.errors import HashMismatch, NarInfoError, SignatureError, StoreError, StorekitError
 from storekit.narinfo import NarInfo
-from storekit.transfer.copy import copy_closure
+from storekit.store.open import open_store
 from storekit.store.substituters import SignaturePolicy
-from storekit.store.specs import open_store
 from storekit.storepath import StoreDir, StorePath
+from storekit.transfer.copy import copy_closure
 
 pytestmark = pytest.mark.interop
 

@@ -18,8 +18,10 @@ from nixoracle import NixStore
 from storekit.errors import StoreError
 from storekit.store.gc import add_root, collect_garbage
 from storekit.store.local import LocalStore
-from storekit.store.overlay import OverlayStore, overlay_roots
-from storekit.store.specs import OverlayStoreSpec, open_store
+from storekit.store.open import open_store
+from storekit.store.overlay import OverlayStore
+from storekit.store.overlay_roots import overlay_roots
+from storekit.store.specs import OverlayStoreSpec
 from storekit.storepath import StorePath
 
 pytestmark = pytest.mark.interop

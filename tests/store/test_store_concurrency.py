@@ -26,7 +26,8 @@ REPO = Path(__file__).parent.parent.parent
 
 CHILD = """
 import os, sys, time
-from storekit.store.specs import parse_store_spec, open_store
+from storekit.store.specs import parse_store_spec
+from storekit.store.open import open_store
 store = open_store(parse_store_spec(sys.argv[1]))
 start = sys.argv[3]
 while start and not os.path.exists(start):

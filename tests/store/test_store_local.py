@@ -285,7 +285,8 @@ def test_gc_drops_stale_indirect_roots_and_leftovers(store: LocalStore, tmp_path
 def test_temp_roots_of_other_live_processes_are_kept(store: LocalStore, tmp_path: Path) -> None:
     src = make_tree(tmp_path / "p")
     code = (
-        "import sys; from storekit.store.specs import parse_store_spec, open_store\n"
+        "import sys; from storekit.store.specs import parse_store_spec; "
+        "from storekit.store.open import open_store\n"
         f"s = open_store(parse_store_spec({store.uri!r}))\n"
         f"print(s.add_path({str(src)!r}), flush=True); sys.stdin.read()\n"
     )

@@ -13,7 +13,7 @@ from storekit.nar.fs import dump_path, hash_path
 from storekit.store.base import ValidPathInfo
 from storekit.store.export import export_paths, import_paths
 from storekit.store.memory import MemoryStore
-from storekit.store.specs import open_store
+from storekit.store.open import open_store
 from storekit.storepath import StoreDir
 
 

@@ -14,12 +14,12 @@ import pytest
 from storekit.narinfo import NarInfo, NixCacheInfo
 from storekit.signing import SecretKey
 from storekit.store.binary_cache import BinaryCacheStore
-from storekit.transfer.copy import copy_closure
 from storekit.store.memory import MemoryStore
-from storekit.transfer.serve import CacheServer
 from storekit.store.substituters import SignaturePolicy
 from storekit.store.transport import HttpTransport
 from storekit.storepath import StoreDir
+from storekit.transfer.copy import copy_closure
+from storekit.transfer.serve import CacheServer
 
 STORE_DIR = StoreDir("/opt/serve-test/store")
 KEY = SecretKey.generate("serve-unit-1")

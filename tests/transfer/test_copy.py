@@ -15,11 +15,11 @@ from nixoracle import NixStore
 from storekit.cli import main
 from storekit.errors import HashMismatch, RelocationError, SignatureError
 from storekit.signing import SecretKey
-from storekit.transfer.copy import CopyEvent, LinkMode, copy_closure
 from storekit.store.memory import MemoryStore
+from storekit.store.open import open_store
 from storekit.store.substituters import SignaturePolicy, Substituters
-from storekit.store.specs import open_store
 from storekit.storepath import StoreDir
+from storekit.transfer.copy import CopyEvent, LinkMode, copy_closure
 
 pytestmark = pytest.mark.interop
 

@@ -29,12 +29,13 @@ import storekit.transfer.relocating as substitute
 from storekit.errors import StorekitError
 from storekit.narinfo import NarInfo
 from storekit.relocate import Mode
-from storekit.transfer.relocation_index import RelocationIndex
-from storekit.transfer.relocating import RelocatingStore
 from storekit.store.local import LocalStore
-from storekit.transfer.serve import CacheServer
-from storekit.store.specs import local_spec_for, open_store
+from storekit.store.open import open_store
+from storekit.store.specs import local_spec_for
 from storekit.storepath import StoreDir
+from storekit.transfer.relocating import RelocatingStore
+from storekit.transfer.relocation_index import RelocationIndex
+from storekit.transfer.serve import CacheServer
 
 pytestmark = pytest.mark.interop
 
