@@ -14,7 +14,8 @@ import os
 import stat
 from collections.abc import Iterable, Mapping
 
-from storekit.errors import BuildError, HashMismatch, StoreError
+from storekit.errors import BuildError, DependencyCycle, HashMismatch, StoreError
+from storekit.graph import toposort
 from storekit.hashing import Hash, new_hasher
 from storekit.nar.fs import dump_path, hash_file
 from storekit.realise.plan import Goal
@@ -119,23 +120,13 @@ def _check_cycles(goal: Goal, infos: Mapping[str, ValidPathInfo]) -> None:
         name: {by_path[r] for r in info.references if r in by_path and r != info.path}
         for name, info in infos.items()
     }
-    state: dict[str, int] = {}
-
-    def visit(name: str, parent: str | None) -> None:
-        state[name] = 1
-        for child in sorted(edges[name]):
-            if state.get(child) == 1:
-                raise BuildError(
-                    str(goal.drv_path),
-                    f"cycle detected in the references of output '{child}' from output '{name}'",
-                )
-            if child not in state:
-                visit(child, name)
-        state[name] = 2
-
-    for name in sorted(edges):
-        if name not in state:
-            visit(name, None)
+    try:
+        toposort(sorted(edges), lambda name: sorted(edges[name]))
+    except DependencyCycle as e:
+        child, name = e.cycle[0], e.cycle[-2]
+        raise BuildError(
+            str(goal.drv_path), f"cycle detected in the references of output '{child}' from output '{name}'"
+        ) from e
 
 
 _RULES = ("allowedReferences", "allowedRequisites", "disallowedReferences", "disallowedRequisites")

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from enum import Enum
 
 from storekit.derivation.model import Derivation
-from storekit.errors import BuildError, StoreError
+from storekit.errors import BuildError, DependencyCycle, StoreError
+from storekit.graph import toposort
 from storekit.storepath import StoreDir, StorePath
 
 ReadDerivation = Callable[[StorePath], Derivation]
@@ -191,23 +192,9 @@ class _Planner:
 
 def _topological(goals: Mapping[StorePath, Goal]) -> tuple[StorePath, ...]:
     """Goals with work to do, each after its deps (ties broken by path, so the order is stable)."""
-    order: list[StorePath] = []
-    state: dict[StorePath, int] = {}  # 1 = on the stack, 2 = done
-    for start in sorted(p for p, g in goals.items() if g.action is not Action.VALID):
-        stack = [(start, iter(goals[start].deps))]
-        if state.get(start):
-            continue
-        state[start] = 1
-        while stack:
-            node, deps = stack[-1]
-            dep = next(deps, None)
-            if dep is None:
-                stack.pop()
-                state[node] = 2
-                order.append(node)
-            elif state.get(dep) == 1:
-                raise BuildError(str(node), f"its inputs form a cycle through '{dep}'")
-            elif dep not in state:
-                state[dep] = 1
-                stack.append((dep, iter(goals[dep].deps)))
-    return tuple(order)
+    roots = sorted(p for p, g in goals.items() if g.action is not Action.VALID)
+    try:
+        return tuple(toposort(roots, lambda path: goals[path].deps))
+    except DependencyCycle as e:
+        node, dep = e.cycle[-2], e.cycle[0]
+        raise BuildError(str(node), f"its inputs form a cycle through '{dep}'") from e

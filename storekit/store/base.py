@@ -16,7 +16,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
-from storekit.errors import InvalidStorePath, PathNotValid, StoreError
+from storekit.errors import DependencyCycle, InvalidStorePath, PathNotValid, StoreError
+from storekit.graph import toposort
 from storekit.hashing import Hash, new_hasher
 from storekit.narinfo import fingerprint
 from storekit.storepath import StoreDir, StorePath
@@ -135,27 +136,11 @@ class Store(ABC):
     def topo_sort(self, paths: Iterable[StorePath]) -> list[StorePath]:
         """Nix's `topoSortPaths`: a path comes before the paths it references (referrers first)."""
         items = set(paths)
-        order: list[StorePath] = []
-        done: set[StorePath] = set()
-        for start in sorted(items):
-            if start in done:
-                continue
-            stack: list[tuple[StorePath, Iterator[StorePath]]] = [(start, self._children(start, items))]
-            on_stack = {start}
-            done.add(start)
-            while stack:
-                node, children = stack[-1]
-                child = next(children, None)
-                if child is None:
-                    stack.pop()
-                    on_stack.discard(node)
-                    order.append(node)
-                elif child in on_stack:
-                    raise StoreError(f"cycle detected in the references of '{child}' from '{node}'")
-                elif child not in done:
-                    done.add(child)
-                    on_stack.add(child)
-                    stack.append((child, self._children(child, items)))
+        try:
+            order = toposort(sorted(items), lambda path: self._children(path, items))
+        except DependencyCycle as e:
+            child, node = e.cycle[0], e.cycle[-2]
+            raise StoreError(f"cycle detected in the references of '{child}' from '{node}'") from e
         order.reverse()
         return order
 

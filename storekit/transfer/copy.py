@@ -19,13 +19,13 @@ that refuses it, unless `relocate` asks for `storekit.relocate` to rewrite the c
 from __future__ import annotations
 
 import contextlib
-import heapq
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from storekit.errors import PathNotValid, RelocationError, StorekitError, SubstituteError
+from storekit.errors import DependencyCycle, PathNotValid, RelocationError, StorekitError, SubstituteError
+from storekit.graph import toposort
 from storekit.signing import SecretKey
 from storekit.store.base import Store, ValidPathInfo
 from storekit.store.link import LinkMode, local_source_path, stage_by_linking, stage_from_nar
@@ -138,26 +138,16 @@ def _missing(dst: Store, paths: list[StorePath], pool: ThreadPoolExecutor) -> li
 
 
 def dependency_order(infos: dict[StorePath, ValidPathInfo]) -> list[StorePath]:
-    """The paths of `infos` with each after its references (Kahn's algorithm, ties by name)."""
-    waiting = {p: {r for r in i.references if r in infos and r != p} for p, i in infos.items()}
-    users: dict[StorePath, list[StorePath]] = {p: [] for p in infos}
-    for p, refs in waiting.items():
-        for r in refs:
-            users[r].append(p)
-    ready = [p for p, refs in waiting.items() if not refs]
-    heapq.heapify(ready)
-    order: list[StorePath] = []
-    while ready:
-        path = heapq.heappop(ready)
-        order.append(path)
-        for user in users[path]:
-            waiting[user].discard(path)
-            if not waiting[user]:
-                heapq.heappush(ready, user)
-    if len(order) != len(infos):
-        stuck = sorted(set(infos) - set(order))
-        raise SubstituteError(f"the references of {', '.join(map(str, stuck[:3]))} form a cycle")
-    return order
+    """The paths of `infos` with each after its references (ties broken by name)."""
+
+    def references(path: StorePath) -> list[StorePath]:
+        return sorted(r for r in infos[path].references if r in infos and r != path)
+
+    try:
+        return toposort(sorted(infos), references)
+    except DependencyCycle as e:
+        stuck = sorted(set(map(str, e.cycle)))
+        raise SubstituteError(f"the references of {', '.join(stuck[:3])} form a cycle") from e
 
 
 def _for_destination(info: ValidPathInfo, keys: Sequence[SecretKey]) -> ValidPathInfo:
