@@ -12,19 +12,18 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
 from storekit.bootstrap import stages
+from storekit.bootstrap.files import BootstrapFiles
 from storekit.bootstrap.model import Package
-from storekit.bootstrap.plan import PackagePlan
-from storekit.realise.driver import build
+from storekit.bootstrap.plan import PackagePlan, Plan
+from storekit.realise.driver import Sources, build
 from storekit.realise.runner import BuildOptions, BuildResult
 from storekit.realise.sandbox import SandboxPath
 from storekit.realise.scheduler import Progress, Status
+from storekit.store.local import LocalStore
 from storekit.storepath import StorePath
-
-if TYPE_CHECKING:
-    from storekit.bootstrap.driver import Bootstrap
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +42,29 @@ class Event:
 ProgressCallback = Callable[[Event], None]
 
 
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a run builds into: the store (with its substituters), the plan, and where logs go."""
+
+    store: LocalStore
+    plan: Plan
+    files: BootstrapFiles
+    substituters: Sources | None = None
+
+
 class StageRun:
     """One `build` call: the engine once per stage, logs and timings recorded, failures carried over."""
 
     def __init__(
-        self, boot: Bootstrap, options: BuildOptions, jobs: int, keep_going: bool, emit: ProgressCallback
+        self, target: Target, options: BuildOptions, jobs: int, keep_going: bool, emit: ProgressCallback
     ) -> None:
-        self.boot, self.options, self.jobs, self.keep_going, self.emit = boot, options, jobs, keep_going, emit
+        self.target, self.options, self.jobs, self.keep_going, self.emit = (
+            target,
+            options,
+            jobs,
+            keep_going,
+            emit,
+        )
         self.built: dict[str, float] = {}
         self.valid: list[str] = []
         self.failed: dict[str, str] = {}
@@ -57,12 +72,12 @@ class StageRun:
         self._lock = threading.Lock()
 
     def stage(self, stage: str, todo: list[PackagePlan]) -> None:
-        profile = self.boot.profile
+        profile = self.target.plan.profile
         blocked = stages.downstream(profile, self.failed) if self.failed else set()
         by_drv = {pp.planned.drv_path: pp for pp in todo if pp.package.id not in blocked}
         if not by_drv:
             return
-        options = _with_sandbox_paths(self.options, self.boot.sandbox_paths(todo[0]))
+        options = _with_sandbox_paths(self.options, sandbox_paths(self.target.store, todo[0]))
         self.emit(Event("stage-start", stage, total=len(by_drv)))
 
         def progress(p: Progress) -> None:
@@ -74,12 +89,12 @@ class StageRun:
 
         try:
             _, report = build(
-                self.boot.store,
+                self.target.store,
                 [(d, None) for d in by_drv],
                 options,
                 jobs=self.jobs,
                 keep_going=self.keep_going,
-                sources=self.boot.substituters,
+                sources=self.target.substituters,
                 progress=progress,
                 on_log=self._log,
             )
@@ -98,7 +113,7 @@ class StageRun:
             result = getattr(outcome, "result", None)
             seconds = result.seconds if isinstance(result, BuildResult) else 0.0
             self.built[pkg.id] = seconds
-            self.boot.write_timing(drv_path, pkg.id, seconds)
+            self.target.files.write_timing(drv_path, pkg.id, seconds)
         elif status in (Status.VALID, Status.SUBSTITUTED):
             self.valid.append(pkg.id)
         elif status is Status.FAILED:
@@ -109,10 +124,10 @@ class StageRun:
             f = self._logs.get(drv_path)
             if f is None:
                 pid = drv_path.name.removesuffix(".drv")
-                for pp in self.boot.plan.packages.values():
+                for pp in self.target.plan.packages.values():
                     if pp.planned.drv_path == drv_path:
                         pid = pp.package.id
-                path = self.boot.package_log(pid)
+                path = self.target.files.package_log(pid)
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 # unbuffered: `tail -f` on a package's log shows where an hour-long build is
                 f = self._logs[drv_path] = open(path, "wb", buffering=0)  # noqa: SIM115 - closed in _close_logs
@@ -127,3 +142,15 @@ class StageRun:
 
 def _with_sandbox_paths(options: BuildOptions, paths: tuple[SandboxPath, ...]) -> BuildOptions:
     return replace(options, sandbox_paths=(*options.sandbox_paths, *paths))
+
+
+def sandbox_paths(store: LocalStore, pp: PackagePlan) -> tuple[SandboxPath, ...]:
+    """The stage's sandbox paths with store paths mapped to where their files are."""
+    found = []
+    for item in pp.planned.drv.env.get("sandboxPaths", "").split():
+        target, _, source = item.partition("=")
+        store_dir = store.store_dir.path + "/"
+        if source.startswith(store_dir):
+            source = os.path.join(store.real_dir, source[len(store_dir) :])
+        found.append(SandboxPath(target, source))
+    return tuple(found)

@@ -22,8 +22,9 @@ import typer
 
 from storekit.bootstrap import stages
 from storekit.bootstrap.config import LoadedProfile, load_profile, parse_profile, pin_sources, read_document
-from storekit.bootstrap.driver import Bootstrap, PackageState
+from storekit.bootstrap.driver import Bootstrap
 from storekit.bootstrap.stagebuild import Event
+from storekit.bootstrap.status import PackageState
 from storekit.cli._options import KeepFailedOption
 from storekit.cli.store import local_store
 from storekit.errors import StorekitError
