@@ -98,17 +98,14 @@ def copy(
         trusted = [trusted_public_keys or "", *config.trusted_public_keys]
         policy = SignaturePolicy.from_text(trusted, require_sigs=require)
         bar = stack.enter_context(terminal_bar(quiet or as_json, desc="copying", unit="B", unit_scale=True))
-        result = copy_closure(
-            src,
-            dst,
-            wanted,
-            policy=policy,
-            sign_keys=keys,
-            jobs=jobs,
-            link=link,
-            progress=_progress(bar),
-            relocate=relocate,
-        )
+        if relocate and src.store_dir != dst.store_dir:
+            from storekit.transfer.relocating import relocating_copy
+
+            result = relocating_copy(src, dst, wanted, policy=policy, progress=_progress(bar))
+        else:
+            result = copy_closure(
+                src, dst, wanted, policy=policy, sign_keys=keys, jobs=jobs, link=link, progress=_progress(bar)
+            )
     _report(result, dst.uri, quiet, as_json)
 
 

@@ -80,7 +80,6 @@ def copy_closure(
     jobs: int = DEFAULT_JOBS,
     link: LinkMode = LinkMode.AUTO,
     progress: Progress | None = None,
-    relocate: bool = False,
 ) -> CopyResult:
     """Copy the closure of `paths` from `src` to `dst`; the paths `dst` already has are left alone.
 
@@ -88,13 +87,8 @@ def copy_closure(
     trusted key (none is trusted unless given), as Nix's `require-sigs` does, and other sources are
     trusted. `sign_keys` add signatures to what is copied. Raises before transferring anything if a
     path is untrusted; a failed transfer leaves that path and its referrers invalid in `dst`.
-    With `relocate`, a `dst` with another store dir gets the paths relocated (content-addressed).
+    Into a `dst` with another store dir, use `transfer.relocating.relocating_copy` instead.
     """
-    if relocate and src.store_dir != dst.store_dir:
-        from storekit.transfer.relocating import relocating_copy
-
-        policy = policy or SignaturePolicy(require_sigs=is_untrusted_source(src))
-        return relocating_copy(src, dst, paths, policy=policy, progress=progress)
     check_store_dirs(src, dst)
     if policy is None:
         policy = SignaturePolicy(require_sigs=is_untrusted_source(src))

@@ -28,11 +28,11 @@ from storekit.relocate.apply import relocate
 from storekit.relocate.plan import Mode, keep_hash_path
 from storekit.store.base import Store, ValidPathInfo
 from storekit.storepath import StorePath
+from storekit.transfer.copy import CopyEvent, CopyResult, Progress
 from storekit.transfer.relocation_index import RelocationIndex
 
 if TYPE_CHECKING:
     from storekit.store.substituters import SignaturePolicy
-    from storekit.transfer.copy import CopyResult, Progress
 
 
 def relocating_copy(
@@ -44,8 +44,6 @@ def relocating_copy(
     progress: Progress | None = None,
 ) -> CopyResult:
     """`copy_closure` across store dirs: check the source's signatures, relocate content-addressed."""
-    from storekit.transfer.copy import CopyEvent, CopyResult
-
     wanted = list(paths)
     closure = src.closure(wanted)
     for path in sorted(closure):
