@@ -20,6 +20,7 @@ lint:
     ruff check storekit tests bench scripts
     ruff format --check storekit tests bench scripts
     mypy
+    python3 scripts/check_imports.py
 
 fmt:
     ruff format storekit tests bench
