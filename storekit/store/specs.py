@@ -39,7 +39,7 @@ class LocalStoreSpec:
         parts = [("store", self.store_dir), ("state", self.state_dir), ("log", self.log_dir)]
         if self.real_dir != self.store_dir:
             parts.append(("real", self.real_dir))
-        return "local?" + _encode(tuple(parts))
+        return "local?" + encode_query(tuple(parts))
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +80,7 @@ class OverlayStoreSpec:
         return self.upper.store_dir
 
     def __str__(self) -> str:
-        return "overlay?" + _encode((("lower", str(self.lower)), ("upper", str(self.upper))))
+        return "overlay?" + encode_query((("lower", str(self.lower)), ("upper", str(self.upper))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,13 +229,18 @@ def _decode(query: str, text: str) -> Params:
     return tuple(pairs)
 
 
-def _encode(params: Params) -> str:
-    return urllib.parse.urlencode(params, safe="/")
+def encode_query(params: Params) -> str:
+    """The one encoder of store URIs' queries: percent-encoded as Nix decodes them (`%20` for a space).
+
+    Every spec's `__str__` writes through it, so a spec printed by storekit is read back the same by
+    storekit and by real Nix (`storekit nix-conf` hands `str(spec)` to Nix).
+    """
+    return urllib.parse.urlencode(params, safe="/", quote_via=urllib.parse.quote)
 
 
 def _with_query(base: str, store_dir: str, params: Params) -> str:
     full = (("store", store_dir), *params) if store_dir != DEFAULT_STORE_DIR else params
-    return f"{base}?{_encode(full)}" if full else base
+    return f"{base}?{encode_query(full)}" if full else base
 
 
 def _check_known(text: str, params: Mapping[str, str], known: set[str]) -> None:

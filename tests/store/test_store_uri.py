@@ -14,6 +14,7 @@ from storekit.store.specs import (
     MemoryStoreSpec,
     OverlayStoreSpec,
     default_store_spec,
+    local_spec_for,
     parse_store_spec,
 )
 
@@ -108,3 +109,15 @@ def test_default_store_from_env() -> None:
     assert default_store_spec({"HOME": "/home/u"}) == parse_store_spec("/home/u/.local/share/storekit/store")
     spec = default_store_spec({"HOME": "/home/u"})
     assert isinstance(spec, LocalStoreSpec) and spec.state_dir == "/home/u/.local/share/storekit/var/nix"
+
+
+def test_specs_are_written_back_percent_encoded_as_nix_reads_them() -> None:
+    spec = local_spec_for("/opt/my store", real_dir="/mnt/a+b store")
+    text = str(spec)
+    assert text == (
+        "local?store=/opt/my%20store&state=/opt/var/nix&log=/opt/var/log/nix&real=/mnt/a%2Bb%20store"
+    )
+    assert parse_store_spec(text) == spec
+    cache = FileCacheSpec("/srv/my cache", "/opt/my store")
+    assert str(cache) == "file:///srv/my cache?store=/opt/my%20store"
+    assert parse_store_spec(str(OverlayStoreSpec(spec, spec))) == OverlayStoreSpec(spec, spec)
