@@ -25,8 +25,7 @@ from storekit.bootstrap.config import LoadedProfile, load_profile, parse_profile
 from storekit.bootstrap.driver import Bootstrap
 from storekit.bootstrap.stagebuild import Event
 from storekit.bootstrap.status import PackageState
-from storekit.cli._options import KeepFailedOption
-from storekit.cli.store import local_store
+from storekit.cli._options import KeepFailedOption, StoreOption, local_store
 from storekit.errors import StorekitError
 
 NAME = "bootstrap"
@@ -34,9 +33,6 @@ HELP = "Build a staged, declarative bootstrap (Linux From Scratch) in the sandbo
 app = typer.Typer(no_args_is_help=True)
 
 ConfigArg = Annotated[str, typer.Argument(help="The profile, e.g. bootstrap/lfs/mini.toml.")]
-StoreOpt = Annotated[
-    str | None, typer.Option("--store", help="Store spec (default: $STOREKIT_STORE, else your store).")
-]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON: {stages: [{name, packages: […]}]}.")]
 MirrorOpt = Annotated[str | None, typer.Option("--mirror", help="Directory of source tarballs.")]
 
@@ -53,7 +49,7 @@ def _cores(jobs: int, cores: int | None) -> int:
 
 
 @app.command()
-def seed(config: ConfigArg, store: StoreOpt = None) -> None:
+def seed(config: ConfigArg, store: StoreOption = None) -> None:
     """Make stage 0: the declared host tools, self-contained in one store path. Prints it."""
     with _bootstrap(config, store) as boot:
         for path in boot.manifest.missing:
@@ -75,14 +71,14 @@ def _print_states(result: list[tuple[str, list[PackageState]]], as_json: bool) -
 
 
 @app.command()
-def plan(config: ConfigArg, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+def plan(config: ConfigArg, store: StoreOption = None, as_json: JsonOpt = False) -> None:
     """Stages and packages in build order, with their .drv, output path and status in the store."""
     with _bootstrap(config, store) as boot:
         _print_states(boot.status(), as_json)
 
 
 @app.command()
-def status(config: ConfigArg, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+def status(config: ConfigArg, store: StoreOption = None, as_json: JsonOpt = False) -> None:
     """Per package: built / to-build / substitutable, its output and how long its build took."""
     with _bootstrap(config, store) as boot:
         result = boot.status()
@@ -124,7 +120,7 @@ def graph(
 @app.command("build")
 def build_command(
     config: ConfigArg,
-    store: StoreOpt = None,
+    store: StoreOption = None,
     mirror: MirrorOpt = None,
     until: Annotated[str | None, typer.Option("--until", help="Stop after this stage or package.")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Packages built in parallel.")] = 1,
@@ -182,7 +178,7 @@ def _bars(quiet: bool) -> Iterator[Callable[[Event], None]]:
 @app.command("verify")
 def verify_command(
     config: ConfigArg,
-    store: StoreOpt = None,
+    store: StoreOption = None,
     cores: Annotated[int | None, typer.Option("--cores", min=1)] = None,
 ) -> None:
     """The book's sanity checks, in the sandbox, and the store's promises (no host paths, store loader)."""

@@ -13,9 +13,9 @@ from typing import Annotated, Any
 
 import typer
 
-from storekit.cli.store import open_cli_store, resolve_path
+from storekit.cli._options import DEFAULT_STORE, STORE_FORMS, ToOption, cli_config, opened_store, resolve_path
+from storekit.errors import StoreError
 from storekit.relocate import Mode, Progress, relocate
-from storekit.store.base import Store
 from storekit.storepath import StorePath
 
 NAME = "relocate"
@@ -26,8 +26,15 @@ HELP = (
 
 def relocate_command(
     paths: Annotated[list[str], typer.Argument(help="Store paths of SRC to relocate (with their closures).")],
-    from_: Annotated[str, typer.Option("--from", help="Source store spec (its store dir is the old one).")],
-    to: Annotated[str, typer.Option("--to", help="Destination store spec (another store dir).")],
+    from_: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help=f"Source store ({STORE_FORMS}); its store dir is the old one. Default: {DEFAULT_STORE}.",
+            show_default=False,
+        ),
+    ] = None,
+    to: ToOption = None,
     mode: Annotated[
         Mode,
         typer.Option(
@@ -46,9 +53,12 @@ def relocate_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Copy the closures of PATHs from SRC into DST, rewritten for DST's store dir; print the new paths."""
+    if from_ is None and to is None:
+        raise StoreError("give --from SRC and/or --to DST (the other defaults to your store)")
+    config = cli_config()
     with ExitStack() as stack:
-        src = stack.enter_context(_opened(from_))
-        dst = stack.enter_context(_opened(to))
+        src = stack.enter_context(opened_store(from_, config))
+        dst = stack.enter_context(opened_store(to, config))
         wanted = [resolve_path(src, p) for p in paths]
         bar = stack.enter_context(_progress_bar(quiet))
         result = relocate(src, dst, wanted, mode=mode, allow_unsafe=allow_unsafe, progress=bar)
@@ -56,15 +66,6 @@ def relocate_command(
         typer.echo(f"warning: {warning}", err=True)
     for p in wanted:
         typer.echo(str(result.paths[p]))
-
-
-@contextmanager
-def _opened(spec: str) -> Iterator[Store]:
-    store = open_cli_store(spec)
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 @contextmanager
