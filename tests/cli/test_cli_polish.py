@@ -28,7 +28,7 @@ from storekit.store.specs import OverlayStoreSpec, local_spec_for
 from storekit.storepath import StoreDir
 
 REPO = Path(__file__).resolve().parent.parent.parent
-#: The groups this module polishes (elf, relocate and bootstrap have their own owners and tests).
+#: Every command group of the CLI (test_every_group_is_polished checks the list is complete).
 GROUPS = (
     "hash",
     "nar",
@@ -41,9 +41,18 @@ GROUPS = (
     "build",
     "log",
     "run",
+    "relocate",
+    "elf",
+    "bootstrap",
     "template",
     "nix-conf",
 )
+
+
+def test_every_group_is_polished() -> None:
+    from storekit.cli import COMMANDS
+
+    assert set(GROUPS) == set(COMMANDS)
 
 
 def cli(*args: str, input: bytes | None = None) -> bytes:
@@ -158,9 +167,14 @@ def test_every_store_option_has_the_one_help_text() -> None:
         "cache serve",
         "drv instantiate",
         "nix-conf",
+        "bootstrap build",
+        "bootstrap status",
     } <= set(seen)
-    copy_params = {p.opts[0]: p for p in dict(_commands("copy"))["copy"].params}  # type: ignore[attr-defined]
-    assert "--from" in copy_params and "--to" in copy_params and "--store" not in copy_params
+    for group in ("copy", "relocate"):  # two stores: --from and --to, each defaulting to your store
+        params = {p.opts[0]: p for p in dict(_commands(group))[group].params}  # type: ignore[attr-defined]
+        assert "--from" in params and "--to" in params and "--store" not in params, group
+        assert params["--from"].default is None and params["--to"].default is None, group
+        assert not params["--from"].required and not params["--to"].required, group
 
 
 # --- 2. JSON, checked against real Nix ---------------------------------------------------------------------
@@ -404,6 +418,12 @@ def _error_cases(tmp: Path) -> list[tuple[str, list[str]]]:
         ("log: not in the store", ["log", "--store", store, not_nar]),
         ("log: missing path", ["log", "--store", store, f"{store}/{'0' * 32}-x.drv"]),
         ("run: not a local store", ["run", "--store", f"file://{tmp / 'cache'}", "--", "true"]),
+        ("relocate: no source or destination", ["relocate", f"{store}/{'0' * 32}-x"]),
+        ("relocate: not in the store", ["relocate", "--from", store, "--to", f"{tmp}/new/store", not_nar]),
+        ("elf: not an ELF file", ["elf", "print", not_nar]),
+        ("elf: missing file", ["elf", "set-rpath", "/lib", missing]),
+        ("bootstrap: missing profile", ["bootstrap", "plan", "--store", store, f"{missing}.toml"]),
+        ("bootstrap: not a profile", ["bootstrap", "status", "--store", store, not_nar]),
         ("template: unknown name", ["template", "init", "nosuch", str(tmp / "t")]),
         ("template: unwritable dir", ["template", "init", "opt-store", f"{not_nar}/sub"]),
         ("nix-conf: not a local store", ["nix-conf", "--store", "file:///x"]),
@@ -461,6 +481,24 @@ def _a_subcommand(group: str) -> list[str]:
 def test_an_unknown_command_is_a_usage_error(capsys) -> None:  # type: ignore[no-untyped-def]
     code, _, err = run_main(capsys, "no-such-command")
     assert code == 2 and "No such command 'no-such-command'" in err and "Traceback" not in err
+    assert "Did you mean" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "suggested"),
+    [
+        (["stroe"], "'store'"),
+        (["relocat", "--help"], "'relocate'"),
+        (["store", "clsure"], "'closure'"),
+        (["elf", "set-rpth"], "'set-rpath'"),
+        (["bootstrap", "stauts"], "'status'"),
+    ],
+)
+def test_a_mistyped_command_gets_a_suggestion(argv: list[str], suggested: str, capsys) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = run_main(capsys, *argv)
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert f"No such command '{argv[-1] if argv[-1] != '--help' else argv[0]}'" in err
+    assert "Did you mean " in err and suggested in err
 
 
 # --- 5. shell completion -----------------------------------------------------------------------------------
