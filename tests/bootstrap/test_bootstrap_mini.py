@@ -4,8 +4,8 @@
 stage 1's tools first on PATH. Sources come from Debian's orig tarballs through `apt-get source`
 (so this needs the network to deb.debian.org), accepted only because they are the pinned upstream
 bytes. Four to six minutes on two cores: part of the default run (`just test` runs the `bootstrap`
-tests after the others, alone), so CI builds the CI profile every time (the issue's "under 15
-minutes on 2 cores" is asserted below).
+tests after the others, alone), so CI builds the CI profile every time. Its time against the goal
+(under 15 minutes on 2 cores) is measured by `python -m bench bootstrap`, not asserted here.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -39,7 +38,6 @@ def storekit(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_the_ci_profile(tmp_path: Path) -> None:
     store, mirror = str(tmp_path / "store"), str(tmp_path / "mirror")
-    started = time.monotonic()
     fetched = storekit("bootstrap", "sources", MINI, "--mirror", mirror, "--from-debian")
     assert fetched.stdout.count("fetched") == 4, fetched.stdout + fetched.stderr
     assert sorted(p for p in os.listdir(mirror) if not p.startswith(".")) == [
@@ -48,14 +46,12 @@ def test_the_ci_profile(tmp_path: Path) -> None:
     storekit("bootstrap", "build", MINI, "--store", store, "--mirror", mirror, "-j", "2", "--cores", "1")
     checks = storekit("bootstrap", "verify", MINI, "--store", store)
     assert checks.stdout.count("ok: ") == 6 and "FAILED" not in checks.stdout
-    elapsed = time.monotonic() - started
-    assert elapsed < 15 * 60
 
     doc = json.loads(storekit("bootstrap", "status", MINI, "--store", store, "--json").stdout)
     states = {p["name"]: p for s in doc["stages"] for p in s["packages"]}
     assert [s["name"] for s in doc["stages"]] == ["seed", "stage1", "stage2"]
     assert all(p["status"] == "built" for p in states.values())
-    print(f"\nmini profile: {elapsed:.0f}s; " + ", ".join(f"{k} {v['seconds']}s" for k, v in states.items()))
+    print("\nmini profile: " + ", ".join(f"{k} {v['seconds']}s" for k, v in states.items()))
 
     # stage 2 configured itself with stage 1's sed and grep, not the seed's
     log = (tmp_path / "var" / "log" / "nix" / "bootstrap" / "mini" / "grep-stage2.log").read_text()
