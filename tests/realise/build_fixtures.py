@@ -49,10 +49,6 @@ def absent_store_dir() -> str:
     return path
 
 
-def spec_text(store: LocalStore) -> str:
-    return str(store.spec)
-
-
 def busybox_dir(tmp: Path) -> Path:
     d = tmp / "bbdir"
     if not d.exists():
