@@ -298,7 +298,7 @@ def restore(stream: BinaryIO, dest: StrPath) -> int:
     when the disk refuses; either way nothing restored is left behind.
     """
     reader = NarReader(stream)
-    target = _Restorer(os.fsencode(dest))
+    target = Restorer(os.fsencode(dest))
     try:
         target.run(reader)
     except BaseException:
@@ -310,7 +310,7 @@ def restore(stream: BinaryIO, dest: StrPath) -> int:
 _PREALLOCATE_FROM = 64 << 10
 
 
-class _Restorer:
+class Restorer:
     """Applies reader events to the disk, relative to open directory descriptors."""
 
     def __init__(self, dest: bytes) -> None:

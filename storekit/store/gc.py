@@ -169,7 +169,7 @@ class _RootsServer:
 
 
 @contextlib.contextmanager
-def _collector(store: LocalStore) -> Iterator[_RootsServer]:
+def collector(store: LocalStore) -> Iterator[_RootsServer]:
     fd = open_lock_file(os.path.join(store.state_dir, "gc.lock"))
     try:
         lock_fd(fd, exclusive=True)
@@ -205,7 +205,7 @@ def collect_garbage(
     progress: Progress | None = None,
 ) -> GcResult:
     """Delete every path not reachable from a root, then unused `.links` entries and leftovers."""
-    with _collector(store) as server:
+    with collector(store) as server:
         live = _live_paths(store, ())
         temp_hashes = {os.path.basename(p)[:32] for p in read_temp_roots(store.temproots_dir)}
         dead = store.topo_sort(store.query_all_valid_paths() - live)
@@ -239,7 +239,7 @@ def delete_paths(store: LocalStore, paths: Iterable[StorePath], *, dry_run: bool
     wanted = set(paths)
     for path in wanted:
         store.query_path_info(path)
-    with _collector(store):
+    with collector(store):
         live = _live_paths(store, ())
         for path in sorted(wanted):
             if path in live:

@@ -162,7 +162,7 @@ class LocalStore(Store):
                     f"size mismatch importing path '{info.path}': specified {info.nar_size} bytes, "
                     f"got {got_size}; the NAR is truncated or not the one its metadata describes"
                 )
-            _check_content_address(info, staged, got_hash)
+            check_content_address(info, staged, got_hash)
             self.install_staged(info, staged, repair=repair)
 
     def add_path(self, src: str, name: str | None = None) -> StorePath:
@@ -365,7 +365,7 @@ def _new_path(info: ValidPathInfo, outputs: tuple[tuple[str, str], ...]) -> sche
     )
 
 
-def _check_content_address(info: ValidPathInfo, staged: str, nar_hash: Hash) -> None:
+def check_content_address(info: ValidPathInfo, staged: str, nar_hash: Hash) -> None:
     """A content address must match the contents too (Nix's "ca hash mismatch importing path")."""
     if info.ca is None:
         return

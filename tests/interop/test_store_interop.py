@@ -251,10 +251,10 @@ def test_tampered_nar_is_refused_and_nothing_becomes_valid(nix_store: NixStore, 
 
 def test_nix_can_add_while_storekit_collects(nix_store: NixStore, sk: LocalStore, tmp_path: Path) -> None:
     """During a storekit GC, real Nix tells it about new paths through the GC socket, so they are kept."""
-    from storekit.store.gc import _collector
+    from storekit.store.gc import collector
 
     src = make_tree(tmp_path / "src")
-    with _collector(sk) as server:
+    with collector(sk) as server:
         path = nix_store.text("nix-store", "--add", str(src))
         assert os.path.basename(path)[:32] in server.hash_parts
     nix_verify(nix_store)

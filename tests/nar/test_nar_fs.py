@@ -21,7 +21,7 @@ from nar_trees import MALFORMED, dir_nar, materialize, node_bytes, trees
 from storekit.errors import FileSystemError, NarFormatError
 from storekit.hashing import ALGORITHMS, Hash
 from storekit.nar import format as fmt
-from storekit.nar.fs import BUFFER, _Restorer, dump_path, hash_file, hash_path, restore
+from storekit.nar.fs import BUFFER, Restorer, dump_path, hash_file, hash_path, restore
 from storekit.nar.reader import Chunk, Directory, EntryEnd, EntryStart, Regular, Symlink
 from storekit.nar.writer import Dir, File, Link, Node, to_bytes
 
@@ -130,7 +130,7 @@ def test_restorer_itself_refuses_to_follow_a_symlink_it_created(tmp_path: Path) 
         Regular(0, False, 5, 0),
         Chunk(0, b"pwned"),
     ]
-    target = _Restorer(os.fsencode(tmp_path / "dest"))
+    target = Restorer(os.fsencode(tmp_path / "dest"))
     with pytest.raises(FileSystemError, match="File exists"):
         target.run(evs)  # type: ignore[arg-type]
     target.abort()
