@@ -26,7 +26,7 @@ import stat
 import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from storekit.bootstrap.model import SeedSpec
 from storekit.elf import SetInterpreter, SetRpath
@@ -67,7 +67,7 @@ class HostFile:
     """A file or symlink to copy, at its canonical host path (real parent directory + name)."""
 
     path: str
-    kind: str  # "file" | "symlink"
+    kind: Literal["file", "symlink"]
     target: str = ""
     """A symlink's target, relative, pointing at the final file inside the seed."""
     executable: bool = False

@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from storekit.bootstrap.model import Profile, Source
 from storekit.bootstrap.plan import Planned
@@ -39,7 +39,7 @@ Download = Callable[[str, str], None]
 @dataclass(frozen=True, slots=True)
 class FetchResult:
     source: Source
-    status: str  # "present" | "fetched" | "failed"
+    status: Literal["present", "fetched", "failed"]
     detail: str = ""
 
 

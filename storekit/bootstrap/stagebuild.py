@@ -19,9 +19,9 @@ from storekit.bootstrap.files import BootstrapFiles
 from storekit.bootstrap.model import Package
 from storekit.bootstrap.plan import PackagePlan, Plan
 from storekit.realise.driver import Sources, build
-from storekit.realise.runner import BuildOptions, BuildResult
+from storekit.realise.runner import BuildOptions
 from storekit.realise.sandbox import SandboxPath
-from storekit.realise.scheduler import Progress, Status
+from storekit.realise.scheduler import Outcome, Progress, Status
 from storekit.store.local import LocalStore
 from storekit.storepath import StorePath
 
@@ -105,19 +105,18 @@ class StageRun:
             self._record(pp.package, drv_path, outcome)
         self.emit(Event("stage-done", stage, len(by_drv), len(by_drv), failed=len(self.failed)))
 
-    def _record(self, pkg: Package, drv_path: StorePath, outcome: object) -> None:
-        status = getattr(outcome, "status", None)
-        if status is Status.BUILT:
+    def _record(self, pkg: Package, drv_path: StorePath, outcome: Outcome | None) -> None:
+        status = outcome.status if outcome is not None else None
+        if outcome is not None and status is Status.BUILT:
             if pkg.id in self.built:
                 return  # recorded as it finished (see `stage`'s progress)
-            result = getattr(outcome, "result", None)
-            seconds = result.seconds if isinstance(result, BuildResult) else 0.0
+            seconds = outcome.result.seconds if outcome.result is not None else 0.0
             self.built[pkg.id] = seconds
             self.target.files.write_timing(drv_path, pkg.id, seconds)
         elif status in (Status.VALID, Status.SUBSTITUTED):
             self.valid.append(pkg.id)
-        elif status is Status.FAILED:
-            self.failed[pkg.id] = str(getattr(outcome, "error", "failed"))
+        elif outcome is not None and status is Status.FAILED:
+            self.failed[pkg.id] = str(outcome.error or "failed")
 
     def _log(self, drv_path: StorePath, data: bytes) -> None:
         with self._lock:

@@ -87,11 +87,12 @@ def build(
     def do_build(goal: Goal, cancel: threading.Event) -> BuildResult:
         return build_derivation(store, goal, options, cancel=cancel, on_log=on_log)
 
-    def do_substitute(goal: Goal, cancel: threading.Event) -> object:
+    def do_substitute(goal: Goal, cancel: threading.Event) -> BuildResult | None:
         assert sources is not None
         wanted = sorted(goal.outputs[o] for o in goal.missing)
         try:
-            return copy_closure(sources.substituters, store, wanted, policy=sources.policy)
+            copy_closure(sources.substituters, store, wanted, policy=sources.policy)
+            return None
         except StorekitError:
             return _build_instead(store, goal, options, cancel, on_log)
 
@@ -112,7 +113,11 @@ def _build_instead(
     options: BuildOptions,
     cancel: threading.Event,
     on_log: LogSink | None,
-) -> list[BuildResult]:
-    """Nix's fallback: a substitution failed, so build the derivation (and what it needs) here."""
+) -> BuildResult | None:
+    """Nix's fallback: a substitution failed, so build the derivation (and what it needs) here.
+
+    Returns the build of the goal's own derivation (None if it turned out valid meanwhile).
+    """
     plan = plan_build(store, [(goal.drv_path, goal.wanted)])
-    return [build_derivation(store, g, options, cancel=cancel, on_log=on_log) for g in plan.todo]
+    results = [build_derivation(store, g, options, cancel=cancel, on_log=on_log) for g in plan.todo]
+    return next((r for r in results if r.drv_path == goal.drv_path), None)

@@ -39,7 +39,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from storekit.derivation.aterm import print_aterm
 from storekit.derivation.hashing import instantiate
@@ -63,11 +63,14 @@ _RESERVED_ENV = {
 }
 
 
+InputKind = Literal["store", "path", "drv", "recipe"]
+
+
 @dataclass(frozen=True, slots=True)
 class InputSpec:
     """One `[inputs]` entry as written: `kind` is `store`, `path`, `drv` or `recipe`."""
 
-    kind: str
+    kind: InputKind
     value: str
     outputs: tuple[str, ...] | None = None
     """The outputs used; by default those named in `${inputs.NAME.OUTPUT}`, else `out`."""
@@ -170,7 +173,7 @@ def _input(name: str, value: object, file: str) -> InputSpec:
         return InputSpec("store", value)
     if not isinstance(value, dict):
         raise ConfigError(file, key, "must be a store path or a table {path|drv|recipe = …}")
-    kinds = [k for k in ("path", "drv", "recipe") if k in value]
+    kinds: list[InputKind] = [k for k in ("path", "drv", "recipe") if k in value]
     extra = sorted(set(value) - {"path", "drv", "recipe", "outputs"})
     if len(kinds) != 1 or extra:
         raise ConfigError(file, key, "needs exactly one of path, drv, recipe (and optionally outputs)")

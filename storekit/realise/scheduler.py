@@ -20,10 +20,12 @@ from enum import Enum
 
 from storekit.errors import BuildError, BuildsFailed, StorekitError
 from storekit.realise.plan import Action, BuildPlan, Goal
+from storekit.realise.runner import BuildResult
 from storekit.storepath import StorePath
 
-Work = Callable[[Goal, threading.Event], object]
-"""Does one goal (build or substitute); raises `StorekitError` on failure; stops once the event is set."""
+Work = Callable[[Goal, threading.Event], "BuildResult | None"]
+"""Does one goal: its build's result (None for a substitution); raises `StorekitError` on failure;
+stops once the event is set."""
 
 
 class Status(Enum):
@@ -40,7 +42,8 @@ class Outcome:
     goal: Goal
     status: Status
     error: StorekitError | None = None
-    result: object = None
+    result: BuildResult | None = None
+    """The build of the goal's derivation, when it was built (not substituted)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +126,7 @@ class _Run:
         }
         self.waiting = {p: set(plan.goals[p].deps) for p in plan.order}
         self.dependents = plan.dependents()
-        self.running: dict[Future[object], StorePath] = {}
+        self.running: dict[Future[BuildResult | None], StorePath] = {}
 
     def run(self) -> Report:
         ready = [p for p in self.plan.order if not self.waiting[p]]
@@ -146,14 +149,14 @@ class _Run:
     def stopping(self) -> bool:
         return self.cancel.is_set()
 
-    def _do(self, path: StorePath) -> object:
+    def _do(self, path: StorePath) -> BuildResult | None:
         goal = self.plan.goals[path]
         work = self.work[goal.action]
         if work is None:
             raise BuildError(str(path), "it should be substituted, but no substituter is configured")
         return work(goal, self.cancel)
 
-    def _finish(self, future: Future[object]) -> list[StorePath]:
+    def _finish(self, future: Future[BuildResult | None]) -> list[StorePath]:
         path = self.running.pop(future)
         goal = self.plan.goals[path]
         error = future.exception()

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from storekit.references import RewritingSink
 
@@ -73,12 +74,15 @@ class Blocker:
     why: str
 
 
+FileKind = Literal["text", "elf", "binary"]
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """The new contents (None: unchanged), what blocked, and what the user should know."""
 
     data: bytes | None
-    kind: str  # "text", "elf", "binary"
+    kind: FileKind
     blockers: tuple[Blocker, ...] = ()
     warnings: tuple[str, ...] = ()
 
@@ -186,7 +190,7 @@ def rewrite_in_place(buf: bytearray, hits: list[int], rules: Rules) -> list[int]
 
 
 def unsafe_or_blocked(
-    name: str, data: bytes, pending: list[int], why: str, rules: Rules, kind: str
+    name: str, data: bytes, pending: list[int], why: str, rules: Rules, kind: FileKind
 ) -> Outcome:
     """Refuse the occurrences in `pending`, or with --allow-unsafe, grow the file as if it were text."""
     blockers = tuple(Blocker(name, i, why) for i in pending)
