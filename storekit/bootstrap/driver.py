@@ -10,7 +10,7 @@ first, since their builders (`builtin:…`) are storekit's, not the sandbox's.
 This module orchestrates; the jobs it hands out live apart: `status` (what `bootstrap status` reports),
 `files` (per-package logs and timings beside the store's logs), `drvs` (writing the `.drv` files),
 `sources` (fetching), `stagebuild` (one run of the build engine per stage). Everything a user sees
-comes through the `progress` callback (`Event`), the package logs and the timings.
+comes through the `progress` callback (`ProgressEvent`s), the package logs and the timings.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from storekit.bootstrap.model import SEED, LoadedProfile
 from storekit.bootstrap.plan import Plan, make_plan
 from storekit.bootstrap.seed import SeedManifest, add_seed, scan_host
 from storekit.bootstrap.sources import realise_source
-from storekit.bootstrap.stagebuild import Event, ProgressCallback, StageRun, Target
+from storekit.bootstrap.stagebuild import StageRun, Target
 from storekit.bootstrap.status import PackageState, StatusReader
+from storekit.progress import Progress, ProgressEvent
 from storekit.realise.driver import Sources
 from storekit.realise.runner import BuildOptions
 from storekit.store.local import LocalStore
@@ -92,27 +93,23 @@ class Bootstrap:
 
     # --- building ------------------------------------------------------------------------------------
 
-    def ensure_seed(self, progress: ProgressCallback | None = None) -> bool:
+    def ensure_seed(self, progress: Progress | None = None) -> bool:
         """Make stage 0 if it is not valid yet; False when it already was."""
         plan = self.plan
         if self.store.is_valid_path(plan.seed.out):
             return False
         self.write_derivations([])
         emit = progress or (lambda e: None)
-        emit(Event("seed", SEED, message=f"copying {self.manifest.size} host files into {plan.seed.out}"))
+        message = f"copying {self.manifest.size} host files into {plan.seed.out}"
+        emit(ProgressEvent("seed", 0, 1, "packages", item=str(plan.seed.out), message=message, phase="start"))
         started = time.monotonic()
         report = add_seed(self.store, plan.seed.out, plan.seed.drv_path, self.manifest, self.profile.seed)
         self.files.write_timing(plan.seed.drv_path, SEED, time.monotonic() - started)
-        emit(
-            Event(
-                "seed",
-                SEED,
-                done=1,
-                total=1,
-                message=f"seed made: {report.files} files, "
-                f"{report.elf_patched} ELF files patched, {report.scripts_patched} scripts",
-            )
+        message = (
+            f"seed made: {report.files} files, "
+            f"{report.elf_patched} ELF files patched, {report.scripts_patched} scripts"
         )
+        emit(ProgressEvent("seed", 1, 1, "packages", item=str(plan.seed.out), message=message, phase="done"))
         return True
 
     def write_derivations(self, ids: Collection[str]) -> None:
@@ -120,7 +117,7 @@ class Bootstrap:
         write_derivations(self.store, self.plan, ids)
 
     def realise_sources(
-        self, ids: Collection[str], mirror: str | None, progress: ProgressCallback | None = None
+        self, ids: Collection[str], mirror: str | None, progress: Progress | None = None
     ) -> int:
         """Make the sources of `ids` valid from `mirror`; returns how many were added."""
         added = 0
@@ -129,7 +126,10 @@ class Bootstrap:
                 if realise_source(self.store, planned, source, mirror):
                     added += 1
                     if progress is not None:
-                        progress(Event("sources", message=f"added {planned.out}"))
+                        item = str(planned.out)
+                        progress(
+                            ProgressEvent("sources", added, unit="paths", item=item, message=f"added {item}")
+                        )
         return added
 
     def build(
@@ -142,7 +142,7 @@ class Bootstrap:
         keep_going: bool = False,
         timeout: float | None = None,
         keep_failed: bool = False,
-        progress: ProgressCallback | None = None,
+        progress: Progress | None = None,
         options: BuildOptions | None = None,
     ) -> BuildSummary:
         """Build the profile (or up to `until`, a stage or a package) into the store, stage by stage."""
@@ -167,7 +167,7 @@ class Bootstrap:
         *,
         jobs: int = 1,
         cores: int = 1,
-        progress: ProgressCallback | None = None,
+        progress: Progress | None = None,
         options: BuildOptions | None = None,
     ) -> BuildSummary:
         """Build the `[verify]` derivation (the sanity checks run in the sandbox)."""

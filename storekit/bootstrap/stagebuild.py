@@ -8,9 +8,9 @@ to the package's own plain-text log.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import IO
 
@@ -18,28 +18,13 @@ from storekit.bootstrap import stages
 from storekit.bootstrap.files import BootstrapFiles
 from storekit.bootstrap.model import Package
 from storekit.bootstrap.plan import PackagePlan, Plan
+from storekit.progress import Progress, ProgressEvent
 from storekit.realise.driver import Sources, build
 from storekit.realise.runner import BuildOptions
 from storekit.realise.sandbox import SandboxPath
-from storekit.realise.scheduler import Outcome, Progress, Status
+from storekit.realise.scheduler import Outcome, Status
 from storekit.store.local import LocalStore
 from storekit.storepath import StorePath
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """Progress for the CLI: `kind` is seed, sources, stage-start, progress, stage-done or message."""
-
-    kind: str
-    stage: str = ""
-    done: int = 0
-    total: int = 0
-    running: tuple[str, ...] = ()
-    failed: int = 0
-    message: str = ""
-
-
-ProgressCallback = Callable[[Event], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,15 +41,10 @@ class StageRun:
     """One `build` call: the engine once per stage, logs and timings recorded, failures carried over."""
 
     def __init__(
-        self, target: Target, options: BuildOptions, jobs: int, keep_going: bool, emit: ProgressCallback
+        self, target: Target, options: BuildOptions, jobs: int, keep_going: bool, emit: Progress
     ) -> None:
-        self.target, self.options, self.jobs, self.keep_going, self.emit = (
-            target,
-            options,
-            jobs,
-            keep_going,
-            emit,
-        )
+        self.target, self.options, self.jobs = target, options, jobs
+        self.keep_going, self.emit = keep_going, emit
         self.built: dict[str, float] = {}
         self.valid: list[str] = []
         self.failed: dict[str, str] = {}
@@ -78,14 +58,16 @@ class StageRun:
         if not by_drv:
             return
         options = _with_sandbox_paths(self.options, sandbox_paths(self.target.store, todo[0]))
-        self.emit(Event("stage-start", stage, total=len(by_drv)))
+        self.emit(ProgressEvent("build", 0, len(by_drv), "packages", group=stage, phase="start"))
 
-        def progress(p: Progress) -> None:
-            if p.finished is not None and p.finished.status is Status.BUILT:
-                pp = by_drv.get(p.finished.goal.drv_path)
-                if pp is not None:  # its timing now, not at the end of the stage (which may not come)
-                    self._record(pp.package, pp.planned.drv_path, p.finished)
-            self.emit(Event("progress", stage, p.done, p.total, p.running, p.failed, p.event))
+        def finished(outcome: Outcome) -> None:
+            pp = by_drv.get(outcome.goal.drv_path)
+            if pp is not None and outcome.status is Status.BUILT:
+                # its timing now, not at the end of the stage (which may not come)
+                self._record(pp.package, pp.planned.drv_path, outcome)
+
+        def progress(event: ProgressEvent) -> None:
+            self.emit(dataclasses.replace(event, unit="packages", group=stage))
 
         try:
             _, report = build(
@@ -96,6 +78,7 @@ class StageRun:
                 keep_going=self.keep_going,
                 sources=self.target.substituters,
                 progress=progress,
+                on_finish=finished,
                 on_log=self._log,
             )
         finally:
@@ -103,7 +86,10 @@ class StageRun:
         for drv_path, pp in by_drv.items():
             outcome = report.outcomes.get(drv_path)
             self._record(pp.package, drv_path, outcome)
-        self.emit(Event("stage-done", stage, len(by_drv), len(by_drv), failed=len(self.failed)))
+        done = len(by_drv)
+        self.emit(
+            ProgressEvent("build", done, done, "packages", failed=len(self.failed), group=stage, phase="done")
+        )
 
     def _record(self, pkg: Package, drv_path: StorePath, outcome: Outcome | None) -> None:
         status = outcome.status if outcome is not None else None

@@ -14,7 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
@@ -23,9 +23,9 @@ import typer
 from storekit.bootstrap import stages
 from storekit.bootstrap.config import LoadedProfile, load_profile, parse_profile, pin_sources, read_document
 from storekit.bootstrap.driver import Bootstrap
-from storekit.bootstrap.stagebuild import Event
 from storekit.bootstrap.status import PackageState
 from storekit.cli._options import KeepFailedOption, StoreOption, local_store
+from storekit.cli._progress import stage_bars
 from storekit.errors import StorekitError
 
 NAME = "bootstrap"
@@ -133,7 +133,7 @@ def build_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Build the profile (the seed first), stage by stage; resumes where an earlier run stopped."""
-    with _bootstrap(config, store) as boot, _bars(quiet) as show:
+    with _bootstrap(config, store) as boot, stage_bars(quiet) as show:
         summary = boot.build(mirror=mirror, until=until, jobs=jobs, cores=_cores(jobs, cores),
                              keep_going=keep_going, timeout=timeout, keep_failed=keep_failed,
                              progress=show)  # fmt: skip
@@ -144,35 +144,6 @@ def build_command(
             if summary.blocked:
                 lines.append("not built (they depend on a failure): " + ", ".join(summary.blocked))
             raise StorekitError(f"{len(summary.failed)} package(s) failed:\n" + "\n".join(lines))
-
-
-@contextmanager
-def _bars(quiet: bool) -> Iterator[Callable[[Event], None]]:
-    """A tqdm bar per stage on stderr (on a terminal); other events as plain lines."""
-    bars: dict[str, Any] = {}
-    fancy = not quiet and sys.stderr.isatty()
-
-    def show(e: Event) -> None:
-        if e.kind in ("seed", "sources") and not quiet:
-            typer.echo(e.message, err=True)
-        elif e.kind == "stage-start" and fancy:
-            from tqdm import tqdm
-
-            bars[e.stage] = tqdm(total=e.total, unit="pkg", desc=e.stage, file=sys.stderr)
-        elif e.kind == "progress" and e.stage in bars:
-            bar = bars[e.stage]
-            bar.n = e.done
-            bar.set_postfix_str(", ".join(e.running)[:60] + (f" ({e.failed} failed)" if e.failed else ""))
-        elif e.kind == "stage-done" and e.stage in bars:
-            bars.pop(e.stage).close()
-        elif e.kind == "progress" and not quiet and e.message:
-            typer.echo(f"{e.stage}: {e.message}", err=True)
-
-    try:
-        yield show
-    finally:
-        for bar in bars.values():
-            bar.close()
 
 
 @app.command("verify")

@@ -28,13 +28,13 @@ from storekit.cli._options import (
     opened_store,
     resolve_path,
 )
-from storekit.cli._progress import TerminalBar, terminal_bar
+from storekit.cli._progress import progress_bar
 
 if TYPE_CHECKING:
     from storekit.config import Config
     from storekit.realise.driver import Sources, Target
     from storekit.realise.plan import BuildPlan
-    from storekit.realise.scheduler import Progress, Report
+    from storekit.realise.scheduler import Report
     from storekit.store.local import LocalStore
     from storekit.storepath import StorePath
 
@@ -118,7 +118,7 @@ def command(
             _show_plan(s, wanted, sources)
             return
         on_log = _log_printer() if print_build_logs else None
-        bar = stack.enter_context(terminal_bar(quiet or print_build_logs, desc="building", unit="drv"))
+        bar = stack.enter_context(progress_bar(quiet or print_build_logs, desc="building"))
         plan, report = build(
             s,
             wanted,
@@ -126,7 +126,7 @@ def command(
             jobs=jobs,
             keep_going=keep_going,
             sources=sources,
-            progress=_progress(bar),
+            progress=bar,
             on_log=on_log,
         )
     _print_outputs(plan, report, wanted, as_json)
@@ -205,15 +205,3 @@ def _log_printer() -> Callable[[StorePath, bytes], None]:
             sys.stderr.flush()
 
     return show
-
-
-def _progress(bar: TerminalBar | None) -> Callable[[Progress], None] | None:
-    """The progress line: built/total and the builds running now."""
-    if bar is None:
-        return None
-
-    def update(p: Progress) -> None:
-        note = ", ".join(p.running)[:60] + (f" ({p.failed} failed)" if p.failed else "")
-        bar.show(total=p.total, done=p.done, postfix=note)
-
-    return update

@@ -18,9 +18,10 @@ from pathlib import Path
 from storekit.derivation.fs import read_derivation
 from storekit.derivation.model import Derivation
 from storekit.errors import PathNotValid, StorekitError
+from storekit.progress import Progress
 from storekit.realise.plan import BuildPlan, Goal, make_plan
 from storekit.realise.runner import BuildOptions, BuildResult, LogSink, build_derivation
-from storekit.realise.scheduler import Progress, Report, run_plan
+from storekit.realise.scheduler import OnFinish, Report, run_plan
 from storekit.store.base import ValidPathInfo
 from storekit.store.local import LocalStore
 from storekit.store.substituters import SignaturePolicy, Substituters, is_untrusted_source
@@ -76,7 +77,8 @@ def build(
     jobs: int = 1,
     keep_going: bool = False,
     sources: Sources | None = None,
-    progress: Callable[[Progress], None] | None = None,
+    progress: Progress | None = None,
+    on_finish: OnFinish | None = None,
     on_log: LogSink | None = None,
 ) -> tuple[BuildPlan, Report]:
     """Make the wanted outputs of `targets` valid in `store`; see `Report.error()` for failures."""
@@ -103,6 +105,7 @@ def build(
         jobs=jobs,
         keep_going=keep_going,
         progress=progress,
+        on_finish=on_finish,
     )
     return plan, report
 

@@ -3,7 +3,7 @@
 A goal that fails takes every goal depending on it down with it ("dependency failed"). Without
 `keep_going` the first failure also stops the rest, as Nix does: nothing new starts and running builds
 are cancelled (their builders killed). With `keep_going`, everything that does not depend on a
-failure is still built. Progress is reported through a callback after each change, so the CLI can
+failure is still built. Progress is reported as `ProgressEvent`s after each change, so the CLI can
 draw a progress line while this module stays free of output.
 
 The scheduler does not know how to build or substitute: it calls the `Work` functions it is given,
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from storekit.errors import BuildError, BuildsFailed, StorekitError
+from storekit.progress import Progress, ProgressEvent
 from storekit.realise.plan import Action, BuildPlan, Goal
 from storekit.realise.runner import BuildResult
 from storekit.storepath import StorePath
@@ -46,20 +47,9 @@ class Outcome:
     """The build of the goal's derivation, when it was built (not substituted)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """A snapshot for progress display: goals finished out of all with work, and what is running.
-
-    `finished` is the outcome of the goal that just ended (None for other events), so a listener can
-    record it at once: a run that is interrupted later keeps what it learnt about the builds before.
-    """
-
-    done: int
-    total: int
-    running: tuple[str, ...]
-    failed: int
-    event: str = ""
-    finished: Outcome | None = None
+OnFinish = Callable[[Outcome], None]
+"""Told each goal's outcome as it ends, so a caller can record it at once: a run that is interrupted
+later keeps what it learnt about the builds before."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +89,15 @@ def run_plan(
     substitute: Work | None = None,
     jobs: int = 1,
     keep_going: bool = False,
-    progress: Callable[[Progress], None] | None = None,
+    progress: Progress | None = None,
+    on_finish: OnFinish | None = None,
 ) -> Report:
-    """Do every goal of `plan` with work to do; never raises for a failed goal (see `Report.error`)."""
-    return _Run(plan, build, substitute, max(1, jobs), keep_going, progress).run()
+    """Do every goal of `plan` with work to do; never raises for a failed goal (see `Report.error`).
+
+    `progress` gets a `build` event after each change (goals done of all with work, what is running);
+    `on_finish` each goal's outcome as it ends.
+    """
+    return _Run(plan, build, substitute, max(1, jobs), keep_going, progress, on_finish).run()
 
 
 class _Run:
@@ -113,13 +108,15 @@ class _Run:
         substitute: Work | None,
         jobs: int,
         keep_going: bool,
-        progress: Callable[[Progress], None] | None,
+        progress: Progress | None,
+        on_finish: OnFinish | None,
     ) -> None:
         self.plan = plan
         self.work = {Action.BUILD: build, Action.SUBSTITUTE: substitute}
         self.jobs = jobs
         self.keep_going = keep_going
         self.progress = progress
+        self.on_finish = on_finish
         self.cancel = threading.Event()
         self.outcomes: dict[StorePath, Outcome] = {
             p: Outcome(g, Status.VALID) for p, g in plan.goals.items() if g.action is Action.VALID
@@ -135,7 +132,7 @@ class _Run:
                 while ready and len(self.running) < self.jobs and not self.stopping:
                     path = ready.pop(0)
                     self.running[pool.submit(self._do, path)] = path
-                    self._report(f"started {path.name}")
+                    self._report(f"started {path.name}", path)
                 if not self.running:
                     break
                 finished, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
@@ -163,7 +160,7 @@ class _Run:
         if error is None:
             status = Status.BUILT if goal.action is Action.BUILD else Status.SUBSTITUTED
             self.outcomes[path] = Outcome(goal, status, result=future.result())
-            self._report(f"{status.value} {path.name}", self.outcomes[path])
+            self._report(f"{status.value} {path.name}", path, self.outcomes[path])
             return self._unblock(path)
         if not isinstance(error, StorekitError):
             raise error
@@ -172,7 +169,7 @@ class _Run:
         self._fail_dependents(path)
         if not self.keep_going:
             self.cancel.set()
-        self._report(f"failed {path.name}", self.outcomes[path])
+        self._report(f"failed {path.name}", path, self.outcomes[path])
         return []
 
     def _unblock(self, path: StorePath) -> list[StorePath]:
@@ -192,10 +189,13 @@ class _Run:
             self.outcomes[user] = Outcome(self.plan.goals[user], Status.DEPENDENCY_FAILED)
             todo.extend(self.dependents[user])
 
-    def _report(self, event: str, finished: Outcome | None = None) -> None:
+    def _report(self, message: str, path: StorePath, finished: Outcome | None = None) -> None:
+        if finished is not None and self.on_finish is not None:
+            self.on_finish(finished)
         if self.progress is None:
             return
         done = sum(1 for p in self.plan.order if p in self.outcomes)
         failed = sum(1 for o in self.outcomes.values() if o.status is Status.FAILED)
         running = tuple(sorted(p.name.removesuffix(".drv") for p in self.running.values()))
-        self.progress(Progress(done, len(self.plan.order), running, failed, event, finished))
+        total = len(self.plan.order)
+        self.progress(ProgressEvent("build", done, total, "builds", str(path), "", message, running, failed))

@@ -7,7 +7,7 @@ directory, `apply` moves a closure from one store to another.
 
 from __future__ import annotations
 
-from storekit.relocate.apply import Progress, Relocation, relocate
+from storekit.relocate.apply import Relocation, relocate
 from storekit.relocate.plan import Mode
 
-__all__ = ["Mode", "Progress", "Relocation", "relocate"]
+__all__ = ["Mode", "Relocation", "relocate"]

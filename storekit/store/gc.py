@@ -19,11 +19,12 @@ import os
 import socket
 import stat
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from storekit import nixbase32
 from storekit.errors import InvalidStorePath, StoreError
+from storekit.progress import Progress, ProgressEvent
 from storekit.store import canonical
 from storekit.store.layout import STAGING_PREFIX, remove_stale_staging
 from storekit.store.local import LocalStore
@@ -31,8 +32,6 @@ from storekit.store.lock import lock_fd, open_lock_file, read_temp_roots
 from storekit.store.overlay_roots import overlay_roots
 from storekit.store.runtime_roots import find_runtime_roots
 from storekit.storepath import StorePath
-
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +220,7 @@ def collect_garbage(
                     keep |= store.closure([path])
                     continue
                 if progress:
-                    progress(str(path))
+                    progress(ProgressEvent("gc", len(deleted), len(dead), item=str(path)))
                 freed += _size_of(store.real_path(path)) if dry_run else store.invalidate_and_delete(path)
                 deleted.append(str(path))
         others = _other_entries(store, temp_hashes | server.hash_parts)

@@ -19,13 +19,14 @@ that refuses it, unless `relocate` asks for `storekit.relocate` to rewrite the c
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Protocol
 
 from storekit.errors import DependencyCycle, PathNotValid, RelocationError, StorekitError, SubstituteError
 from storekit.graph import toposort
+from storekit.progress import Progress, ProgressEvent
 from storekit.signing import SecretKey
 from storekit.store.base import Store, ValidPathInfo
 from storekit.store.link import LinkMode, local_source_path, stage_by_linking, stage_from_nar
@@ -33,20 +34,9 @@ from storekit.store.streams import ChunkReader
 from storekit.store.substituters import SignaturePolicy, Substituters, is_untrusted_source
 from storekit.storepath import StorePath
 
-__all__ = ["CopyEvent", "CopyResult", "LinkMode", "check_store_dirs", "copy_closure", "dependency_order"]
+__all__ = ["CopyResult", "LinkMode", "check_store_dirs", "copy_closure", "dependency_order"]
 
 DEFAULT_JOBS = 4
-
-
-@dataclass(frozen=True, slots=True)
-class CopyEvent:
-    """One path made valid in the destination (sent to the progress callback, in dependency order)."""
-
-    path: StorePath
-    nar_size: int
-    source: str
-    total_paths: int = 0
-    total_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +44,6 @@ class CopyResult:
     copied: tuple[StorePath, ...] = ()
     already_valid: tuple[StorePath, ...] = ()
     nar_bytes: int = 0
-
-
-Progress = Callable[[CopyEvent], None]
 
 
 def check_store_dirs(src: Store, dst: Store) -> None:
@@ -265,6 +252,7 @@ def _transfer(
     futures: dict[int, Future[object]] = {}
     submitted = 0
     total_bytes = sum(i.nar_size for i in infos)
+    done_bytes = 0
     try:
         for i, info in enumerate(infos):
             while submitted < len(infos) and submitted < i + 2 * jobs:
@@ -282,9 +270,12 @@ def _transfer(
                     raise
                 uri = _source_of(src, info.path).uri
                 raise SubstituteError(f"cannot copy '{info.path}' from '{uri}': {e}") from e
-            if progress is not None:
+            done_bytes += info.nar_size
+            if progress is not None:  # one event per path made valid, in dependency order
                 uri = _source_of(src, info.path).uri
-                progress(CopyEvent(info.path, info.nar_size, uri, len(infos), total_bytes))
+                progress(
+                    ProgressEvent("copy", done_bytes, total_bytes, "bytes", item=str(info.path), source=uri)
+                )
     finally:
         for future in futures.values():
             future.cancel()

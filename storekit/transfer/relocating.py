@@ -19,16 +19,18 @@ new dir but leaves the old store dir inside the files. Here the paths are rewrit
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, BinaryIO
 
 from storekit.errors import PathNotValid, StoreError, StorekitError
+from storekit.progress import Progress, ProgressEvent
 from storekit.relocate.apply import relocate
 from storekit.relocate.plan import Mode, keep_hash_path
 from storekit.store.base import Store, ValidPathInfo
 from storekit.storepath import StorePath
-from storekit.transfer.copy import CopyEvent, CopyResult, Progress
+from storekit.transfer.copy import CopyResult
 from storekit.transfer.relocation_index import RelocationIndex
 
 if TYPE_CHECKING:
@@ -50,10 +52,9 @@ def relocating_copy(
         policy.check(src.query_path_info(path), src.store_dir, src.uri)
     before = dst.query_all_valid_paths()
 
-    def report(path: StorePath, done: int, total: int) -> None:
+    def report(event: ProgressEvent) -> None:  # relocation's events, as the copy the user asked for
         if progress is not None:
-            size = src.query_path_info(path).nar_size
-            progress(CopyEvent(path, size, src.uri, len(closure), total))
+            progress(dataclasses.replace(event, activity="copy", source=src.uri))
 
     result = relocate(src, dst, wanted, mode=Mode.CONTENT_ADDRESSED, progress=report)
     new = sorted(result.paths.values())

@@ -22,10 +22,10 @@ from typer.testing import CliRunner
 
 from storekit.bootstrap.config import load_profile
 from storekit.bootstrap.driver import Bootstrap
-from storekit.bootstrap.stagebuild import Event
 from storekit.bootstrap.verify import verify
 from storekit.cli import app
 from storekit.elf.fs import read_facts
+from storekit.progress import ProgressEvent
 from storekit.store.local import LocalStore
 from storekit.store.specs import local_spec_for
 
@@ -225,8 +225,8 @@ def test_an_interrupted_build_keeps_the_time_of_each_package_it_finished(
     root, sha, store = world
     b = boot(root, sha, store, scripts={"x": 'mkdir -p "$out"; echo x-interrupted > "$out/x"\n'})
 
-    def interrupt(event: Event) -> None:
-        if event.kind == "progress" and event.message.startswith("built "):
+    def interrupt(event: ProgressEvent) -> None:
+        if event.phase == "step" and event.message.startswith("built "):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -241,8 +241,8 @@ def test_a_packages_log_is_complete_as_soon_as_it_is_built(world: tuple[Path, st
     b = boot(root, sha, store, scripts={"x": 'mkdir -p "$out"; echo x-logged > "$out/x"; echo said-x\n'})
     seen: list[str] = []
 
-    def look(event: Event) -> None:
-        if event.kind == "progress" and event.message.startswith("built "):
+    def look(event: ProgressEvent) -> None:
+        if event.phase == "step" and event.message.startswith("built "):
             seen.append(Path(b.package_log("x")).read_text())
 
     assert b.build(mirror=str(root / "mirror"), until="x", progress=look).ok

@@ -8,8 +8,9 @@ import time
 from test_build_plan import Graph
 
 from storekit.errors import BuildError
+from storekit.progress import ProgressEvent
 from storekit.realise.plan import Goal
-from storekit.realise.scheduler import Progress, Status, run_plan
+from storekit.realise.scheduler import Status, run_plan
 
 
 def graph() -> Graph:
@@ -61,7 +62,7 @@ def statuses(report) -> dict[str, Status]:  # type: ignore[no-untyped-def]
 def test_everything_in_dependency_order_and_in_parallel() -> None:
     g = graph()
     work = Recorder(delay=0.1)
-    events: list[Progress] = []
+    events: list[ProgressEvent] = []
     report = run_plan(g.plan("c", "d", "e"), build=work, jobs=2, progress=events.append)
     assert report.ok and report.error() is None
     assert work.started.index("a") < work.started.index("b") < work.started.index("c")

@@ -163,7 +163,9 @@ def test_already_valid_paths_are_kept(tmp_path: Path) -> None:
     src, dst = memory(), MemoryStore(StoreDir("/opt/new"))
     relocate(src, dst, [lib_path()])
     seen: list[tuple[StorePath, int, int]] = []
-    relocate(src, dst, [app_path()], progress=lambda path, done, total: seen.append((path, done, total)))
+    relocate(
+        src, dst, [app_path()], progress=lambda e: seen.append((src.parse_path(e.item), e.done, e.total))
+    )
     total = sum(src.query_path_info(p).nar_size for p in (lib_path(), app_path()))
     assert seen[-1] == (app_path(), total, total)
     assert dst.query_all_valid_paths() == {lib_path("/opt/new"), app_path("/opt/new")}

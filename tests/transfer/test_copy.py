@@ -14,12 +14,13 @@ from nixoracle import NixStore
 
 from storekit.cli import main
 from storekit.errors import HashMismatch, RelocationError, SignatureError
+from storekit.progress import ProgressEvent
 from storekit.signing import SecretKey
 from storekit.store.memory import MemoryStore
 from storekit.store.open import open_store
 from storekit.store.substituters import SignaturePolicy, Substituters
 from storekit.storepath import StoreDir
-from storekit.transfer.copy import CopyEvent, LinkMode, copy_closure
+from storekit.transfer.copy import LinkMode, copy_closure
 
 pytestmark = pytest.mark.interop
 
@@ -37,7 +38,7 @@ def regular_files(root: str) -> dict[str, os.stat_result]:
 @pytest.mark.parametrize("link", [LinkMode.AUTO, LinkMode.COPY, LinkMode.STREAM])
 def test_local_to_local_copy_is_verified_by_nix(nix_store: NixStore, tmp_path: Path, link: LinkMode) -> None:
     top = build_closure(nix_store)
-    events: list[CopyEvent] = []
+    events: list[ProgressEvent] = []
     with open_nix_store(nix_store) as src, side_store(tmp_path / "b", nix_store.store_dir) as dst:
         result = copy_closure(src, dst, [top], link=link, progress=events.append)
         closure = src.closure([top])
@@ -49,9 +50,9 @@ def test_local_to_local_copy_is_verified_by_nix(nix_store: NixStore, tmp_path: P
             shared = {name for name in ours if ours[name].st_ino == theirs[name].st_ino}
             assert shared == (set(ours) if link is LinkMode.AUTO else set())
         # references become valid before their referrers
-        order = [e.path for e in events]
+        order = [src.parse_path(e.item) for e in events]
         assert [p.name for p in order] == ["dep", "mid", "top"]
-        assert events[-1].total_paths == 3 and events[-1].total_bytes == result.nar_bytes
+        assert len(events) == 3 and events[-1].done == events[-1].total == result.nar_bytes
         again = copy_closure(src, dst, [top], link=link)
         assert again.copied == () and set(again.already_valid) == closure
     target = fresh_nix_store(tmp_path / "b", nix_store.store_dir)
@@ -116,7 +117,9 @@ def test_substituters_serve_each_path_from_the_first_that_has_it(nix_store: NixS
     assert union.find(mid)[0] is first and union.find(top)[0] is second  # type: ignore[index]
     sources = {}
     with side_store(tmp_path / "b", nix_store.store_dir) as dst:
-        copy_closure(union, dst, [top], progress=lambda e: sources.__setitem__(e.path.name, e.source))
+        copy_closure(
+            union, dst, [top], progress=lambda e: sources.__setitem__(dst.parse_path(e.item).name, e.source)
+        )
         assert dst.closure([top]) == closure
     assert sources == {"dep": first.uri, "mid": first.uri, "top": second.uri}
 
