@@ -1,7 +1,8 @@
 """Building a small profile for real: the seed, the generic builder, the sandbox, resume and keep-going.
 
-One store per module holds a seed made from this host's bash, coreutils, sed, grep, tar, gzip and
-gcc; the packages are tiny shell scripts (and one C program) so each build takes a second, while
+Each test has a store of its own (so none depends on another having run), holding a seed made from
+this host's bash, coreutils, sed, grep, tar, gzip and gcc (a second or two); the packages are tiny
+shell scripts (and one C program) so each build takes a second, while
 everything around them is the real thing: `bootstrap/lfs/builder.sh`, storekit's build engine,
 bubblewrap with no host /usr, sources realised from a mirror as fixed outputs.
 """
@@ -121,9 +122,10 @@ def write_profile(directory: Path, sha: str, scripts: dict[str, str] | None = No
     return str(path)
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str, LocalStore]]:
-    root = tmp_path_factory.mktemp("boot")
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple[Path, str, LocalStore]]:
+    """This test's own directory, source tarball (its sha256) and store."""
+    root = tmp_path
     sha = make_source(root)
     store = LocalStore(local_spec_for(str(root / "store")))
     yield root, sha, store
@@ -181,11 +183,12 @@ def test_the_seed_is_self_contained(world: tuple[Path, str, LocalStore]) -> None
 def test_a_failure_keeps_what_was_built_and_a_rerun_resumes(world: tuple[Path, str, LocalStore]) -> None:
     root, sha, store = world
     failing = {"b": 'echo "b is broken" >&2; exit 3\n', "x": 'mkdir -p "$out"; echo x2 > "$out/x"\n'}
+    assert boot(root, sha, store).build(mirror=str(root / "mirror")).ok  # everything, as it was
     b = boot(root, sha, store, scripts=failing)
     summary = b.build(mirror=str(root / "mirror"))
     assert "b" in summary.failed and "b is broken" in summary.failed["b"]
     assert "c" in summary.blocked
-    assert "a" in summary.valid  # built by the first test, untouched
+    assert "a" in summary.valid  # built before the failure, untouched
     assert "b is broken" in Path(b.package_log("b")).read_text()
     fixed = boot(root, sha, store, scripts={"x": failing["x"]})
     resumed = fixed.build(mirror=str(root / "mirror"))
