@@ -34,7 +34,7 @@ LAYERS: dict[str, int] = {
     "signing": 0,
     "graph": 0,
     "progress": 0,
-    "streams": 0,
+    "bytestreams": 0,
     "nar": 0,
     "derivation": 0,
     "wire": 0,

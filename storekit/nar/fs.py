@@ -21,8 +21,8 @@ import stat
 import threading
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
 
+from storekit.bytestreams import ByteSource
 from storekit.errors import FileSystemError
 from storekit.hashing import Hash, new_hasher
 from storekit.nar import format as fmt
@@ -291,7 +291,7 @@ def _pipelined(pieces: _Pieces) -> Generator[tuple[bytearray, int], None, None]:
 # --- restore ---------------------------------------------------------------------------------------
 
 
-def restore(stream: BinaryIO, dest: StrPath) -> int:
+def restore(stream: ByteSource, dest: StrPath) -> int:
     """Restore the NAR on `stream` at `dest` (which must not exist); returns the NAR bytes read.
 
     Raises NarFormatError (with the byte offset) for a malformed or unsafe archive and FileSystemError

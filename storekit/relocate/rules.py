@@ -22,6 +22,7 @@ A store dir counts only as whole path components: `/nix/store` in `/home/u/nix/s
 
 from __future__ import annotations
 
+import mmap
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -90,7 +91,7 @@ class Outcome:
 # --- finding -------------------------------------------------------------------------------------
 
 
-def find_dir(data: bytes | bytearray, old_dir: bytes, start: int = 0) -> list[int]:
+def find_dir(data: bytes | bytearray | mmap.mmap, old_dir: bytes, start: int = 0) -> list[int]:
     """Offsets of `old_dir` as a whole path component (not inside a longer name on either side)."""
     found: list[int] = []
     n = len(old_dir)

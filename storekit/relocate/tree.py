@@ -133,7 +133,7 @@ def _read(path: bytes, size: int) -> Contents:
 
 def _touched(data: Contents, rules: Rules, own_hash: bytes | None) -> bool:
     """Whether anything in `data` is to be rewritten (or, in content-addressed mode, patched later)."""
-    if rules.moves_dir and find_dir(data, rules.old_dir):  # type: ignore[arg-type]
+    if rules.moves_dir and find_dir(data, rules.old_dir):
         return True
     needles = [*rules.hash_parts, own_hash] if own_hash is not None else list(rules.hash_parts)
     return any(data.find(n) >= 0 for n in needles)

@@ -14,8 +14,8 @@ import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import BinaryIO
 
+from storekit.bytestreams import ByteSource
 from storekit.errors import DependencyCycle, InvalidStorePath, PathNotValid, StoreError
 from storekit.graph import toposort
 from storekit.hashing import Hash, new_hasher
@@ -69,7 +69,7 @@ class Store(ABC):
         """The NAR serialisation of a valid path, streamed in chunks."""
 
     @abstractmethod
-    def add_from_nar(self, info: ValidPathInfo, source: BinaryIO, *, repair: bool = False) -> None:
+    def add_from_nar(self, info: ValidPathInfo, source: ByteSource, *, repair: bool = False) -> None:
         """Make `info.path` valid from the NAR in `source`, checking its hash and size against `info`.
 
         The references of `info` must already be valid. Nothing becomes valid if a check fails.
@@ -165,7 +165,7 @@ class Store(ABC):
             if not self.is_valid_path(path):
                 spool.seek(0)
                 info = ValidPathInfo(path, nar_hash, size, ca=source_ca(nar_hash))
-                self.add_from_nar(info, spool)  # type: ignore[arg-type]
+                self.add_from_nar(info, spool)
         return path
 
     def add_text(self, name: str, text: bytes, references: Iterable[StorePath] = ()) -> StorePath:

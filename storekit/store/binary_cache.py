@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
+from storekit.bytestreams import ByteSource
 from storekit.errors import (
     HashMismatch,
     NarInfoError,
@@ -203,12 +204,12 @@ class BinaryCacheStore(Store):
 
     # --- writing -----------------------------------------------------------------------------------
 
-    def add_from_nar(self, info: ValidPathInfo, source: BinaryIO, *, repair: bool = False) -> None:
+    def add_from_nar(self, info: ValidPathInfo, source: ByteSource, *, repair: bool = False) -> None:
         narinfo = self.upload_nar(info, source, repair=repair)
         if narinfo is not None:
             self.publish(narinfo)
 
-    def upload_nar(self, info: ValidPathInfo, source: BinaryIO, *, repair: bool = False) -> NarInfo | None:
+    def upload_nar(self, info: ValidPathInfo, source: ByteSource, *, repair: bool = False) -> NarInfo | None:
         """Write the compressed NAR file and return the narinfo to publish (None: already valid).
 
         This is the slow half of adding a path and needs no reference to be valid yet, so a copy can

@@ -60,7 +60,7 @@ def stage_from_nar(chunks: Iterator[bytes], stage: str, info: ValidPathInfo) -> 
 
     staged = os.path.join(stage, "x")
     with HashedPrefetch(chunks) as source:
-        restore(source, staged)  # type: ignore[arg-type]
+        restore(source, staged)
         got_hash, got_size = source.finish()
     _check(info, staged, got_hash, got_size, "")
     return staged

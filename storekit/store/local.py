@@ -21,8 +21,8 @@ import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
 
+from storekit.bytestreams import ByteSource
 from storekit.errors import HashMismatch, StoreError, StorekitError
 from storekit.hashing import Hash
 from storekit.store import canonical, schema
@@ -143,7 +143,7 @@ class LocalStore(Store):
 
     # --- adding ----------------------------------------------------------------------------------
 
-    def add_from_nar(self, info: ValidPathInfo, source: BinaryIO, *, repair: bool = False) -> None:
+    def add_from_nar(self, info: ValidPathInfo, source: ByteSource, *, repair: bool = False) -> None:
         from storekit.nar.fs import restore
 
         self._check_new_info(info)
@@ -153,7 +153,7 @@ class LocalStore(Store):
         with self.staging() as stage:
             staged = os.path.join(stage, "x")
             reader = HashingReader(source)
-            restore(reader, staged)  # type: ignore[arg-type]
+            restore(reader, staged)
             got_hash, got_size = reader.finish()
             if got_hash != info.nar_hash:
                 raise HashMismatch(f"NAR of '{info.path}'", str(info.nar_hash), str(got_hash))
@@ -173,8 +173,8 @@ class LocalStore(Store):
         check_name(name)  # before any work
         with self.staging() as stage:
             staged = os.path.join(stage, "x")
-            reader = HashingReader(ChunkReader(dump_path(src)))  # type: ignore[arg-type]
-            restore(reader, staged)  # type: ignore[arg-type]
+            reader = HashingReader(ChunkReader(dump_path(src)))
+            restore(reader, staged)
             nar_hash, size = reader.finish()
             path = self.store_dir.make_source_path(name, nar_hash)
             self.add_temp_root(path)
@@ -284,13 +284,14 @@ class LocalStore(Store):
             return ()
         from storekit.derivation.fs import read_derivation
         from storekit.derivation.hashing import check
+        from storekit.derivation.model import Derivation
 
         drv = read_derivation(Path(file))
 
-        def lookup(drv_path: str) -> object:
+        def lookup(drv_path: str) -> Derivation:
             return read_derivation(Path(self.real_path(self.store_dir.parse_path(drv_path))))
 
-        problems = check(str(info.path), drv, self.store_dir, lookup)  # type: ignore[arg-type]
+        problems = check(str(info.path), drv, self.store_dir, lookup)
         if problems:
             raise StoreError(f"derivation '{info.path}' is not consistent: " + "; ".join(problems))
         return tuple(sorted((name, o.path) for name, o in drv.outputs.items() if o.path))

@@ -19,8 +19,9 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
+from storekit.bytestreams import ByteSource
 from storekit.errors import StoreError
 from storekit.hashing import Hash
 from storekit.store import schema
@@ -104,7 +105,7 @@ class OverlayStore(Store):
 
     # --- writing: to the upper --------------------------------------------------------------------------
 
-    def add_from_nar(self, info: ValidPathInfo, source: BinaryIO, *, repair: bool = False) -> None:
+    def add_from_nar(self, info: ValidPathInfo, source: ByteSource, *, repair: bool = False) -> None:
         if not repair and self.is_valid_path(info.path):
             return
         self.borrow(info.references - {info.path})

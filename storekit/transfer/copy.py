@@ -26,6 +26,7 @@ from typing import Protocol
 
 from storekit.errors import DependencyCycle, PathNotValid, RelocationError, StorekitError, SubstituteError
 from storekit.graph import toposort
+from storekit.narinfo import NarInfo
 from storekit.progress import Progress, ProgressEvent
 from storekit.signing import SecretKey
 from storekit.store.base import Store, ValidPathInfo
@@ -165,7 +166,7 @@ class _StreamSink:
 
     def commit(self, info: ValidPathInfo, prepared: object) -> None:
         with ChunkReader(self.src.nar_from_path(info.path)) as source:
-            self.dst.add_from_nar(info, source)  # type: ignore[arg-type]
+            self.dst.add_from_nar(info, source)
 
     def discard(self, prepared: object) -> None:
         pass
@@ -185,7 +186,8 @@ class _CacheSink:
 
     def commit(self, info: ValidPathInfo, prepared: object) -> None:
         if prepared is not None:
-            self.dst.publish(prepared)  # type: ignore[arg-type]
+            assert isinstance(prepared, NarInfo), prepared  # what prepare returned
+            self.dst.publish(prepared)
 
     def discard(self, prepared: object) -> None:
         pass

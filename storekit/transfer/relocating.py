@@ -22,8 +22,9 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
+from storekit.bytestreams import ByteSource
 from storekit.errors import PathNotValid, StoreError, StorekitError
 from storekit.progress import Progress, ProgressEvent
 from storekit.relocate.apply import relocate
@@ -178,7 +179,7 @@ class RelocatingStore(Store):
             raise PathNotValid(str(path), self.uri)
         return self.backing.nar_from_path(path)
 
-    def add_from_nar(self, info: ValidPathInfo, source: BinaryIO, *, repair: bool = False) -> None:
+    def add_from_nar(self, info: ValidPathInfo, source: ByteSource, *, repair: bool = False) -> None:
         raise StoreError(f"'{self.uri}' is read-only: its paths come from '{self.upstream.uri}'")
 
     def query_referrers(self, path: StorePath) -> set[StorePath]:
