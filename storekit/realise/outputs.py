@@ -23,7 +23,7 @@ from storekit.references import HashModuloSink, RefScanSink
 from storekit.store import canonical
 from storekit.store.base import Store, ValidPathInfo
 from storekit.store.content_address import ContentAddress
-from storekit.storepath import FileIngestionMethod, StoreDir, StorePath
+from storekit.storepath import FileIngestionMethod, StorePath
 
 
 def collect(
@@ -154,7 +154,7 @@ def _check_reference_rules(store: Store, goal: Goal, infos: Mapping[str, ValidPa
 
 def _rule_paths(goal: Goal, items: Iterable[str]) -> set[StorePath]:
     """Nix's `parseReferenceSpecifiers`: output names of this derivation or store paths."""
-    store_dir = StoreDir(goal.drv_path.store_dir)
+    store_dir = goal.drv_path.store_dir
     found = set()
     for item in items:
         if item in goal.outputs:

@@ -174,7 +174,7 @@ def _read_input_drv(store: LocalStore, drv_path: StorePath) -> Derivation:
 
 def _check_builder(goal: Goal, closure: set[StorePath], options: BuildOptions) -> None:
     builder = goal.drv.builder
-    store_dir = goal.drv_path.store_dir
+    store_dir = goal.drv_path.store_dir.path
     if not builder.startswith(store_dir + "/") or not options.sandbox:
         return
     base = builder[len(store_dir) + 1 :].split("/", 1)[0]

@@ -89,7 +89,7 @@ def references_first(infos: Mapping[StorePath, ValidPathInfo]) -> list[StorePath
 
 
 def keep_hash_path(path: StorePath, new_dir: StoreDir) -> StorePath:
-    return StorePath(new_dir.path, path.hash_part, path.name)
+    return StorePath(new_dir, path.hash_part, path.name)
 
 
 def rules_for(plan: Plan, path: StorePath, renamed: Mapping[StorePath, StorePath], *, unsafe: bool) -> Rules:

@@ -152,7 +152,7 @@ class BinaryCacheStore(Store):
         return narinfo
 
     def lookup_narinfo(self, path: StorePath) -> NarInfo | None:
-        if path.store_dir != self.store_dir.path:
+        if path.store_dir != self.store_dir:
             return None
         narinfo = self._fetch_narinfo(path.hash_part)
         if narinfo is not None and narinfo.store_path != path:
@@ -221,7 +221,7 @@ class BinaryCacheStore(Store):
         self, info: ValidPathInfo, chunks: Iterator[bytes], *, repair: bool = False
     ) -> NarInfo | None:
         """`upload_nar` from an iterator of NAR chunks (such as `Store.nar_from_path`'s)."""
-        if info.path.store_dir != self.store_dir.path:
+        if info.path.store_dir != self.store_dir:
             raise StoreError(f"path '{info.path}' does not belong to store dir '{self.store_dir}'")
         if not repair and self.is_valid_path(info.path):
             return None
@@ -292,7 +292,7 @@ class BinaryCacheStore(Store):
 
 
 def path_info_of(narinfo: NarInfo) -> ValidPathInfo:
-    store_dir = StoreDir(narinfo.store_path.store_dir)
+    store_dir = narinfo.store_path.store_dir
     return ValidPathInfo(
         path=narinfo.store_path,
         nar_hash=narinfo.nar_hash,

@@ -93,13 +93,13 @@ class LocalStore(Store):
         return os.path.join(self.real_dir, path.base_name)
 
     def lookup_path_info(self, path: StorePath) -> ValidPathInfo | None:
-        if path.store_dir != self.store_dir.path:
+        if path.store_dir != self.store_dir:
             return None
         row = self._db.query_path(str(path))
         return None if row is None else self._info_from_row(path, row)
 
     def is_valid_path(self, path: StorePath) -> bool:
-        return path.store_dir == self.store_dir.path and self._db.is_valid(str(path))
+        return path.store_dir == self.store_dir and self._db.is_valid(str(path))
 
     def _info_from_row(self, path: StorePath, row: schema.PathRow) -> ValidPathInfo:
         parse = self.store_dir.parse_path
@@ -244,7 +244,7 @@ class LocalStore(Store):
         Their files are made canonical first; references among `infos` may form any order.
         """
         for info in infos:
-            if info.path.store_dir != self.store_dir.path:
+            if info.path.store_dir != self.store_dir:
                 raise StoreError(f"cannot register '{info.path}' in store dir '{self.store_dir}'")
             canonical.canonicalise_path(self.real_path(info.path))
         new_paths = {info.path for info in infos}
@@ -255,7 +255,7 @@ class LocalStore(Store):
             db.register(rows)
 
     def _check_new_info(self, info: ValidPathInfo) -> None:
-        if info.path.store_dir != self.store_dir.path:
+        if info.path.store_dir != self.store_dir:
             raise StoreError(f"path '{info.path}' does not belong to store dir '{self.store_dir}'")
         if info.nar_hash.algo != "sha256":
             raise StoreError(f"path '{info.path}': the NAR hash must be sha256, not {info.nar_hash.algo}")

@@ -37,7 +37,7 @@ class MemoryStore(Store):
         return (nar[i : i + CHUNK] for i in range(0, len(nar), CHUNK))
 
     def add_from_nar(self, info: ValidPathInfo, source: ByteSource, *, repair: bool = False) -> None:
-        if info.path.store_dir != self.store_dir.path:
+        if info.path.store_dir != self.store_dir:
             raise StoreError(f"path '{info.path}' does not belong to store dir '{self.store_dir}'")
         if not repair and info.path in self._infos:
             return

@@ -107,9 +107,9 @@ class RelocatingStore(Store):
 
     def lookup_path_info(self, path: StorePath) -> ValidPathInfo | None:
         info = self.backing.lookup_path_info(path)
-        if info is not None or path.store_dir != self.store_dir.path or self.mode is not Mode.KEEP_HASH:
+        if info is not None or path.store_dir != self.store_dir or self.mode is not Mode.KEEP_HASH:
             return info
-        old = StorePath(self.upstream.store_dir.path, path.hash_part, path.name)
+        old = StorePath(self.upstream.store_dir, path.hash_part, path.name)
         return self._pull(old) if self.upstream.is_valid_path(old) else None
 
     def query_path_from_hash_part(self, hash_part: str) -> StorePath | None:
