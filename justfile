@@ -23,8 +23,8 @@ lint:
     python3 scripts/check_imports.py
 
 fmt:
-    ruff format storekit tests bench
-    ruff check --fix storekit tests bench
+    ruff format storekit tests bench scripts
+    ruff check --fix storekit tests bench scripts
 
 # Benchmarks against the real tools (nix, patchelf, cp), measured in the same run, printed as ratios.
 bench *ARGS:
