@@ -50,6 +50,9 @@ class StoreDir:
     path: str = DEFAULT_STORE_DIR
 
     def __post_init__(self) -> None:
+        if isinstance(self.path, StoreDir):  # `StoreDir(path.store_dir)`: the same store dir
+            object.__setattr__(self, "path", self.path.path)
+            return
         if not self.path.startswith("/"):
             raise InvalidStorePath(f"store dir '{self.path}' is not an absolute path")
         norm = posixpath.normpath(self.path)
