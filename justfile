@@ -30,10 +30,11 @@ lint:
     deptry storekit
     deptry tests bench scripts --exclude '\.venv|\.git' --ignore DEP002,DEP004
     shellcheck setup.sh .ci/run scripts/*.sh
+    python scripts/check_imports.py
 
 fmt:
-    ruff format storekit tests bench
-    ruff check --fix storekit tests bench
+    ruff format storekit tests bench scripts
+    ruff check --fix storekit tests bench scripts
 
 # Benchmarks against the real tools (nix, patchelf, cp), measured in the same run, printed as ratios.
 bench *ARGS:

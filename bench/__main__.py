@@ -1,4 +1,7 @@
-"""`python -m bench [--quick] [NAME…]`: run benchmark modules `bench/<NAME>.py` (each has `run(quick)`)."""
+"""`python -m bench [--quick] [NAME…]`: run benchmark modules `bench/<NAME>.py` (each has `run(quick)`).
+
+A module with `DEFAULT = False` (minutes long, or needing the network) runs only when named.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ def main() -> None:
         if name not in available:
             parser.error(f"no benchmark '{name}' (have: {', '.join(available)})")
         module = importlib.import_module(f"bench.{name}")
+        if not args.names and not getattr(module, "DEFAULT", True):
+            continue
         print_rows(module.TITLE, module.run(quick=args.quick))
     print("\nratio = reference time / storekit time: above 1.00x storekit is faster.")
 

@@ -6,7 +6,7 @@ added to each store as a source), each in its own fresh store under a temp dir: 
 with an empty `build-users-group`). What is measured is the per-derivation overhead: setting up the
 sandbox, running a builder that does almost nothing, scanning, canonicalising and registering the
 output. Each timing is the best of 3 runs, each on fresh stores (builds cannot be repeated in place).
-storekit is timed twice: in-process (`storekit.build.driver.build`, the per-derivation overhead) and
+storekit is timed twice: in-process (`storekit.realise.driver.build`, the per-derivation overhead) and
 through the CLI, which adds starting Python and importing the CLI (printed in the note).
 """
 
@@ -78,9 +78,10 @@ def _timed(fn: Callable[..., object], *args: object, **kw: object) -> float:
 
 
 def _storekit_in_process(root: Path, drvs: list[str], jobs: int) -> None:
-    from storekit.build.driver import build
-    from storekit.build.runner import BuildOptions
-    from storekit.store.uri import open_store, parse_store_spec
+    from storekit.realise.driver import build
+    from storekit.realise.runner import BuildOptions
+    from storekit.store.open import open_store
+    from storekit.store.specs import parse_store_spec
 
     with open_store(parse_store_spec(_uri(root))) as store:
         targets = [(store.parse_path(d), None) for d in drvs]

@@ -22,7 +22,7 @@ from storekit.relocate import Mode, relocate
 from storekit.store.canonical import delete_path
 from storekit.store.link import LinkMode
 from storekit.store.local import LocalStore
-from storekit.store.uri import local_spec_for
+from storekit.store.specs import local_spec_for
 
 TITLE = "Relocate a large path to a longer store dir (vs cp -a of the same files)"
 FULL_TREE = Path("/usr/lib/x86_64-linux-gnu")

@@ -27,7 +27,7 @@ import tomlkit.exceptions
 
 from storekit.errors import ConfigError, SignatureError, StorekitError
 from storekit.signing import PublicKey
-from storekit.store.uri import StoreSpec, default_store_spec, parse_store_spec
+from storekit.store.specs import StoreSpec, default_store_spec, parse_store_spec
 
 KEYS = ("store", "substituters", "trusted-public-keys", "secret-key-files")
 

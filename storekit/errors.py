@@ -30,6 +30,18 @@ class InvalidStorePath(InvalidValue):
     """A string that is not a store path of the given store dir, or whose name breaks Nix's rules."""
 
 
+class DependencyCycle(InvalidValue):
+    """Values that depend on each other in a circle (`storekit.graph.toposort`); `cycle` ends where it starts.
+
+    Callers that know what the values are (store paths, derivations, packages) translate it into their
+    own error, naming them in their terms.
+    """
+
+    def __init__(self, cycle: tuple[object, ...]) -> None:
+        self.cycle = cycle
+        super().__init__("dependency cycle: " + " -> ".join(map(str, cycle)))
+
+
 class HashMismatch(StorekitError):
     """Content whose hash differs from the one expected. The message carries both hashes."""
 

@@ -73,12 +73,12 @@ class NarInfo:
 
     @property
     def reference_paths(self) -> list[StorePath]:
-        store_dir = StoreDir(self.store_path.store_dir)
+        store_dir = self.store_path.store_dir
         return [store_dir.parse_base_name(r) for r in self.references]
 
     def fingerprint(self) -> str:
         """What a `Sig:` signs; see `fingerprint` below."""
-        prefix = self.store_path.store_dir + "/"
+        prefix = self.store_path.store_dir.path + "/"
         return fingerprint(
             self.store_path, self.nar_hash, self.nar_size, (prefix + r for r in self.references)
         )

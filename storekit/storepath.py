@@ -44,32 +44,15 @@ def check_name(name: str, path: str | None = None) -> None:
 
 
 @dataclass(frozen=True, slots=True, order=True)
-class StorePath:
-    """A path in some store: its store dir, 32-character hash part and name. Prints as the full path."""
-
-    store_dir: str
-    hash_part: str
-    name: str
-
-    @property
-    def base_name(self) -> str:
-        return f"{self.hash_part}-{self.name}"
-
-    @property
-    def is_derivation(self) -> bool:
-        return self.name.endswith(".drv")
-
-    def __str__(self) -> str:
-        return f"{self.store_dir}/{self.hash_part}-{self.name}"
-
-
-@dataclass(frozen=True, slots=True)
 class StoreDir:
     """A store dir such as `/opt/store`: parses, validates and makes store paths under it."""
 
     path: str = DEFAULT_STORE_DIR
 
     def __post_init__(self) -> None:
+        if isinstance(self.path, StoreDir):  # `StoreDir(path.store_dir)`: the same store dir
+            object.__setattr__(self, "path", self.path.path)
+            return
         if not self.path.startswith("/"):
             raise InvalidStorePath(f"store dir '{self.path}' is not an absolute path")
         norm = posixpath.normpath(self.path)
@@ -103,7 +86,7 @@ class StoreDir:
             )
         name = base_name[HASH_PART_LEN + 1 :]
         check_name(name, base_name)
-        return StorePath(self.path, hash_part, name)
+        return StorePath(self, hash_part, name)
 
     def parse_path(self, path: str) -> StorePath:
         """Parse a full store path; refuse paths outside this store dir or below a store path."""
@@ -139,7 +122,7 @@ class StoreDir:
         fingerprint = f"{type_}:{inner.algo}:{inner.base16}:{self.path}:{name}"
         hash_part = nixbase32.encode(compress(Hash.of(fingerprint.encode()).digest))
         check_name(name, f"{hash_part}-{name}")
-        return StorePath(self.path, hash_part, name)
+        return StorePath(self, hash_part, name)
 
     def make_text_path(
         self, name: str, content_hash: Hash, references: Iterable[StorePath] = ()
@@ -179,6 +162,34 @@ class StoreDir:
     def make_output_path(self, output: str, drv_hash_modulo: Hash, drv_name: str) -> StorePath:
         """An input-addressed output: `out` keeps the derivation's name, others get `-<output>`."""
         return self.make_store_path(f"output:{output}", drv_hash_modulo, output_path_name(drv_name, output))
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class StorePath:
+    """A path in some store: its store dir, 32-character hash part and name. Prints as the full path.
+
+    `store_dir` is the same `StoreDir` value stores have (`path.store_dir == store.store_dir`); a
+    plain string given for it is taken as a `StoreDir` (and validated as one).
+    """
+
+    store_dir: StoreDir
+    hash_part: str
+    name: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.store_dir, StoreDir):
+            object.__setattr__(self, "store_dir", StoreDir(self.store_dir))
+
+    @property
+    def base_name(self) -> str:
+        return f"{self.hash_part}-{self.name}"
+
+    @property
+    def is_derivation(self) -> bool:
+        return self.name.endswith(".drv")
+
+    def __str__(self) -> str:
+        return f"{self.store_dir}/{self.hash_part}-{self.name}"
 
 
 def output_path_name(drv_name: str, output: str) -> str:

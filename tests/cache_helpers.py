@@ -15,7 +15,7 @@ from pathlib import Path
 from nixoracle import NixStore
 
 from storekit.store.local import LocalStore
-from storekit.store.uri import local_spec_for
+from storekit.store.specs import local_spec_for
 from storekit.storepath import StorePath
 
 #: A closure of three input-addressed paths: `top` -> `mid` -> `dep`, with a file, a dir, a symlink.

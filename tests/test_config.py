@@ -16,7 +16,7 @@ import pytest
 from storekit.config import Config, choose_store, config_path, load_config, parse_config, read_config
 from storekit.errors import ConfigError
 from storekit.signing import SecretKey
-from storekit.store.uri import FileCacheSpec, LocalStoreSpec
+from storekit.store.specs import FileCacheSpec, LocalStoreSpec
 
 REPO = Path(__file__).resolve().parent.parent
 KEY = str(SecretKey.generate("cache.example.org-1").public_key())

@@ -21,7 +21,7 @@ from storekit.cli import app
 from storekit.config import Config, parse_config
 from storekit.errors import ConfigError, FileSystemError, StorekitError
 from storekit.signing import SecretKey
-from storekit.store.uri import local_spec_for
+from storekit.store.specs import local_spec_for
 from storekit.templates import (
     Kind,
     init_template,

@@ -25,8 +25,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from storekit.bootstrap.model import Source
-from storekit.bootstrap.sources import FetchResult, check_file, file_digest, mirror_file
+from storekit.bootstrap.sources import FetchResult, check_file, fetched_event, file_digest, mirror_file
 from storekit.errors import HashMismatch, StorekitError
+from storekit.progress import Progress
 
 Run = Callable[[Sequence[str], str], None]
 """Run a command in a directory; raises `StorekitError` with its output when it fails."""
@@ -125,7 +126,7 @@ def fetch_from_debian(
     *,
     apt_dir: str | None = None,
     run: Run = run_command,
-    progress: Callable[[FetchResult], None] | None = None,
+    progress: Progress | None = None,
 ) -> list[FetchResult]:
     """Fill `mirror` with the Debian files of `sources` (those declaring `debian`), verified."""
     os.makedirs(mirror, exist_ok=True)
@@ -143,8 +144,8 @@ def fetch_from_debian(
         for spec, wanted in todo.items():
             results.extend(_one_package(spec, wanted, mirror, apt, run))
     if progress is not None:
-        for r in results:
-            progress(r)
+        for done, r in enumerate(results, 1):
+            progress(fetched_event(r, done, len(results)))
     return results
 
 

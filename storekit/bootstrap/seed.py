@@ -26,12 +26,13 @@ import stat
 import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from storekit.bootstrap.model import SeedSpec
 from storekit.elf import SetInterpreter, SetRpath
 from storekit.elf.fs import edit_file, is_elf_file, read_facts
 from storekit.errors import ElfError, StorekitError
+from storekit.progress import Progress, ProgressEvent
 from storekit.store.base import ValidPathInfo
 from storekit.storepath import StorePath
 
@@ -67,7 +68,7 @@ class HostFile:
     """A file or symlink to copy, at its canonical host path (real parent directory + name)."""
 
     path: str
-    kind: str  # "file" | "symlink"
+    kind: Literal["file", "symlink"]
     target: str = ""
     """A symlink's target, relative, pointing at the final file inside the seed."""
     executable: bool = False
@@ -231,10 +232,10 @@ class SeedReport:
 
 
 def make_seed(
-    manifest: SeedManifest, spec: SeedSpec, out: str, root: str, progress: Callable[[str], None] | None = None
+    manifest: SeedManifest, spec: SeedSpec, out: str, root: str, progress: Progress | None = None
 ) -> SeedReport:
     """Assemble the seed for store path `out` in the empty directory `root` (a staging directory)."""
-    for f in manifest.files:
+    for done, f in enumerate(manifest.files, 1):
         dest = root + f.path
         os.makedirs(posixpath.dirname(dest), exist_ok=True)
         if f.kind == "symlink":
@@ -243,7 +244,7 @@ def make_seed(
             shutil.copyfile(f.path, dest)
             os.chmod(dest, 0o755 if f.executable else 0o644)
             if progress is not None:
-                progress(f.path)
+                progress(ProgressEvent("seed", done, len(manifest.files), "files", item=f.path))
     for top in ("/lib", "/lib64", "/lib32", "/libx32"):
         if os.path.islink(top) and os.path.isdir(root + os.path.realpath(top)):
             os.symlink(os.readlink(top).lstrip("/"), root + top)
@@ -385,7 +386,7 @@ def add_seed(
     deriver: StorePath,
     manifest: SeedManifest,
     spec: SeedSpec,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> SeedReport:
     """Make the seed in a staging directory of `store` and register it as `out`, built by `deriver`."""
     from storekit.nar.fs import hash_path

@@ -19,12 +19,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from storekit.bootstrap.model import Profile, Source
 from storekit.bootstrap.plan import Planned
 from storekit.errors import HashMismatch, StorekitError
 from storekit.hashing import Hash
+from storekit.progress import Progress, ProgressEvent
 from storekit.store.base import ValidPathInfo
 from storekit.store.content_address import ContentAddress
 from storekit.storepath import FileIngestionMethod
@@ -39,7 +40,7 @@ Download = Callable[[str, str], None]
 @dataclass(frozen=True, slots=True)
 class FetchResult:
     source: Source
-    status: str  # "present" | "fetched" | "failed"
+    status: Literal["present", "fetched", "failed"]
     detail: str = ""
 
 
@@ -86,16 +87,17 @@ def fetch_sources(
     sources: Iterable[Source],
     mirror: str,
     download: Download | None = None,
-    progress: Callable[[FetchResult], None] | None = None,
+    progress: Progress | None = None,
 ) -> list[FetchResult]:
     """Put every source into `mirror`, verified; a file already there is checked, not fetched again."""
     os.makedirs(mirror, exist_ok=True)
     results = []
-    for source in sources:
+    todo = list(sources)
+    for source in todo:
         result = _fetch_one(source, mirror, download or urllib_download)
         results.append(result)
         if progress is not None:
-            progress(result)
+            progress(fetched_event(result, len(results), len(todo)))
     return results
 
 
@@ -156,3 +158,9 @@ def realise_source(store: LocalStore, planned: Planned, source: Source, mirror: 
         ca = ContentAddress("fixed", content, FileIngestionMethod.FLAT)
         info = ValidPathInfo(planned.out, nar_hash, size, deriver=planned.drv_path, ca=str(ca))
         return store.install_staged(info, staged)
+
+
+def fetched_event(result: FetchResult, done: int, total: int) -> ProgressEvent:
+    """The progress event of one source put into the mirror (or not)."""
+    message = f"{result.status} {result.source.file}" + (f"  {result.detail}" if result.detail else "")
+    return ProgressEvent("sources", done, total, "files", item=result.source.file, message=message)

@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from storekit.bootstrap.model import SEED, Package, Profile, Stage
-from storekit.errors import ConfigError
+from storekit.errors import ConfigError, DependencyCycle
+from storekit.graph import toposort
 
 
 def order(profile: Profile) -> list[tuple[Stage, list[Package]]]:
@@ -30,26 +31,13 @@ def order(profile: Profile) -> list[tuple[Stage, list[Package]]]:
 
 
 def _topological(profile: Profile, packages: list[Package]) -> list[Package]:
-    done: dict[str, Package] = {}
-    visiting: list[str] = []
-
-    def visit(pkg: Package) -> None:
-        if pkg.id in done:
-            return
-        if pkg.id in visiting:
-            cycle = [*visiting[visiting.index(pkg.id) :], pkg.id]
-            raise ConfigError(
-                profile.file, f"packages.{pkg.id}.deps", f"dependency cycle: {' -> '.join(cycle)}"
-            )
-        visiting.append(pkg.id)
-        for dep in pkg.deps:
-            visit(profile.packages[dep])
-        visiting.pop()
-        done[pkg.id] = pkg
-
-    for pkg in packages:
-        visit(pkg)
-    return list(done.values())
+    try:
+        ids = toposort([p.id for p in packages], lambda pid: profile.packages[pid].deps)
+    except DependencyCycle as e:
+        raise ConfigError(
+            profile.file, f"packages.{e.cycle[0]}.deps", f"dependency cycle: {' -> '.join(map(str, e.cycle))}"
+        ) from e
+    return [profile.packages[pid] for pid in ids]
 
 
 def previous_stage(profile: Profile, stage: str) -> str:

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 from storekit.bootstrap.driver import Bootstrap
 from storekit.bootstrap.model import SEED
-from storekit.bootstrap.stagebuild import ProgressCallback
 from storekit.elf.fs import is_elf_file, read_facts
 from storekit.elf.inspect import ElfFacts
 from storekit.errors import ElfError
+from storekit.progress import Progress
 from storekit.storepath import StorePath
 
 
@@ -34,7 +34,7 @@ class Check:
 
 
 def verify(
-    boot: Bootstrap, *, jobs: int = 1, cores: int = 1, progress: ProgressCallback | None = None
+    boot: Bootstrap, *, jobs: int = 1, cores: int = 1, progress: Progress | None = None
 ) -> list[Check]:
     """Every check, in order; the sandboxed script runs only when everything is built."""
     checks = [_all_built(boot)]

@@ -7,6 +7,7 @@ the command line) adds the traceback. Other exceptions are bugs and keep theirs.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import sys
 import traceback
@@ -61,6 +62,15 @@ def load_command(name: str) -> Any:
 class _LazyGroup(TyperGroup):
     def list_commands(self, ctx: Any) -> list[str]:
         return list(COMMANDS)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        """As click's, but a mistyped command is matched against every command, loaded or not."""
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in COMMANDS and not ctx.resilient_parsing:
+            matches = difflib.get_close_matches(name, COMMANDS)
+            if matches:
+                ctx.fail(f"No such command '{name}'. Did you mean {', '.join(map(repr, matches))}?")
+        return super().resolve_command(ctx, args)
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name not in COMMANDS:

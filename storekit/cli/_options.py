@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from storekit.config import Config
     from storekit.store.base import Store
     from storekit.store.local import LocalStore
-    from storekit.store.uri import StoreSpec
+    from storekit.store.specs import StoreSpec
     from storekit.storepath import StorePath
 
 STORE_FORMS = (
@@ -53,7 +53,7 @@ def complete_store_path(ctx: typer.Context, incomplete: str) -> list[str]:
     if value is None and isinstance(sources, list) and sources:
         value = sources[0]
     try:
-        from storekit.store.uri import LocalStoreSpec
+        from storekit.store.specs import LocalStoreSpec
 
         spec = store_spec(value if isinstance(value, str) else None)
         if not isinstance(spec, LocalStoreSpec) or not incomplete.startswith(spec.store_dir):
@@ -139,7 +139,7 @@ def store_spec(value: str | None, config: Config | None = None) -> StoreSpec:
 
 def open_cli_store(value: str | None, config: Config | None = None) -> Store:
     """Open the store a user named (relative dirs are taken from the cwd), or the default one."""
-    from storekit.store.uri import open_store
+    from storekit.store.open import open_store
 
     return open_store(store_spec(value, config))
 

@@ -14,7 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
@@ -22,10 +22,10 @@ import typer
 
 from storekit.bootstrap import stages
 from storekit.bootstrap.config import LoadedProfile, load_profile, parse_profile, pin_sources, read_document
-from storekit.bootstrap.driver import Bootstrap, PackageState
-from storekit.bootstrap.stagebuild import Event
-from storekit.cli._options import KeepFailedOption
-from storekit.cli.store import local_store
+from storekit.bootstrap.driver import Bootstrap
+from storekit.bootstrap.status import PackageState
+from storekit.cli._options import KeepFailedOption, StoreOption, local_store
+from storekit.cli._progress import stage_bars
 from storekit.errors import StorekitError
 
 NAME = "bootstrap"
@@ -33,9 +33,6 @@ HELP = "Build a staged, declarative bootstrap (Linux From Scratch) in the sandbo
 app = typer.Typer(no_args_is_help=True)
 
 ConfigArg = Annotated[str, typer.Argument(help="The profile, e.g. bootstrap/lfs/mini.toml.")]
-StoreOpt = Annotated[
-    str | None, typer.Option("--store", help="Store spec (default: $STOREKIT_STORE, else your store).")
-]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON: {stages: [{name, packages: […]}]}.")]
 MirrorOpt = Annotated[str | None, typer.Option("--mirror", help="Directory of source tarballs.")]
 
@@ -52,7 +49,7 @@ def _cores(jobs: int, cores: int | None) -> int:
 
 
 @app.command()
-def seed(config: ConfigArg, store: StoreOpt = None) -> None:
+def seed(config: ConfigArg, store: StoreOption = None) -> None:
     """Make stage 0: the declared host tools, self-contained in one store path. Prints it."""
     with _bootstrap(config, store) as boot:
         for path in boot.manifest.missing:
@@ -74,14 +71,14 @@ def _print_states(result: list[tuple[str, list[PackageState]]], as_json: bool) -
 
 
 @app.command()
-def plan(config: ConfigArg, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+def plan(config: ConfigArg, store: StoreOption = None, as_json: JsonOpt = False) -> None:
     """Stages and packages in build order, with their .drv, output path and status in the store."""
     with _bootstrap(config, store) as boot:
         _print_states(boot.status(), as_json)
 
 
 @app.command()
-def status(config: ConfigArg, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+def status(config: ConfigArg, store: StoreOption = None, as_json: JsonOpt = False) -> None:
     """Per package: built / to-build / substitutable, its output and how long its build took."""
     with _bootstrap(config, store) as boot:
         result = boot.status()
@@ -123,7 +120,7 @@ def graph(
 @app.command("build")
 def build_command(
     config: ConfigArg,
-    store: StoreOpt = None,
+    store: StoreOption = None,
     mirror: MirrorOpt = None,
     until: Annotated[str | None, typer.Option("--until", help="Stop after this stage or package.")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Packages built in parallel.")] = 1,
@@ -136,7 +133,7 @@ def build_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Build the profile (the seed first), stage by stage; resumes where an earlier run stopped."""
-    with _bootstrap(config, store) as boot, _bars(quiet) as show:
+    with _bootstrap(config, store) as boot, stage_bars(quiet) as show:
         summary = boot.build(mirror=mirror, until=until, jobs=jobs, cores=_cores(jobs, cores),
                              keep_going=keep_going, timeout=timeout, keep_failed=keep_failed,
                              progress=show)  # fmt: skip
@@ -149,39 +146,10 @@ def build_command(
             raise StorekitError(f"{len(summary.failed)} package(s) failed:\n" + "\n".join(lines))
 
 
-@contextmanager
-def _bars(quiet: bool) -> Iterator[Callable[[Event], None]]:
-    """A tqdm bar per stage on stderr (on a terminal); other events as plain lines."""
-    bars: dict[str, Any] = {}
-    fancy = not quiet and sys.stderr.isatty()
-
-    def show(e: Event) -> None:
-        if e.kind in ("seed", "sources") and not quiet:
-            typer.echo(e.message, err=True)
-        elif e.kind == "stage-start" and fancy:
-            from tqdm import tqdm
-
-            bars[e.stage] = tqdm(total=e.total, unit="pkg", desc=e.stage, file=sys.stderr)
-        elif e.kind == "progress" and e.stage in bars:
-            bar = bars[e.stage]
-            bar.n = e.done
-            bar.set_postfix_str(", ".join(e.running)[:60] + (f" ({e.failed} failed)" if e.failed else ""))
-        elif e.kind == "stage-done" and e.stage in bars:
-            bars.pop(e.stage).close()
-        elif e.kind == "progress" and not quiet and e.message:
-            typer.echo(f"{e.stage}: {e.message}", err=True)
-
-    try:
-        yield show
-    finally:
-        for bar in bars.values():
-            bar.close()
-
-
 @app.command("verify")
 def verify_command(
     config: ConfigArg,
-    store: StoreOpt = None,
+    store: StoreOption = None,
     cores: Annotated[int | None, typer.Option("--cores", min=1)] = None,
 ) -> None:
     """The book's sanity checks, in the sandbox, and the store's promises (no host paths, store loader)."""

@@ -28,13 +28,13 @@ from storekit.cli._options import (
     opened_store,
     resolve_path,
 )
-from storekit.cli._progress import TerminalBar, terminal_bar
+from storekit.cli._progress import progress_bar
 
 if TYPE_CHECKING:
-    from storekit.build.driver import Sources, Target
-    from storekit.build.plan import BuildPlan
-    from storekit.build.scheduler import Progress, Report
     from storekit.config import Config
+    from storekit.realise.driver import Sources, Target
+    from storekit.realise.plan import BuildPlan
+    from storekit.realise.scheduler import Report
     from storekit.store.local import LocalStore
     from storekit.storepath import StorePath
 
@@ -94,9 +94,9 @@ def command(
     ] = False,
 ) -> None:
     """Build derivations and their missing inputs; print their output paths."""
-    from storekit.build.driver import build
-    from storekit.build.runner import BuildOptions, find_bwrap
-    from storekit.build.sandbox import SandboxPath
+    from storekit.realise.driver import build
+    from storekit.realise.runner import BuildOptions, find_bwrap
+    from storekit.realise.sandbox import SandboxPath
 
     if not no_sandbox and not dry_run:
         find_bwrap()
@@ -118,7 +118,7 @@ def command(
             _show_plan(s, wanted, sources)
             return
         on_log = _log_printer() if print_build_logs else None
-        bar = stack.enter_context(terminal_bar(quiet or print_build_logs, desc="building", unit="drv"))
+        bar = stack.enter_context(progress_bar(quiet or print_build_logs, desc="building"))
         plan, report = build(
             s,
             wanted,
@@ -126,7 +126,7 @@ def command(
             jobs=jobs,
             keep_going=keep_going,
             sources=sources,
-            progress=_progress(bar),
+            progress=bar,
             on_log=on_log,
         )
     _print_outputs(plan, report, wanted, as_json)
@@ -153,9 +153,9 @@ def _print_outputs(plan: BuildPlan, report: Report, wanted: list[Target], as_jso
 
 def _target(store: LocalStore, text: str) -> Target:
     if text.endswith(".toml"):
-        from storekit.build.driver import derivation_reader
-        from storekit.build.recipe import instantiate_recipe
-        from storekit.build.runner import host_system
+        from storekit.realise.driver import derivation_reader
+        from storekit.realise.recipe import instantiate_recipe
+        from storekit.realise.runner import host_system
 
         drv_path, _ = instantiate_recipe(store, text, derivation_reader(store), system=host_system())
         return drv_path, None
@@ -167,7 +167,7 @@ def _target(store: LocalStore, text: str) -> Target:
 def _sources(
     stack: ExitStack, specs: str, keys: str | None, no_check: bool, config: Config
 ) -> Sources | None:
-    from storekit.build.driver import Sources
+    from storekit.realise.driver import Sources
     from storekit.store.substituters import SignaturePolicy, Substituters, is_untrusted_source
 
     if not specs.split():
@@ -180,8 +180,8 @@ def _sources(
 
 
 def _show_plan(store: LocalStore, wanted: list[Target], sources: Sources | None) -> None:
-    from storekit.build.driver import plan_build
-    from storekit.build.plan import Action
+    from storekit.realise.driver import plan_build
+    from storekit.realise.plan import Action
 
     plan = plan_build(store, wanted, sources)
     for verb, action in (("built", Action.BUILD), ("fetched", Action.SUBSTITUTE)):
@@ -205,15 +205,3 @@ def _log_printer() -> Callable[[StorePath, bytes], None]:
             sys.stderr.flush()
 
     return show
-
-
-def _progress(bar: TerminalBar | None) -> Callable[[Progress], None] | None:
-    """The progress line: built/total and the builds running now."""
-    if bar is None:
-        return None
-
-    def update(p: Progress) -> None:
-        note = ", ".join(p.running)[:60] + (f" ({p.failed} failed)" if p.failed else "")
-        bar.show(total=p.total, done=p.done, postfix=note)
-
-    return update

@@ -16,7 +16,7 @@ from storekit.relocate.plan import Mode
 from storekit.store.base import Store
 
 if TYPE_CHECKING:
-    from storekit.relocate.substitute import RelocatingStore
+    from storekit.transfer.relocating import RelocatingStore
 
 NAME = "cache"
 HELP = "Serve a store as an HTTP binary cache; inspect binary caches."
@@ -74,7 +74,7 @@ def serve(
 ) -> None:
     """Serve a store over HTTP as a Nix binary cache until interrupted (Ctrl-C)."""
     from storekit.store.binary_cache import read_secret_key
-    from storekit.store.serve import CacheServer
+    from storekit.transfer.serve import CacheServer
 
     keys = [read_secret_key(sign_key)] if sign_key else []
     opened: Store = open_cli_store(store)
@@ -110,8 +110,8 @@ def _log(message: str) -> None:
 
 def _relocating(backing: Store, upstream_spec: str, mode: Mode, state_dir: Path | None) -> RelocatingStore:
     """`backing` filled with `upstream_spec`'s paths, relocated in `mode`."""
-    from storekit.relocate.serving import RelocationIndex
-    from storekit.relocate.substitute import RelocatingStore
+    from storekit.transfer.relocating import RelocatingStore
+    from storekit.transfer.relocation_index import RelocationIndex
 
     upstream = open_cli_store(upstream_spec)
     try:

@@ -26,13 +26,13 @@ from storekit.cli._options import (
     resolve_path,
     show_bytes,
 )
-from storekit.cli._progress import TerminalBar, terminal_bar
+from storekit.cli._progress import progress_bar
 from storekit.errors import StoreError
 from storekit.store.base import Store
 from storekit.store.link import LinkMode
 
 if TYPE_CHECKING:
-    from storekit.store.copy import CopyEvent, CopyResult, Progress
+    from storekit.transfer.copy import CopyResult
 
 NAME = "copy"
 HELP = "Copy closures between stores and binary caches (like `nix copy`)."
@@ -80,8 +80,8 @@ def copy(
 ) -> None:
     """Copy the closures of PATHs from the source store(s) to the destination."""
     from storekit.store.binary_cache import read_secret_key
-    from storekit.store.copy import copy_closure
     from storekit.store.substituters import SignaturePolicy, Substituters, is_untrusted_source
+    from storekit.transfer.copy import copy_closure
 
     specs = [*(from_ or []), *(substituters or "").split()]
     if not specs and to is None:
@@ -97,29 +97,16 @@ def copy(
         require = not no_check_sigs and (bool(trusted_public_keys) or is_untrusted_source(src))
         trusted = [trusted_public_keys or "", *config.trusted_public_keys]
         policy = SignaturePolicy.from_text(trusted, require_sigs=require)
-        bar = stack.enter_context(terminal_bar(quiet or as_json, desc="copying", unit="B", unit_scale=True))
-        result = copy_closure(
-            src,
-            dst,
-            wanted,
-            policy=policy,
-            sign_keys=keys,
-            jobs=jobs,
-            link=link,
-            progress=_progress(bar),
-            relocate=relocate,
-        )
+        bar = stack.enter_context(progress_bar(quiet or as_json, desc="copying"))
+        if relocate and src.store_dir != dst.store_dir:
+            from storekit.transfer.relocating import relocating_copy
+
+            result = relocating_copy(src, dst, wanted, policy=policy, progress=bar)
+        else:
+            result = copy_closure(
+                src, dst, wanted, policy=policy, sign_keys=keys, jobs=jobs, link=link, progress=bar
+            )
     _report(result, dst.uri, quiet, as_json)
-
-
-def _progress(bar: TerminalBar | None) -> Progress | None:
-    if bar is None:
-        return None
-
-    def update(event: CopyEvent) -> None:
-        bar.show(total=event.total_bytes, advance=event.nar_size, postfix=event.path.name[:40])
-
-    return update
 
 
 def _report(result: CopyResult, to: str, quiet: bool, as_json: bool) -> None:

@@ -134,9 +134,9 @@ def instantiate_command(
     ] = None,
 ) -> None:
     """Write the .drv of each storekit recipe (TOML) to the store, as Nix's `derivation` would; print it."""
-    from storekit.build.driver import derivation_reader
-    from storekit.build.recipe import instantiate_recipe
-    from storekit.build.runner import host_system
+    from storekit.realise.driver import derivation_reader
+    from storekit.realise.recipe import instantiate_recipe
+    from storekit.realise.runner import host_system
 
     with local_store(store) as s:
         for recipe in recipes:

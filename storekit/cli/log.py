@@ -26,7 +26,7 @@ def command(
     store: StoreOption = None,
 ) -> None:
     """Print a build log, as `nix log` does (logs are read plain or bzip2-compressed)."""
-    from storekit.build.logs import read_log
+    from storekit.realise.logs import read_log
 
     with local_store(store) as s:
         wanted = resolve_path(s, path)

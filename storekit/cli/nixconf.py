@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import posixpath
 import shlex
-import urllib.parse
 from typing import Annotated
 
 import typer
@@ -20,21 +19,13 @@ import typer
 from storekit.cli._options import StoreOption, print_json, store_spec
 from storekit.config import Config, load_config
 from storekit.errors import StoreError
-from storekit.store.uri import LocalStoreSpec, local_spec_for
+from storekit.store.specs import LocalStoreSpec, local_spec_for
 from storekit.storepath import DEFAULT_STORE_DIR
-
-
-def store_uri(spec: LocalStoreSpec) -> str:
-    """The `local?…` URI of a local store, percent-encoded the way Nix decodes it (not `+` for space)."""
-    params = [("store", spec.store_dir), ("state", spec.state_dir), ("log", spec.log_dir)]
-    if spec.real_dir != spec.store_dir:
-        params.append(("real", spec.real_dir))
-    return "local?" + "&".join(f"{k}={urllib.parse.quote(v, safe='/')}" for k, v in params)
 
 
 def settings(spec: LocalStoreSpec, config: Config) -> dict[str, str]:
     """The nix.conf settings for `spec`, with the config file's substituters and keys."""
-    result = {"store": store_uri(spec)}
+    result = {"store": str(spec)}  # percent-encoded as Nix decodes it (specs.encode_query)
     if spec.store_dir != DEFAULT_STORE_DIR or config.substituters:
         result["substituters"] = " ".join(config.substituters)
     if config.trusted_public_keys:

@@ -116,7 +116,7 @@ def parse(
 def _fields(store_path: StorePath, rest: str) -> dict[str, str]:
     return {
         "path": str(store_path),
-        "storeDir": store_path.store_dir,
+        "storeDir": store_path.store_dir.path,
         "hashPart": store_path.hash_part,
         "name": store_path.name,
         "rest": rest,

@@ -6,17 +6,15 @@ under `--allow-unsafe`) go to stderr; refusals name every file and offset and ad
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from typing import Annotated, Any
+from contextlib import ExitStack
+from typing import Annotated
 
 import typer
 
-from storekit.cli.store import open_cli_store, resolve_path
-from storekit.relocate import Mode, Progress, relocate
-from storekit.store.base import Store
-from storekit.storepath import StorePath
+from storekit.cli._options import DEFAULT_STORE, STORE_FORMS, ToOption, cli_config, opened_store, resolve_path
+from storekit.cli._progress import progress_bar
+from storekit.errors import StoreError
+from storekit.relocate import Mode, relocate
 
 NAME = "relocate"
 HELP = (
@@ -26,8 +24,15 @@ HELP = (
 
 def relocate_command(
     paths: Annotated[list[str], typer.Argument(help="Store paths of SRC to relocate (with their closures).")],
-    from_: Annotated[str, typer.Option("--from", help="Source store spec (its store dir is the old one).")],
-    to: Annotated[str, typer.Option("--to", help="Destination store spec (another store dir).")],
+    from_: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help=f"Source store ({STORE_FORMS}); its store dir is the old one. Default: {DEFAULT_STORE}.",
+            show_default=False,
+        ),
+    ] = None,
+    to: ToOption = None,
     mode: Annotated[
         Mode,
         typer.Option(
@@ -46,44 +51,16 @@ def relocate_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Copy the closures of PATHs from SRC into DST, rewritten for DST's store dir; print the new paths."""
+    if from_ is None and to is None:
+        raise StoreError("give --from SRC and/or --to DST (the other defaults to your store)")
+    config = cli_config()
     with ExitStack() as stack:
-        src = stack.enter_context(_opened(from_))
-        dst = stack.enter_context(_opened(to))
+        src = stack.enter_context(opened_store(from_, config))
+        dst = stack.enter_context(opened_store(to, config))
         wanted = [resolve_path(src, p) for p in paths]
-        bar = stack.enter_context(_progress_bar(quiet))
+        bar = stack.enter_context(progress_bar(quiet, desc="relocating"))
         result = relocate(src, dst, wanted, mode=mode, allow_unsafe=allow_unsafe, progress=bar)
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
     for p in wanted:
         typer.echo(str(result.paths[p]))
-
-
-@contextmanager
-def _opened(spec: str) -> Iterator[Store]:
-    store = open_cli_store(spec)
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-@contextmanager
-def _progress_bar(quiet: bool) -> Iterator[Progress | None]:
-    """A tqdm bar on stderr, only on a terminal."""
-    if quiet or not sys.stderr.isatty():
-        yield None
-        return
-    from tqdm import tqdm
-
-    bars: list[Any] = []
-
-    def update(path: StorePath, done: int, total: int) -> None:
-        if not bars:
-            bars.append(tqdm(total=total, unit="B", unit_scale=True, desc="relocating", file=sys.stderr))
-        bars[0].update(done - bars[0].n)
-
-    try:
-        yield update
-    finally:
-        for bar in bars:
-            bar.close()

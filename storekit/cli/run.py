@@ -18,7 +18,7 @@ from storekit.cli._options import StoreOption, local_store
 from storekit.errors import StorekitError
 
 if TYPE_CHECKING:
-    from storekit.build.store_view import Entry
+    from storekit.realise.store_view import Entry
 
 NAME = "run"
 HELP = "Run a command with the store mounted at its logical store dir (rootless, like nix-user-chroot)."
@@ -34,8 +34,8 @@ def command(
     if real_dir == store_dir:
         argv = list(cmd)
     else:
-        from storekit.build.runner import find_bwrap
-        from storekit.build.store_view import view_args
+        from storekit.realise.runner import find_bwrap
+        from storekit.realise.store_view import view_args
 
         bwrap = find_bwrap()
         argv = [bwrap, *view_args(store_dir, real_dir, _listdir), "--chdir", os.getcwd(), "--", *cmd]

@@ -15,14 +15,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-# `open_cli_store`, `local_store` and `resolve_path` are also imported from here by older command modules.
 from storekit.cli._options import (
     JsonOption,
     PathArgument,
     PathsArgument,
     StoreOption,
     input_stream,
-    local_store,
     open_cli_store,
     opened_store,
     output_stream,
@@ -40,7 +38,7 @@ if TYPE_CHECKING:
     from storekit.store.gc import GcResult
     from storekit.store.local import LocalStore
 
-__all__ = ["app", "local_store", "open_cli_store", "path_info_json", "resolve_path", "show_bytes"]
+__all__ = ["app", "path_info_json"]
 
 NAME = "store"
 HELP = "Add, query, export, garbage-collect, verify and optimise a store."

@@ -97,10 +97,6 @@ class DerivationOutput:
         return bool(self.hash_algo) and self.hash == IMPURE
 
     @property
-    def is_deferred(self) -> bool:
-        return not self.hash_algo and not self.path
-
-    @property
     def is_input_addressed(self) -> bool:
         return not self.hash_algo and bool(self.path)
 

@@ -226,12 +226,12 @@ def _keep_owner_and_mode(fd: int, st: os.stat_result, path: str) -> None:
 
 
 def _check(elf: ElfFile, patch: Patch) -> None:
+    """The planned bytes read back as planned; otherwise the planner has a bug (a traceback, not an error)."""
     got = elf.facts()
     if got != patch.expected:
-        raise ElfPatchError(
-            patch.path,
-            f"internal error: the patched file reads back as {got} instead of {patch.expected}; "
-            "nothing was changed (please report this)",
+        raise AssertionError(
+            f"{patch.path}: the patched file reads back as {got} instead of {patch.expected}; "
+            "nothing was changed (please report this bug)"
         )
 
 

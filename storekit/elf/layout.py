@@ -87,7 +87,7 @@ class Grown:
 
 
 @dataclass(frozen=True, slots=True)
-class _Item:
+class LayoutItem:
     vaddr: int
     size: int
     section: int | None
@@ -109,8 +109,8 @@ def grow(elf: ElfFile, m: Movable, writes: list[Write], section_updates: dict[in
             elf.path,
             "has no section headers, which storekit needs to grow it (the new value does not fit in place)",
         )
-    seg_index, seg = _last_load(elf)
-    items = _items(elf)
+    seg_index, seg = last_load(elf)
+    items = layout_items(elf)
     tail = _plan_tail(elf, seg, m, items)
     keep = min(seg.filesz, tail.base - seg.vaddr)  # bytes of the segment's file image that stay
     shift = _shift(elf, seg, keep, seg.offset + tail.end - seg.vaddr)
@@ -167,9 +167,9 @@ class _Shift:
         )
 
 
-def _plan_tail(elf: ElfFile, seg: Phdr, m: Movable, items: dict[str, _Item]) -> _Tail:
+def _plan_tail(elf: ElfFile, seg: Phdr, m: Movable, items: dict[str, LayoutItem]) -> _Tail:
     """What moves (what no longer fits, and earlier additions found at the end) and where it goes."""
-    end_fixed = _fixed_end(elf, seg, {i.section for i in items.values()})
+    end_fixed = fixed_end(elf, seg, {i.section for i in items.values()})
     in_tail = {k for k, i in items.items() if seg.holds_vaddr(i.vaddr) and i.vaddr >= end_fixed}
     if in_tail and seg.filesz != seg.memsz:
         raise ElfPatchError(
@@ -229,7 +229,7 @@ def _empty(p: Piece) -> bool:
     return (p.length if isinstance(p, (Copy, Zeros)) else len(p.data)) == 0
 
 
-def _last_load(elf: ElfFile) -> tuple[int, Phdr]:
+def last_load(elf: ElfFile) -> tuple[int, Phdr]:
     loads = [(i, p) for i, p in enumerate(elf.segments) if p.type == PT_LOAD]
     if not loads:
         raise ElfPatchError(elf.path, "has no loadable segment: refusing to grow it")
@@ -241,9 +241,9 @@ def _last_load(elf: ElfFile) -> tuple[int, Phdr]:
     return index, seg
 
 
-def _items(elf: ElfFile) -> dict[str, _Item]:
+def layout_items(elf: ElfFile) -> dict[str, LayoutItem]:
     """Where the dynamic section, its string table and the interpreter are now, with their sections."""
-    found: dict[str, _Item] = {}
+    found: dict[str, LayoutItem] = {}
     kinds = {"dynamic": (SHT_DYNAMIC,), "table": (SHT_STRTAB,), "interp": (SHT_PROGBITS,)}
     spots: dict[str, tuple[int, int]] = {}
     if elf.dynamic_segment is not None:
@@ -263,11 +263,11 @@ def _items(elf: ElfFile) -> dict[str, _Item]:
             ),
             None,
         )
-        found[k] = _Item(vaddr, size, index)
+        found[k] = LayoutItem(vaddr, size, index)
     return found
 
 
-def _fixed_end(elf: ElfFile, seg: Phdr, movable_sections: set[int | None]) -> int:
+def fixed_end(elf: ElfFile, seg: Phdr, movable_sections: set[int | None]) -> int:
     """The end address of everything in the last segment that growth must leave where it is."""
     ends = [seg.vaddr]
     for i, s in enumerate(elf.sections):
@@ -333,7 +333,7 @@ def _phdr(
 def _sections(
     elf: ElfFile,
     updates: dict[int, Shdr],
-    items: dict[str, _Item],
+    items: dict[str, LayoutItem],
     place: dict[str, tuple[int, int]],
     bias: int,
     shift: _Shift,

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from storekit.elf.edits import RewritePrefix
 from storekit.elf.fs import edit_file, is_elf_file
 from storekit.errors import ElfError
+from storekit.progress import Progress, ProgressEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +38,7 @@ def rewrite_prefix(
     roots: Sequence[str],
     old: str,
     new: str,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
     *,
     atomic: bool = True,
 ) -> TreeReport:
@@ -49,9 +50,9 @@ def rewrite_prefix(
     changed: list[str] = []
     refused: list[tuple[str, str]] = []
     unchanged = not_elf = 0
-    for path in _files(roots):
+    for done, path in enumerate(_files(roots)):
         if progress is not None:
-            progress(path)
+            progress(ProgressEvent("patch", done, unit="files", item=path))
         if not is_elf_file(path):
             not_elf += 1
             continue

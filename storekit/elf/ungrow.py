@@ -45,7 +45,7 @@ from storekit.elf.format import (
     align_up,
 )
 from storekit.elf.inspect import ElfFacts, ElfFile, parse
-from storekit.elf.layout import Copy, Piece, Write, _fixed_end, _items, _last_load, pack_dynamic_over
+from storekit.elf.layout import Copy, Piece, Write, fixed_end, last_load, layout_items, pack_dynamic_over
 from storekit.errors import ElfError
 
 
@@ -89,12 +89,12 @@ def original_layout(elf: ElfFile) -> Original | None:
 def _original(elf: ElfFile) -> Original | None:
     if not elf.sections:
         return None
-    seg_index, seg = _last_load(elf)
+    seg_index, seg = last_load(elf)
     if seg.filesz != seg.memsz:  # growth leaves no .bss outside the file: most files stop here
         return None
-    items = _items(elf)
+    items = layout_items(elf)
     movable = {i.section for i in items.values()}
-    end_fixed = _fixed_end(elf, seg, movable)
+    end_fixed = fixed_end(elf, seg, movable)
     tail = {k: i for k, i in items.items() if seg.holds_vaddr(i.vaddr) and i.vaddr >= end_fixed}
     if not tail or any(i.section is None for i in tail.values()):
         return None

@@ -21,8 +21,8 @@ import stat
 import threading
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
 
+from storekit.bytestreams import ByteSource
 from storekit.errors import FileSystemError
 from storekit.hashing import Hash, new_hasher
 from storekit.nar import format as fmt
@@ -291,14 +291,14 @@ def _pipelined(pieces: _Pieces) -> Generator[tuple[bytearray, int], None, None]:
 # --- restore ---------------------------------------------------------------------------------------
 
 
-def restore(stream: BinaryIO, dest: StrPath) -> int:
+def restore(stream: ByteSource, dest: StrPath) -> int:
     """Restore the NAR on `stream` at `dest` (which must not exist); returns the NAR bytes read.
 
     Raises NarFormatError (with the byte offset) for a malformed or unsafe archive and FileSystemError
     when the disk refuses; either way nothing restored is left behind.
     """
     reader = NarReader(stream)
-    target = _Restorer(os.fsencode(dest))
+    target = Restorer(os.fsencode(dest))
     try:
         target.run(reader)
     except BaseException:
@@ -310,7 +310,7 @@ def restore(stream: BinaryIO, dest: StrPath) -> int:
 _PREALLOCATE_FROM = 64 << 10
 
 
-class _Restorer:
+class Restorer:
     """Applies reader events to the disk, relative to open directory descriptors."""
 
     def __init__(self, dest: bytes) -> None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
 
+from storekit.bytestreams import ByteSource
 from storekit.errors import InvalidValue
 from storekit.nar.reader import (
     Chunk,
@@ -69,7 +69,7 @@ class NarListing:
         return b"".join(line + b"\n" for line in lines)
 
 
-def ls(stream: BinaryIO, path: str = "/", recursive: bool = False) -> NarListing:
+def ls(stream: ByteSource, path: str = "/", recursive: bool = False) -> NarListing:
     """List `path` in the NAR on `stream` (`/` and `""` both mean the root, as in `nix nar ls`)."""
     if path == "/":
         path = ""
@@ -81,7 +81,7 @@ def ls(stream: BinaryIO, path: str = "/", recursive: bool = False) -> NarListing
     return NarListing(path, node, recursive)
 
 
-def cat(stream: BinaryIO, path: str) -> Iterator[bytes]:
+def cat(stream: ByteSource, path: str) -> Iterator[bytes]:
     """The contents of the regular file at `path` (`""` is the root; `/` names nothing, as in Nix)."""
     target = _components(path)
     names: list[bytes] = []

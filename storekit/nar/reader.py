@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
 
+from storekit.bytestreams import ByteSource
 from storekit.errors import NarFormatError
 from storekit.nar import format as fmt
 
@@ -75,7 +75,7 @@ class Symlink:
 NarEvent = Directory | DirectoryEnd | EntryStart | EntryEnd | Regular | Chunk | Symlink
 
 
-def read_nar(stream: BinaryIO, *, to_eof: bool = True) -> Iterator[NarEvent]:
+def read_nar(stream: ByteSource, *, to_eof: bool = True) -> Iterator[NarEvent]:
     """Parse the NAR on `stream` into events; see `NarReader`."""
     return iter(NarReader(stream, to_eof=to_eof))
 
@@ -87,7 +87,7 @@ class NarReader:
     reads past the archive, so a NAR embedded in a larger stream can be followed by other data.
     """
 
-    def __init__(self, stream: BinaryIO, *, to_eof: bool = True) -> None:
+    def __init__(self, stream: ByteSource, *, to_eof: bool = True) -> None:
         self._input = _Input(stream, _READAHEAD if to_eof else 0)
         self._to_eof = to_eof
 
@@ -198,7 +198,7 @@ class _Input:
 
     __slots__ = ("_base", "_buf", "_pos", "_readahead", "_stream")
 
-    def __init__(self, stream: BinaryIO, readahead: int) -> None:
+    def __init__(self, stream: ByteSource, readahead: int) -> None:
         self._stream = stream
         self._readahead = readahead
         self._buf = b""

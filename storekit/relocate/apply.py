@@ -13,10 +13,11 @@ contents modulo its own old hash part); the staged bytes holding that hash part 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from storekit.errors import RelocationError
+from storekit.progress import Progress, ProgressEvent
 from storekit.relocate.plan import (
     Mode,
     Plan,
@@ -32,8 +33,6 @@ from storekit.store.base import Store, ValidPathInfo
 from storekit.store.link import LinkMode
 from storekit.storepath import StorePath
 
-#: `progress(path, done, total)`: `path` (of the source) was staged; `done` of `total` NAR bytes.
-Progress = Callable[[StorePath, int, int], None]
 _MAX_BLOCKERS_SHOWN = 50
 
 
@@ -147,6 +146,7 @@ class _Counter:
         self.progress = progress
 
     def add(self, path: StorePath, n: int) -> None:
+        """`path` (of the source) was staged: `n` more of the closure's NAR bytes are done."""
         self.done += n
         if self.progress is not None:
-            self.progress(path, self.done, self.total)
+            self.progress(ProgressEvent("relocate", self.done, self.total, "bytes", item=str(path)))

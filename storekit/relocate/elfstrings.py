@@ -23,7 +23,7 @@ from storekit.elf.patch import Patch
 from storekit.elf.ungrow import original_layout
 from storekit.elf.versions import dynsym_count, symbol_name_offsets
 from storekit.errors import ElfError
-from storekit.relocate.rewrite import (
+from storekit.relocate.rules import (
     Blocker,
     Outcome,
     Rules,
@@ -137,10 +137,11 @@ def _grow_strings(
     erased = bytes(buf)
     patch = plan(parse(erased, elf.path), edits)
     result = assemble(erased, patch)
+    # a bug in the ELF editor, not a file to refuse: an AssertionError keeps its traceback
     if parse(result, elf.path).facts() != patch.expected:
-        raise ElfError(elf.path, "internal error: the grown file does not read back as planned")
+        raise AssertionError(f"{elf.path}: the grown file does not read back as planned")
     if find_dir(result, rules.old_dir):
-        raise ElfError(elf.path, "internal error: the old store dir is still in the grown file")
+        raise AssertionError(f"{elf.path}: the old store dir is still in the grown file")
     return result
 
 

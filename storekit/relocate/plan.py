@@ -16,9 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from storekit.errors import RelocationError
+from storekit.errors import DependencyCycle, RelocationError
+from storekit.graph import toposort
 from storekit.hashing import Hash
-from storekit.relocate.rewrite import Rules
+from storekit.relocate.rules import Rules
 from storekit.store.base import ValidPathInfo
 from storekit.store.content_address import ContentAddress
 from storekit.storepath import FileIngestionMethod, StoreDir, StorePath
@@ -80,30 +81,15 @@ def make_plan(
 
 def references_first(infos: Mapping[StorePath, ValidPathInfo]) -> list[StorePath]:
     """Every path after all of its references (self-references aside); ties broken by path."""
-    order: list[StorePath] = []
-    state: dict[StorePath, int] = {}  # 1: being visited, 2: done
-    for root in sorted(infos):
-        if state.get(root) == 2:
-            continue
-        stack = [(root, iter(sorted(infos[root].references - {root})))]
-        state[root] = 1
-        while stack:
-            node, children = stack[-1]
-            child = next(children, None)
-            if child is None:
-                stack.pop()
-                state[node] = 2
-                order.append(node)
-            elif state.get(child) == 1:
-                raise RelocationError(f"cycle in the references of '{child}' (reached from '{node}')")
-            elif child not in state:
-                state[child] = 1
-                stack.append((child, iter(sorted(infos[child].references - {child}))))
-    return order
+    try:
+        return toposort(sorted(infos), lambda path: sorted(infos[path].references - {path}))
+    except DependencyCycle as e:
+        child, node = e.cycle[0], e.cycle[-2]
+        raise RelocationError(f"cycle in the references of '{child}' (reached from '{node}')") from e
 
 
 def keep_hash_path(path: StorePath, new_dir: StoreDir) -> StorePath:
-    return StorePath(new_dir.path, path.hash_part, path.name)
+    return StorePath(new_dir, path.hash_part, path.name)
 
 
 def rules_for(plan: Plan, path: StorePath, renamed: Mapping[StorePath, StorePath], *, unsafe: bool) -> Rules:

@@ -9,7 +9,6 @@ spooled as it is produced, hashed on a thread), and the local one also the file 
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import queue
 import tempfile
@@ -17,12 +16,13 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
+from storekit.bytestreams import RawReader
 from storekit.errors import NarFormatError
 from storekit.hashing import Hash, new_hasher
 from storekit.nar.reader import NarReader
 from storekit.nar.writer import write_events
 from storekit.references import HashModuloSink, RewritingSink
-from storekit.relocate.rewrite import Blocker, Rules
+from storekit.relocate.rules import Blocker, Rules
 from storekit.relocate.stream import PathReport, RelPath, rewrite_events
 from storekit.relocate.tree import stage_tree
 from storekit.store.base import Store, ValidPathInfo
@@ -40,7 +40,7 @@ def stage_nar(
     Returns where it was staged (None when the rewritten NAR broke, a blocker says why), the hash
     and the NAR's size.
     """
-    source = NarReader(_Stream(nar))  # type: ignore[arg-type]
+    source = NarReader(_Stream(nar))
     hasher = _InThread(HashModuloSink(own.decode()) if own is not None else _PlainHash())
     chunks = _tee(write_events(rewrite_events(source, rules, own, report)), hasher.feed)
     handle: str | None = None
@@ -107,7 +107,7 @@ class _InThread:
         return self._sink.finish()
 
 
-class _Stream(io.RawIOBase):
+class _Stream(RawReader):
     """A readable stream over byte chunks that copies a chunk only when a read takes part of it."""
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
@@ -134,7 +134,7 @@ class _Stream(io.RawIOBase):
         self._pos = end
         return self._buf if start == 0 and end == len(self._buf) else self._buf[start:end]
 
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+    def fill(self, buffer: memoryview) -> int:
         data = self.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
@@ -207,7 +207,7 @@ class _LocalStaging:
         from storekit.nar.fs import restore
 
         target = self._target()
-        restore(_Stream(chunks), target)  # type: ignore[arg-type]
+        restore(_Stream(chunks), target)
         return target
 
     def stage_tree(

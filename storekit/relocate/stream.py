@@ -26,13 +26,13 @@ from storekit.nar.reader import (
     Regular,
     Symlink,
 )
-from storekit.relocate.rewrite import (
+from storekit.relocate.rewrite import rewrite_file
+from storekit.relocate.rules import (
     Blocker,
     Rules,
     find_all,
     find_dir,
     replace_hash_parts,
-    rewrite_file,
     rewrite_free,
 )
 

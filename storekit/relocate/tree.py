@@ -23,7 +23,7 @@ import threading
 from storekit.errors import FileSystemError
 from storekit.hashing import Hash, new_hasher
 from storekit.nar import format as fmt
-from storekit.relocate.rewrite import Rules, find_all, find_dir
+from storekit.relocate.rules import Rules, find_all, find_dir
 from storekit.relocate.stream import PathReport, RelPath, entry_names, relocate_contents, relocate_target
 
 _SMALL = 1 << 16  # read files up to this size; map larger ones
@@ -133,7 +133,7 @@ def _read(path: bytes, size: int) -> Contents:
 
 def _touched(data: Contents, rules: Rules, own_hash: bytes | None) -> bool:
     """Whether anything in `data` is to be rewritten (or, in content-addressed mode, patched later)."""
-    if rules.moves_dir and find_dir(data, rules.old_dir):  # type: ignore[arg-type]
+    if rules.moves_dir and find_dir(data, rules.old_dir):
         return True
     needles = [*rules.hash_parts, own_hash] if own_hash is not None else list(rules.hash_parts)
     return any(data.find(n) >= 0 for n in needles)

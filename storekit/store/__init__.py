@@ -8,6 +8,7 @@ format are in their own modules (gc, verify, optimise, export) and work on a `Lo
 from __future__ import annotations
 
 from storekit.store.base import Store, ValidPathInfo
-from storekit.store.uri import StoreSpec, default_store_spec, open_store, parse_store_spec
+from storekit.store.open import open_store
+from storekit.store.specs import StoreSpec, default_store_spec, parse_store_spec
 
 __all__ = ["Store", "StoreSpec", "ValidPathInfo", "default_store_spec", "open_store", "parse_store_spec"]

@@ -14,9 +14,10 @@ import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import BinaryIO
 
-from storekit.errors import InvalidStorePath, PathNotValid, StoreError
+from storekit.bytestreams import ByteSource
+from storekit.errors import DependencyCycle, InvalidStorePath, PathNotValid, StoreError
+from storekit.graph import toposort
 from storekit.hashing import Hash, new_hasher
 from storekit.narinfo import fingerprint
 from storekit.storepath import StoreDir, StorePath
@@ -68,7 +69,7 @@ class Store(ABC):
         """The NAR serialisation of a valid path, streamed in chunks."""
 
     @abstractmethod
-    def add_from_nar(self, info: ValidPathInfo, source: BinaryIO, *, repair: bool = False) -> None:
+    def add_from_nar(self, info: ValidPathInfo, source: ByteSource, *, repair: bool = False) -> None:
         """Make `info.path` valid from the NAR in `source`, checking its hash and size against `info`.
 
         The references of `info` must already be valid. Nothing becomes valid if a check fails.
@@ -135,27 +136,11 @@ class Store(ABC):
     def topo_sort(self, paths: Iterable[StorePath]) -> list[StorePath]:
         """Nix's `topoSortPaths`: a path comes before the paths it references (referrers first)."""
         items = set(paths)
-        order: list[StorePath] = []
-        done: set[StorePath] = set()
-        for start in sorted(items):
-            if start in done:
-                continue
-            stack: list[tuple[StorePath, Iterator[StorePath]]] = [(start, self._children(start, items))]
-            on_stack = {start}
-            done.add(start)
-            while stack:
-                node, children = stack[-1]
-                child = next(children, None)
-                if child is None:
-                    stack.pop()
-                    on_stack.discard(node)
-                    order.append(node)
-                elif child in on_stack:
-                    raise StoreError(f"cycle detected in the references of '{child}' from '{node}'")
-                elif child not in done:
-                    done.add(child)
-                    on_stack.add(child)
-                    stack.append((child, self._children(child, items)))
+        try:
+            order = toposort(sorted(items), lambda path: self._children(path, items))
+        except DependencyCycle as e:
+            child, node = e.cycle[0], e.cycle[-2]
+            raise StoreError(f"cycle detected in the references of '{child}' from '{node}'") from e
         order.reverse()
         return order
 
@@ -180,7 +165,7 @@ class Store(ABC):
             if not self.is_valid_path(path):
                 spool.seek(0)
                 info = ValidPathInfo(path, nar_hash, size, ca=source_ca(nar_hash))
-                self.add_from_nar(info, spool)  # type: ignore[arg-type]
+                self.add_from_nar(info, spool)
         return path
 
     def add_text(self, name: str, text: bytes, references: Iterable[StorePath] = ()) -> StorePath:

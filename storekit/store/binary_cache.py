@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
+from storekit.bytestreams import ByteSource
 from storekit.errors import (
     HashMismatch,
     NarInfoError,
@@ -35,8 +36,8 @@ from storekit.store.compression import (
     write_compressed,
 )
 from storekit.store.pipeline import HashedPrefetch
+from storekit.store.specs import FileCacheSpec, HttpCacheSpec
 from storekit.store.transport import FileTransport, HttpTransport, Transport
-from storekit.store.uri import FileCacheSpec, HttpCacheSpec
 from storekit.storepath import StoreDir, StorePath
 
 CACHE_INFO = "nix-cache-info"
@@ -151,7 +152,7 @@ class BinaryCacheStore(Store):
         return narinfo
 
     def lookup_narinfo(self, path: StorePath) -> NarInfo | None:
-        if path.store_dir != self.store_dir.path:
+        if path.store_dir != self.store_dir:
             return None
         narinfo = self._fetch_narinfo(path.hash_part)
         if narinfo is not None and narinfo.store_path != path:
@@ -203,12 +204,12 @@ class BinaryCacheStore(Store):
 
     # --- writing -----------------------------------------------------------------------------------
 
-    def add_from_nar(self, info: ValidPathInfo, source: BinaryIO, *, repair: bool = False) -> None:
+    def add_from_nar(self, info: ValidPathInfo, source: ByteSource, *, repair: bool = False) -> None:
         narinfo = self.upload_nar(info, source, repair=repair)
         if narinfo is not None:
             self.publish(narinfo)
 
-    def upload_nar(self, info: ValidPathInfo, source: BinaryIO, *, repair: bool = False) -> NarInfo | None:
+    def upload_nar(self, info: ValidPathInfo, source: ByteSource, *, repair: bool = False) -> NarInfo | None:
         """Write the compressed NAR file and return the narinfo to publish (None: already valid).
 
         This is the slow half of adding a path and needs no reference to be valid yet, so a copy can
@@ -220,7 +221,7 @@ class BinaryCacheStore(Store):
         self, info: ValidPathInfo, chunks: Iterator[bytes], *, repair: bool = False
     ) -> NarInfo | None:
         """`upload_nar` from an iterator of NAR chunks (such as `Store.nar_from_path`'s)."""
-        if info.path.store_dir != self.store_dir.path:
+        if info.path.store_dir != self.store_dir:
             raise StoreError(f"path '{info.path}' does not belong to store dir '{self.store_dir}'")
         if not repair and self.is_valid_path(info.path):
             return None
@@ -291,7 +292,7 @@ class BinaryCacheStore(Store):
 
 
 def path_info_of(narinfo: NarInfo) -> ValidPathInfo:
-    store_dir = StoreDir(narinfo.store_path.store_dir)
+    store_dir = narinfo.store_path.store_dir
     return ValidPathInfo(
         path=narinfo.store_path,
         nar_hash=narinfo.nar_hash,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from storekit.errors import InvalidValue
 from storekit.hashing import Hash
@@ -19,7 +20,7 @@ from storekit.storepath import FileIngestionMethod, StoreDir, StorePath
 class ContentAddress:
     """`text` (a `.drv` or `toFile` file) or `fixed` (flat or recursive `method`), with its hash."""
 
-    kind: str  # "text" | "fixed"
+    kind: Literal["text", "fixed"]
     hash: Hash
     method: FileIngestionMethod = FileIngestionMethod.FLAT
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import struct
 import tempfile
 from collections.abc import Iterable
-from typing import BinaryIO
 
+from storekit.bytestreams import ByteSink, ByteSource
 from storekit.errors import HashMismatch, StoreError
 from storekit.nar import format as fmt
 from storekit.store.base import SPOOL_BYTES, Store, ValidPathInfo
@@ -26,7 +26,7 @@ MAX_PATH = 4096
 MAX_REFERENCES = 1 << 20
 
 
-def export_paths(store: Store, paths: Iterable[StorePath], sink: BinaryIO) -> int:
+def export_paths(store: Store, paths: Iterable[StorePath], sink: ByteSink) -> int:
     """Write `paths` (not their closure) in Nix's export format; returns how many were written."""
     ordered = list(reversed(store.topo_sort(paths)))
     for path in ordered:
@@ -36,7 +36,7 @@ def export_paths(store: Store, paths: Iterable[StorePath], sink: BinaryIO) -> in
     return len(ordered)
 
 
-def _export_one(store: Store, path: StorePath, sink: BinaryIO) -> None:
+def _export_one(store: Store, path: StorePath, sink: ByteSink) -> None:
     from storekit.hashing import new_hasher
 
     info = store.query_path_info(path)
@@ -54,7 +54,7 @@ def _export_one(store: Store, path: StorePath, sink: BinaryIO) -> None:
     sink.write(b"".join(trailer))
 
 
-def import_paths(store: Store, source: BinaryIO) -> list[StorePath]:
+def import_paths(store: Store, source: ByteSource) -> list[StorePath]:
     """Read an export stream and add every path in it (already valid ones are kept as they are)."""
     from storekit.nar.reader import read_nar
 
@@ -66,17 +66,17 @@ def import_paths(store: Store, source: BinaryIO) -> list[StorePath]:
         if marker != 1:
             raise StoreError("input doesn't look like something created by 'nix-store --export'")
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
-            tee = HashingReader(source, copy=spool)  # type: ignore[arg-type]
-            for _ in read_nar(tee, to_eof=False):  # type: ignore[arg-type]
+            tee = HashingReader(source, copy=spool)
+            for _ in read_nar(tee, to_eof=False):
                 pass
             nar_hash, nar_size = tee.finish()
             info = _read_trailer(store, source, nar_hash, nar_size)
             spool.seek(0)
-            store.add_from_nar(info, spool)  # type: ignore[arg-type]
+            store.add_from_nar(info, spool)
         imported.append(info.path)
 
 
-def _read_trailer(store: Store, source: BinaryIO, nar_hash: object, nar_size: int) -> ValidPathInfo:
+def _read_trailer(store: Store, source: ByteSource, nar_hash: object, nar_size: int) -> ValidPathInfo:
     from storekit.hashing import Hash
 
     assert isinstance(nar_hash, Hash)
@@ -94,19 +94,19 @@ def _read_trailer(store: Store, source: BinaryIO, nar_hash: object, nar_size: in
     return ValidPathInfo(path, nar_hash, nar_size, refs, deriver)
 
 
-def _read_exact(source: BinaryIO, n: int, what: str) -> bytes:
+def _read_exact(source: ByteSource, n: int, what: str) -> bytes:
     data = source.read(n)
     if len(data) != n:
         raise StoreError(f"export stream ends early (reading the {what})")
     return data
 
 
-def _read_u64(source: BinaryIO, what: str) -> int:
+def _read_u64(source: ByteSource, what: str) -> int:
     value: int = struct.unpack("<Q", _read_exact(source, 8, what))[0]
     return value
 
 
-def _read_string(source: BinaryIO, what: str) -> str:
+def _read_string(source: ByteSource, what: str) -> str:
     n = _read_u64(source, what)
     if n > MAX_PATH:
         raise StoreError(f"export stream has a {n}-byte {what}; the stream is corrupt")

@@ -19,19 +19,19 @@ import os
 import socket
 import stat
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from storekit import nixbase32
 from storekit.errors import InvalidStorePath, StoreError
+from storekit.progress import Progress, ProgressEvent
 from storekit.store import canonical
 from storekit.store.layout import STAGING_PREFIX, remove_stale_staging
 from storekit.store.local import LocalStore
 from storekit.store.lock import lock_fd, open_lock_file, read_temp_roots
+from storekit.store.overlay_roots import overlay_roots
 from storekit.store.runtime_roots import find_runtime_roots
 from storekit.storepath import StorePath
-
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +168,7 @@ class _RootsServer:
 
 
 @contextlib.contextmanager
-def _collector(store: LocalStore) -> Iterator[_RootsServer]:
+def collector(store: LocalStore) -> Iterator[_RootsServer]:
     fd = open_lock_file(os.path.join(store.state_dir, "gc.lock"))
     try:
         lock_fd(fd, exclusive=True)
@@ -192,9 +192,7 @@ def _live_paths(store: LocalStore, extra_hash_parts: Iterable[str]) -> set[Store
         found = store.query_path_from_hash_part(hash_part)
         if found is not None:
             roots.add(found)
-    from storekit.store.overlay import overlay_roots  # paths the overlays on this store reference
-
-    roots |= overlay_roots(store)
+    roots |= overlay_roots(store)  # paths the overlays on this store reference
     return store.closure(roots, include_derivers=True)
 
 
@@ -206,7 +204,7 @@ def collect_garbage(
     progress: Progress | None = None,
 ) -> GcResult:
     """Delete every path not reachable from a root, then unused `.links` entries and leftovers."""
-    with _collector(store) as server:
+    with collector(store) as server:
         live = _live_paths(store, ())
         temp_hashes = {os.path.basename(p)[:32] for p in read_temp_roots(store.temproots_dir)}
         dead = store.topo_sort(store.query_all_valid_paths() - live)
@@ -222,7 +220,7 @@ def collect_garbage(
                     keep |= store.closure([path])
                     continue
                 if progress:
-                    progress(str(path))
+                    progress(ProgressEvent("gc", len(deleted), len(dead), item=str(path)))
                 freed += _size_of(store.real_path(path)) if dry_run else store.invalidate_and_delete(path)
                 deleted.append(str(path))
         others = _other_entries(store, temp_hashes | server.hash_parts)
@@ -240,7 +238,7 @@ def delete_paths(store: LocalStore, paths: Iterable[StorePath], *, dry_run: bool
     wanted = set(paths)
     for path in wanted:
         store.query_path_info(path)
-    with _collector(store):
+    with collector(store):
         live = _live_paths(store, ())
         for path in sorted(wanted):
             if path in live:

@@ -60,7 +60,7 @@ def stage_from_nar(chunks: Iterator[bytes], stage: str, info: ValidPathInfo) -> 
 
     staged = os.path.join(stage, "x")
     with HashedPrefetch(chunks) as source:
-        restore(source, staged)  # type: ignore[arg-type]
+        restore(source, staged)
         got_hash, got_size = source.finish()
     _check(info, staged, got_hash, got_size, "")
     return staged
@@ -78,7 +78,7 @@ def stage_by_linking(real: str, stage: str, info: ValidPathInfo, mode: LinkMode,
 
 
 def _check(info: ValidPathInfo, staged: str, got_hash: object, got_size: int, how: str) -> None:
-    from storekit.store.local import _check_content_address  # the same rule LocalStore applies
+    from storekit.store.local import check_content_address  # the same rule LocalStore applies
 
     if got_hash != info.nar_hash:
         raise HashMismatch(f"NAR of '{info.path}'{how}", str(info.nar_hash), str(got_hash))
@@ -87,7 +87,7 @@ def _check(info: ValidPathInfo, staged: str, got_hash: object, got_size: int, ho
             f"size mismatch importing path '{info.path}'{how}: specified {info.nar_size} bytes, got "
             f"{got_size}; the NAR is truncated or not the one its metadata describes"
         )
-    _check_content_address(info, staged, info.nar_hash)
+    check_content_address(info, staged, info.nar_hash)
 
 
 def _link_tree(src: str, dst: str, mode: LinkMode) -> None:

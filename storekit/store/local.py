@@ -20,8 +20,8 @@ import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
 
+from storekit.bytestreams import ByteSource
 from storekit.errors import HashMismatch, StoreError, StorekitError
 from storekit.hashing import Hash
 from storekit.store import canonical, schema
@@ -29,8 +29,8 @@ from storekit.store.base import Store, ValidPathInfo
 from storekit.store.content_address import ContentAddress, source_ca, text_ca
 from storekit.store.layout import STAGING_PREFIX, create_layout, remove_stale_staging
 from storekit.store.lock import TempRoots, lock_fd, open_lock_file, path_lock, unlock_fd
+from storekit.store.specs import LocalStoreSpec
 from storekit.store.streams import ChunkReader, HashingReader
-from storekit.store.uri import LocalStoreSpec
 from storekit.storepath import StoreDir, StorePath, check_name
 
 
@@ -92,13 +92,13 @@ class LocalStore(Store):
         return os.path.join(self.real_dir, path.base_name)
 
     def lookup_path_info(self, path: StorePath) -> ValidPathInfo | None:
-        if path.store_dir != self.store_dir.path:
+        if path.store_dir != self.store_dir:
             return None
         row = self._db.query_path(str(path))
         return None if row is None else self._info_from_row(path, row)
 
     def is_valid_path(self, path: StorePath) -> bool:
-        return path.store_dir == self.store_dir.path and self._db.is_valid(str(path))
+        return path.store_dir == self.store_dir and self._db.is_valid(str(path))
 
     def _info_from_row(self, path: StorePath, row: schema.PathRow) -> ValidPathInfo:
         parse = self.store_dir.parse_path
@@ -142,7 +142,7 @@ class LocalStore(Store):
 
     # --- adding ----------------------------------------------------------------------------------
 
-    def add_from_nar(self, info: ValidPathInfo, source: BinaryIO, *, repair: bool = False) -> None:
+    def add_from_nar(self, info: ValidPathInfo, source: ByteSource, *, repair: bool = False) -> None:
         from storekit.nar.fs import restore
 
         self._check_new_info(info)
@@ -152,7 +152,7 @@ class LocalStore(Store):
         with self.staging() as stage:
             staged = os.path.join(stage, "x")
             reader = HashingReader(source)
-            restore(reader, staged)  # type: ignore[arg-type]
+            restore(reader, staged)
             got_hash, got_size = reader.finish()
             if got_hash != info.nar_hash:
                 raise HashMismatch(f"NAR of '{info.path}'", str(info.nar_hash), str(got_hash))
@@ -161,7 +161,7 @@ class LocalStore(Store):
                     f"size mismatch importing path '{info.path}': specified {info.nar_size} bytes, "
                     f"got {got_size}; the NAR is truncated or not the one its metadata describes"
                 )
-            _check_content_address(info, staged, got_hash)
+            check_content_address(info, staged, got_hash)
             self.install_staged(info, staged, repair=repair)
 
     def add_path(self, src: str, name: str | None = None) -> StorePath:
@@ -172,8 +172,8 @@ class LocalStore(Store):
         check_name(name)  # before any work
         with self.staging() as stage:
             staged = os.path.join(stage, "x")
-            reader = HashingReader(ChunkReader(dump_path(src)))  # type: ignore[arg-type]
-            restore(reader, staged)  # type: ignore[arg-type]
+            reader = HashingReader(ChunkReader(dump_path(src)))
+            restore(reader, staged)
             nar_hash, size = reader.finish()
             path = self.store_dir.make_source_path(name, nar_hash)
             self.add_temp_root(path)
@@ -243,7 +243,7 @@ class LocalStore(Store):
         Their files are made canonical first; references among `infos` may form any order.
         """
         for info in infos:
-            if info.path.store_dir != self.store_dir.path:
+            if info.path.store_dir != self.store_dir:
                 raise StoreError(f"cannot register '{info.path}' in store dir '{self.store_dir}'")
             canonical.canonicalise_path(self.real_path(info.path))
         new_paths = {info.path for info in infos}
@@ -254,7 +254,7 @@ class LocalStore(Store):
             db.register(rows)
 
     def _check_new_info(self, info: ValidPathInfo) -> None:
-        if info.path.store_dir != self.store_dir.path:
+        if info.path.store_dir != self.store_dir:
             raise StoreError(f"path '{info.path}' does not belong to store dir '{self.store_dir}'")
         if info.nar_hash.algo != "sha256":
             raise StoreError(f"path '{info.path}': the NAR hash must be sha256, not {info.nar_hash.algo}")
@@ -283,13 +283,14 @@ class LocalStore(Store):
             return ()
         from storekit.derivation.fs import read_derivation
         from storekit.derivation.hashing import check
+        from storekit.derivation.model import Derivation
 
         drv = read_derivation(Path(file))
 
-        def lookup(drv_path: str) -> object:
+        def lookup(drv_path: str) -> Derivation:
             return read_derivation(Path(self.real_path(self.store_dir.parse_path(drv_path))))
 
-        problems = check(str(info.path), drv, self.store_dir, lookup)  # type: ignore[arg-type]
+        problems = check(str(info.path), drv, self.store_dir, lookup)
         if problems:
             raise StoreError(f"derivation '{info.path}' is not consistent: " + "; ".join(problems))
         return tuple(sorted((name, o.path) for name, o in drv.outputs.items() if o.path))
@@ -357,7 +358,7 @@ def _new_path(info: ValidPathInfo, outputs: tuple[tuple[str, str], ...]) -> sche
     )
 
 
-def _check_content_address(info: ValidPathInfo, staged: str, nar_hash: Hash) -> None:
+def check_content_address(info: ValidPathInfo, staged: str, nar_hash: Hash) -> None:
     """A content address must match the contents too (Nix's "ca hash mismatch importing path")."""
     if info.ca is None:
         return

@@ -7,8 +7,8 @@ It keeps each NAR as bytes, so it is meant for small paths. It checks what every
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import BinaryIO
 
+from storekit.bytestreams import ByteSource
 from storekit.errors import HashMismatch, StoreError
 from storekit.hashing import Hash
 from storekit.store.base import Store, ValidPathInfo
@@ -36,8 +36,8 @@ class MemoryStore(Store):
         nar = self._nars[path]
         return (nar[i : i + CHUNK] for i in range(0, len(nar), CHUNK))
 
-    def add_from_nar(self, info: ValidPathInfo, source: BinaryIO, *, repair: bool = False) -> None:
-        if info.path.store_dir != self.store_dir.path:
+    def add_from_nar(self, info: ValidPathInfo, source: ByteSource, *, repair: bool = False) -> None:
+        if info.path.store_dir != self.store_dir:
             raise StoreError(f"path '{info.path}' does not belong to store dir '{self.store_dir}'")
         if not repair and info.path in self._infos:
             return

@@ -16,13 +16,12 @@ import contextlib
 import errno
 import os
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from storekit.progress import Progress, ProgressEvent
 from storekit.store.canonical import writable_dir
 from storekit.store.local import LocalStore
-
-Progress = Callable[[int, int], None]
 
 
 @dataclass(slots=True)
@@ -59,12 +58,12 @@ def _optimise_one(
     inodes = _link_inodes(store.links_dir)
     for i, path in enumerate(paths):
         if progress:
-            progress(i, len(paths))
+            progress(ProgressEvent("optimise", i, len(paths), item=str(path)))
         store.add_temp_root(path)
         if store.is_valid_path(path):
             _optimise_tree(store, store.real_path(path), inodes, stats, shared)
     if progress:
-        progress(len(paths), len(paths))
+        progress(ProgressEvent("optimise", len(paths), len(paths), phase="done"))
 
 
 def _link_inodes(links_dir: str) -> set[int]:

@@ -8,7 +8,8 @@ must be a valid path). Garbage collection and deletion run on the upper store on
 borrowed row deletes nothing, because the upper keeps its files in another directory than the lower.
 
 Several uppers may share one lower. Each upper registers itself in `<lower state>/overlay-uppers/`,
-and the lower's GC treats every path an upper database holds as a root (`overlay_roots`), so it never
+and the lower's GC treats every path an upper database holds as a root (`overlay_roots`, in its own
+module beside `runtime_roots`), so it never
 deletes a path an upper still references. Nix's local-overlay store has no such registration: there,
 collecting the lower store can break its uppers.
 """
@@ -16,38 +17,22 @@ collecting the lower store can break its uppers.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import sqlite3
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
-from storekit import nixbase32
-from storekit.errors import InvalidStorePath, StoreError
+from storekit.bytestreams import ByteSource
+from storekit.errors import StoreError
 from storekit.hashing import Hash
 from storekit.store import schema
 from storekit.store.base import Store, ValidPathInfo
 from storekit.store.local import LocalStore
-from storekit.store.uri import OverlayStoreSpec
+from storekit.store.overlay_roots import register_upper
 from storekit.storepath import StorePath
 
 if TYPE_CHECKING:
     from storekit.store.gc import GcResult
     from storekit.store.verify import VerifyReport
-
-ROOTS_DIR = "overlay-uppers"
-
-
-def open_overlay(spec: OverlayStoreSpec) -> OverlayStore:
-    from storekit.store.uri import open_store
-
-    lower = open_store(spec.lower)
-    try:
-        upper = open_store(spec.upper)
-    except BaseException:
-        lower.close()
-        raise
-    return OverlayStore(lower, upper, uri=str(spec))
 
 
 class OverlayStore(Store):
@@ -120,7 +105,7 @@ class OverlayStore(Store):
 
     # --- writing: to the upper --------------------------------------------------------------------------
 
-    def add_from_nar(self, info: ValidPathInfo, source: BinaryIO, *, repair: bool = False) -> None:
+    def add_from_nar(self, info: ValidPathInfo, source: ByteSource, *, repair: bool = False) -> None:
         if not repair and self.is_valid_path(info.path):
             return
         self.borrow(info.references - {info.path})
@@ -202,69 +187,3 @@ def _row(info: ValidPathInfo) -> schema.NewPath:
 
 def _same_dir(a: str, b: str) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
-
-
-# --- registering uppers with their lower store, for the lower's GC -----------------------------------------
-
-
-def register_upper(lower: Store, upper: LocalStore) -> bool:
-    """Record `upper`'s database in the lower's state dir; False if the lower is not local or read-only."""
-    if not isinstance(lower, LocalStore):
-        return False
-    directory = os.path.join(lower.state_dir, ROOTS_DIR)
-    name = nixbase32.encode(hashlib.sha1(upper.db_dir.encode()).digest())
-    target = os.path.join(directory, name)
-    try:
-        os.makedirs(directory, exist_ok=True)
-        if not os.path.exists(target):
-            temp = f"{target}.tmp-{os.getpid()}"
-            with open(temp, "w", encoding="utf-8") as f:
-                f.write(upper.db_dir + "\n")
-            os.replace(temp, target)
-    except PermissionError:
-        return False
-    return True
-
-
-def overlay_roots(lower: LocalStore) -> set[StorePath]:
-    """The lower's paths that registered upper stores hold; the lower's GC keeps them (and their closure).
-
-    A registration whose upper database is gone is removed. One that cannot be read stops the GC
-    (raises), since collecting without it could delete what an upper needs.
-    """
-    directory = os.path.join(lower.state_dir, ROOTS_DIR)
-    try:
-        names = sorted(n for n in os.listdir(directory) if ".tmp-" not in n)
-    except FileNotFoundError:
-        return set()
-    roots: set[StorePath] = set()
-    for name in names:
-        registration = os.path.join(directory, name)
-        with open(registration, encoding="utf-8") as f:
-            db_dir = f.read().strip()
-        db_file = os.path.join(db_dir, "db.sqlite")
-        if not os.path.exists(db_file):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(registration)
-            continue
-        for text in _upper_paths(db_file, registration):
-            with contextlib.suppress(InvalidStorePath):
-                path = lower.store_dir.parse_path(text)
-                if lower.is_valid_path(path):
-                    roots.add(path)
-    return roots
-
-
-def _upper_paths(db_file: str, registration: str) -> list[str]:
-    try:
-        conn = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True, timeout=30)
-        try:
-            return [row[0] for row in conn.execute("select path from ValidPaths")]
-        finally:
-            conn.close()
-    except sqlite3.Error as e:
-        raise StoreError(
-            f"cannot read the database '{db_file}' of an overlay's upper store registered in "
-            f"'{registration}': {e}; the lower store's GC will not run without it (delete that file "
-            "if the overlay is gone)"
-        ) from e

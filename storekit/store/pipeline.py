@@ -9,17 +9,17 @@ or copied, through a small bounded queue, so memory stays at a few chunks whatev
 from __future__ import annotations
 
 import contextlib
-import io
 import queue
 import threading
 from collections.abc import Iterator
 
+from storekit.bytestreams import RawReader
 from storekit.hashing import Hash, new_hasher
 
 QUEUE_CHUNKS = 8
 
 
-class HashedPrefetch(io.RawIOBase):
+class HashedPrefetch(RawReader):
     """A readable stream over `chunks`, produced (and sha256-hashed) ahead of the reader on a thread.
 
     Errors raised by `chunks` (a truncated download, a bad file hash) surface in the reader's `read`.
@@ -56,9 +56,6 @@ class HashedPrefetch(io.RawIOBase):
             if close is not None:
                 close()
 
-    def readable(self) -> bool:
-        return True
-
     def _next(self) -> bool:
         """Load the next chunk into `_pending`; False at the end."""
         if self._done:
@@ -90,7 +87,7 @@ class HashedPrefetch(io.RawIOBase):
         self._offset = min(len(self._pending), start + size)
         return self._pending[start : self._offset]
 
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+    def fill(self, buffer: memoryview) -> int:
         data = self.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)

@@ -7,27 +7,23 @@ and constant memory.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
-from typing import BinaryIO
 
+from storekit.bytestreams import ByteSink, ByteSource, RawReader
 from storekit.hashing import Hash, new_hasher
 
 
-class HashingReader(io.RawIOBase):
+class HashingReader(RawReader):
     """Reads from `source`, feeding every byte read into a sha256 hasher (and `copy`, when given)."""
 
-    def __init__(self, source: BinaryIO, algo: str = "sha256", copy: BinaryIO | None = None) -> None:
+    def __init__(self, source: ByteSource, algo: str = "sha256", copy: ByteSink | None = None) -> None:
         super().__init__()
         self._source = source
         self._hasher = new_hasher(algo)
         self._copy = copy
         self.size = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+    def fill(self, buffer: memoryview) -> int:
         data = self._source.read(len(buffer))
         n = len(data)
         buffer[:n] = data
@@ -51,7 +47,7 @@ class HashingReader(io.RawIOBase):
         return self._hasher.finish(), self.size
 
 
-class ChunkReader(io.RawIOBase):
+class ChunkReader(RawReader):
     """A readable stream over an iterator of byte chunks (e.g. `dump_path`), without joining them."""
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
@@ -59,10 +55,7 @@ class ChunkReader(io.RawIOBase):
         self._chunks = chunks
         self._pending = memoryview(b"")
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+    def fill(self, buffer: memoryview) -> int:
         while not self._pending:
             chunk = next(self._chunks, None)
             if chunk is None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO
 
+from storekit.bytestreams import ByteSource
 from storekit.errors import InvalidValue, SignatureError, StoreError
 from storekit.signing import PublicKey, parse_public_keys, verify
 from storekit.store.base import Store, ValidPathInfo
@@ -116,7 +116,7 @@ class Substituters(Store):
         found = self.find(path)
         return self.stores[0] if found is None else found[0]
 
-    def add_from_nar(self, info: ValidPathInfo, source: BinaryIO, *, repair: bool = False) -> None:
+    def add_from_nar(self, info: ValidPathInfo, source: ByteSource, *, repair: bool = False) -> None:
         raise StoreError(f"cannot add '{info.path}' to substituters ({self.uri}): they are read-only")
 
     def query_referrers(self, path: StorePath) -> set[StorePath]:

@@ -20,13 +20,13 @@ from dataclasses import dataclass, replace
 from typing import BinaryIO
 
 from storekit.errors import StoreError
+from storekit.progress import Progress, ProgressEvent
 from storekit.store.local import LocalStore
 from storekit.store.lock import lock_fd, open_lock_file
 from storekit.storepath import StorePath
 
 #: Gives a NAR of a path (e.g. from a substituter), or None when it has none.
 Substitute = Callable[[StorePath], BinaryIO | None]
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +62,7 @@ def verify_store(
             _check_links(store, repair, errors, fixed)
             for i, path in enumerate(sorted(valid)):
                 if progress:
-                    progress(i, len(valid))
+                    progress(ProgressEvent("verify", i, len(valid), item=str(path)))
                 _check_contents(store, path, repair, substitute, errors, fixed)
     finally:
         os.close(fd)

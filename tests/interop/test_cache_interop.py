@@ -22,9 +22,9 @@ from cache_helpers import build_closure, fresh_nix_store, nix_key, nix_on, side_
 from nixoracle import NixStore
 
 from storekit.errors import StorekitError, SubstituteError
-from storekit.store.copy import copy_closure
+from storekit.store.open import open_store
 from storekit.store.substituters import SignaturePolicy
-from storekit.store.uri import open_store
+from storekit.transfer.copy import copy_closure
 
 pytestmark = pytest.mark.interop
 

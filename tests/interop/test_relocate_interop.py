@@ -31,7 +31,7 @@ from storekit.relocate import Mode, relocate
 from storekit.store.content_address import ContentAddress
 from storekit.store.link import LinkMode
 from storekit.store.local import LocalStore
-from storekit.store.uri import local_spec_for
+from storekit.store.specs import local_spec_for
 from storekit.storepath import StorePath
 
 pytestmark = pytest.mark.interop

@@ -32,7 +32,7 @@ from storekit.store.export import export_paths, import_paths
 from storekit.store.gc import add_root, collect_garbage
 from storekit.store.local import LocalStore
 from storekit.store.optimise import optimise_stores
-from storekit.store.uri import local_spec_for
+from storekit.store.specs import local_spec_for
 from storekit.store.verify import verify_store
 from storekit.storepath import StorePath
 
@@ -251,10 +251,10 @@ def test_tampered_nar_is_refused_and_nothing_becomes_valid(nix_store: NixStore, 
 
 def test_nix_can_add_while_storekit_collects(nix_store: NixStore, sk: LocalStore, tmp_path: Path) -> None:
     """During a storekit GC, real Nix tells it about new paths through the GC socket, so they are kept."""
-    from storekit.store.gc import _collector
+    from storekit.store.gc import collector
 
     src = make_tree(tmp_path / "src")
-    with _collector(sk) as server:
+    with collector(sk) as server:
         path = nix_store.text("nix-store", "--add", str(src))
         assert os.path.basename(path)[:32] in server.hash_parts
     nix_verify(nix_store)
@@ -264,7 +264,8 @@ def test_nix_can_add_while_storekit_collects(nix_store: NixStore, sk: LocalStore
 
 CHILD = """
 import sys
-from storekit.store.uri import parse_store_spec, open_store
+from storekit.store.specs import parse_store_spec
+from storekit.store.open import open_store
 print(open_store(parse_store_spec(sys.argv[1])).add_path(sys.argv[2]), flush=True)
 """
 REPO = Path(__file__).parent.parent.parent

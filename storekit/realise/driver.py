@@ -1,0 +1,126 @@
+"""`storekit build` as a workflow: plan against a local store, substitute what substituters have, build
+the rest in the sandbox, in dependency order and in parallel.
+
+This is the one place that binds the pure planner and the scheduler to a store: derivations are read
+from the store, validity is the store's, substitutability is "a substituter has it and its signature is
+trusted" (`store.substituters`, `store.copy`), and each goal is done by `runner.build_derivation` or
+`copy_closure`. A substitution that fails anyway (a cache went away, a NAR is damaged) falls back to
+building that derivation, as Nix does.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from storekit.derivation.fs import read_derivation
+from storekit.derivation.model import Derivation
+from storekit.errors import PathNotValid, StorekitError
+from storekit.progress import Progress
+from storekit.realise.plan import BuildPlan, Goal, make_plan
+from storekit.realise.runner import BuildOptions, BuildResult, LogSink, build_derivation
+from storekit.realise.scheduler import OnFinish, Report, run_plan
+from storekit.store.base import ValidPathInfo
+from storekit.store.local import LocalStore
+from storekit.store.substituters import SignaturePolicy, Substituters, is_untrusted_source
+from storekit.storepath import StorePath
+from storekit.transfer.copy import copy_closure
+
+Target = tuple[StorePath, Collection[str] | None]
+"""A `.drv` path and the outputs wanted from it (None: all)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """Where missing paths may be substituted from, and which of them to believe."""
+
+    substituters: Substituters
+    policy: SignaturePolicy | None = None
+
+    def trusted_info(self, path: StorePath) -> ValidPathInfo | None:
+        info = self.substituters.lookup_path_info(path)
+        if info is None:
+            return None
+        policy = self.policy or SignaturePolicy(require_sigs=is_untrusted_source(self.substituters))
+        return info if policy.is_trusted(info, self.substituters.store_dir) else None
+
+
+def derivation_reader(store: LocalStore) -> Callable[[StorePath], Derivation]:
+    """Read `.drv` files that are valid in `store` (from its real dir)."""
+
+    def read(drv_path: StorePath) -> Derivation:
+        if not store.is_valid_path(drv_path):
+            raise PathNotValid(str(drv_path), store.uri)
+        return read_derivation(Path(store.real_path(drv_path)))
+
+    return read
+
+
+def plan_build(store: LocalStore, targets: Sequence[Target], sources: Sources | None = None) -> BuildPlan:
+    """What `build` would do, without doing it (`storekit build --dry-run`)."""
+    substitutable = None
+    if sources is not None:
+
+        def substitutable(paths: Collection[StorePath]) -> set[StorePath]:
+            return {p for p in paths if sources.trusted_info(p) is not None}
+
+    return make_plan(targets, store.store_dir, derivation_reader(store), store.is_valid_path, substitutable)
+
+
+def build(
+    store: LocalStore,
+    targets: Sequence[Target],
+    options: BuildOptions,
+    *,
+    jobs: int = 1,
+    keep_going: bool = False,
+    sources: Sources | None = None,
+    progress: Progress | None = None,
+    on_finish: OnFinish | None = None,
+    on_log: LogSink | None = None,
+) -> tuple[BuildPlan, Report]:
+    """Make the wanted outputs of `targets` valid in `store`; see `Report.error()` for failures."""
+    plan = plan_build(store, targets, sources)
+    if sources is not None and plan.sources:
+        copy_closure(sources.substituters, store, sorted(plan.sources), policy=sources.policy)
+
+    def do_build(goal: Goal, cancel: threading.Event) -> BuildResult:
+        return build_derivation(store, goal, options, cancel=cancel, on_log=on_log)
+
+    def do_substitute(goal: Goal, cancel: threading.Event) -> BuildResult | None:
+        assert sources is not None
+        wanted = sorted(goal.outputs[o] for o in goal.missing)
+        try:
+            copy_closure(sources.substituters, store, wanted, policy=sources.policy)
+            return None
+        except StorekitError:
+            return _build_instead(store, goal, options, cancel, on_log)
+
+    report = run_plan(
+        plan,
+        build=do_build,
+        substitute=do_substitute if sources is not None else None,
+        jobs=jobs,
+        keep_going=keep_going,
+        progress=progress,
+        on_finish=on_finish,
+    )
+    return plan, report
+
+
+def _build_instead(
+    store: LocalStore,
+    goal: Goal,
+    options: BuildOptions,
+    cancel: threading.Event,
+    on_log: LogSink | None,
+) -> BuildResult | None:
+    """Nix's fallback: a substitution failed, so build the derivation (and what it needs) here.
+
+    Returns the build of the goal's own derivation (None if it turned out valid meanwhile).
+    """
+    plan = plan_build(store, [(goal.drv_path, goal.wanted)])
+    results = [build_derivation(store, g, options, cancel=cancel, on_log=on_log) for g in plan.todo]
+    return next((r for r in results if r.drv_path == goal.drv_path), None)

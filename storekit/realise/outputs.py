@@ -1,0 +1,180 @@
+"""Checking what a builder wrote and describing it as `ValidPathInfo`s (Nix 2.8's `registerOutputs`).
+
+For each output: it must exist and not be group- or world-writable; it is made canonical (mtime 1,
+read-only, no setuid, owned by the store's user); its NAR is produced once and feeds, in the same pass,
+the NAR hash, the reference scanner (hash parts of the input closure and of all the derivation's own
+outputs) and, for a recursive fixed output, the content hash. A fixed output must hash to what the
+derivation promised. Outputs may refer to each other but not in a cycle; `allowedReferences` and
+friends are enforced as Nix does.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable, Mapping
+
+from storekit.errors import BuildError, DependencyCycle, HashMismatch, StoreError
+from storekit.graph import toposort
+from storekit.hashing import Hash, new_hasher
+from storekit.nar.fs import dump_path, hash_file
+from storekit.realise.plan import Goal
+from storekit.references import HashModuloSink, RefScanSink
+from storekit.store import canonical
+from storekit.store.base import Store, ValidPathInfo
+from storekit.store.content_address import ContentAddress
+from storekit.storepath import FileIngestionMethod, StorePath
+
+
+def collect(
+    store: Store, goal: Goal, built: Mapping[str, str], closure: set[StorePath]
+) -> dict[str, ValidPathInfo]:
+    """Check the outputs written at `built` (output name -> host path) and describe them."""
+    drv_label = str(goal.drv_path)
+    candidates = {p.hash_part: p for p in closure} | {p.hash_part: p for p in goal.outputs.values()}
+    infos = {}
+    for name, location in built.items():
+        path = goal.outputs[name]
+        try:
+            st = os.lstat(location)
+        except FileNotFoundError:
+            raise BuildError(
+                drv_label, f"the builder did not produce output path '{path}' for output '{name}'"
+            ) from None
+        if not stat.S_ISLNK(st.st_mode) and st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise BuildError(
+                drv_label, f"suspicious permissions on output '{name}' ('{path}'): group or world writable"
+            )
+        try:
+            canonical.canonicalise_path(location)
+        except StoreError as e:
+            raise BuildError(drv_label, f"output '{name}': {e}") from e
+        infos[name] = _describe(goal, name, path, location, candidates)
+    _check_cycles(goal, infos)
+    _check_reference_rules(store, goal, infos)
+    return infos
+
+
+def _describe(
+    goal: Goal, name: str, path: StorePath, location: str, candidates: Mapping[str, StorePath]
+) -> ValidPathInfo:
+    out = goal.drv.outputs[name]
+    hasher = new_hasher("sha256")
+    scanner = RefScanSink(candidates)
+    modulo = None
+    if out.is_fixed and out.method is FileIngestionMethod.RECURSIVE:
+        modulo = HashModuloSink(path.hash_part, out.algo)
+    size = 0
+    for chunk in dump_path(location):
+        hasher.update(chunk)
+        scanner.feed(chunk)
+        if modulo is not None:
+            modulo.feed(chunk)
+        size += len(chunk)
+    references = frozenset(candidates[h] for h in scanner.found)
+    ca = None
+    if out.is_fixed:
+        got = modulo.finish()[0] if modulo is not None else _flat_hash(goal, name, location, out.algo)
+        _check_fixed(goal, path, out.content_hash, got, references)
+        ca = str(ContentAddress("fixed", got, out.method))
+    return ValidPathInfo(
+        path=path,
+        nar_hash=hasher.finish(),
+        nar_size=size,
+        references=references,
+        deriver=goal.drv_path,
+        ultimate=True,
+        ca=ca,
+    )
+
+
+def _flat_hash(goal: Goal, name: str, location: str, algo: str) -> Hash:
+    st = os.lstat(location)
+    if not stat.S_ISREG(st.st_mode) or st.st_mode & stat.S_IXUSR:
+        raise BuildError(
+            str(goal.drv_path),
+            f"output '{name}' should be a non-executable regular file since recursive hashing is not "
+            "enabled (outputHashMode=flat)",
+        )
+    return hash_file(location, algo)
+
+
+def _check_fixed(
+    goal: Goal, path: StorePath, wanted: Hash, got: Hash, references: frozenset[StorePath]
+) -> None:
+    if got != wanted:
+        raise HashMismatch(f"fixed-output derivation '{goal.drv_path}'", wanted.sri, got.sri)
+    others = sorted(str(r) for r in references if r != path)
+    if others:
+        raise BuildError(
+            str(goal.drv_path),
+            f"its fixed output refers to other store paths ({', '.join(others)}); a fixed-output "
+            "derivation's result may not depend on what it was built from",
+        )
+
+
+def _check_cycles(goal: Goal, infos: Mapping[str, ValidPathInfo]) -> None:
+    """Outputs may reference each other, but Nix refuses a cycle (it could never register them)."""
+    by_path = {info.path: name for name, info in infos.items()}
+    edges = {
+        name: {by_path[r] for r in info.references if r in by_path and r != info.path}
+        for name, info in infos.items()
+    }
+    try:
+        toposort(sorted(edges), lambda name: sorted(edges[name]))
+    except DependencyCycle as e:
+        child, name = e.cycle[0], e.cycle[-2]
+        raise BuildError(
+            str(goal.drv_path), f"cycle detected in the references of output '{child}' from output '{name}'"
+        ) from e
+
+
+_RULES = ("allowedReferences", "allowedRequisites", "disallowedReferences", "disallowedRequisites")
+
+
+def _check_reference_rules(store: Store, goal: Goal, infos: Mapping[str, ValidPathInfo]) -> None:
+    """Nix's `checkOutputs` for the four env attributes (space-separated paths or output names)."""
+    env = goal.drv.env
+    for rule in _RULES:
+        if rule not in env:
+            continue
+        spec = _rule_paths(goal, env[rule].split())
+        for name, info in infos.items():
+            direct = rule.endswith("References")
+            used = set(info.references) if direct else _requisites(store, info, infos)
+            allowed = rule.startswith("allowed")
+            bad = sorted(str(p) for p in used if (p in spec) != allowed)
+            if bad:
+                raise BuildError(
+                    str(goal.drv_path),
+                    f"output '{name}' is not allowed to refer to the following paths ({rule}): "
+                    + ", ".join(bad),
+                )
+
+
+def _rule_paths(goal: Goal, items: Iterable[str]) -> set[StorePath]:
+    """Nix's `parseReferenceSpecifiers`: output names of this derivation or store paths."""
+    store_dir = goal.drv_path.store_dir
+    found = set()
+    for item in items:
+        if item in goal.outputs:
+            found.add(goal.outputs[item])
+        elif store_dir.is_store_path(item):
+            found.add(store_dir.parse_path(item))
+        else:
+            raise BuildError(str(goal.drv_path), f"it contains an illegal reference specifier '{item}'")
+    return found
+
+
+def _requisites(store: Store, info: ValidPathInfo, infos: Mapping[str, ValidPathInfo]) -> set[StorePath]:
+    own = {i.path: i for i in infos.values()}
+    seen: set[StorePath] = set()
+    todo = [info.path]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        refs = own[path].references if path in own else store.query_references(path)
+        todo.extend(refs)
+    return seen

@@ -1,0 +1,348 @@
+"""Running one derivation's builder in the sandbox and turning what it wrote into valid store paths.
+
+The steps follow Nix 2.8's `LocalDerivationGoal`: lock the output paths (so two processes never build
+the same thing) and check again whether they became valid meanwhile; make a staging directory in the
+store's real dir holding the scratch store dir the builder writes its outputs into; run bwrap with the
+builder's output on a pseudo-terminal (as Nix does), copied into the log file; then, for each output,
+check it exists, make it canonical, hash its NAR and scan it for references in one pass, check a
+fixed output's hash, and finally rename the outputs into place and register them in one transaction
+with their deriver. Any failure before that leaves nothing in the store but the log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from storekit.derivation.fs import read_derivation
+from storekit.derivation.model import Derivation
+from storekit.errors import BuildError, SandboxError, StorekitError
+from storekit.realise import outputs as out_checks
+from storekit.realise import trampoline
+from storekit.realise.logs import LogWriter, log_path
+from storekit.realise.plan import Goal
+from storekit.realise.process import memfd, run_logged
+from storekit.realise.sandbox import (
+    BUILD_DIR,
+    BuilderEnv,
+    SandboxPath,
+    SandboxSpec,
+    builder_command,
+    builder_env,
+    bwrap_args,
+    bwrap_command,
+    etc_files,
+)
+from storekit.store import canonical
+from storekit.store.base import ValidPathInfo
+from storekit.store.local import LocalStore
+from storekit.store.lock import path_lock
+from storekit.storepath import StorePath
+
+BWRAP_HINT = "bubblewrap not found: apt-get install -y bubblewrap"
+LogSink = Callable[[StorePath, bytes], None]
+
+
+def host_system() -> str:
+    """Nix's `system` for this machine (`x86_64-linux`, `aarch64-linux`, …)."""
+    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(platform.machine(), platform.machine())
+    return f"{machine}-{platform.system().lower()}"
+
+
+def find_bwrap() -> str:
+    """The bubblewrap executable, or a `SandboxError` saying how to install it."""
+    found = shutil.which("bwrap") or ("/usr/bin/bwrap" if os.access("/usr/bin/bwrap", os.X_OK) else None)
+    if found is None:
+        raise SandboxError("sandbox", BWRAP_HINT)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class BuildOptions:
+    sandbox: bool = True
+    sandbox_paths: tuple[SandboxPath, ...] = ()
+    timeout: float | None = None
+    cores: int = 1
+    host_env: Mapping[str, str] = field(default_factory=dict)
+    """Where fixed-output derivations take their `impureEnvVars` from."""
+    bwrap: tuple[str, ...] = ()
+    """The bwrap command (default: found on PATH); tests may prefix it, e.g. to drop privileges."""
+    tmp_dir: str | None = None
+    """Where the host side of /build is created (default: the system temp dir)."""
+    keep_failed: bool = False
+    system: str = field(default_factory=host_system)
+
+
+@dataclass(frozen=True, slots=True)
+class BuildResult:
+    drv_path: StorePath
+    outputs: Mapping[str, StorePath]
+    registered: tuple[ValidPathInfo, ...]
+    log_file: str
+    seconds: float
+
+
+def build_derivation(
+    store: LocalStore,
+    goal: Goal,
+    options: BuildOptions,
+    *,
+    cancel: threading.Event | None = None,
+    on_log: LogSink | None = None,
+) -> BuildResult:
+    """Build `goal` into `store`; returns what was registered. Raises `BuildError` on any failure."""
+    _check_buildable(goal, options)
+    started = time.monotonic()
+    log_file = log_path(store.spec.log_dir, goal.drv_path)
+    with contextlib.ExitStack() as locks:
+        for path in sorted(goal.outputs.values()):
+            locks.enter_context(path_lock(store.real_path(path)))
+            store.add_temp_root(path)
+        if all(store.is_valid_path(goal.outputs[o]) for o in goal.wanted):
+            return BuildResult(goal.drv_path, goal.outputs, (), log_file, 0.0)  # built meanwhile
+        closure = _input_closure(store, goal)
+        _check_builder(goal, closure, options)
+        with store.staging() as stage:
+            built = _output_locations(store, goal, stage, options)
+            try:
+                _run(store, goal, closure, stage, log_file, options, cancel, on_log)
+                infos = out_checks.collect(store, goal, built, closure)
+                registered = _install(store, built, infos)
+            except BaseException:
+                _discard(store, goal, built)
+                raise
+    return BuildResult(goal.drv_path, goal.outputs, registered, log_file, time.monotonic() - started)
+
+
+def _output_locations(store: LocalStore, goal: Goal, stage: str, options: BuildOptions) -> dict[str, str]:
+    """Where the builder writes each output: the scratch store dir, or in place without a sandbox."""
+    if options.sandbox:
+        return {name: os.path.join(stage, p.base_name) for name, p in goal.outputs.items()}
+    built = {}
+    for name, path in goal.outputs.items():
+        real = store.real_path(path)
+        if os.path.lexists(real) and not store.is_valid_path(path):
+            canonical.delete_path(real)  # a leftover of an earlier failed or killed build
+        built[name] = real
+    return built
+
+
+def _discard(store: LocalStore, goal: Goal, built: Mapping[str, str]) -> None:
+    """A failed build leaves nothing: outputs written in place (no sandbox) that did not become valid go."""
+    for name, location in built.items():
+        if not store.is_valid_path(goal.outputs[name]):
+            canonical.delete_path(location)
+
+
+def _check_buildable(goal: Goal, options: BuildOptions) -> None:
+    system = goal.drv.system
+    if system != options.system and not (options.system == "x86_64-linux" and system == "i686-linux"):
+        raise BuildError(
+            str(goal.drv_path), f"it needs a '{system}' machine to build on, but this is '{options.system}'"
+        )
+    if goal.drv.builder.startswith("builtin:"):
+        raise BuildError(str(goal.drv_path), f"Nix's built-in builder '{goal.drv.builder}' is not supported")
+
+
+def _input_closure(store: LocalStore, goal: Goal) -> set[StorePath]:
+    """Input sources plus the used outputs of input derivations, with everything they reference."""
+    parse = store.store_dir.parse_path
+    roots = {parse(p) for p in goal.drv.input_srcs}
+    for drv_path, outputs in goal.drv.input_drvs.items():
+        drv = _read_input_drv(store, parse(drv_path))
+        roots.update(parse(drv.outputs[o].path) for o in outputs)
+    for path in roots:
+        store.add_temp_root(path)
+    try:
+        return store.closure(roots)
+    except StorekitError as e:
+        raise BuildError(str(goal.drv_path), f"an input is missing: {e}") from e
+
+
+def _read_input_drv(store: LocalStore, drv_path: StorePath) -> Derivation:
+    return read_derivation(Path(store.real_path(drv_path)))
+
+
+def _check_builder(goal: Goal, closure: set[StorePath], options: BuildOptions) -> None:
+    builder = goal.drv.builder
+    store_dir = goal.drv_path.store_dir.path
+    if not builder.startswith(store_dir + "/") or not options.sandbox:
+        return
+    base = builder[len(store_dir) + 1 :].split("/", 1)[0]
+    if not any(p.base_name == base for p in closure):
+        raise BuildError(
+            str(goal.drv_path), f"its builder '{builder}' is not in its inputs, so the sandbox cannot see it"
+        )
+
+
+# --- running the builder ----------------------------------------------------------------------------
+
+
+def _run(
+    store: LocalStore,
+    goal: Goal,
+    closure: set[StorePath],
+    stage: str,
+    log_file: str,
+    options: BuildOptions,
+    cancel: threading.Event | None,
+    on_log: LogSink | None,
+) -> None:
+    """Run the builder to completion, its output going to the log; `BuildError` unless it succeeded."""
+    build_dir = tempfile.mkdtemp(prefix=f"storekit-build-{goal.name}-", dir=options.tmp_dir)
+    fds: list[int] = []
+    keep = False
+    try:
+        benv = builder_env(
+            goal.drv, store_dir=store.store_dir.path, cores=options.cores, host_env=options.host_env
+        )
+        _write_files(build_dir, benv.files)
+        env: dict[str, str] | None = None
+        executable = None
+        if options.sandbox:
+            argv, fds = _sandboxed(store, goal, closure, stage, build_dir, benv, options)
+        else:
+            argv, env, executable = _unsandboxed(store, goal, build_dir, benv)
+        log = LogWriter(log_file)
+        try:
+            status = run_logged(
+                argv,
+                env=env,
+                executable=executable,
+                cwd=build_dir,
+                fds=fds,
+                sink=_sink(goal, log, on_log),
+                label=str(goal.drv_path),
+                timeout=options.timeout,
+                cancel=cancel,
+                tail=log.tail,
+            )
+        finally:
+            log.close()
+        keep = status != 0 and options.keep_failed
+        _check_status(goal, status, log, options, build_dir if keep else None)
+    finally:
+        for fd in fds:
+            os.close(fd)
+        if not keep:
+            canonical.delete_path(build_dir)
+
+
+def _sink(goal: Goal, log: LogWriter, on_log: LogSink | None) -> Callable[[bytes], None]:
+    def sink(data: bytes) -> None:
+        log.write(data)
+        if on_log is not None:
+            on_log(goal.drv_path, data)
+
+    return sink
+
+
+def _sandboxed(
+    store: LocalStore,
+    goal: Goal,
+    closure: set[StorePath],
+    stage: str,
+    build_dir: str,
+    benv: BuilderEnv,
+    options: BuildOptions,
+) -> tuple[list[str], list[int]]:
+    os.chmod(stage, 0o1775)  # the staging dir itself is the store dir the builder sees, as in Nix
+    network = goal.drv.is_fixed_output
+    fds = []
+    etc_fds = {}
+    for name, text in etc_files(network).items():
+        etc_fds[name] = memfd(f"etc-{name}", text.encode())
+        fds.append(etc_fds[name])
+    program = trampoline.program(platform.machine())
+    exec_path = None
+    if program is not None:
+        fds.append(memfd("exec", program))
+        exec_path = f"/proc/self/fd/{fds[-1]}"
+    spec = SandboxSpec(
+        command=builder_command(goal.drv, exec_path),
+        env=benv.env,
+        store_dir=store.store_dir.path,
+        store_scratch=stage,
+        build_dir=build_dir,
+        etc_fds=etc_fds,
+        inputs=tuple((store.real_path(p), str(p)) for p in sorted(closure)),
+        sandbox_paths=options.sandbox_paths,
+        network=network,
+    )
+    args = b"".join(a.encode("utf-8", "surrogateescape") + b"\0" for a in bwrap_args(spec))
+    fds.append(memfd("bwrap-args", args))  # options through a file: no limit on their size
+    args_fd = fds[-1]
+    bwrap = list(options.bwrap) or [find_bwrap()]
+    return [*bwrap, "--args", str(args_fd), *bwrap_command(spec)], fds
+
+
+def _unsandboxed(
+    store: LocalStore, goal: Goal, build_dir: str, benv: BuilderEnv
+) -> tuple[list[str], dict[str, str], str]:
+    """Nix's `sandbox = false`: the builder runs on the host, in a temp dir, writing outputs in place."""
+    if store.real_dir != store.store_dir.path:
+        raise SandboxError(
+            str(goal.drv_path),
+            f"the store's files are in '{store.real_dir}', not at its store dir '{store.store_dir}', which "
+            "only the sandbox can show at the right place; build without --no-sandbox",
+        )
+    env = dict(benv.env)
+    for key, value in env.items():
+        if value == BUILD_DIR:
+            env[key] = build_dir
+        elif value.startswith(BUILD_DIR + "/.attr-"):
+            env[key] = build_dir + value[len(BUILD_DIR) :]
+    argv = [os.path.basename(goal.drv.builder), *goal.drv.args]
+    return argv, env, goal.drv.builder
+
+
+def _write_files(build_dir: str, files: Mapping[str, str]) -> None:
+    for name, text in files.items():
+        with open(os.path.join(build_dir, name), "wb") as f:
+            f.write(text.encode("utf-8", "surrogateescape"))
+
+
+def _check_status(
+    goal: Goal, status: int, log: LogWriter, options: BuildOptions, kept: str | None = None
+) -> None:
+    """`BuildError` unless the builder succeeded; `kept` is the build directory `--keep-failed` kept."""
+    if status == 0:
+        return
+    tail = log.tail()
+    note = f" (build directory kept: {kept})" if kept else ""
+    if options.sandbox and status == 1 and tail.startswith("bwrap: "):
+        first = tail.splitlines()[0]
+        raise SandboxError(str(goal.drv_path), f"the sandbox could not be set up: {first}{note}")
+    if status < 0:
+        name = signal.Signals(-status).name if -status in signal.valid_signals() else str(-status)
+        raise BuildError(str(goal.drv_path), f"the builder was killed by signal {name}{note}", tail)
+    raise BuildError(str(goal.drv_path), f"the builder exited with code {status}{note}", tail)
+
+
+# --- installing the outputs -----------------------------------------------------------------------------
+
+
+def _install(
+    store: LocalStore, built: Mapping[str, str], infos: Mapping[str, ValidPathInfo]
+) -> tuple[ValidPathInfo, ...]:
+    """Rename the checked outputs into place and register them in one transaction (locks are held)."""
+    new = {name: info for name, info in infos.items() if not store.is_valid_path(info.path)}
+    for name, info in new.items():
+        real = store.real_path(info.path)
+        if built[name] == real:
+            continue
+        if os.path.lexists(real):
+            canonical.delete_path(real)  # an unregistered leftover of a killed build or add
+        canonical.make_movable(built[name])
+        os.rename(built[name], real)
+    store.register_valid_paths(list(new.values()))
+    return tuple(new.values())

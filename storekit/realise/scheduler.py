@@ -1,0 +1,201 @@
+"""Running a `BuildPlan`: up to `jobs` builds at once, each as soon as the goals it depends on are done.
+
+A goal that fails takes every goal depending on it down with it ("dependency failed"). Without
+`keep_going` the first failure also stops the rest, as Nix does: nothing new starts and running builds
+are cancelled (their builders killed). With `keep_going`, everything that does not depend on a
+failure is still built. Progress is reported as `ProgressEvent`s after each change, so the CLI can
+draw a progress line while this module stays free of output.
+
+The scheduler does not know how to build or substitute: it calls the `Work` functions it is given,
+which makes it testable with fakes and lets the driver bind them to a store.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from enum import Enum
+
+from storekit.errors import BuildError, BuildsFailed, StorekitError
+from storekit.progress import Progress, ProgressEvent
+from storekit.realise.plan import Action, BuildPlan, Goal
+from storekit.realise.runner import BuildResult
+from storekit.storepath import StorePath
+
+Work = Callable[[Goal, threading.Event], "BuildResult | None"]
+"""Does one goal: its build's result (None for a substitution); raises `StorekitError` on failure;
+stops once the event is set."""
+
+
+class Status(Enum):
+    BUILT = "built"
+    SUBSTITUTED = "substituted"
+    VALID = "valid"
+    FAILED = "failed"
+    DEPENDENCY_FAILED = "dependency failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    goal: Goal
+    status: Status
+    error: StorekitError | None = None
+    result: BuildResult | None = None
+    """The build of the goal's derivation, when it was built (not substituted)."""
+
+
+OnFinish = Callable[[Outcome], None]
+"""Told each goal's outcome as it ends, so a caller can record it at once: a run that is interrupted
+later keeps what it learnt about the builds before."""
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    outcomes: Mapping[StorePath, Outcome] = field(default_factory=dict)
+
+    @property
+    def failures(self) -> list[Outcome]:
+        return [o for o in self.outcomes.values() if o.status is Status.FAILED]
+
+    @property
+    def ok(self) -> bool:
+        return all(
+            o.status in (Status.BUILT, Status.SUBSTITUTED, Status.VALID) for o in self.outcomes.values()
+        )
+
+    def error(self) -> StorekitError | None:
+        """One error for the whole run: the failure itself when there is one, else a summary."""
+        failures = self.failures
+        blocked = [o for o in self.outcomes.values() if o.status is Status.DEPENDENCY_FAILED]
+        if not failures and not blocked:
+            return None
+        if len(failures) == 1 and not blocked:
+            return failures[0].error
+        lines = [str(o.error) for o in failures]
+        lines += [f"dependencies of '{o.goal.drv_path}' failed to build" for o in blocked]
+        return BuildsFailed(
+            tuple(str(o.goal.drv_path) for o in failures),
+            f"{len(failures)} build(s) failed, {len(blocked)} not attempted:\n" + "\n".join(lines),
+        )
+
+
+def run_plan(
+    plan: BuildPlan,
+    *,
+    build: Work,
+    substitute: Work | None = None,
+    jobs: int = 1,
+    keep_going: bool = False,
+    progress: Progress | None = None,
+    on_finish: OnFinish | None = None,
+) -> Report:
+    """Do every goal of `plan` with work to do; never raises for a failed goal (see `Report.error`).
+
+    `progress` gets a `build` event after each change (goals done of all with work, what is running);
+    `on_finish` each goal's outcome as it ends.
+    """
+    return _Run(plan, build, substitute, max(1, jobs), keep_going, progress, on_finish).run()
+
+
+class _Run:
+    def __init__(
+        self,
+        plan: BuildPlan,
+        build: Work,
+        substitute: Work | None,
+        jobs: int,
+        keep_going: bool,
+        progress: Progress | None,
+        on_finish: OnFinish | None,
+    ) -> None:
+        self.plan = plan
+        self.work = {Action.BUILD: build, Action.SUBSTITUTE: substitute}
+        self.jobs = jobs
+        self.keep_going = keep_going
+        self.progress = progress
+        self.on_finish = on_finish
+        self.cancel = threading.Event()
+        self.outcomes: dict[StorePath, Outcome] = {
+            p: Outcome(g, Status.VALID) for p, g in plan.goals.items() if g.action is Action.VALID
+        }
+        self.waiting = {p: set(plan.goals[p].deps) for p in plan.order}
+        self.dependents = plan.dependents()
+        self.running: dict[Future[BuildResult | None], StorePath] = {}
+
+    def run(self) -> Report:
+        ready = [p for p in self.plan.order if not self.waiting[p]]
+        with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="storekit-build") as pool:
+            while ready or self.running:
+                while ready and len(self.running) < self.jobs and not self.stopping:
+                    path = ready.pop(0)
+                    self.running[pool.submit(self._do, path)] = path
+                    self._report(f"started {path.name}", path)
+                if not self.running:
+                    break
+                finished, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
+                for future in finished:
+                    ready.extend(self._finish(future))
+        for path in self.plan.order:
+            self.outcomes.setdefault(path, Outcome(self.plan.goals[path], Status.CANCELLED))
+        return Report(dict(self.outcomes))
+
+    @property
+    def stopping(self) -> bool:
+        return self.cancel.is_set()
+
+    def _do(self, path: StorePath) -> BuildResult | None:
+        goal = self.plan.goals[path]
+        work = self.work[goal.action]
+        if work is None:
+            raise BuildError(str(path), "it should be substituted, but no substituter is configured")
+        return work(goal, self.cancel)
+
+    def _finish(self, future: Future[BuildResult | None]) -> list[StorePath]:
+        path = self.running.pop(future)
+        goal = self.plan.goals[path]
+        error = future.exception()
+        if error is None:
+            status = Status.BUILT if goal.action is Action.BUILD else Status.SUBSTITUTED
+            self.outcomes[path] = Outcome(goal, status, result=future.result())
+            self._report(f"{status.value} {path.name}", path, self.outcomes[path])
+            return self._unblock(path)
+        if not isinstance(error, StorekitError):
+            raise error
+        cancelled = self.stopping and not self.keep_going
+        self.outcomes[path] = Outcome(goal, Status.CANCELLED if cancelled else Status.FAILED, error)
+        self._fail_dependents(path)
+        if not self.keep_going:
+            self.cancel.set()
+        self._report(f"failed {path.name}", path, self.outcomes[path])
+        return []
+
+    def _unblock(self, path: StorePath) -> list[StorePath]:
+        ready = []
+        for user in sorted(self.dependents[path]):
+            self.waiting[user].discard(path)
+            if not self.waiting[user] and user not in self.outcomes:
+                ready.append(user)
+        return ready
+
+    def _fail_dependents(self, path: StorePath) -> None:
+        todo = list(self.dependents[path])
+        while todo:
+            user = todo.pop()
+            if user in self.outcomes:
+                continue
+            self.outcomes[user] = Outcome(self.plan.goals[user], Status.DEPENDENCY_FAILED)
+            todo.extend(self.dependents[user])
+
+    def _report(self, message: str, path: StorePath, finished: Outcome | None = None) -> None:
+        if finished is not None and self.on_finish is not None:
+            self.on_finish(finished)
+        if self.progress is None:
+            return
+        done = sum(1 for p in self.plan.order if p in self.outcomes)
+        failed = sum(1 for o in self.outcomes.values() if o.status is Status.FAILED)
+        running = tuple(sorted(p.name.removesuffix(".drv") for p in self.running.values()))
+        total = len(self.plan.order)
+        self.progress(ProgressEvent("build", done, total, "builds", str(path), "", message, running, failed))

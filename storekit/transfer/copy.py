@@ -1,0 +1,287 @@
+"""Copying closures between stores: `storekit copy`, substitution, pushing to and pulling from caches.
+
+The workflow, as Nix's `copyPaths`: take the closure of the wanted paths in the source, keep the ones
+the destination lacks, check every one against the signature policy *before* moving a byte, then
+transfer. Transfers run in a thread pool (`jobs`), but a path becomes valid only after its references
+did, so a destination is never left with a path whose closure is incomplete. Each transfer is split
+into a slow half that needs no reference to be valid (download + restore into a staging dir, or
+writing a cache's compressed NAR) run in the pool, and a quick commit (registration, or the narinfo)
+run on the caller's thread in dependency order.
+
+Between two local stores the NAR stream is skipped: files are hard-linked (when canonical and ours),
+reflinked, or copied with `copy_file_range`, then the result's NAR hash is computed and checked against
+the source's metadata, so a damaged source file is refused as a streamed one would be.
+
+A store dir change cannot be a plain copy (every path would change); `check_store_dirs` is the one place
+that refuses it, unless `relocate` asks for `storekit.relocate` to rewrite the closure on the way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from storekit.errors import DependencyCycle, PathNotValid, RelocationError, StorekitError, SubstituteError
+from storekit.graph import toposort
+from storekit.narinfo import NarInfo
+from storekit.progress import Progress, ProgressEvent
+from storekit.signing import SecretKey
+from storekit.store.base import Store, ValidPathInfo
+from storekit.store.link import LinkMode, local_source_path, stage_by_linking, stage_from_nar
+from storekit.store.streams import ChunkReader
+from storekit.store.substituters import SignaturePolicy, Substituters, is_untrusted_source
+from storekit.storepath import StorePath
+
+__all__ = ["CopyResult", "LinkMode", "check_store_dirs", "copy_closure", "dependency_order"]
+
+DEFAULT_JOBS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class CopyResult:
+    copied: tuple[StorePath, ...] = ()
+    already_valid: tuple[StorePath, ...] = ()
+    nar_bytes: int = 0
+
+
+def check_store_dirs(src: Store, dst: Store) -> None:
+    """The one place a store dir change is decided: relocation (its own issue) will hook in here."""
+    if src.store_dir == dst.store_dir:
+        return
+    raise RelocationError(
+        f"cannot copy from '{src.uri}' (store dir '{src.store_dir}') to '{dst.uri}' (store dir "
+        f"'{dst.store_dir}'): a path's name depends on its store dir, so this needs relocation: pass "
+        "--relocate (content-addressed names, references rewritten), or use `storekit relocate`"
+    )
+
+
+def copy_closure(
+    src: Store,
+    dst: Store,
+    paths: Iterable[StorePath],
+    *,
+    policy: SignaturePolicy | None = None,
+    sign_keys: Sequence[SecretKey] = (),
+    jobs: int = DEFAULT_JOBS,
+    link: LinkMode = LinkMode.AUTO,
+    progress: Progress | None = None,
+) -> CopyResult:
+    """Copy the closure of `paths` from `src` to `dst`; the paths `dst` already has are left alone.
+
+    `policy` decides which paths to trust; by default paths from a binary cache need a signature by a
+    trusted key (none is trusted unless given), as Nix's `require-sigs` does, and other sources are
+    trusted. `sign_keys` add signatures to what is copied. Raises before transferring anything if a
+    path is untrusted; a failed transfer leaves that path and its referrers invalid in `dst`.
+    Into a `dst` with another store dir, use `transfer.relocating.relocating_copy` instead.
+    """
+    check_store_dirs(src, dst)
+    if policy is None:
+        policy = SignaturePolicy(require_sigs=is_untrusted_source(src))
+    with ThreadPoolExecutor(max(1, jobs), thread_name_prefix="storekit-copy") as pool:
+        infos = closure_infos(src, paths, pool)
+        missing = _missing(dst, sorted(infos), pool)
+        for path in missing:
+            policy.check(infos[path], dst.store_dir, _source_of(src, path).uri)
+        order = dependency_order({p: infos[p] for p in missing})
+        wanted = [_for_destination(infos[p], sign_keys) for p in order]
+        sink = _sink_for(src, dst, link)
+        _transfer(sink, wanted, pool, max(1, jobs), progress, src)
+    already = tuple(sorted(set(infos) - set(missing)))
+    return CopyResult(tuple(order), already, sum(infos[p].nar_size for p in order))
+
+
+def closure_infos(
+    src: Store, paths: Iterable[StorePath], pool: ThreadPoolExecutor
+) -> dict[StorePath, ValidPathInfo]:
+    """The infos of the closure of `paths` in `src`, fetched a level at a time (in parallel for caches)."""
+    infos: dict[StorePath, ValidPathInfo] = {}
+    frontier = set(paths)
+    parallel = is_untrusted_source(src)
+    while frontier:
+        batch = sorted(frontier)
+        found = list(pool.map(src.lookup_path_info, batch) if parallel else map(src.lookup_path_info, batch))
+        frontier = set()
+        for path, info in zip(batch, found, strict=True):
+            if info is None:
+                raise PathNotValid(str(path), src.uri)
+            infos[path] = info
+            frontier |= info.references
+        frontier -= infos.keys()
+    return infos
+
+
+def _missing(dst: Store, paths: list[StorePath], pool: ThreadPoolExecutor) -> list[StorePath]:
+    parallel = is_untrusted_source(dst)
+    valid = list(pool.map(dst.is_valid_path, paths) if parallel else map(dst.is_valid_path, paths))
+    return [p for p, ok in zip(paths, valid, strict=True) if not ok]
+
+
+def dependency_order(infos: dict[StorePath, ValidPathInfo]) -> list[StorePath]:
+    """The paths of `infos` with each after its references (ties broken by name)."""
+
+    def references(path: StorePath) -> list[StorePath]:
+        return sorted(r for r in infos[path].references if r in infos and r != path)
+
+    try:
+        return toposort(sorted(infos), references)
+    except DependencyCycle as e:
+        stuck = sorted(set(map(str, e.cycle)))
+        raise SubstituteError(f"the references of {', '.join(stuck[:3])} form a cycle") from e
+
+
+def _for_destination(info: ValidPathInfo, keys: Sequence[SecretKey]) -> ValidPathInfo:
+    """A copied path is not `ultimate` (Nix's `copyStorePath`); sign it with each key given."""
+    info = replace(info, ultimate=False)
+    return info.with_sigs(key.sign(info.fingerprint()) for key in keys) if keys else info
+
+
+def _source_of(src: Store, path: StorePath) -> Store:
+    return src.source_of(path) if isinstance(src, Substituters) else src
+
+
+# --- sinks: how one path gets into one kind of destination -----------------------------------------------
+
+
+class _Sink(Protocol):
+    def prepare(self, info: ValidPathInfo) -> object:
+        """The slow half, on a worker thread; must not need the references to be valid."""
+
+    def commit(self, info: ValidPathInfo, prepared: object) -> None:
+        """Make the path valid, on the caller's thread, after its references."""
+
+    def discard(self, prepared: object) -> None: ...
+
+
+class _StreamSink:
+    """Any destination: the NAR streams into `add_from_nar` at commit time, one path at a time."""
+
+    def __init__(self, src: Store, dst: Store) -> None:
+        self.src, self.dst = src, dst
+
+    def prepare(self, info: ValidPathInfo) -> object:
+        return None
+
+    def commit(self, info: ValidPathInfo, prepared: object) -> None:
+        with ChunkReader(self.src.nar_from_path(info.path)) as source:
+            self.dst.add_from_nar(info, source)
+
+    def discard(self, prepared: object) -> None:
+        pass
+
+
+class _CacheSink:
+    """A binary cache: NAR files are written in parallel, narinfos published in dependency order."""
+
+    def __init__(self, src: Store, dst: Store) -> None:
+        from storekit.store.binary_cache import BinaryCacheStore
+
+        assert isinstance(dst, BinaryCacheStore)
+        self.src, self.dst = src, dst
+
+    def prepare(self, info: ValidPathInfo) -> object:
+        return self.dst.upload_chunks(info, self.src.nar_from_path(info.path))
+
+    def commit(self, info: ValidPathInfo, prepared: object) -> None:
+        if prepared is not None:
+            assert isinstance(prepared, NarInfo), prepared  # what prepare returned
+            self.dst.publish(prepared)
+
+    def discard(self, prepared: object) -> None:
+        pass
+
+
+class _LocalSink:
+    """A local store: stage in parallel (link files or restore the NAR), register in order."""
+
+    def __init__(self, src: Store, dst: Store, link: LinkMode) -> None:
+        from storekit.store.local import LocalStore
+
+        assert isinstance(dst, LocalStore)
+        self.src, self.dst, self.link = src, dst, link
+
+    def prepare(self, info: ValidPathInfo) -> object:
+        stack = contextlib.ExitStack()
+        try:
+            stage = stack.enter_context(self.dst.staging())
+            real = local_source_path(self.src, info.path) if self.link is not LinkMode.STREAM else None
+            if real is not None:
+                staged = stage_by_linking(real, stage, info, self.link, self.src.uri)
+            else:
+                staged = stage_from_nar(self.src.nar_from_path(info.path), stage, info)
+        except BaseException:
+            stack.close()
+            raise
+        return stack, staged
+
+    def commit(self, info: ValidPathInfo, prepared: object) -> None:
+        stack, staged = _staged(prepared)
+        with stack:
+            self.dst.add_temp_root(info.path)
+            self.dst.install_staged(info, staged)
+
+    def discard(self, prepared: object) -> None:
+        _staged(prepared)[0].close()
+
+
+def _staged(prepared: object) -> tuple[contextlib.ExitStack[bool | None], str]:
+    assert isinstance(prepared, tuple)
+    return prepared[0], prepared[1]
+
+
+def _sink_for(src: Store, dst: Store, link: LinkMode) -> _Sink:
+    from storekit.store.binary_cache import BinaryCacheStore
+    from storekit.store.local import LocalStore
+
+    if isinstance(dst, LocalStore):
+        return _LocalSink(src, dst, link)
+    if isinstance(dst, BinaryCacheStore):
+        return _CacheSink(src, dst)
+    return _StreamSink(src, dst)
+
+
+def _transfer(
+    sink: _Sink,
+    infos: list[ValidPathInfo],
+    pool: ThreadPoolExecutor,
+    jobs: int,
+    progress: Progress | None,
+    src: Store,
+) -> None:
+    """Prepare up to `2 * jobs` paths ahead on the pool; commit each, in order, on this thread."""
+    futures: dict[int, Future[object]] = {}
+    submitted = 0
+    total_bytes = sum(i.nar_size for i in infos)
+    done_bytes = 0
+    try:
+        for i, info in enumerate(infos):
+            while submitted < len(infos) and submitted < i + 2 * jobs:
+                futures[submitted] = pool.submit(sink.prepare, infos[submitted])
+                submitted += 1
+            try:
+                prepared = futures.pop(i).result()
+                try:
+                    sink.commit(info, prepared)
+                except BaseException:
+                    sink.discard(prepared)
+                    raise
+            except StorekitError as e:
+                if str(info.path) in str(e):
+                    raise
+                uri = _source_of(src, info.path).uri
+                raise SubstituteError(f"cannot copy '{info.path}' from '{uri}': {e}") from e
+            done_bytes += info.nar_size
+            if progress is not None:  # one event per path made valid, in dependency order
+                uri = _source_of(src, info.path).uri
+                progress(
+                    ProgressEvent("copy", done_bytes, total_bytes, "bytes", item=str(info.path), source=uri)
+                )
+    finally:
+        for future in futures.values():
+            future.cancel()
+        for future in futures.values():
+            if not future.cancelled():
+                with contextlib.suppress(BaseException):
+                    sink.discard(future.result())
