@@ -9,12 +9,12 @@ from hypothesis import HealthCheck, settings
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from nixoracle import NixStore, make_nix_store
+
 # Property tests assert behaviour, never speed: on a loaded 2-core machine input generation can take
 # over a second, which Hypothesis's timing checks would report as a failure.
 settings.register_profile("storekit", suppress_health_check=[HealthCheck.too_slow], deadline=None)
 settings.load_profile("storekit")
-
-from nixoracle import NixStore, make_nix_store
 
 
 @pytest.fixture
