@@ -184,3 +184,31 @@ def test_wrapper_of_another_version_is_refused() -> None:
     proc = storekit("drv", "print", "-", input=json.dumps(wrapped).encode())
     assert proc.returncode == 1
     assert proc.stderr.decode().count("\n") == 1 and "version 4" in proc.stderr.decode()
+
+
+def test_cli_add_writes_the_drv_as_nix_derivation_add(tmp_path: Path) -> None:
+    """An input-addressed derivation using a fixed-output one, added from format 4 JSON (stdin)."""
+    from storekit.derivation.hashing import instantiate
+    from storekit.derivation.model import Derivation, DerivationOutput
+    from storekit.hashing import Hash
+    from storekit.storepath import FileIngestionMethod
+
+    store = tmp_path / "store"
+    sd = StoreDir(str(store))
+    env = {"name": "src", "builder": "/bin/sh", "system": "x86_64-linux"}
+    fixed = DerivationOutput.fixed(FileIngestionMethod.RECURSIVE, Hash.of(b"x"))
+    src_path, src = instantiate(Derivation({"out": fixed}, env=env), sd, lambda p: src)
+    user_env = {**env, "name": "user"}
+    user = Derivation({"out": DerivationOutput()}, {str(src_path): ["out"]}, env=user_env)
+    user_path, user = instantiate(user, sd, lambda p: src)
+    for path, drv in ((src_path, src), (user_path, user)):
+        shown = jsonform.render(jsonform.show([(str(path), drv)], sd, 4), 4)
+        proc = storekit("drv", "add", "--store", str(store), "-", input=shown.encode())
+        assert proc.returncode == 0, proc.stderr.decode()
+        assert proc.stdout.decode() == f"{path}\n"
+        assert (store / path.base_name).read_text() == print_aterm(drv)
+    shown_v2 = jsonform.to_json(user, "user", sd, 2)
+    shown_v2["env"]["out"] = shown_v2["outputs"]["out"]["path"] = f"{store}/{'0' * 32}-user"
+    proc = storekit("drv", "add", "--store", str(store), "-", input=json.dumps(shown_v2).encode())
+    assert proc.returncode == 1
+    assert proc.stderr.decode().startswith("error: derivation '") and "should be" in proc.stderr.decode()
