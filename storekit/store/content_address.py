@@ -70,3 +70,22 @@ def source_ca(nar_hash: Hash) -> str:
 
 def text_ca(content_hash: Hash) -> str:
     return str(ContentAddress("text", content_hash))
+
+
+_JSON_METHODS = {"text": "text:", "flat": "fixed:", "nar": "fixed:r:", "git": "fixed:git:"}
+
+
+def ca_to_json(text: str) -> dict[str, str]:
+    """Newer Nix's JSON of a content address: `{"method": "nar", "hash": "sha256-…"}`."""
+    for method, prefix in sorted(_JSON_METHODS.items(), key=lambda kv: -len(kv[1])):
+        if text.startswith(prefix):
+            return {"hash": Hash.parse(text.removeprefix(prefix)).sri, "method": method}
+    raise InvalidValue(f"content address '{text}' has an unknown prefix (known: text, fixed)")
+
+
+def ca_from_json(obj: object) -> str:
+    """The printed form (`fixed:r:sha256:<nix32>`) of a content address given as JSON."""
+    if not isinstance(obj, dict) or set(obj) != {"hash", "method"} or obj["method"] not in _JSON_METHODS:
+        raise InvalidValue(f"not a content address object {{method, hash}}: {obj!r}")
+    h = Hash.parse(str(obj["hash"]))
+    return f"{_JSON_METHODS[obj['method']]}{h}"
