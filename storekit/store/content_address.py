@@ -24,7 +24,7 @@ class ContentAddress:
     method: FileIngestionMethod = FileIngestionMethod.FLAT
 
     @classmethod
-    def parse(cls, text: str) -> ContentAddress:
+    def parse(cls, text: str, *, blake3: bool = False) -> ContentAddress:
         prefix, sep, rest = text.partition(":")
         if not sep:
             raise InvalidValue(f"'{text}' is not a content address ('text:…' or 'fixed:…')")
@@ -32,13 +32,13 @@ class ContentAddress:
             algo, _, digest = rest.partition(":")
             if algo != "sha256":
                 raise InvalidValue(f"text content address '{text}' must use sha256")
-            return cls("text", Hash.parse(digest, "sha256"))
+            return cls("text", Hash.parse(digest, "sha256", blake3=blake3))
         if prefix == "fixed":
             method = FileIngestionMethod.FLAT
             if rest.startswith("r:"):
                 method, rest = FileIngestionMethod.RECURSIVE, rest[2:]
             algo, _, digest = rest.partition(":")
-            return cls("fixed", Hash.parse(digest, algo), method)
+            return cls("fixed", Hash.parse(digest, algo, blake3=blake3), method)
         raise InvalidValue(f"content address '{text}' has an unknown prefix '{prefix}' (known: text, fixed)")
 
     def __str__(self) -> str:
