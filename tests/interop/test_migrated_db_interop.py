@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from nixoracle import NixStore
 
-from storekit.store.gc import collect_garbage
+from storekit.store.gc import add_root, collect_garbage
 from storekit.store.local import LocalStore
 from storekit.store.schema import CA_SCHEMA_SQL
 from storekit.store.uri import local_spec_for
@@ -105,6 +105,7 @@ def test_a_database_newer_nix_migrated(nix_store: NixStore, tmp_path: Path) -> N
         (tmp_path / "new").write_text("written by storekit\n")
         added = store.add_path(str(tmp_path / "new"))
         assert store.is_valid_path(added)
+        add_root(store, sd.parse_path(drv), str(tmp_path / "root"))  # keeps the .drv and its input
         result = collect_garbage(store)
         assert str(added) in result.paths and not store.is_valid_path(added)
 
