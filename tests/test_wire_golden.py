@@ -453,3 +453,29 @@ def test_frames_round_trip() -> None:
 
 def test_files_are_where_the_tests_look() -> None:
     assert isinstance(store_data("serve-protocol"), Path)
+
+
+# --- build trace entries (realisations keyed by .drv path) and their signatures ---------------------------
+
+TEST_KEY = "test-key:tU7tTvLcScf8pmz/eTV0BEtLmRsPpZfKaRcd0nCN+pysBZPHSeg61/u2oc7mIOewfuAY1V1BiX32homTaDJ2Jw=="
+"""The secret key of NixOS/nix's realisation signing tests (a published test fixture)."""
+
+
+@pytest.mark.parametrize("name", ["simple", "with-signature", "with-signature-unstructured"])
+def test_build_trace_entries_round_trip(name: str) -> None:
+    expected = json.loads(read(store_data("realisation", f"{name}.json")))
+    value = common.realisation_from_keyed_json(expected, SD)
+    assert common.realisation_to_keyed_json(value) == expected
+
+
+@pytest.mark.parametrize("name", ["simple", "with-signature"])
+def test_build_trace_fingerprints_and_signatures(name: str) -> None:
+    from storekit.signing import SecretKey
+
+    value = common.realisation_from_keyed_json(
+        json.loads(read(store_data("realisation", f"{name}.json"))), SD
+    )
+    fingerprint = common.realisation_fingerprint(value)
+    assert fingerprint == read(store_data("realisation", f"{name}-fingerprint.txt")).decode()
+    signature = json.loads(read(store_data("realisation", f"{name}-sig.json")))
+    assert SecretKey.parse(TEST_KEY).sign(fingerprint) == f"{signature['keyName']}:{signature['sig']}"

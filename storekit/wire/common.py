@@ -163,3 +163,49 @@ def write_keyed_drv_output(w: WireWriter, value: DrvOutput) -> None:
     if value.drv_path is None:
         raise ValueError(f"'{value}' has no .drv path, which this protocol version needs")
     w.string(str(value.drv_path)).string(value.output)
+
+
+# --- realisations keyed by .drv path: the build trace of newer Nix ------------------------------------
+
+
+def realisation_from_keyed_json(obj: Any, sd: StoreDir) -> Realisation:
+    """`{"key": {drvPath, outputName}, "value": {outPath, signatures}}` (signatures as objects or strings)."""
+    try:
+        key, value = obj["key"], obj["value"]
+        sigs = value.get("signatures", [])
+        return Realisation(
+            out_path=sd.parse_base_name(value["outPath"]),
+            signatures=tuple(f"{s['keyName']}:{s['sig']}" if isinstance(s, dict) else str(s) for s in sigs),
+            id=DrvOutput(key["outputName"], drv_path=sd.parse_base_name(key["drvPath"])),
+            json_keys=("outPath", "signatures"),
+            json_sig_objects=any(isinstance(s, dict) for s in sigs),
+        )
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        raise InvalidValue(f"not a build trace entry {{key, value}}: {e}") from e
+
+
+def realisation_to_keyed_json(value: Realisation) -> dict[str, Any]:
+    if value.id is None or value.id.drv_path is None:
+        raise ValueError("a build trace entry is keyed by its .drv path")
+    sigs: list[Any] = list(value.signatures)
+    if value.json_sig_objects:
+        sigs = [dict(zip(("keyName", "sig"), s.split(":", 1), strict=True)) for s in value.signatures]
+    return {
+        "key": {"drvPath": value.id.drv_path.base_name, "outputName": value.id.output},
+        "value": {"outPath": value.out_path.base_name, "signatures": sigs},
+    }
+
+
+def realisation_fingerprint(value: Realisation) -> str:
+    """What a realisation's signatures sign: its JSON without the signatures, compact.
+
+    Keyed by `.drv` path (newer Nix): `{"key":{…},"value":{"outPath":…}}`; keyed by hash (Nix 2.8):
+    `{"dependentRealisations":{…},"id":…,"outPath":…}`.
+    """
+    if value.id is not None and value.id.drv_path is not None:
+        obj = realisation_to_keyed_json(value)
+        del obj["value"]["signatures"]
+    else:
+        obj = json.loads(realisation_to_json(value))
+        obj.pop("signatures", None)
+    return json.dumps(obj, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
