@@ -479,3 +479,11 @@ def test_build_trace_fingerprints_and_signatures(name: str) -> None:
     assert fingerprint == read(store_data("realisation", f"{name}-fingerprint.txt")).decode()
     signature = json.loads(read(store_data("realisation", f"{name}-sig.json")))
     assert SecretKey.parse(TEST_KEY).sign(fingerprint) == f"{signature['keyName']}:{signature['sig']}"
+
+
+def test_serve_versions_negotiate_down() -> None:
+    assert serve.negotiate(serve.NIX_2_8_VERSION, serve.LATEST_VERSION) == 0x207
+    assert serve.negotiate(0x208, 0x206) == 0x206
+    with pytest.raises(ValueError, match=r"not 2\.x"):
+        serve.negotiate(0x300, 0x207)
+    assert serve.ServeCommand(8) is serve.ServeCommand.BuildDerivation

@@ -15,6 +15,8 @@ changed, per value:
 
 from __future__ import annotations
 
+from enum import IntEnum
+
 from storekit.errors import WireFormatError
 from storekit.hashing import Hash
 from storekit.storepath import StoreDir
@@ -39,6 +41,28 @@ SERVE_MAGIC_1 = 0x390C9DEB
 SERVE_MAGIC_2 = 0x5452EECB
 NIX_2_8_VERSION = 0x207
 LATEST_VERSION = 0x208
+
+
+class ServeCommand(IntEnum):
+    """The commands a serve-protocol client sends (Nix's `ServeProto::Command`)."""
+
+    QueryValidPaths = 1
+    QueryPathInfos = 2
+    DumpStorePath = 3
+    ImportPaths = 4
+    ExportPaths = 5
+    BuildPaths = 6
+    QueryClosure = 7
+    BuildDerivation = 8
+    AddToStoreNar = 9
+
+
+def negotiate(client_version: int, server_version: int) -> int:
+    """The version both sides speak: the lower one (the major must be 2 on both)."""
+    for v in (client_version, server_version):
+        if v & 0xFF00 != 0x200:
+            raise ValueError(f"serve protocol version {v >> 8}.{v & 0xFF} is not 2.x")
+    return min(client_version, server_version)
 
 
 def minor(version: int) -> int:
