@@ -51,14 +51,15 @@ def check_name(name: str, path: str | None = None, *, rule: NameRule = NameRule.
     if not name:
         raise InvalidStorePath(f"{what} has an empty name")
     if rule is not NameRule.NIX_2_8 and name.startswith("."):
+        where = f"store path '{path}': " if path is not None else ""
         first = name.split("-", 1)[0]
         if first in (".", ".."):
             raise InvalidStorePath(
-                f"{what}: name '{name}' is not valid: its first dash-separated part is '{first}'"
+                f"{where}name '{name}' is not valid: its first dash-separated part is '{first}'"
             )
         if rule is NameRule.STRICT:
             raise InvalidStorePath(
-                f"{what}: name '{name}' starts with a period, which only Nix >= 2.21 accepts "
+                f"{where}name '{name}' starts with a period, which only Nix >= 2.21 accepts "
                 "(set nix-version to 2.21 or later to allow it)"
             )
     if len(name) > MAX_NAME_LEN:
@@ -94,7 +95,8 @@ class StoreDir:
 
     path: str = DEFAULT_STORE_DIR
     name_rule: NameRule = field(default=NameRule.NIX_2_8, compare=False)
-    """Which names its paths may have (see `NameRule`); not part of the store dir's identity."""
+    """Which names *new* paths may have (see `NameRule`); parsing accepts what Nix 2.8 wrote.
+    Not part of the store dir's identity."""
 
     def __post_init__(self) -> None:
         if not self.path.startswith("/"):
@@ -129,7 +131,7 @@ class StoreDir:
                 f"store path '{base_name}' lacks the '-' between its hash part and its name"
             )
         name = base_name[HASH_PART_LEN + 1 :]
-        check_name(name, base_name, rule=self.name_rule)
+        check_name(name, base_name)  # reading: whatever Nix 2.8 wrote; the rule is for new paths
         return StorePath(self.path, hash_part, name)
 
     def parse_path(self, path: str) -> StorePath:

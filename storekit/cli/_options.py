@@ -148,23 +148,33 @@ def open_cli_store(value: str | None, config: Config | None = None) -> Store:
 
 
 def _config_if_readable() -> Config:
-    """The config file for settings beside the store; a broken one is reported by commands that need it."""
+    """The config file for settings beside the store; a broken one is reported by commands that need it.
+
+    A bad `nix-version` is reported here, though: it changes what storekit accepts.
+    """
     from storekit.config import Config
     from storekit.errors import ConfigError
 
     try:
         return cli_config()
-    except ConfigError:
+    except ConfigError as e:
+        if e.key == "nix-version":
+            raise
         return Config()
 
 
 def cli_store_dir(path: str) -> StoreDir:
-    """A store dir named on the command line, following the user's `nix-version` for names."""
+    """A store dir named on the command line for computing paths (`storekit path`).
+
+    Computing writes nothing, so without a `nix-version` it is Nix 2.8's arithmetic, names and all;
+    with one, that version's name rule. (Stores follow the strictest rule by default: see
+    `open_cli_store`.)
+    """
     from storekit.config import nix_rules
-    from storekit.storepath import StoreDir
+    from storekit.storepath import NameRule, StoreDir
 
     rules = nix_rules(_config_if_readable(), os.environ)
-    return StoreDir(path, name_rule=rules.name_rule)
+    return StoreDir(path, name_rule=rules.name_rule if rules.version is not None else NameRule.NIX_2_8)
 
 
 @contextmanager
