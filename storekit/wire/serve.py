@@ -17,14 +17,16 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from storekit.derivation.model import Derivation, DerivationOutput
 from storekit.errors import WireFormatError
 from storekit.hashing import Hash
-from storekit.storepath import StoreDir
+from storekit.storepath import StoreDir, StorePath
 from storekit.wire.common import (
     read_keyed_drv_output,
     read_legacy_built_outputs,
     read_optional_ca,
     read_optional_store_path,
+    read_store_path,
     read_store_paths,
     read_unkeyed_realisation,
     write_keyed_drv_output,
@@ -165,6 +167,37 @@ def write_build_options(w: WireWriter, value: BuildOptions, version: int) -> Non
         w.u64(value.nr_repeats).bool(value.enforce_determinism)
     if minor(version) >= 7:
         w.bool(value.keep_failed)
+
+
+def write_basic_derivation(w: WireWriter, drv_path: StorePath, drv: Derivation) -> None:
+    """`BuildDerivation`'s argument: the `.drv` path, then the derivation without its input derivations.
+
+    (The build hook puts the whole input closure in `inputSrcs`, so the far side needs no `.drv`.)
+    """
+    if drv.input_drvs:
+        raise ValueError("a basic derivation has no input derivations: resolve them into input sources")
+    w.string(str(drv_path)).u64(len(drv.outputs))
+    for name, o in drv.outputs.items():
+        w.string(name).string(o.path).string(o.hash_algo).string(o.hash)
+    w.strings(drv.input_srcs).string(drv.system).string(drv.builder).strings(drv.args)
+    w.u64(len(drv.env))
+    for key, value in drv.env.items():
+        w.string(key).string(value)
+
+
+def read_basic_derivation(r: WireReader, sd: StoreDir) -> tuple[StorePath, Derivation]:
+    drv_path = read_store_path(r, sd)
+    outputs = {}
+    for _ in range(r.count()):
+        name = r.string()
+        outputs[name] = DerivationOutput(r.string(), r.string(), r.string())
+    input_srcs = tuple(str(p) for p in read_store_paths(r, sd))
+    system, builder, args = r.string(), r.string(), tuple(r.strings())
+    env = {}
+    for _ in range(r.count()):
+        key = r.string()
+        env[key] = r.string()
+    return drv_path, Derivation(outputs, {}, input_srcs, system, builder, args, env)
 
 
 def read_realisation(r: WireReader, sd: StoreDir) -> Realisation:
