@@ -212,3 +212,15 @@ def test_cli_add_writes_the_drv_as_nix_derivation_add(tmp_path: Path) -> None:
     proc = storekit("drv", "add", "--store", str(store), "-", input=json.dumps(shown_v2).encode())
     assert proc.returncode == 1
     assert proc.stderr.decode().startswith("error: derivation '") and "should be" in proc.stderr.decode()
+
+
+def test_format_1_of_nix_2_15_to_2_17_lists_input_outputs() -> None:
+    """Before dynamic derivations (2.18) `inputDrvs` values were plain lists; they are read too."""
+    drv_text = text(store_data("derivation", "simple-derivation.drv"))
+    drv = parse(drv_text)
+    path = str(drv_path(drv, NIX_STORE, name="simple-derivation"))
+    shown = jsonform.show([(path, drv)], NIX_STORE, 1)
+    body = shown[path]
+    body["inputDrvs"] = {p: node["outputs"] for p, node in body["inputDrvs"].items()}
+    (entry,) = jsonform.from_json_any(shown, NIX_STORE)
+    assert print_aterm(entry.drv) == drv_text and entry.name == "simple-derivation"
