@@ -6,6 +6,7 @@ The keys are named after the nix.conf settings they mirror, so a Nix user reads 
     substituters = ["https://cache.example.org?store=/opt/store"]
     trusted-public-keys = ["cache.example.org-1:base64…"]
     secret-key-files = ["/etc/storekit/cache.secret"]
+    nix-version = "2.28"                                   # behave as this Nix where versions differ
 
 The parse is pure (text in, `Config` out) and strict: an unknown key or a value of the wrong type is a
 `ConfigError` naming the file and the key, because a silently ignored typo would send paths to the
@@ -26,10 +27,11 @@ import tomlkit
 import tomlkit.exceptions
 
 from storekit.errors import ConfigError, SignatureError, StorekitError
+from storekit.nixversion import NixRules, NixVersion, rules_for
 from storekit.signing import PublicKey
 from storekit.store.specs import StoreSpec, default_store_spec, parse_store_spec
 
-KEYS = ("store", "substituters", "trusted-public-keys", "secret-key-files")
+KEYS = ("store", "substituters", "trusted-public-keys", "secret-key-files", "nix-version")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,7 @@ class Config:
     substituters: tuple[str, ...] = ()
     trusted_public_keys: tuple[str, ...] = ()
     secret_key_files: tuple[str, ...] = ()
+    nix_version: str | None = None
     file: str | None = None
 
 
@@ -70,6 +73,7 @@ def parse_config(text: str, file: str) -> Config:
             _public_key(file, k) for k in _strings(file, document, "trusted-public-keys")
         ),
         secret_key_files=tuple(_absolute(file, p) for p in _strings(file, document, "secret-key-files")),
+        nix_version=_nix_version(file, document.get("nix-version")),
         file=file,
     )
 
@@ -126,6 +130,27 @@ def _public_key(file: str, value: str) -> str:
     except SignatureError as e:
         raise ConfigError(file, "trusted-public-keys", str(e)) from e
     return value
+
+
+def _nix_version(file: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(file, "nix-version", 'must be a string, e.g. nix-version = "2.28"')
+    try:
+        NixVersion.parse(value)
+    except StorekitError as e:
+        raise ConfigError(file, "nix-version", str(e)) from e
+    return value
+
+
+def nix_rules(config: Config, env: Mapping[str, str]) -> NixRules:
+    """The Nix to behave as: `$STOREKIT_NIX_VERSION`, else the file's `nix-version`, else the strictest."""
+    text = env.get("STOREKIT_NIX_VERSION") or config.nix_version
+    try:
+        return rules_for(text)
+    except StorekitError as e:
+        raise ConfigError("$STOREKIT_NIX_VERSION", "", str(e)) from e
 
 
 def _absolute(file: str, value: str) -> str:

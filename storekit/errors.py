@@ -79,6 +79,14 @@ class NarInfoError(InvalidValue):
     """A narinfo or nix-cache-info file that does not parse."""
 
 
+class WireFormatError(InvalidValue):
+    """Bytes of Nix's wire protocols that do not decode; `offset` is where the bad value starts."""
+
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(f"{message} (at wire byte offset {offset})")
+        self.offset = offset
+
+
 class SignatureError(StorekitError):
     """A bad key, a missing or untrusted signature."""
 

@@ -10,11 +10,17 @@ import base64
 import hashlib
 from dataclasses import dataclass
 from enum import Enum
+from typing import Protocol
 
 from storekit import nixbase32
 from storekit.errors import InvalidHash
 
 ALGORITHMS: dict[str, int] = {"md5": 16, "sha1": 20, "sha256": 32, "sha512": 64}
+"""The algorithms every Nix knows, with their digest sizes; text naming another is refused."""
+NEWER_ALGORITHMS: dict[str, int] = {"blake3": 32}
+"""Nix >= 2.27's: computed and printed always, parsed from text only when asked (`blake3=True`),
+so what storekit reads by default is what Nix 2.8 reads."""
+SIZES = {**ALGORITHMS, **NEWER_ALGORITHMS}
 
 
 class Base(Enum):
@@ -32,9 +38,9 @@ class Hash:
     digest: bytes
 
     def __post_init__(self) -> None:
-        size = ALGORITHMS.get(self.algo)
+        size = SIZES.get(self.algo)
         if size is None:
-            raise InvalidHash(f"unknown hash algorithm '{self.algo}' (known: {', '.join(ALGORITHMS)})")
+            raise InvalidHash(f"unknown hash algorithm '{self.algo}' (known: {', '.join(SIZES)})")
         if len(self.digest) != size:
             raise InvalidHash(f"{self.algo} digest must be {size} bytes, not {len(self.digest)}")
 
@@ -45,13 +51,15 @@ class Hash:
         return cls(algo, new_hasher(algo).update_and_digest(data))
 
     @classmethod
-    def parse(cls, text: str, algo: str | None = None) -> Hash:
+    def parse(cls, text: str, algo: str | None = None, *, blake3: bool = False) -> Hash:
         """Parse `algo:digest`, SRI `algo-base64`, or a bare digest when `algo` is given.
 
         Like Nix's `Hash::parseAny`: the encoding is told by the length, and a given `algo` must
         agree with one written in the string. Without `algo` this is `Hash::parseAnyPrefixed`.
+        `blake3` accepts BLAKE3 too, as Nix >= 2.27 does.
         """
-        written, body, is_sri = _split_algo(text)
+        known = SIZES if blake3 else ALGORITHMS
+        written, body, is_sri = _split_algo(text, known)
         if written is None and algo is None:
             raise InvalidHash(
                 f"hash '{text}' does not include a type, nor is the type otherwise known from context"
@@ -60,8 +68,8 @@ class Hash:
             raise InvalidHash(f"hash '{text}' should have type '{algo}'")
         chosen = written or algo
         assert chosen is not None
-        if chosen not in ALGORITHMS:
-            raise InvalidHash(f"unknown hash algorithm '{chosen}' (known: {', '.join(ALGORITHMS)})")
+        if chosen not in known:
+            raise InvalidHash(f"unknown hash algorithm '{chosen}' (known: {', '.join(known)})")
         return cls(chosen, _decode_body(body, chosen, is_sri))
 
     # --- printing ------------------------------------------------------------------------------
@@ -94,12 +102,12 @@ class Hash:
         return f"{self.algo}:{self.nix32}"
 
 
-def _split_algo(text: str) -> tuple[str | None, str, bool]:
+def _split_algo(text: str, known: dict[str, int]) -> tuple[str | None, str, bool]:
     """Split off `algo:` or, failing that, SRI's `algo-`, as Nix does; a named algorithm must exist."""
     for sep in (":", "-"):
         if sep in text:
             written, body = text.split(sep, 1)
-            if written not in ALGORITHMS:
+            if written not in known:
                 raise InvalidHash(f"unknown hash algorithm '{written}' in hash '{text}'")
             return written, body, sep == "-"
     return None, text, False
@@ -110,7 +118,7 @@ _BASE64 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456
 
 
 def _decode_body(body: str, algo: str, is_sri: bool) -> bytes:
-    size = ALGORITHMS[algo]
+    size = SIZES[algo]
     if not is_sri and len(body) == 2 * size:
         if not _HEX.issuperset(body):
             raise InvalidHash(f"invalid base-16 hash '{body}'")
@@ -145,16 +153,30 @@ def base64_decode(text: str) -> bytes:
     return data
 
 
+class _Digest(Protocol):
+    def update(self, data: bytes | bytearray | memoryview, /) -> object: ...
+    def digest(self) -> bytes: ...
+
+
+def _new(algo: str) -> _Digest:
+    if algo == "blake3":
+        import blake3  # the reference implementation's binding; hashlib has no BLAKE3
+
+        return blake3.blake3()
+    return hashlib.new(algo)
+
+
 class _Hasher:
     """A thin wrapper so callers name algorithms the way Nix does."""
 
     __slots__ = ("_h", "algo")
+    _h: _Digest
 
     def __init__(self, algo: str) -> None:
-        if algo not in ALGORITHMS:
-            raise InvalidHash(f"unknown hash algorithm '{algo}' (known: {', '.join(ALGORITHMS)})")
+        if algo not in SIZES:
+            raise InvalidHash(f"unknown hash algorithm '{algo}' (known: {', '.join(SIZES)})")
         self.algo = algo
-        self._h = hashlib.new(algo)
+        self._h = _new(algo)
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
         self._h.update(data)

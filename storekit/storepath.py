@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from storekit import nixbase32
@@ -31,11 +31,37 @@ class FileIngestionMethod(Enum):
     RECURSIVE = "r:"
 
 
-def check_name(name: str, path: str | None = None) -> None:
-    """Raise `InvalidStorePath` unless `name` is a legal store path name (Nix 2.8's rules)."""
+class NameRule(Enum):
+    """Which store path names are accepted, by Nix version (`storekit.nixversion` picks one).
+
+    `NIX_2_8`: Nix's characters and length only (what Nix 2.4-2.20 check; the core's default, so
+    the core reads whatever Nix 2.8 wrote). `STRICT`: no name starts with `.` (Nix <= 2.3 refused
+    them), what every Nix accepts: the CLI's default. `NIX_2_21`: names may start with `.`, but not
+    `.`, `..` or a first dash-separated part that is one of them.
+    """
+
+    NIX_2_8 = "nix-2.8"
+    STRICT = "strict"
+    NIX_2_21 = "nix-2.21"
+
+
+def check_name(name: str, path: str | None = None, *, rule: NameRule = NameRule.NIX_2_8) -> None:
+    """Raise `InvalidStorePath` unless `name` is a legal store path name under `rule`."""
     what = f"store path '{path}'" if path is not None else f"name '{name}'"
     if not name:
         raise InvalidStorePath(f"{what} has an empty name")
+    if rule is not NameRule.NIX_2_8 and name.startswith("."):
+        where = f"store path '{path}': " if path is not None else ""
+        first = name.split("-", 1)[0]
+        if first in (".", ".."):
+            raise InvalidStorePath(
+                f"{where}name '{name}' is not valid: its first dash-separated part is '{first}'"
+            )
+        if rule is NameRule.STRICT:
+            raise InvalidStorePath(
+                f"{where}name '{name}' starts with a period, which only Nix >= 2.21 accepts "
+                "(set nix-version to 2.21 or later to allow it)"
+            )
     if len(name) > MAX_NAME_LEN:
         raise InvalidStorePath(f"{what} has a name longer than {MAX_NAME_LEN} characters")
     for c in name:
@@ -48,6 +74,9 @@ class StoreDir:
     """A store dir such as `/opt/store`: parses, validates and makes store paths under it."""
 
     path: str = DEFAULT_STORE_DIR
+    name_rule: NameRule = field(default=NameRule.NIX_2_8, compare=False)
+    """Which names *new* paths may have (see `NameRule`); parsing accepts what Nix 2.8 wrote.
+    Not part of the store dir's identity."""
 
     def __post_init__(self) -> None:
         if isinstance(self.path, StoreDir):  # `StoreDir(path.store_dir)`: the same store dir
@@ -85,7 +114,7 @@ class StoreDir:
                 f"store path '{base_name}' lacks the '-' between its hash part and its name"
             )
         name = base_name[HASH_PART_LEN + 1 :]
-        check_name(name, base_name)
+        check_name(name, base_name)  # reading: whatever Nix 2.8 wrote; the rule is for new paths
         return StorePath(self, hash_part, name)
 
     def parse_path(self, path: str) -> StorePath:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from storekit.store.base import Store
     from storekit.store.local import LocalStore
     from storekit.store.specs import StoreSpec
-    from storekit.storepath import StorePath
+    from storekit.storepath import StoreDir, StorePath
 
 STORE_FORMS = (
     "a store dir (/opt/store) or a URI (local?store=…&real=…, overlay?lower=…&upper=…, "
@@ -139,9 +139,42 @@ def store_spec(value: str | None, config: Config | None = None) -> StoreSpec:
 
 def open_cli_store(value: str | None, config: Config | None = None) -> Store:
     """Open the store a user named (relative dirs are taken from the cwd), or the default one."""
+    from storekit.config import nix_rules
     from storekit.store.open import open_store
 
-    return open_store(store_spec(value, config))
+    store = open_store(store_spec(value, config))
+    store.behave_as(nix_rules(config or _config_if_readable(), os.environ))
+    return store
+
+
+def _config_if_readable() -> Config:
+    """The config file for settings beside the store; a broken one is reported by commands that need it.
+
+    A bad `nix-version` is reported here, though: it changes what storekit accepts.
+    """
+    from storekit.config import Config
+    from storekit.errors import ConfigError
+
+    try:
+        return cli_config()
+    except ConfigError as e:
+        if e.key == "nix-version":
+            raise
+        return Config()
+
+
+def cli_store_dir(path: str) -> StoreDir:
+    """A store dir named on the command line for computing paths (`storekit path`).
+
+    Computing writes nothing, so without a `nix-version` it is Nix 2.8's arithmetic, names and all;
+    with one, that version's name rule. (Stores follow the strictest rule by default: see
+    `open_cli_store`.)
+    """
+    from storekit.config import nix_rules
+    from storekit.storepath import NameRule, StoreDir
+
+    rules = nix_rules(_config_if_readable(), os.environ)
+    return StoreDir(path, name_rule=rules.name_rule if rules.version is not None else NameRule.NIX_2_8)
 
 
 @contextmanager

@@ -6,6 +6,7 @@ of `.drv` files kept outside their store); input derivations are read from that 
 
 from __future__ import annotations
 
+import posixpath
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -14,11 +15,13 @@ import typer
 
 from storekit.cli._options import StoreOption, local_store, print_json
 from storekit.derivation import json as drv_json
+from storekit.derivation import jsonform
 from storekit.derivation.aterm import print_aterm
 from storekit.derivation.fs import locate, read_derivation, read_text
 from storekit.derivation.hashing import check as check_drv
 from storekit.derivation.model import Derivation
 from storekit.errors import InvalidDerivation
+from storekit.storepath import StoreDir
 
 NAME = "drv"
 HELP = "Parse, print, check and show derivations (.drv)."
@@ -52,6 +55,19 @@ def _closure(roots: dict[str, tuple[Path, Derivation]]) -> dict[str, tuple[Path,
     return found
 
 
+JsonFormatOption = Annotated[
+    int,
+    typer.Option(
+        "--json-format",
+        help="0: Nix 2.8's `nix show-derivation`; 1: Nix 2.15's `nix derivation show` (a `name`); "
+        "2: Nix 2.23 (`method`, `hashAlgo`); 3: version 3 (base names); "
+        "4: version 4 ({version, derivations}).",
+        min=0,
+        max=4,
+    ),
+]
+
+
 @app.command("show")
 def show(
     files: Annotated[list[str], typer.Argument(help=".drv files to show.")],
@@ -59,42 +75,82 @@ def show(
     recursive: Annotated[
         bool, typer.Option("--recursive", "-r", help="Also show the input derivations, recursively.")
     ] = False,
+    json_format: JsonFormatOption = 0,
 ) -> None:
-    """Print the JSON that Nix 2.8's `nix show-derivation` prints, byte for byte."""
+    """Print a derivation's JSON as Nix prints it, byte for byte (by default Nix 2.8's `show-derivation`)."""
     drvs: dict[str, tuple[Path, Derivation]] = {}
+    dirs = set()
     for file in files:
         located = locate(file, store_dir)
+        dirs.add(located.store_dir)
         drvs[located.path] = (located.file, read_derivation(located.file))
     if recursive:
         drvs = _closure(drvs)
-    obj: dict[str, object] = {}
-    for path in sorted(drvs):
-        obj.update(drv_json.to_json(path, drvs[path][1]))
-    _write(drv_json.dumps(obj) + "\n")
+    if json_format and len(dirs) > 1:
+        raise InvalidDerivation("these .drv files are in different store dirs; name one with --store-dir")
+    entries = [(path, drv) for path, (_, drv) in drvs.items()]
+    _write(jsonform.render(jsonform.show(entries, dirs.pop(), json_format), json_format))
 
 
-@app.command("print")
-def print_(
-    file: Annotated[str, typer.Argument(help="JSON as `nix show-derivation` prints it ('-' for stdin).")],
-    drv: Annotated[
-        str | None, typer.Option("--drv", help="Which derivation to print when the JSON holds several.")
-    ] = None,
-) -> None:
-    """Print the ATerm (.drv contents, no trailing newline) of a derivation given as JSON."""
+def _read_json(file: str, store_dir: str | None, drv: str | None) -> jsonform.Entry:
+    """The one derivation of a JSON file in any form (`--drv` picks one of several)."""
     text = (
         sys.stdin.buffer.read().decode("utf-8", "surrogateescape") if file == "-" else read_text(Path(file))
     )
-    entries = drv_json.from_json_all(drv_json.loads(text))
+    sd = StoreDir(store_dir) if store_dir is not None else None
+    entries = jsonform.from_json_any(drv_json.loads(text), sd)
     if drv is not None:
-        entries = [(p, d) for p, d in entries if p == drv]
+        entries = [e for e in entries if e.path is not None and drv in (e.path, posixpath.basename(e.path))]
         if not entries:
             raise InvalidDerivation(f"'{file}' holds no derivation '{drv}'")
     if len(entries) != 1:
         raise InvalidDerivation(
             f"'{file}' holds {len(entries)} derivations; choose one with --drv "
-            f"({', '.join(p for p, _ in entries)})"
+            f"({', '.join(str(e.path) for e in entries)})"
         )
-    _write(print_aterm(entries[0][1]))
+    return entries[0]
+
+
+JsonStoreDirOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store-dir",
+        help="The store dir of the base names in JSON formats 3 and 4 (default /nix/store).",
+    ),
+]
+WhichDrvOption = Annotated[
+    str | None, typer.Option("--drv", help="Which derivation to print when the JSON holds several.")
+]
+
+
+@app.command("print")
+def print_(
+    file: Annotated[
+        str,
+        typer.Argument(help="Derivation JSON of any Nix version, bare or as `show` prints it ('-': stdin)."),
+    ],
+    drv: WhichDrvOption = None,
+    store_dir: JsonStoreDirOption = None,
+) -> None:
+    """Print the ATerm (.drv contents, no trailing newline) of a derivation given as JSON."""
+    _write(print_aterm(_read_json(file, store_dir, drv).drv))
+
+
+@app.command("add")
+def add(
+    file: Annotated[str, typer.Argument(help="Derivation JSON of any Nix version ('-': stdin).")],
+    store: StoreOption = None,
+    drv: WhichDrvOption = None,
+) -> None:
+    """Write a derivation given as JSON into the store and print its path, as `nix derivation add` does.
+
+    Its output paths must be the ones Nix computes (input derivations are read from the store).
+    """
+    from storekit.store.derivations import add_derivation
+
+    with local_store(store) as s:
+        entry = _read_json(file, s.store_dir.path, drv)
+        typer.echo(add_derivation(s, entry.drv, entry.name, entry.path))
 
 
 @app.command("check")

@@ -40,7 +40,10 @@ Base16 = Annotated[bool, _base_flag(Base.BASE16)]
 Base32 = Annotated[bool, _base_flag(Base.NIX32)]
 Base64 = Annotated[bool, _base_flag(Base.BASE64)]
 Sri = Annotated[bool, _base_flag(Base.SRI)]
-Algo = Annotated[str, typer.Option("--type", metavar="HASH-ALGO", help="md5, sha1, sha256 or sha512.")]
+Algo = Annotated[
+    str,
+    typer.Option("--type", metavar="HASH-ALGO", help="md5, sha1, sha256, sha512 or blake3 (Nix >= 2.27)."),
+]
 Paths = Annotated[list[Path], typer.Argument(help="Paths to hash.", show_default=False)]
 Json = Annotated[bool, typer.Option("--json", help="Print [{path, hash}] as JSON, in the chosen format.")]
 

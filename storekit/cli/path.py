@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from storekit.cli._options import print_json, read_input
+from storekit.cli._options import cli_store_dir, print_json, read_input
 from storekit.errors import InvalidStorePath
 from storekit.hashing import ALGORITHMS, Hash
 from storekit.storepath import HASH_PART_LEN, FileIngestionMethod, StoreDir, StorePath
@@ -45,7 +45,7 @@ def source(
 
     nar_hash, size = hash_path(path)
     chosen = name if name is not None else path.absolute().name
-    made = StoreDir(store_dir).make_source_path(chosen, nar_hash)
+    made = cli_store_dir(store_dir).make_source_path(chosen, nar_hash)
     _print(made, as_json, narHash=nar_hash.sri, narSize=size)
 
 
@@ -61,7 +61,7 @@ def fixed(
     """The path of a fixed output (like `nix-store --print-fixed-path [--recursive] ALGO HASH NAME`)."""
     method = FileIngestionMethod.RECURSIVE if recursive else FileIngestionMethod.FLAT
     content_hash = Hash.parse(hash, algo)
-    _print(StoreDir(store_dir).make_fixed_output_path(name, method, content_hash), as_json)
+    _print(cli_store_dir(store_dir).make_fixed_output_path(name, method, content_hash), as_json)
 
 
 @app.command("text")
@@ -75,7 +75,7 @@ def text(
     as_json: JsonOption = False,
 ) -> None:
     """The path of `builtins.toFile NAME contents` (references come from the string's context)."""
-    sd = StoreDir(store_dir)
+    sd = cli_store_dir(store_dir)
     contents = read_input(file)
     refs = [sd.parse_path(r) for r in ref or []]
     _print(sd.make_text_path(name, Hash.of(contents), refs), as_json)
@@ -101,7 +101,7 @@ def parse(
     ] = False,
 ) -> None:
     """Split a store path into its store dir, hash part and name."""
-    sd = StoreDir(store_dir) if store_dir is not None else _guess_store_dir(path)
+    sd = cli_store_dir(store_dir) if store_dir is not None else _guess_store_dir(path)
     store_path, rest = sd.to_store_path(path)
     if as_json:
         print_json(_fields(store_path, rest))

@@ -8,7 +8,6 @@ or symlinks to them (a `result` link or a GC root).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
@@ -94,6 +93,16 @@ def info(
         bool, typer.Option("--closure-size", "-S", help="Add the closure's total NAR size.")
     ] = False,
     store: StoreOption = None,
+    json_format: Annotated[
+        int,
+        typer.Option(
+            "--json-format",
+            help="With --json: 0 Nix 2.8's list (default); 1 Nix 2.19's map by path; "
+            "2, 3 the versioned {version, storeDir, info} forms by base name.",
+            min=0,
+            max=3,
+        ),
+    ] = 0,
 ) -> None:
     """Show what the store knows about paths: hash, size, references, deriver, signatures, CA."""
     with opened_store(store) as s:
@@ -103,9 +112,10 @@ def info(
         infos = [s.query_path_info(p) for p in sorted(wanted, key=str)]
         sizes = {i.path: _closure_size(s, i.path) if closure_size else None for i in infos}
     if json_:
-        # like Nix 2.8, no newline after the document
-        rows = [path_info_json(i, sizes[i.path]) for i in infos]
-        typer.echo(json.dumps(rows, separators=(",", ":"), ensure_ascii=False), nl=False)
+        from storekit.store import info_json
+
+        doc = info_json.show([(i, sizes[i.path]) for i in infos], s.store_dir, json_format)
+        typer.echo(info_json.render(doc, json_format), nl=False)  # Nix 2.8: no newline after it
         return
     for i in infos:
         typer.echo(_info_text(i, sizes[i.path]))
@@ -116,26 +126,10 @@ def _closure_size(store: Store, path: StorePath) -> int:
 
 
 def path_info_json(info: ValidPathInfo, closure_size: int | None = None) -> dict[str, Any]:
-    """One object of `nix path-info --json` (Nix 2.8 field order; impure fields included)."""
-    out: dict[str, Any] = {
-        "path": str(info.path),
-        "narHash": info.nar_hash.sri,
-        "narSize": info.nar_size,
-        "references": sorted(str(r) for r in info.references),
-    }
-    if info.ca:
-        out["ca"] = info.ca
-    if closure_size is not None:
-        out["closureSize"] = closure_size
-    if info.deriver:
-        out["deriver"] = str(info.deriver)
-    if info.registration_time:
-        out["registrationTime"] = info.registration_time
-    if info.ultimate:
-        out["ultimate"] = True
-    if info.sigs:
-        out["signatures"] = sorted(info.sigs)
-    return out
+    """One object of Nix 2.8's `nix path-info --json` (its field order; impure fields included)."""
+    from storekit.store.info_json import nix28_object
+
+    return nix28_object(info, closure_size)
 
 
 def _info_text(info: ValidPathInfo, closure_size: int | None) -> str:

@@ -15,7 +15,14 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import NoReturn, TypeVar
 
-from storekit.derivation.model import IMPURE, Derivation, DerivationOutput, check_hash_algo, sort_key
+from storekit.derivation.model import (
+    IMPURE,
+    Derivation,
+    DerivationOutput,
+    DynamicOutputs,
+    check_hash_algo,
+    sort_key,
+)
 from storekit.errors import DerivationParseError, InvalidHash
 
 T = TypeVar("T")
@@ -23,6 +30,8 @@ T = TypeVar("T")
 _SPECIAL = re.compile(r'["\\]')
 _UNESCAPE = {'"': '"', "\\": "\\", "n": "\n", "r": "\r", "t": "\t"}
 _ESCAPE = str.maketrans({'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+DYNAMIC_VERSION = "xp-dyn-drv"
+"""The one `DrvWithVersion(...)` tag Nix writes: for derivations using outputs of dynamic derivations."""
 
 
 # --- printing ----------------------------------------------------------------------------------------
@@ -67,14 +76,24 @@ def print_aterm(
             if names:  # Nix adds an entry per used output, so an input using none vanishes
                 merged.setdefault(input_drv_hashes[path], set()).update(names)
         inputs = {h: tuple(sorted(merged[h], key=sort_key)) for h in sorted(merged)}
-    input_drvs = [f'("{p}",{_quoted_list(names)})' for p, names in inputs.items()]
+    dynamic = {} if input_drv_hashes is not None else drv.dynamic_outputs
+    input_drvs = [f'("{p}",{_node(names, dynamic.get(p, {}))})' for p, names in inputs.items()]
     env = [
         f"({escape(k)},{escape('' if mask_outputs and k in drv.outputs else v)})" for k, v in drv.env.items()
     ]
+    head = f'DrvWithVersion("{DYNAMIC_VERSION}",' if dynamic else "Derive("
     return (
-        f"Derive({_list(outputs)},{_list(input_drvs)},{_quoted_list(drv.input_srcs)},"
+        f"{head}{_list(outputs)},{_list(input_drvs)},{_quoted_list(drv.input_srcs)},"
         f'"{drv.system}",{escape(drv.builder)},{_list([escape(a) for a in drv.args])},{_list(env)})'
     )
+
+
+def _node(names: Iterable[str], children: Mapping[str, DynamicOutputs]) -> str:
+    """Output names, or `([names],[(output,node)...])` when outputs of outputs are used too."""
+    if not children:
+        return _quoted_list(names)
+    inner = ",".join(f'("{k}",{_node(c.outputs, c.children)})' for k, c in children.items())
+    return f"({_quoted_list(names)},[{inner}])"
 
 
 # --- parsing -----------------------------------------------------------------------------------------
@@ -189,14 +208,54 @@ def _output(r: _Reader) -> tuple[str, DerivationOutput, int, int]:
     return name, DerivationOutput(path, hash_algo, hash_), start, r.pos
 
 
-def _input_drv(r: _Reader) -> tuple[str, tuple[str, ...], int, int]:
+def _dyn_node(r: _Reader) -> DynamicOutputs:
+    """`[names]` or `([names],[(output,node)...])`: Nix's `parseDerivedPathMapNode`."""
+    if not r.text.startswith("(", r.pos):
+        return DynamicOutputs(tuple(r.items(r.string)))
+    r.expect("(")
+    names = r.items(r.string)
+    r.expect(",")
+
+    def child() -> tuple[str, DynamicOutputs, int, int]:
+        start = r.pos
+        r.expect("(")
+        key = r.string()
+        r.expect(",")
+        node = _dyn_node(r)
+        r.expect(")")
+        return key, node, start, r.pos
+
+    children = r.unique(r.items(child), "dynamic output")
+    r.expect(")")
+    return DynamicOutputs(tuple(names), children)
+
+
+def _input_drv(r: _Reader) -> tuple[str, DynamicOutputs, int, int]:
     start = r.pos
     r.expect("(")
     path = r.path()
     r.expect(",")
-    names = r.items(r.string)
+    node = _dyn_node(r)
     r.expect(")")
-    return path, tuple(names), start, r.pos
+    return path, node, start, r.pos
+
+
+def _header(r: _Reader) -> bool:
+    """`Derive(` or `DrvWithVersion("xp-dyn-drv",`; True when the version allows dynamic inputs."""
+    if r.text.startswith("Derive(", r.pos):
+        r.pos += len("Derive(")
+        return False
+    if not r.text.startswith("DrvWithVersion(", r.pos):
+        r.expect("Derive(")  # the usual form, named in the error
+    r.expect("DrvWithVersion(")
+    at = r.pos
+    version = r.string()
+    if version != DYNAMIC_VERSION:
+        r.fail(
+            f"unknown derivation ATerm version '{version}' (Nix knows only '{DYNAMIC_VERSION}')", at, r.pos
+        )
+    r.expect(",")
+    return True
 
 
 def _env_var(r: _Reader) -> tuple[str, str, int, int]:
@@ -223,12 +282,20 @@ def parse(text: str) -> Derivation:
     Read files with `errors="surrogateescape"` so bytes that are not UTF-8 survive.
     """
     r = _Reader(text)
-    r.expect("Derive(")
+    versioned = _header(r)
     outputs = r.unique(r.items(lambda: _output(r)), "output")
-    if not outputs:
-        r.fail("a derivation must have at least one output", 7, r.pos)
     r.expect(",")
-    input_drvs = r.unique(r.items(lambda: _input_drv(r)), "input derivation")
+    inputs_at = r.pos
+    nodes = r.unique(r.items(lambda: _input_drv(r)), "input derivation")
+    dynamic = {p: n.children for p, n in nodes.items() if n.children}
+    if dynamic and not versioned:
+        r.fail(
+            "inputs using outputs of dynamic derivations need the "
+            f"'DrvWithVersion(\"{DYNAMIC_VERSION}\",' form",
+            inputs_at,
+            r.pos,
+        )
+    input_drvs = {p: n.outputs for p, n in nodes.items()}
     r.expect(",")
     input_srcs = r.unique(r.items(_located(r, r.path)), "input source")
     r.expect(",")
@@ -242,4 +309,4 @@ def parse(text: str) -> Derivation:
     r.expect(")")
     if r.pos != len(text):
         r.fail("unexpected text after the end of the derivation", r.pos, len(text))
-    return Derivation(outputs, input_drvs, tuple(input_srcs), system, builder, tuple(args), env)
+    return Derivation(outputs, input_drvs, tuple(input_srcs), system, builder, tuple(args), env, dynamic)

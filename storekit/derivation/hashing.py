@@ -83,8 +83,19 @@ def _drv_name(drv: Derivation, name: str | None) -> str:
 
 
 def _fixed_path(drv: Derivation, store_dir: StoreDir, name: str) -> StorePath:
-    out = drv.outputs["out"]
-    return store_dir.make_fixed_output_path(output_path_name(name, "out"), out.method, out.content_hash)
+    return fixed_output_path(store_dir, name, "out", drv.outputs["out"])
+
+
+def fixed_output_path(store_dir: StoreDir, drv_name: str, output: str, o: DerivationOutput) -> StorePath:
+    """The path a fixed output must have: Nix's `makeFixedOutputPathFromCA` (text or flat/nar)."""
+    path_name = output_path_name(drv_name, output)
+    if o.ca_method == "text":
+        return store_dir.make_text_path(path_name, o.content_hash)
+    if o.ca_method == "git":
+        raise InvalidDerivation(
+            f"output '{output}' of '{drv_name}' is git-hashed, which storekit cannot address"
+        )
+    return store_dir.make_fixed_output_path(path_name, o.method, o.content_hash)
 
 
 class ModuloHasher:

@@ -22,6 +22,9 @@ V = TypeVar("V")
 
 IMPURE = "impure"
 
+CA_METHOD_PREFIXES = {"text:": "text", "git:": "git", "r:": "nar", "": "flat"}
+"""The ATerm prefix of a content-addressing method (`r:sha256`, `text:sha256`) and its JSON name."""
+
 
 def sort_key(s: str) -> bytes:
     """Nix orders strings bytewise; Python's code-point order differs once surrogate escapes appear."""
@@ -106,9 +109,14 @@ class DerivationOutput:
         return FileIngestionMethod.RECURSIVE if recursive else FileIngestionMethod.FLAT
 
     @property
+    def ca_method(self) -> str:
+        """The content-addressing method as newer Nix's JSON names it: flat, nar, text or git."""
+        return CA_METHOD_PREFIXES[_method_prefix(self.hash_algo)]
+
+    @property
     def algo(self) -> str:
-        """The hash algorithm without the `r:` prefix (`""` for input-addressed outputs)."""
-        return self.hash_algo.removeprefix(FileIngestionMethod.RECURSIVE.value)
+        """The hash algorithm without the `r:`/`text:`/`git:` prefix (`""` for input-addressed outputs)."""
+        return self.hash_algo.removeprefix(_method_prefix(self.hash_algo))
 
     @property
     def content_hash(self) -> Hash:
@@ -117,6 +125,26 @@ class DerivationOutput:
 
     def with_path(self, path: str) -> DerivationOutput:
         return DerivationOutput(path, self.hash_algo, self.hash)
+
+
+def _method_prefix(hash_algo: str) -> str:
+    return next(p for p in CA_METHOD_PREFIXES if hash_algo.startswith(p))
+
+
+@dataclass(frozen=True, slots=True)
+class DynamicOutputs:
+    """The outputs used of an output that is itself a derivation (Nix's experimental dynamic derivations).
+
+    `outputs` are the names used of the derivation that output `name` of the input produces;
+    `children` go one level deeper. Nix's `DerivedPathMap<StringSet>::ChildNode`.
+    """
+
+    outputs: tuple[str, ...] = ()
+    children: Mapping[str, DynamicOutputs] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "outputs", tuple(sorted(set(self.outputs), key=sort_key)))
+        object.__setattr__(self, "children", FrozenMap.sorted(self.children))
 
 
 def _input_drvs(items: Mapping[str, Iterable[str]]) -> FrozenMap[tuple[str, ...]]:
@@ -138,6 +166,8 @@ class Derivation:
     builder: str = ""
     args: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
+    dynamic_outputs: Mapping[str, Mapping[str, DynamicOutputs]] = field(default_factory=dict)
+    """Per input `.drv` path, the outputs used of its outputs that are derivations (rare, experimental)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "outputs", FrozenMap.sorted(self.outputs))
@@ -145,6 +175,8 @@ class Derivation:
         object.__setattr__(self, "input_srcs", tuple(sorted(set(self.input_srcs), key=sort_key)))
         object.__setattr__(self, "args", tuple(self.args))
         object.__setattr__(self, "env", FrozenMap.sorted(self.env))
+        dynamic = {p: FrozenMap.sorted(m) for p, m in self.dynamic_outputs.items() if m}
+        object.__setattr__(self, "dynamic_outputs", FrozenMap.sorted(dynamic))
 
     @property
     def name(self) -> str:
@@ -158,8 +190,8 @@ class Derivation:
 
 
 def check_hash_algo(hash_algo: str) -> str | None:
-    """Return why `hash_algo` (`[r:]algo`) is not one Nix 2.8 accepts, or None when it is fine."""
-    algo = hash_algo.removeprefix(FileIngestionMethod.RECURSIVE.value)
+    """Return why `hash_algo` (`[r:|text:|git:]algo`) names no known algorithm, or None when it is fine."""
+    algo = hash_algo.removeprefix(_method_prefix(hash_algo))
     if algo not in ALGORITHMS:
         return f"unknown hash algorithm '{algo}' (known: {', '.join(ALGORITHMS)})"
     return None

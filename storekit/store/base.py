@@ -8,6 +8,7 @@ Stores may offer faster paths on top (a local store can hard-link files instead 
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import posixpath
 import tempfile
@@ -20,6 +21,7 @@ from storekit.errors import DependencyCycle, InvalidStorePath, PathNotValid, Sto
 from storekit.graph import toposort
 from storekit.hashing import Hash, new_hasher
 from storekit.narinfo import fingerprint
+from storekit.nixversion import STRICTEST, NixRules
 from storekit.storepath import StoreDir, StorePath
 
 #: Spool NARs in memory up to this size before using a temporary file.
@@ -52,6 +54,21 @@ class Store(ABC):
     """A set of valid store paths under one store dir, their metadata and their contents as NARs."""
 
     store_dir: StoreDir
+    rules: NixRules = STRICTEST
+    """The Nix this store behaves as where versions differ (names with a leading `.`, BLAKE3)."""
+
+    def behave_as(self, rules: NixRules) -> None:
+        """Follow `rules` from now on (the CLI passes the user's `nix-version`)."""
+        self.rules = rules
+        self.store_dir = dataclasses.replace(self.store_dir, name_rule=rules.name_rule)
+
+    def check_hash_algo(self, algo: str, what: str) -> None:
+        """Refuse BLAKE3 unless this store behaves as a Nix that reads it (>= 2.27)."""
+        if algo == "blake3" and not self.rules.blake3:
+            raise StoreError(
+                f"{what} is hashed with BLAKE3, which only Nix >= 2.27 reads, and store '{self.uri}' "
+                f"behaves as {self.rules.describe()}; set nix-version to 2.27 or later to allow it"
+            )
 
     # --- what each store implements ------------------------------------------------------------
 

@@ -10,6 +10,7 @@ downloading; the NAR's hash and size are checked by whichever store the NAR goes
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from collections.abc import Iterable, Iterator
@@ -23,6 +24,7 @@ from storekit.errors import (
     SignatureError,
     StoreError,
     SubstituteError,
+    WireFormatError,
 )
 from storekit.narinfo import NarInfo, NixCacheInfo
 from storekit.signing import SecretKey
@@ -39,6 +41,8 @@ from storekit.store.pipeline import HashedPrefetch
 from storekit.store.specs import FileCacheSpec, HttpCacheSpec
 from storekit.store.transport import FileTransport, HttpTransport, Transport
 from storekit.storepath import StoreDir, StorePath
+from storekit.wire.common import realisation_from_json
+from storekit.wire.values import DrvOutput, Realisation
 
 CACHE_INFO = "nix-cache-info"
 
@@ -171,6 +175,27 @@ class BinaryCacheStore(Store):
         names = self.transport.list_names(".narinfo")
         found = (self._fetch_narinfo(n.removesuffix(".narinfo")) for n in names)
         return {n.store_path for n in found if n is not None}
+
+    def query_realisation(self, output: DrvOutput) -> Realisation | None:
+        """Where a CA derivation's output is, by either layout a cache may use.
+
+        Newer Nix writes `build-trace-v2/<drv base name>/<output>.doi` holding `{outPath, signatures}`
+        (output keyed by `.drv` path); Nix 2.8 to 2.34 write `realisations/<hash>!<output>.doi` holding
+        the whole realisation (keyed by hash modulo).
+        """
+        if output.drv_path is not None:
+            name = f"build-trace-v2/{output.drv_path.base_name}/{output.output}.doi"
+        else:
+            name = f"realisations/{output}.doi"
+        data = self.transport.read(name)
+        if data is None:
+            return None
+        where = f"{self.transport.uri}/{name}"
+        try:
+            found = realisation_from_json(data.decode("utf-8"), self.store_dir)
+        except (UnicodeDecodeError, WireFormatError) as e:
+            raise NarInfoError(f"build trace file '{where}' is corrupt: {e}") from e
+        return found if found.id is not None else dataclasses.replace(found, id=output)
 
     def query_referrers(self, path: StorePath) -> set[StorePath]:
         """Caches keep no reverse index: this reads every narinfo (file caches only)."""

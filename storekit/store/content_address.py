@@ -25,7 +25,7 @@ class ContentAddress:
     method: FileIngestionMethod = FileIngestionMethod.FLAT
 
     @classmethod
-    def parse(cls, text: str) -> ContentAddress:
+    def parse(cls, text: str, *, blake3: bool = False) -> ContentAddress:
         prefix, sep, rest = text.partition(":")
         if not sep:
             raise InvalidValue(f"'{text}' is not a content address ('text:…' or 'fixed:…')")
@@ -33,13 +33,13 @@ class ContentAddress:
             algo, _, digest = rest.partition(":")
             if algo != "sha256":
                 raise InvalidValue(f"text content address '{text}' must use sha256")
-            return cls("text", Hash.parse(digest, "sha256"))
+            return cls("text", Hash.parse(digest, "sha256", blake3=blake3))
         if prefix == "fixed":
             method = FileIngestionMethod.FLAT
             if rest.startswith("r:"):
                 method, rest = FileIngestionMethod.RECURSIVE, rest[2:]
             algo, _, digest = rest.partition(":")
-            return cls("fixed", Hash.parse(digest, algo), method)
+            return cls("fixed", Hash.parse(digest, algo, blake3=blake3), method)
         raise InvalidValue(f"content address '{text}' has an unknown prefix '{prefix}' (known: text, fixed)")
 
     def __str__(self) -> str:
@@ -71,3 +71,22 @@ def source_ca(nar_hash: Hash) -> str:
 
 def text_ca(content_hash: Hash) -> str:
     return str(ContentAddress("text", content_hash))
+
+
+_JSON_METHODS = {"text": "text:", "flat": "fixed:", "nar": "fixed:r:", "git": "fixed:git:"}
+
+
+def ca_to_json(text: str) -> dict[str, str]:
+    """Newer Nix's JSON of a content address: `{"method": "nar", "hash": "sha256-…"}`."""
+    for method, prefix in sorted(_JSON_METHODS.items(), key=lambda kv: -len(kv[1])):
+        if text.startswith(prefix):
+            return {"hash": Hash.parse(text.removeprefix(prefix)).sri, "method": method}
+    raise InvalidValue(f"content address '{text}' has an unknown prefix (known: text, fixed)")
+
+
+def ca_from_json(obj: object) -> str:
+    """The printed form (`fixed:r:sha256:<nix32>`) of a content address given as JSON."""
+    if not isinstance(obj, dict) or set(obj) != {"hash", "method"} or obj["method"] not in _JSON_METHODS:
+        raise InvalidValue(f"not a content address object {{method, hash}}: {obj!r}")
+    h = Hash.parse(str(obj["hash"]))
+    return f"{_JSON_METHODS[obj['method']]}{h}"

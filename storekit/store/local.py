@@ -169,7 +169,7 @@ class LocalStore(Store):
         from storekit.nar.fs import dump_path, restore
 
         name = name or os.path.basename(os.path.normpath(src))
-        check_name(name)  # before any work
+        check_name(name, rule=self.store_dir.name_rule)  # before any work
         with self.staging() as stage:
             staged = os.path.join(stage, "x")
             reader = HashingReader(ChunkReader(dump_path(src)))
@@ -259,9 +259,9 @@ class LocalStore(Store):
         if info.nar_hash.algo != "sha256":
             raise StoreError(f"path '{info.path}': the NAR hash must be sha256, not {info.nar_hash.algo}")
         if info.ca is not None:
-            expected = ContentAddress.parse(info.ca).store_path(
-                self.store_dir, info.path.name, info.references, info.path
-            )
+            ca = ContentAddress.parse(info.ca, blake3=True)  # refused below, with a reason, if not allowed
+            self.check_hash_algo(ca.hash.algo, f"the content address of '{info.path}'")
+            expected = ca.store_path(self.store_dir, info.path.name, info.references, info.path)
             if expected != info.path:
                 raise StoreError(
                     f"cannot add path '{info.path}' because it claims to be content-addressed but isn't "
@@ -364,7 +364,7 @@ def check_content_address(info: ValidPathInfo, staged: str, nar_hash: Hash) -> N
         return
     from storekit.nar.fs import hash_file, hash_path
 
-    ca = ContentAddress.parse(info.ca)
+    ca = ContentAddress.parse(info.ca, blake3=True)  # the store checked the algorithm first
     if ca.kind == "fixed" and ca.method.value == "r:" and info.path in info.references:
         # a self-referencing path is hashed modulo its own hash part (Nix's hashCAPath)
         from storekit.nar.fs import dump_path

@@ -252,6 +252,43 @@ class StoreDb:
         ).fetchall()
         return dict(rows)
 
+    def schema_migrations(self) -> frozenset[str]:
+        """The migrations Nix >= 2.25 recorded in `SchemaMigrations` (none for a Nix 2.8 database).
+
+        storekit runs none of them and writes only what Nix 2.8's schema and every migrated one
+        accept (the same `ValidPaths`/`Refs`/`DerivationOutputs` rows), so both keep reading the store.
+        """
+        if not self._has_table("SchemaMigrations"):
+            return frozenset()
+        return frozenset(r[0] for r in self._conn.execute("select migration from SchemaMigrations"))
+
+    def build_trace(self, drv: str, output: str) -> tuple[str, str] | None:
+        """(output path, signatures) recorded for one output of a CA derivation, in either layout.
+
+        Newer Nix (migration 20251017-ca-derivations) keeps `BuildTraceV3` with the output path as
+        text; Nix 2.8 to 2.34 keep `Realisations` pointing at a `ValidPaths` row.
+        """
+        if self._has_table("BuildTraceV3"):
+            row = self._conn.execute(
+                "select outputPath, signatures from BuildTraceV3 where drvPath = ? and outputName = ?",
+                (drv, output),
+            ).fetchone()
+            if row is not None:
+                return row[0], row[1] or ""
+        if self._has_table("Realisations"):
+            row = self._conn.execute(
+                "select v.path, r.signatures from Realisations r join ValidPaths v on r.outputPath = v.id "
+                "where r.drvPath = ? and r.outputName = ?",
+                (drv, output),
+            ).fetchone()
+            if row is not None:
+                return row[0], row[1] or ""
+        return None
+
+    def _has_table(self, name: str) -> bool:
+        query = "select 1 from sqlite_master where type = 'table' and name = ?"
+        return self._conn.execute(query, (name,)).fetchone() is not None
+
     def valid_derivers(self, path: str) -> list[str]:
         rows = self._conn.execute(
             "select v.path from DerivationOutputs d join ValidPaths v on d.drv = v.id where d.path = ?",

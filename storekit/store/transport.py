@@ -205,11 +205,20 @@ class HttpTransport(Transport):
         return response  # type: ignore[no-any-return]
 
     def read(self, name: str) -> bytes | None:
-        download = self.open(name)
-        if download is None:
+        """A small file (narinfo …), decoded if the server sent it with a `Content-Encoding`."""
+        from storekit.store.content_encoding import MAX_DECODED, decode_body
+
+        response = self._request(name)
+        if response is None:
             return None
-        with download:
-            return download.read()
+        encoding = response.headers.get("Content-Encoding")
+        length = response.headers.get("Content-Length")
+        announced = int(length) if length and length.isdigit() else None
+        with Download(response, announced, self._url(name)) as download:
+            data = download.read(MAX_DECODED + 1)
+        if len(data) > MAX_DECODED:
+            raise SubstituteError(f"'{self._url(name)}' is larger than {MAX_DECODED} bytes; refusing it")
+        return decode_body(data, encoding, self._url(name))
 
     def open(self, name: str, expected_size: int | None = None) -> Download | None:
         response = self._request(name)
