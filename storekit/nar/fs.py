@@ -16,14 +16,14 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
-import shutil
 import stat
 import threading
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from storekit.errors import FileSystemError
+from storekit.errors import FileSystemError, NarFormatError
+from storekit.fdtree import DirChain, remove_tree, show_path
 from storekit.hashing import Hash, new_hasher
 from storekit.nar import format as fmt
 from storekit.nar.reader import (
@@ -39,7 +39,6 @@ from storekit.nar.reader import (
 
 BUFFER = 1 << 20
 _PIPELINE_BUFFERS = 4
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -84,7 +83,12 @@ class _Contents:
 
     fd: int
     size: int
-    path: bytes
+    name: bytes
+    chain: DirChain | None = None
+
+    @property
+    def path(self) -> bytes:
+        return _where(self.name, self.chain)
 
 
 _Piece = bytes | _Contents
@@ -97,18 +101,60 @@ def _nar_pieces(path: bytes) -> _Pieces:
     except OSError as e:
         raise _fs_error("getting status of", path, e) from e
     yield fmt.HEADER
-    yield from _node_pieces(None, path, st, path)
+    if not stat.S_ISDIR(st.st_mode):
+        yield from _leaf_pieces(None, path, st, None)
+        return
+    try:
+        chain = DirChain.open(path)
+    except OSError as e:
+        raise _fs_error("opening directory", path, e) from e
+    try:
+        yield from _tree_pieces(chain)
+    finally:
+        chain.close()
 
 
-def _node_pieces(dir_fd: int | None, name: bytes, st: os.stat_result, path: bytes) -> _Pieces:
+def _tree_pieces(chain: DirChain) -> _Pieces:
+    """The NAR of the directory `chain` is at, walked iteratively: depth is input, not a limit."""
+    yield fmt.DIRECTORY_START
+    stack = [iter(_sorted_entries(chain))]
+    while True:
+        entry = next(stack[-1], None)
+        if entry is None:
+            stack.pop()
+            if not stack:
+                break
+            chain.pop()
+            yield fmt.ENTRY_END  # the directory's `)`, then its entry's
+            continue
+        name, st = entry
+        yield fmt.entry_header(name)
+        if stat.S_ISDIR(st.st_mode):
+            yield fmt.DIRECTORY_START
+            try:
+                chain.push(name)
+            except OSError as e:
+                raise _fs_error("opening directory", chain.path(name), e) from e
+            stack.append(iter(_sorted_entries(chain)))
+        else:
+            yield from _leaf_pieces(chain.fd, name, st, chain)
+            yield fmt.CLOSE
+    yield fmt.CLOSE
+
+
+def _leaf_pieces(dir_fd: int | None, name: bytes, st: os.stat_result, chain: DirChain | None) -> _Pieces:
+    """A regular file's or symlink's node; `chain` (None at the top) names it in messages."""
     mode = st.st_mode
     if stat.S_ISREG(mode):
         size = st.st_size
         yield fmt.regular_header(size, bool(mode & stat.S_IXUSR))
         if size:
-            fd = _open(name, _READ_FLAGS, dir_fd, path, "opening file")
             try:
-                yield _Contents(fd, size, path)
+                fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+            except OSError as e:
+                raise _fs_error("opening file", _where(name, chain), e) from e
+            try:
+                yield _Contents(fd, size, name, chain)
             finally:
                 os.close(fd)
         yield fmt.ZEROS[: fmt.padding(size)] + fmt.CLOSE
@@ -116,44 +162,30 @@ def _node_pieces(dir_fd: int | None, name: bytes, st: os.stat_result, path: byte
         try:
             target = os.readlink(name, dir_fd=dir_fd)
         except OSError as e:
-            raise _fs_error("reading symbolic link", path, e) from e
+            raise _fs_error("reading symbolic link", _where(name, chain), e) from e
         yield fmt.symlink_node(target)
-    elif stat.S_ISDIR(mode):
-        yield fmt.DIRECTORY_START
-        fd = _open(name, _DIR_FLAGS, dir_fd, path, "opening directory")
-        try:
-            for entry_name, entry_st in _sorted_entries(fd, path):
-                entry_path = path + b"/" + entry_name
-                yield fmt.entry_header(entry_name)
-                yield from _node_pieces(fd, entry_name, entry_st, entry_path)
-                yield fmt.CLOSE
-        finally:
-            os.close(fd)
-        yield fmt.CLOSE
     else:
-        raise FileSystemError(os.fsdecode(path), f"file '{os.fsdecode(path)}' has an unsupported type")
+        shown = show_path(_where(name, chain))
+        raise FileSystemError(shown, f"file '{shown}' has an unsupported type")
 
 
-def _sorted_entries(fd: int, path: bytes) -> list[tuple[bytes, os.stat_result]]:
+def _where(name: bytes, chain: DirChain | None) -> bytes:
+    return name if chain is None else chain.path(name)
+
+
+def _sorted_entries(chain: DirChain) -> list[tuple[bytes, os.stat_result]]:
     """A directory's entries in Nix's (bytewise) order, each with its `lstat`."""
     try:
-        with os.scandir(fd) as it:
+        with os.scandir(chain.fd) as it:
             entries = [(os.fsencode(e.name), e.stat(follow_symlinks=False)) for e in it]
     except OSError as e:
-        raise _fs_error("reading directory", path, e) from e
+        raise _fs_error("reading directory", chain.path(), e) from e
     entries.sort(key=lambda pair: pair[0])
     return entries
 
 
-def _open(name: bytes, flags: int, dir_fd: int | None, path: bytes, doing: str) -> int:
-    try:
-        return os.open(name, flags, dir_fd=dir_fd)
-    except OSError as e:
-        raise _fs_error(doing, path, e) from e
-
-
 def _fs_error(doing: str, path: bytes, e: OSError) -> FileSystemError:
-    shown = os.fsdecode(path)
+    shown = show_path(path)
     return FileSystemError(shown, f"{doing} '{shown}': {e.strerror or e}")
 
 
@@ -206,7 +238,7 @@ def _fill(
             if got == 0:
                 if remaining < 0:
                     break
-                shown = os.fsdecode(piece.path)
+                shown = show_path(piece.path)
                 raise FileSystemError(shown, f"file '{shown}' changed (shrank) while being archived")
             pos += got
             if remaining > 0:
@@ -291,13 +323,16 @@ def _pipelined(pieces: _Pieces) -> Generator[tuple[bytearray, int], None, None]:
 # --- restore ---------------------------------------------------------------------------------------
 
 
-def restore(stream: BinaryIO, dest: StrPath) -> int:
+def restore(stream: BinaryIO, dest: StrPath, *, nar_size: int | None = None) -> int:
     """Restore the NAR on `stream` at `dest` (which must not exist); returns the NAR bytes read.
 
     Raises NarFormatError (with the byte offset) for a malformed or unsafe archive and FileSystemError
-    when the disk refuses; either way nothing restored is left behind.
+    when the disk refuses; either way nothing restored is left behind. A file longer than the rest of
+    a NAR of `nar_size` bytes (when known), or than the file system has room for, is refused before
+    anything is allocated for it.
     """
-    reader = NarReader(stream)
+    _check_dest(os.fsencode(dest))
+    reader = NarReader(stream, size=nar_size)
     target = _Restorer(os.fsencode(dest))
     try:
         target.run(reader)
@@ -307,16 +342,36 @@ def restore(stream: BinaryIO, dest: StrPath) -> int:
     return reader.offset
 
 
+def _check_dest(dest: bytes) -> None:
+    """An existing destination (a dangling symlink included) is refused up front, saying what it is.
+
+    The restore itself creates `dest` with `O_EXCL`/`O_NOFOLLOW`, which alone would only say
+    "File exists" about a name that `ls` shows but whose target does not exist.
+    """
+    try:
+        st = os.lstat(dest)
+    except OSError:
+        return
+    shown = show_path(dest)
+    what = "it already exists"
+    if stat.S_ISLNK(st.st_mode):
+        with contextlib.suppress(OSError):
+            what = f"it already exists, as a symbolic link to '{os.fsdecode(os.readlink(dest))}'"
+    raise FileSystemError(
+        shown, f"cannot restore a NAR to '{shown}': {what}; name a path that does not exist"
+    )
+
+
 _PREALLOCATE_FROM = 64 << 10
 
 
 class _Restorer:
-    """Applies reader events to the disk, relative to open directory descriptors."""
+    """Applies reader events to the disk, relative to directory descriptors (a `DirChain`)."""
 
     def __init__(self, dest: bytes) -> None:
         self.dest = dest
         self.created = False
-        self.dirs: list[int] = []
+        self.chain: DirChain | None = None
         self.names: list[bytes] = []
         self.file = -1
 
@@ -328,7 +383,7 @@ class _Restorer:
                 while data:
                     data = data[write(self.file, data) :]
             elif type(ev) is Regular:
-                self._regular(ev.executable, ev.size)
+                self._regular(ev.executable, ev.size, ev.offset)
             elif type(ev) is EntryStart:
                 self.names.append(ev.name)
             elif type(ev) is EntryEnd:
@@ -339,16 +394,17 @@ class _Restorer:
             elif type(ev) is Directory:
                 self._directory()
             elif type(ev) is DirectoryEnd:
-                os.close(self.dirs.pop())
+                self._directory_end()
         self._close_file()
 
     def _where(self) -> tuple[bytes, int | None]:
         """The node being restored: `dest` itself, or a name in the innermost open directory."""
         if self.names:
-            return self.names[-1], self.dirs[-1]
+            assert self.chain is not None
+            return self.names[-1], self.chain.fd
         return self.dest, None
 
-    def _regular(self, executable: bool, size: int) -> None:
+    def _regular(self, executable: bool, size: int, offset: int) -> None:
         name, dir_fd = self._where()
         try:
             self.file = os.open(name, _CREATE_FLAGS, 0o666, dir_fd=dir_fd)
@@ -358,10 +414,25 @@ class _Restorer:
         except OSError as e:
             raise _fs_error("creating file", self._path(), e) from e
         if size >= _PREALLOCATE_FROM:
+            self._check_room(size, offset)
             # Like Nix: reserving the extent up front saves the file system from growing it per write
             # (restore of /usr/lib/x86_64-linux-gnu: 4.2 s -> 3.0 s). Unsupported file systems just skip it.
             with contextlib.suppress(OSError):
                 os.posix_fallocate(self.file, 0, size)
+
+    def _check_room(self, size: int, offset: int) -> None:
+        """A declared length is input: refuse one the file system cannot hold before reserving it."""
+        try:
+            vfs = os.fstatvfs(self.file)
+        except OSError:
+            return
+        free = vfs.f_bavail * vfs.f_frsize
+        if size > free:
+            raise NarFormatError(
+                f"NAR declares a file of {size} bytes at '{show_path(self._path())}', more than the "
+                f"{free} bytes free on its file system",
+                offset,
+            )
 
     def _symlink(self, target: bytes) -> None:
         name, dir_fd = self._where()
@@ -376,9 +447,19 @@ class _Restorer:
         try:
             os.mkdir(name, 0o777, dir_fd=dir_fd)
             self._created()
-            self.dirs.append(os.open(name, _DIR_FLAGS, dir_fd=dir_fd))
+            if self.chain is None:
+                self.chain = DirChain.open(name)
+            else:
+                self.chain.push(name)
         except OSError as e:
             raise _fs_error("creating directory", self._path(), e) from e
+
+    def _directory_end(self) -> None:
+        assert self.chain is not None
+        if self.chain.depth:
+            self.chain.pop()
+        else:
+            self.chain.close()
 
     def _created(self) -> None:
         if not self.names:
@@ -395,13 +476,8 @@ class _Restorer:
     def abort(self) -> None:
         """Close what is open and remove `dest` if this restore created it."""
         self._close_file()
-        for fd in self.dirs:
-            os.close(fd)
-        self.dirs.clear()
-        if not self.created:
-            return
-        if os.path.isdir(self.dest) and not os.path.islink(self.dest):
-            shutil.rmtree(self.dest, ignore_errors=True)
-        else:
-            with contextlib.suppress(OSError):
-                os.unlink(self.dest)
+        if self.chain is not None:
+            self.chain.close()
+        if self.created:
+            with contextlib.suppress(OSError, FileSystemError):
+                remove_tree(self.dest)
