@@ -153,7 +153,7 @@ class LocalStore(Store):
         with self.staging() as stage:
             staged = os.path.join(stage, "x")
             reader = HashingReader(source)
-            restore(reader, staged)  # type: ignore[arg-type]
+            restore(reader, staged, nar_size=info.nar_size or None)  # type: ignore[arg-type]
             got_hash, got_size = reader.finish()
             if got_hash != info.nar_hash:
                 raise HashMismatch(f"NAR of '{info.path}'", str(info.nar_hash), str(got_hash))
