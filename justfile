@@ -16,6 +16,10 @@ test *ARGS:
 test-slow *ARGS:
     python3 -m pytest -m slow {{ARGS}}
 
+# The input fuzzer (mutated NARs and ELF files, tests/test_fuzz_inputs.py) at length: EXAMPLES cases per input.
+fuzz EXAMPLES="5000":
+    FUZZ_EXAMPLES={{EXAMPLES}} python3 -m pytest -n 0 -p no:randomly tests/test_fuzz_inputs.py -q
+
 lint:
     ruff check storekit tests bench scripts
     ruff format --check storekit tests bench scripts
