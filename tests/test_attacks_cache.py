@@ -303,3 +303,14 @@ def test_a_bomb_from_a_cache_never_reaches_the_store(tmp_path: Path) -> None:
         assert not dst.is_valid_path(narinfo.store_path)
     finally:
         dst.close()
+
+
+def test_a_huge_narinfo_is_refused_before_it_is_held_in_memory(tmp_path: Path) -> None:
+    """A "small" file (narinfo, nix-cache-info) over 16 MiB is refused after reading 16 MiB + 1.
+
+    Before: it was read whole, however large the cache made it.
+    """
+    cache = _cache(tmp_path / "c")
+    (tmp_path / "c" / f"{HASH_PART}.narinfo").write_bytes(b"StorePath: x\n" * (2 << 20))
+    with pytest.raises(SubstituteError, match="too large"):
+        cache.transport.read(f"{HASH_PART}.narinfo")

@@ -26,6 +26,9 @@ from storekit.errors import StoreError, SubstituteError
 #: HTTP statuses that mean "no such file" (Nix treats 403 like 404: S3 answers 403 for missing keys).
 _MISSING = (403, 404, 410)
 TIMEOUT_S = 60.0
+#: The largest "small" file (`nix-cache-info`, a narinfo, a realisation) read whole into memory: real
+#: ones are a few KiB, so a cache answering gigabytes is refused instead of exhausting memory.
+MAX_SMALL_FILE = 16 << 20
 
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
@@ -171,7 +174,7 @@ class FileTransport(Transport):
     def read(self, name: str) -> bytes | None:
         try:
             with open(self._path(name), "rb") as f:
-                return f.read()
+                return _small(f.read(MAX_SMALL_FILE + 1), self._path(name))
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as e:
@@ -250,7 +253,7 @@ class HttpTransport(Transport):
         if download is None:
             return None
         with download:
-            return download.read()
+            return _small(download.read(MAX_SMALL_FILE + 1), self._url(name))
 
     def open(self, name: str, expected_size: int | None = None) -> Download | None:
         response = self._request(name)
@@ -266,6 +269,14 @@ class HttpTransport(Transport):
             return False
         response.close()
         return True
+
+
+def _small(data: bytes, where: str) -> bytes:
+    if len(data) > MAX_SMALL_FILE:
+        raise SubstituteError(
+            f"'{where}' is larger than {MAX_SMALL_FILE} bytes, too large for its kind; refused"
+        )
+    return data
 
 
 def origin(url: str) -> tuple[str, str, int | None]:
