@@ -20,12 +20,17 @@ from storekit.errors import NarFormatError
 from storekit.hashing import Hash
 from storekit.nar import format as fmt
 from storekit.nar.fs import dump_path, hash_path, restore
+from storekit.relocate import Mode, relocate
 from storekit.store.base import ValidPathInfo
 from storekit.store.content_address import source_ca
+from storekit.store.copy import copy_closure
 from storekit.store.gc import delete_paths
 from storekit.store.layout import STAGING_PREFIX
+from storekit.store.link import LinkMode
 from storekit.store.local import LocalStore
+from storekit.store.substituters import SignaturePolicy
 from storekit.store.uri import local_spec_for
+from storekit.storepath import StorePath
 
 #: Past the recursion limit (~1,000) and PATH_MAX (4,096 bytes) in the default run; 100,000 levels
 #: (past the descriptor limit too) in the slow run.
@@ -180,3 +185,52 @@ def _storekit(*args: str, stdin: bytes) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
         [sys.executable, "-m", "storekit", *args], input=stdin, capture_output=True, check=False
     )
+
+
+def _add_deep(store: LocalStore, nar: bytes) -> StorePath:
+    nar_hash = Hash.of(nar)
+    path = store.store_dir.make_source_path("deep", nar_hash)
+    store.add_from_nar(ValidPathInfo(path, nar_hash, len(nar), ca=source_ca(nar_hash)), io.BytesIO(nar))
+    return path
+
+
+def test_a_deep_path_copies_between_local_stores(fast_tmp: Path, deep: bytes) -> None:
+    """`copy` between local stores (hard links, fd-relative on both sides) of a deep path.
+
+    Before: the linking walk built full paths (ENAMETOOLONG past PATH_MAX).
+    """
+    src = LocalStore(
+        local_spec_for("/opt/store", state_dir=str(fast_tmp / "v1"), real_dir=str(fast_tmp / "s1"))
+    )
+    dst = LocalStore(
+        local_spec_for("/opt/store", state_dir=str(fast_tmp / "v2"), real_dir=str(fast_tmp / "s2"))
+    )
+    try:
+        path = _add_deep(src, deep)
+        copy_closure(src, dst, [path], policy=SignaturePolicy(require_sigs=False), link=LinkMode.AUTO)
+        assert b"".join(dst.nar_from_path(path)) == deep
+    finally:
+        src.close()
+        dst.close()
+
+
+def test_a_deep_path_relocates(fast_tmp: Path) -> None:
+    """Relocation to another store dir of a path 1,500 levels deep (past the recursion limit; the
+    relocating walk still uses paths, so PATH_MAX bounds it: deeper trees get a one-line error).
+
+    Before: RecursionError.
+    """
+    nar = deep_nar(1_500)
+    src = LocalStore(
+        local_spec_for("/opt/old", state_dir=str(fast_tmp / "v1"), real_dir=str(fast_tmp / "s1"))
+    )
+    dst = LocalStore(
+        local_spec_for("/opt/new", state_dir=str(fast_tmp / "v2"), real_dir=str(fast_tmp / "s2"))
+    )
+    try:
+        path = _add_deep(src, nar)
+        new = relocate(src, dst, [path], mode=Mode.KEEP_HASH, link=LinkMode.AUTO).paths[path]
+        assert b"".join(dst.nar_from_path(new)) == nar
+    finally:
+        src.close()
+        dst.close()
