@@ -122,6 +122,12 @@ def show_path(path: bytes) -> str:
     return text[: _SHOWN_MAX // 3] + "/…/" + text[-(_SHOWN_MAX * 2 // 3) :]
 
 
+def fs_error(doing: str, path: bytes, e: OSError) -> FileSystemError:
+    """`<doing> '<path>': <reason>`, like Nix's messages, with a very deep path shortened."""
+    shown = show_path(path)
+    return FileSystemError(shown, f"{doing} '{shown}': {e.strerror or e}")
+
+
 def list_names(fd: int) -> list[bytes]:
     """The entries of the directory open as `fd`, as bytes."""
     return [os.fsencode(n) for n in os.listdir(fd)]
