@@ -75,7 +75,7 @@ def _canonicalise_entry(
     _remove_xattrs(b"/proc/self/fd/%d/" % dir_fd + name)
     if not stat.S_ISLNK(mode) and stat.S_IMODE(mode) not in (0o444, 0o555):
         new_mode = 0o444 | (0o111 if mode & stat.S_IXUSR else 0)
-        os.chmod(name, new_mode, dir_fd=dir_fd, follow_symlinks=False)
+        _chmod(dir_fd, name, new_mode)
     if int(st.st_mtime) != MTIME_STORE or st.st_mtime_ns % 1_000_000_000:
         os.utime(name, ns=(st.st_atime_ns, MTIME_STORE * 1_000_000_000), dir_fd=dir_fd, follow_symlinks=False)
     euid = os.geteuid()
@@ -96,11 +96,20 @@ def canonicalise_timestamp_and_permissions(path: str, st: os.stat_result | None 
         os.utime(path, ns=(st.st_atime_ns, MTIME_STORE * 1_000_000_000), follow_symlinks=False)
 
 
+def _chmod(dir_fd: int, name: bytes, mode: int) -> None:
+    """chmod without following a symlink; glibc needs /proc for that, so without it, plain fchmodat
+    (`name` was just seen not to be a symlink, in a tree only the store's user writes)."""
+    try:
+        os.chmod(name, mode, dir_fd=dir_fd, follow_symlinks=False)
+    except (NotImplementedError, ValueError):
+        os.chmod(name, mode, dir_fd=dir_fd)
+
+
 def _remove_xattrs(path: bytes) -> None:
     try:
         names = os.listxattr(path, follow_symlinks=False)
     except OSError as e:
-        if e.errno in (errno.ENOTSUP, errno.ENODATA, errno.EPERM):
+        if e.errno in (errno.ENOTSUP, errno.ENODATA, errno.EPERM, errno.ENOENT):  # ENOENT: no /proc
             return
         raise
     for name in names:
