@@ -20,6 +20,7 @@ from storekit.errors import NarFormatError
 from storekit.hashing import Hash
 from storekit.nar import format as fmt
 from storekit.nar.fs import dump_path, hash_path, restore
+from storekit.nar.listing import ls
 from storekit.relocate import Mode, relocate
 from storekit.store.base import ValidPathInfo
 from storekit.store.content_address import source_ca
@@ -234,3 +235,16 @@ def test_a_deep_path_relocates(fast_tmp: Path) -> None:
     finally:
         src.close()
         dst.close()
+
+
+def test_a_deep_nar_lists_recursively() -> None:
+    """`nar ls -R` and `--json -R` of a NAR 3,000 levels deep (text lines hold full paths, so the
+    text output grows with the square of the depth, as Nix's does).
+
+    Before: RecursionError in both (the listing recursed per directory).
+    """
+    listing = ls(io.BytesIO(deep_nar(3_000)), recursive=True)
+    lines = listing.text().splitlines()
+    assert len(lines) == 3_001 and lines[-1] == b"./" + b"d/" * 3_000 + b"f"
+    doc = listing.json()
+    assert doc.count(b'"type":"directory"') == 3_001 and doc.endswith(b"}}" * 3_001)
