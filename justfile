@@ -21,6 +21,10 @@ test *ARGS:
 test-slow *ARGS:
     python -m pytest -m slow {{ARGS}}
 
+# The input fuzzer (mutated NARs and ELF files, tests/test_fuzz_inputs.py) at length: EXAMPLES cases per input.
+fuzz EXAMPLES="5000":
+    FUZZ_EXAMPLES={{EXAMPLES}} python -m pytest -n 0 -p no:randomly tests/test_fuzz_inputs.py -q
+
 # Lint: ruff, strict mypy, exact dependencies (deptry: storekit imports only its runtime
 # dependencies and uses them all; tests, bench and scripts import only declared packages), shellcheck.
 lint:

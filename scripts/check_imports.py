@@ -36,6 +36,7 @@ LAYERS: dict[str, int] = {
     "graph": 0,
     "progress": 0,
     "bytestreams": 0,
+    "fdtree": 0,
     "nar": 0,
     "derivation": 0,
     "wire": 0,

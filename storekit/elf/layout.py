@@ -113,6 +113,7 @@ def grow(elf: ElfFile, m: Movable, writes: list[Write], section_updates: dict[in
     items = layout_items(elf)
     tail = _plan_tail(elf, seg, m, items)
     keep = min(seg.filesz, tail.base - seg.vaddr)  # bytes of the segment's file image that stay
+    _check_bss(elf, tail.start - seg.vaddr - keep)
     shift = _shift(elf, seg, keep, seg.offset + tail.end - seg.vaddr)
     pieces: list[Piece] = [
         Copy(0, seg.offset + keep),
@@ -218,8 +219,30 @@ def _shift(elf: ElfFile, seg: Phdr, keep: int, new_end: int) -> _Shift:
     rest_old = seg.offset + seg.filesz
     _check_rest(elf, seg, rest_old, keep)
     moved = [s.addralign for s in elf.sections if s.in_file and s.offset >= rest_old and s.addralign]
+    for a in moved:
+        # sh_addralign is input: 2^30 would pad the file by a GiB, 2^62 past what a file can hold
+        if a & (a - 1) or a > elf.size:
+            raise ElfPatchError(
+                elf.path,
+                f"inconsistent ELF headers: a section after the last segment has alignment {a}, which is "
+                f"{'not a power of two' if a & (a - 1) else f'larger than the file ({elf.size} bytes)'}",
+            )
     align = max([8, *moved])
     return _Shift(seg.offset + keep, rest_old, new_end + (rest_old - new_end) % align)
+
+
+#: The largest .bss growth turns into file bytes (written as a hole); p_memsz is input, so without a
+#: bound a header claiming 2^62 bytes of .bss would make a file of that size.
+MAX_BSS = 1 << 30
+
+
+def _check_bss(elf: ElfFile, bss: int) -> None:
+    if bss > MAX_BSS:
+        raise ElfPatchError(
+            elf.path,
+            f"its last segment has {bss} bytes of .bss, which growing it would write into the file; "
+            f"storekit refuses more than {MAX_BSS} (is p_memsz right?)",
+        )
 
 
 _NAMES = {"dynamic": "dynamic section", "table": "dynamic string table", "interp": "interpreter"}

@@ -83,12 +83,20 @@ def _files(roots: Sequence[str]) -> Iterator[str]:
 
 
 def _walk(directory: str) -> Iterator[str]:
-    try:
-        entries = sorted(os.scandir(directory), key=lambda e: e.name)
-    except OSError as e:
-        raise ElfError(directory, f"cannot list: {e.strerror}") from e
-    for entry in entries:
-        if entry.is_dir(follow_symlinks=False):
-            yield from _walk(entry.path)
+    """Files under `directory` in sorted pre-order, with an explicit stack (depth is input)."""
+    stack = [_entries(directory)]
+    while stack:
+        entry = next(stack[-1], None)
+        if entry is None:
+            stack.pop()
+        elif entry.is_dir(follow_symlinks=False):
+            stack.append(_entries(entry.path))
         elif entry.is_file(follow_symlinks=False):
             yield entry.path
+
+
+def _entries(directory: str) -> Iterator[os.DirEntry[str]]:
+    try:
+        return iter(sorted(os.scandir(directory), key=lambda e: e.name))
+    except OSError as e:
+        raise ElfError(directory, f"cannot list: {e.strerror}") from e

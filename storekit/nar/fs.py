@@ -6,44 +6,31 @@ so big files are never loaded whole and small ones cost no per-chunk allocation.
 walk in a reader thread while the caller's thread hashes full buffers: `hashlib` and `readv` both
 release the GIL, so reading overlaps hashing.
 
-Restoring creates everything relative to directory descriptors with `O_EXCL`/`O_NOFOLLOW`, so an
-archive cannot make us write outside `dest`, even through a symlink it created itself; on any error,
-what was written is removed.
+Restoring is in `nar/restore.py` (re-exported here as `restore`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import queue
-import shutil
 import stat
 import threading
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 
-from storekit.bytestreams import ByteSource
 from storekit.errors import FileSystemError
+from storekit.fdtree import DirChain, fs_error, show_path
 from storekit.hashing import Hash, new_hasher
 from storekit.nar import format as fmt
-from storekit.nar.reader import (
-    Chunk,
-    Directory,
-    DirectoryEnd,
-    EntryEnd,
-    EntryStart,
-    NarReader,
-    Regular,
-    Symlink,
-)
+from storekit.nar.restore import restore
 
 BUFFER = 1 << 20
 _PIPELINE_BUFFERS = 4
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
-_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 StrPath = str | os.PathLike[str]
+
+__all__ = ["BUFFER", "dump_path", "hash_file", "hash_path", "restore"]
 
 
 def dump_path(path: StrPath) -> Iterator[bytes]:
@@ -84,7 +71,12 @@ class _Contents:
 
     fd: int
     size: int
-    path: bytes
+    name: bytes
+    chain: DirChain | None = None
+
+    @property
+    def path(self) -> bytes:
+        return _where(self.name, self.chain)
 
 
 _Piece = bytes | _Contents
@@ -97,18 +89,60 @@ def _nar_pieces(path: bytes) -> _Pieces:
     except OSError as e:
         raise _fs_error("getting status of", path, e) from e
     yield fmt.HEADER
-    yield from _node_pieces(None, path, st, path)
+    if not stat.S_ISDIR(st.st_mode):
+        yield from _leaf_pieces(None, path, st, None)
+        return
+    try:
+        chain = DirChain.open(path)
+    except OSError as e:
+        raise _fs_error("opening directory", path, e) from e
+    try:
+        yield from _tree_pieces(chain)
+    finally:
+        chain.close()
 
 
-def _node_pieces(dir_fd: int | None, name: bytes, st: os.stat_result, path: bytes) -> _Pieces:
+def _tree_pieces(chain: DirChain) -> _Pieces:
+    """The NAR of the directory `chain` is at, walked iteratively: depth is input, not a limit."""
+    yield fmt.DIRECTORY_START
+    stack = [iter(_sorted_entries(chain))]
+    while True:
+        entry = next(stack[-1], None)
+        if entry is None:
+            stack.pop()
+            if not stack:
+                break
+            chain.pop()
+            yield fmt.ENTRY_END  # the directory's `)`, then its entry's
+            continue
+        name, st = entry
+        yield fmt.entry_header(name)
+        if stat.S_ISDIR(st.st_mode):
+            yield fmt.DIRECTORY_START
+            try:
+                chain.push(name)
+            except OSError as e:
+                raise _fs_error("opening directory", chain.path(name), e) from e
+            stack.append(iter(_sorted_entries(chain)))
+        else:
+            yield from _leaf_pieces(chain.fd, name, st, chain)
+            yield fmt.CLOSE
+    yield fmt.CLOSE
+
+
+def _leaf_pieces(dir_fd: int | None, name: bytes, st: os.stat_result, chain: DirChain | None) -> _Pieces:
+    """A regular file's or symlink's node; `chain` (None at the top) names it in messages."""
     mode = st.st_mode
     if stat.S_ISREG(mode):
         size = st.st_size
         yield fmt.regular_header(size, bool(mode & stat.S_IXUSR))
         if size:
-            fd = _open(name, _READ_FLAGS, dir_fd, path, "opening file")
             try:
-                yield _Contents(fd, size, path)
+                fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+            except OSError as e:
+                raise _fs_error("opening file", _where(name, chain), e) from e
+            try:
+                yield _Contents(fd, size, name, chain)
             finally:
                 os.close(fd)
         yield fmt.ZEROS[: fmt.padding(size)] + fmt.CLOSE
@@ -116,45 +150,29 @@ def _node_pieces(dir_fd: int | None, name: bytes, st: os.stat_result, path: byte
         try:
             target = os.readlink(name, dir_fd=dir_fd)
         except OSError as e:
-            raise _fs_error("reading symbolic link", path, e) from e
+            raise _fs_error("reading symbolic link", _where(name, chain), e) from e
         yield fmt.symlink_node(target)
-    elif stat.S_ISDIR(mode):
-        yield fmt.DIRECTORY_START
-        fd = _open(name, _DIR_FLAGS, dir_fd, path, "opening directory")
-        try:
-            for entry_name, entry_st in _sorted_entries(fd, path):
-                entry_path = path + b"/" + entry_name
-                yield fmt.entry_header(entry_name)
-                yield from _node_pieces(fd, entry_name, entry_st, entry_path)
-                yield fmt.CLOSE
-        finally:
-            os.close(fd)
-        yield fmt.CLOSE
     else:
-        raise FileSystemError(os.fsdecode(path), f"file '{os.fsdecode(path)}' has an unsupported type")
+        shown = show_path(_where(name, chain))
+        raise FileSystemError(shown, f"file '{shown}' has an unsupported type")
 
 
-def _sorted_entries(fd: int, path: bytes) -> list[tuple[bytes, os.stat_result]]:
+def _where(name: bytes, chain: DirChain | None) -> bytes:
+    return name if chain is None else chain.path(name)
+
+
+def _sorted_entries(chain: DirChain) -> list[tuple[bytes, os.stat_result]]:
     """A directory's entries in Nix's (bytewise) order, each with its `lstat`."""
     try:
-        with os.scandir(fd) as it:
+        with os.scandir(chain.fd) as it:
             entries = [(os.fsencode(e.name), e.stat(follow_symlinks=False)) for e in it]
     except OSError as e:
-        raise _fs_error("reading directory", path, e) from e
+        raise _fs_error("reading directory", chain.path(), e) from e
     entries.sort(key=lambda pair: pair[0])
     return entries
 
 
-def _open(name: bytes, flags: int, dir_fd: int | None, path: bytes, doing: str) -> int:
-    try:
-        return os.open(name, flags, dir_fd=dir_fd)
-    except OSError as e:
-        raise _fs_error(doing, path, e) from e
-
-
-def _fs_error(doing: str, path: bytes, e: OSError) -> FileSystemError:
-    shown = os.fsdecode(path)
-    return FileSystemError(shown, f"{doing} '{shown}': {e.strerror or e}")
+_fs_error = fs_error
 
 
 # --- buffers: pieces copied into large reused bytearrays -----------------------------------------
@@ -206,7 +224,7 @@ def _fill(
             if got == 0:
                 if remaining < 0:
                     break
-                shown = os.fsdecode(piece.path)
+                shown = show_path(piece.path)
                 raise FileSystemError(shown, f"file '{shown}' changed (shrank) while being archived")
             pos += got
             if remaining > 0:
@@ -286,122 +304,3 @@ def _pipelined(pieces: _Pieces) -> Generator[tuple[bytearray, int], None, None]:
         stop.set()
         free.put(bytearray(BUFFER))  # wake the producer if it waits for a buffer
         thread.join()
-
-
-# --- restore ---------------------------------------------------------------------------------------
-
-
-def restore(stream: ByteSource, dest: StrPath) -> int:
-    """Restore the NAR on `stream` at `dest` (which must not exist); returns the NAR bytes read.
-
-    Raises NarFormatError (with the byte offset) for a malformed or unsafe archive and FileSystemError
-    when the disk refuses; either way nothing restored is left behind.
-    """
-    reader = NarReader(stream)
-    target = Restorer(os.fsencode(dest))
-    try:
-        target.run(reader)
-    except BaseException:
-        target.abort()
-        raise
-    return reader.offset
-
-
-_PREALLOCATE_FROM = 64 << 10
-
-
-class Restorer:
-    """Applies reader events to the disk, relative to open directory descriptors."""
-
-    def __init__(self, dest: bytes) -> None:
-        self.dest = dest
-        self.created = False
-        self.dirs: list[int] = []
-        self.names: list[bytes] = []
-        self.file = -1
-
-    def run(self, events: NarReader) -> None:
-        write = os.write
-        for ev in events:
-            if type(ev) is Chunk:
-                data = ev.data
-                while data:
-                    data = data[write(self.file, data) :]
-            elif type(ev) is Regular:
-                self._regular(ev.executable, ev.size)
-            elif type(ev) is EntryStart:
-                self.names.append(ev.name)
-            elif type(ev) is EntryEnd:
-                self._close_file()
-                self.names.pop()
-            elif type(ev) is Symlink:
-                self._symlink(ev.target)
-            elif type(ev) is Directory:
-                self._directory()
-            elif type(ev) is DirectoryEnd:
-                os.close(self.dirs.pop())
-        self._close_file()
-
-    def _where(self) -> tuple[bytes, int | None]:
-        """The node being restored: `dest` itself, or a name in the innermost open directory."""
-        if self.names:
-            return self.names[-1], self.dirs[-1]
-        return self.dest, None
-
-    def _regular(self, executable: bool, size: int) -> None:
-        name, dir_fd = self._where()
-        try:
-            self.file = os.open(name, _CREATE_FLAGS, 0o666, dir_fd=dir_fd)
-            self._created()
-            if executable:
-                os.fchmod(self.file, stat.S_IMODE(os.fstat(self.file).st_mode) | 0o111)
-        except OSError as e:
-            raise _fs_error("creating file", self._path(), e) from e
-        if size >= _PREALLOCATE_FROM:
-            # Like Nix: reserving the extent up front saves the file system from growing it per write
-            # (restore of /usr/lib/x86_64-linux-gnu: 4.2 s -> 3.0 s). Unsupported file systems just skip it.
-            with contextlib.suppress(OSError):
-                os.posix_fallocate(self.file, 0, size)
-
-    def _symlink(self, target: bytes) -> None:
-        name, dir_fd = self._where()
-        try:
-            os.symlink(target, name, dir_fd=dir_fd)
-        except OSError as e:
-            raise _fs_error("creating symbolic link", self._path(), e) from e
-        self._created()
-
-    def _directory(self) -> None:
-        name, dir_fd = self._where()
-        try:
-            os.mkdir(name, 0o777, dir_fd=dir_fd)
-            self._created()
-            self.dirs.append(os.open(name, _DIR_FLAGS, dir_fd=dir_fd))
-        except OSError as e:
-            raise _fs_error("creating directory", self._path(), e) from e
-
-    def _created(self) -> None:
-        if not self.names:
-            self.created = True
-
-    def _path(self) -> bytes:
-        return b"/".join([self.dest, *self.names])
-
-    def _close_file(self) -> None:
-        if self.file >= 0:
-            fd, self.file = self.file, -1
-            os.close(fd)
-
-    def abort(self) -> None:
-        """Close what is open and remove `dest` if this restore created it."""
-        self._close_file()
-        for fd in self.dirs:
-            os.close(fd)
-        self.dirs.clear()
-        if not self.created:
-            return
-        if os.path.isdir(self.dest) and not os.path.islink(self.dest):
-            shutil.rmtree(self.dest, ignore_errors=True)
-        else:
-            with contextlib.suppress(OSError):
-                os.unlink(self.dest)

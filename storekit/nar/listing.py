@@ -180,16 +180,34 @@ def _build(events: Iterator[NarEvent], target: list[bytes]) -> Listed | None:
 def _text_node(
     node: Listed, rel: bytes, show_dir: bool, long: bool, recursive: bool, out: list[bytes]
 ) -> None:
-    """Nix's `doPath`: a directory shows its entries unless `-d`; anything else shows itself."""
+    """Nix's `doPath`: a directory shows its entries unless `-d`; anything else shows itself.
+
+    Recursive listings walk with an explicit stack: a NAR's depth is input.
+    """
+    stack: list[Iterator[tuple[bytes, Listed]]] = []
     if isinstance(node, ListedDirectory) and not show_dir:
-        for name, child in node.entries.items():
-            _text_file(child, rel + b"/" + name, long, recursive, out)
+        stack.append(_children(node, rel))
     else:
-        _text_file(node, rel, long, recursive, out)
+        _text_file(node, rel, long, out)
+        if recursive and isinstance(node, ListedDirectory):
+            stack.append(_children(node, rel))
+    while stack:
+        item = next(stack[-1], None)
+        if item is None:
+            stack.pop()
+            continue
+        child_rel, child = item
+        _text_file(child, child_rel, long, out)
+        if recursive and isinstance(child, ListedDirectory):
+            stack.append(_children(child, child_rel))
 
 
-def _text_file(node: Listed, rel: bytes, long: bool, recursive: bool, out: list[bytes]) -> None:
-    """Nix's `showFile`: one line (with `ls -l`-like columns when `long`), then recurse into directories."""
+def _children(node: ListedDirectory, rel: bytes) -> Iterator[tuple[bytes, Listed]]:
+    return ((rel + b"/" + name, child) for name, child in node.entries.items())
+
+
+def _text_file(node: Listed, rel: bytes, long: bool, out: list[bytes]) -> None:
+    """Nix's `showFile`: one line, with `ls -l`-like columns when `long`."""
     if long:
         if isinstance(node, ListedFile):
             mode, size = (b"-r-xr-xr-x" if node.executable else b"-r--r--r--"), node.size
@@ -201,11 +219,42 @@ def _text_file(node: Listed, rel: bytes, long: bool, recursive: bool, out: list[
         out.append(line)
     else:
         out.append(rel)
-    if recursive and isinstance(node, ListedDirectory):
-        _text_node(node, rel, False, long, recursive, out)
+
+
+_DIR_JSON = b'{"type":"directory","entries":{'
 
 
 def _json(node: Listed, recursive: bool) -> bytes:
+    """Nix's JSON listing; without `recursive` a directory's entries are `{}`. Iterative (depth is input)."""
+    if not isinstance(node, ListedDirectory):
+        return _json_leaf(node)
+    out = [_DIR_JSON]
+    stack = [iter(node.entries.items())]
+    first = [True]
+    while stack:
+        item = next(stack[-1], None)
+        if item is None:
+            stack.pop()
+            first.pop()
+            out.append(b"}}")
+            continue
+        name, child = item
+        if not first[-1]:
+            out.append(b",")
+        first[-1] = False
+        out.append(json_string(name) + b":")
+        if not recursive:
+            out.append(b"{}")
+        elif isinstance(child, ListedDirectory):
+            out.append(_DIR_JSON)
+            stack.append(iter(child.entries.items()))
+            first.append(True)
+        else:
+            out.append(_json_leaf(child))
+    return b"".join(out)
+
+
+def _json_leaf(node: ListedFile | ListedSymlink) -> bytes:
     if isinstance(node, ListedFile):
         parts = [b'{"type":"regular","size":%d' % node.size]
         if node.executable:
@@ -213,13 +262,7 @@ def _json(node: Listed, recursive: bool) -> bytes:
         if node.nar_offset:
             parts.append(b',"narOffset":%d' % node.nar_offset)
         return b"".join(parts) + b"}"
-    if isinstance(node, ListedSymlink):
-        return b'{"type":"symlink","target":' + json_string(node.target) + b"}"
-    entries = b",".join(
-        json_string(name) + b":" + (_json(child, True) if recursive else b"{}")
-        for name, child in node.entries.items()
-    )
-    return b'{"type":"directory","entries":{' + entries + b"}}"
+    return b'{"type":"symlink","target":' + json_string(node.target) + b"}"
 
 
 def _escape(c: int) -> bytes:

@@ -85,11 +85,14 @@ class NarReader:
 
     With `to_eof` (the default) the stream must end where the NAR ends. Without it, the reader never
     reads past the archive, so a NAR embedded in a larger stream can be followed by other data.
+    With `size` (a narinfo's `NarSize`), a file declared longer than what is left of the NAR is
+    refused at its length field, before a consumer allocates anything for it.
     """
 
-    def __init__(self, stream: ByteSource, *, to_eof: bool = True) -> None:
+    def __init__(self, stream: ByteSource, *, to_eof: bool = True, size: int | None = None) -> None:
         self._input = _Input(stream, _READAHEAD if to_eof else 0)
         self._to_eof = to_eof
+        self._size = size
 
     @property
     def offset(self) -> int:
@@ -148,7 +151,14 @@ class NarReader:
             tok = inp.token()
         if tok != b"contents":
             raise NarFormatError(f"expected 'contents' in a regular file, found {fmt.shown(tok)}", tok_off)
+        size_off = inp.offset
         size = inp.u64()
+        if self._size is not None and size > self._size - inp.offset:
+            raise NarFormatError(
+                f"NAR declares a file of {size} bytes, more than the {max(0, self._size - inp.offset)} "
+                f"bytes left of its declared size ({self._size})",
+                size_off,
+            )
         yield Regular(off, executable, size, inp.offset)
         remaining = size
         while remaining:

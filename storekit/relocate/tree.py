@@ -19,6 +19,7 @@ import os
 import queue
 import stat
 import threading
+from collections.abc import Iterator
 
 from storekit.errors import FileSystemError
 from storekit.hashing import Hash, new_hasher
@@ -56,31 +57,53 @@ class _Walk:
         self.rules, self.own_hash, self.report, self.link, self.sink = rules, own_hash, report, link, sink
 
     def node(self, src: bytes, dst: bytes, rel: RelPath) -> None:
+        """Relocate the tree at `src` to `dst`, walking it with an explicit stack (depth is input)."""
+        stack: list[tuple[Iterator[tuple[bytes, bytes]], bytes, bytes, RelPath]] = []
+        current = src
         try:
-            st = os.lstat(src)
-            if stat.S_ISDIR(st.st_mode):
-                self.directory(src, dst, rel)
-            elif stat.S_ISLNK(st.st_mode):
-                self.symlink(os.readlink(src), dst, rel)
-            elif stat.S_ISREG(st.st_mode):
-                self.regular(src, dst, st, rel)
-            else:
-                shown = os.fsdecode(src)
-                raise FileSystemError(
-                    shown, f"file '{shown}' has an unsupported type (only files, dirs, symlinks)"
-                )
+            self.visit(src, dst, rel, stack)
+            while stack:
+                entries, s, d, r = stack[-1]
+                pair = next(entries, None)
+                if pair is None:
+                    stack.pop()
+                    # the directory's `)`, and the `)` of the entry holding it (not for the root)
+                    self.sink.token(fmt.ENTRY_END if stack else fmt.CLOSE)
+                    continue
+                old, new = pair
+                self.sink.token(fmt.entry_header(new))
+                current = s + b"/" + old
+                if not self.visit(current, d + b"/" + new, (*r, new), stack):
+                    self.sink.token(fmt.CLOSE)
         except OSError as e:
-            shown = os.fsdecode(src)
+            shown = os.fsdecode(current)
             raise FileSystemError(shown, f"relocating '{shown}': {e.strerror or e}") from e
 
-    def directory(self, src: bytes, dst: bytes, rel: RelPath) -> None:
-        os.mkdir(dst, 0o755)
-        self.sink.token(fmt.DIRECTORY_START)
-        for old, new in entry_names(rel, sorted(os.listdir(src)), self.rules, self.own_hash, self.report):
-            self.sink.token(fmt.entry_header(new))
-            self.node(os.path.join(src, old), os.path.join(dst, new), (*rel, new))
-            self.sink.token(fmt.CLOSE)
-        self.sink.token(fmt.CLOSE)
+    def visit(
+        self,
+        src: bytes,
+        dst: bytes,
+        rel: RelPath,
+        stack: list[tuple[Iterator[tuple[bytes, bytes]], bytes, bytes, RelPath]],
+    ) -> bool:
+        """One node: a directory is created and pushed (True); anything else is relocated now."""
+        st = os.lstat(src)
+        if stat.S_ISDIR(st.st_mode):
+            os.mkdir(dst, 0o755)
+            self.sink.token(fmt.DIRECTORY_START)
+            names = entry_names(rel, sorted(os.listdir(src)), self.rules, self.own_hash, self.report)
+            stack.append((iter(names), src, dst, rel))
+            return True
+        if stat.S_ISLNK(st.st_mode):
+            self.symlink(os.readlink(src), dst, rel)
+        elif stat.S_ISREG(st.st_mode):
+            self.regular(src, dst, st, rel)
+        else:
+            shown = os.fsdecode(src)
+            raise FileSystemError(
+                shown, f"file '{shown}' has an unsupported type (only files, dirs, symlinks)"
+            )
+        return False
 
     def symlink(self, target: bytes, dst: bytes, rel: RelPath) -> None:
         new = relocate_target(rel, target, self.rules, self.own_hash, self.report)

@@ -39,7 +39,7 @@ from storekit.store.compression import (
 )
 from storekit.store.pipeline import HashedPrefetch
 from storekit.store.specs import FileCacheSpec, HttpCacheSpec
-from storekit.store.transport import FileTransport, HttpTransport, Transport
+from storekit.store.transport import FileTransport, HttpTransport, Transport, name_problem
 from storekit.storepath import StoreDir, StorePath
 from storekit.wire.common import realisation_from_json
 from storekit.wire.values import DrvOutput, Realisation
@@ -54,7 +54,13 @@ def open_binary_cache(spec: FileCacheSpec | HttpCacheSpec) -> BinaryCacheStore:
     if isinstance(spec, FileCacheSpec):
         transport, compression = FileTransport(spec.path), spec.compression
     else:
-        transport, compression = HttpTransport(spec.url), params.get("compression", "xz")
+        redirects = params.get("redirects", "same-origin")
+        if redirects not in ("same-origin", "any"):
+            raise StoreError(
+                f"binary cache '{spec}': redirects must be 'same-origin' or 'any', not '{redirects}'"
+            )
+        transport = HttpTransport(spec.url, any_redirect=redirects == "any")
+        compression = params.get("compression", "xz")
     keys = [read_secret_key(params["secret-key"])] if params.get("secret-key") else []
     priority = params.get("priority")
     if priority is not None and not priority.lstrip("-").isdigit():
@@ -211,6 +217,12 @@ class BinaryCacheStore(Store):
     def open_nar(self, narinfo: NarInfo) -> BinaryIO:
         """The decompressed NAR of a narinfo, as a stream that checks the file's size and hash."""
         path = narinfo.store_path
+        problem = name_problem(narinfo.url)
+        if problem is not None:
+            raise SubstituteError(
+                f"narinfo of '{path}' in binary cache '{self.uri}' has URL {narinfo.url!r}, which leads "
+                f"outside the cache ({problem}); refused"
+            )
         download = self.transport.open(narinfo.url, narinfo.file_size or None)
         if download is None:
             raise SubstituteError(

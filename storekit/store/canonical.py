@@ -15,6 +15,8 @@ import stat
 from collections.abc import Iterator
 
 from storekit.errors import StoreError
+from storekit.fdtree import DirChain, list_names, show_path
+from storekit.store.fsdelete import remove_tree
 
 MTIME_STORE = 1
 #: Extended attributes Nix leaves alone (its `ignored-acls` default).
@@ -22,24 +24,66 @@ IGNORED_XATTRS = frozenset({"security.selinux", "system.nfs4_acl", "security.csm
 
 
 def canonicalise_path(path: str) -> None:
-    """Nix's `canonicalisePathMetaData`: make a freshly written store path canonical, recursively."""
-    euid, egid = os.geteuid(), os.getegid()
-    stack = [path]
-    while stack:
-        current = stack.pop()
-        st = os.lstat(current)
-        if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode)):
-            raise StoreError(f"file '{current}' has an unsupported type (only files, dirs, symlinks)")
-        _remove_xattrs(current)
-        canonicalise_timestamp_and_permissions(current, st)
-        if st.st_uid != euid:
-            try:
-                os.lchown(current, euid, egid)
-            except PermissionError as e:
-                raise StoreError(f"cannot change the owner of '{current}' to uid {euid}: {e.strerror}") from e
+    """Nix's `canonicalisePathMetaData`: make a freshly written store path canonical, all of it.
+
+    The walk is iterative and relative to directory descriptors (`DirChain`), never following a
+    symlink, so a tree of any depth is made canonical and nothing outside it is touched.
+    """
+    p = os.fsencode(path)
+    parent, name = os.path.split(p.rstrip(b"/") or p)
+    parent_fd = os.open(parent or b".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+        _canonicalise_entry(parent_fd, name, st, p)
         if stat.S_ISDIR(st.st_mode):
-            with os.scandir(current) as entries:
-                stack.extend(e.path for e in entries)
+            _canonicalise_below(DirChain.open(p, parent_fd, name))
+    finally:
+        os.close(parent_fd)
+
+
+def _canonicalise_below(chain: DirChain) -> None:
+    """Every entry under the directory `chain` is at, each directory before its entries."""
+    try:
+        pending = [list_names(chain.fd)]
+        while pending:
+            if not pending[-1]:
+                pending.pop()
+                if chain.depth:
+                    chain.pop()
+                continue
+            name = pending[-1].pop()
+            st = os.stat(name, dir_fd=chain.fd, follow_symlinks=False)
+            _canonicalise_entry(chain.fd, name, st, name, chain)
+            if stat.S_ISDIR(st.st_mode):
+                chain.push(name)
+                pending.append(list_names(chain.fd))
+    finally:
+        chain.close()
+
+
+def _canonicalise_entry(
+    dir_fd: int, name: bytes, st: os.stat_result, shown: bytes, chain: DirChain | None = None
+) -> None:
+    """One entry `name` of the directory `dir_fd`: type checked, xattrs dropped, mode, mtime, owner."""
+
+    def where() -> str:
+        return show_path(chain.path(name) if chain is not None else shown)
+
+    mode = st.st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+        raise StoreError(f"file '{where()}' has an unsupported type (only files, dirs, symlinks)")
+    _remove_xattrs(b"/proc/self/fd/%d/" % dir_fd + name)
+    if not stat.S_ISLNK(mode) and stat.S_IMODE(mode) not in (0o444, 0o555):
+        new_mode = 0o444 | (0o111 if mode & stat.S_IXUSR else 0)
+        _chmod(dir_fd, name, new_mode)
+    if int(st.st_mtime) != MTIME_STORE or st.st_mtime_ns % 1_000_000_000:
+        os.utime(name, ns=(st.st_atime_ns, MTIME_STORE * 1_000_000_000), dir_fd=dir_fd, follow_symlinks=False)
+    euid = os.geteuid()
+    if st.st_uid != euid:
+        try:
+            os.chown(name, euid, os.getegid(), dir_fd=dir_fd, follow_symlinks=False)
+        except PermissionError as e:
+            raise StoreError(f"cannot change the owner of '{where()}' to uid {euid}: {e.strerror}") from e
 
 
 def canonicalise_timestamp_and_permissions(path: str, st: os.stat_result | None = None) -> None:
@@ -52,11 +96,20 @@ def canonicalise_timestamp_and_permissions(path: str, st: os.stat_result | None 
         os.utime(path, ns=(st.st_atime_ns, MTIME_STORE * 1_000_000_000), follow_symlinks=False)
 
 
-def _remove_xattrs(path: str) -> None:
+def _chmod(dir_fd: int, name: bytes, mode: int) -> None:
+    """chmod without following a symlink; glibc needs /proc for that, so without it, plain fchmodat
+    (`name` was just seen not to be a symlink, in a tree only the store's user writes)."""
+    try:
+        os.chmod(name, mode, dir_fd=dir_fd, follow_symlinks=False)
+    except (NotImplementedError, ValueError):
+        os.chmod(name, mode, dir_fd=dir_fd)
+
+
+def _remove_xattrs(path: bytes) -> None:
     try:
         names = os.listxattr(path, follow_symlinks=False)
     except OSError as e:
-        if e.errno in (errno.ENOTSUP, errno.ENODATA, errno.EPERM):
+        if e.errno in (errno.ENOTSUP, errno.ENODATA, errno.EPERM, errno.ENOENT):  # ENOENT: no /proc
             return
         raise
     for name in names:
@@ -77,25 +130,7 @@ def make_movable(path: str) -> None:
 
 def delete_path(path: str) -> int:
     """Delete a (read-only) tree; returns the bytes it likely freed, counted like Nix's `deletePath`."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return 0
-    if not stat.S_ISDIR(st.st_mode):
-        freed = st.st_size if st.st_nlink <= 2 else 0
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        return freed
-    if stat.S_IMODE(st.st_mode) & 0o700 != 0o700:
-        os.chmod(path, stat.S_IMODE(st.st_mode) | 0o700)
-    freed = 0
-    with os.scandir(path) as entries:
-        names = [e.path for e in entries]
-    for child in names:
-        freed += delete_path(child)
-    with contextlib.suppress(FileNotFoundError):
-        os.rmdir(path)
-    return freed
+    return remove_tree(path)
 
 
 @contextlib.contextmanager

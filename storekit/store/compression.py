@@ -119,7 +119,12 @@ class FileCheck(io.RawIOBase):
 
 
 class Decoding(io.RawIOBase):
-    """Turns a decompressor's low-level errors into a message naming the path and the file."""
+    """Turns a decompressor's low-level errors into a message naming the path and the file.
+
+    It also stops at the narinfo's `NarSize`: the decompressed stream is the NAR, so one byte more
+    than declared is a corrupt file or a compression bomb (a few KiB of xz expand to gigabytes),
+    refused after at most `NarSize + 1` bytes were decompressed.
+    """
 
     def __init__(self, stream: BinaryIO, narinfo: NarInfo, uri: str, check: FileCheck | None) -> None:
         super().__init__()
@@ -127,11 +132,27 @@ class Decoding(io.RawIOBase):
         self._narinfo = narinfo
         self._uri = uri
         self._check = check
+        self._left = narinfo.nar_size
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        if self._left <= 0:
+            if self._decode(bytearray(1)):
+                n = self._narinfo
+                raise SubstituteError(
+                    f"'{n.url}' of '{n.store_path}' from '{self._uri}' decompresses to more than the "
+                    f"{n.nar_size} bytes its narinfo declares (NarSize); refused as corrupt (or a "
+                    "compression bomb)"
+                )
+            return 0
+        view = memoryview(buffer)
+        got = self._decode(view[: self._left] if len(view) > self._left else view)
+        self._left -= got
+        return got
+
+    def _decode(self, buffer: memoryview | bytearray) -> int:
         try:
             return int(self._stream.readinto(buffer))  # type: ignore[attr-defined]
         except StorekitError:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from storekit import nixbase32
 from storekit.errors import InvalidStorePath, StoreError
+from storekit.fdtree import tree_size
 from storekit.progress import Progress, ProgressEvent
 from storekit.store import canonical
 from storekit.store.layout import STAGING_PREFIX, remove_stale_staging
@@ -282,18 +283,5 @@ def _delete_unused_links(store: LocalStore) -> None:
 
 
 def _size_of(path: str) -> int:
-    """Bytes deleting `path` would free, counted like `canonical.delete_path`."""
-    total = 0
-    stack = [path]
-    while stack:
-        current = stack.pop()
-        try:
-            st = os.lstat(current)
-        except FileNotFoundError:
-            continue
-        if stat.S_ISDIR(st.st_mode):
-            with os.scandir(current) as entries:
-                stack.extend(e.path for e in entries)
-        elif st.st_nlink <= 2:
-            total += st.st_size
-    return total
+    """Bytes deleting `path` would free, counted like `fsdelete.remove_tree` (any depth)."""
+    return tree_size(path)

@@ -22,6 +22,7 @@ from enum import Enum
 from typing import BinaryIO
 
 from storekit.errors import HashMismatch, StoreError
+from storekit.fdtree import DirChain, list_names, show_path
 from storekit.store.base import Store, ValidPathInfo
 from storekit.store.pipeline import HashedPrefetch
 from storekit.storepath import StorePath
@@ -60,7 +61,7 @@ def stage_from_nar(chunks: Iterator[bytes], stage: str, info: ValidPathInfo) -> 
 
     staged = os.path.join(stage, "x")
     with HashedPrefetch(chunks) as source:
-        restore(source, staged)
+        restore(source, staged, nar_size=info.nar_size or None)
         got_hash, got_size = source.finish()
     _check(info, staged, got_hash, got_size, "")
     return staged
@@ -91,31 +92,71 @@ def _check(info: ValidPathInfo, staged: str, got_hash: object, got_size: int, ho
 
 
 def _link_tree(src: str, dst: str, mode: LinkMode) -> None:
-    """Recreate `src` at `dst`: directories made, symlinks copied, regular files linked or copied."""
-    stack = [(src, dst)]
-    while stack:
-        s, d = stack.pop()
-        st = os.lstat(s)
-        if stat.S_ISDIR(st.st_mode):
-            os.mkdir(d, 0o755)
-            stack.extend((os.path.join(s, n), os.path.join(d, n)) for n in os.listdir(s))
-        elif stat.S_ISLNK(st.st_mode):
-            os.symlink(os.readlink(s), d)
-        elif stat.S_ISREG(st.st_mode):
-            _link_file(s, d, st, mode)
-        else:
-            raise StoreError(f"file '{s}' has an unsupported type (only files, dirs, symlinks)")
+    """Recreate `src` at `dst`: directories made, symlinks copied, regular files linked or copied.
+
+    Iterative and relative to directory descriptors on both sides (`DirChain`), so a tree of any
+    depth is copied and no symlink is followed.
+    """
+    st = os.lstat(src)
+    if not stat.S_ISDIR(st.st_mode):
+        _link_entry(None, os.fsencode(src), None, os.fsencode(dst), st, mode)
+        return
+    os.mkdir(dst, 0o755)
+    s_chain = DirChain.open(os.fsencode(src))
+    d_chain = DirChain.open(os.fsencode(dst))
+    try:
+        pending = [list_names(s_chain.fd)]
+        while pending:
+            if not pending[-1]:
+                pending.pop()
+                if s_chain.depth:
+                    s_chain.pop()
+                    d_chain.pop()
+                continue
+            name = pending[-1].pop()
+            st = os.stat(name, dir_fd=s_chain.fd, follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode):
+                os.mkdir(name, 0o755, dir_fd=d_chain.fd)
+                s_chain.push(name)
+                d_chain.push(name)
+                pending.append(list_names(s_chain.fd))
+            else:
+                _link_entry(s_chain.fd, name, d_chain.fd, name, st, mode, s_chain)
+    finally:
+        s_chain.close()
+        d_chain.close()
 
 
-def _link_file(src: str, dst: str, st: os.stat_result, mode: LinkMode) -> None:
+def _link_entry(
+    src_dir: int | None,
+    name: bytes,
+    dst_dir: int | None,
+    dst_name: bytes,
+    st: os.stat_result,
+    mode: LinkMode,
+    chain: DirChain | None = None,
+) -> None:
+    """One non-directory entry: a symlink copied, a regular file linked or copied."""
+    if stat.S_ISLNK(st.st_mode):
+        os.symlink(os.readlink(name, dir_fd=src_dir), dst_name, dir_fd=dst_dir)
+    elif stat.S_ISREG(st.st_mode):
+        _link_file(src_dir, name, dst_dir, dst_name, st, mode)
+    else:
+        shown = show_path(chain.path(name) if chain is not None else name)
+        raise StoreError(f"file '{shown}' has an unsupported type (only files, dirs, symlinks)")
+
+
+def _link_file(
+    src_dir: int | None, name: bytes, dst_dir: int | None, dst_name: bytes, st: os.stat_result, mode: LinkMode
+) -> None:
     if mode is LinkMode.AUTO and _is_canonical(st):
         try:
-            os.link(src, dst)
+            os.link(name, dst_name, src_dir_fd=src_dir, dst_dir_fd=dst_dir, follow_symlinks=False)
             return
         except OSError as e:
             if e.errno not in (errno.EXDEV, errno.EMLINK, errno.EPERM, errno.EACCES):
                 raise
-    _copy_file(src, dst, st, reflink=mode is not LinkMode.COPY)
+    _copy_file(src_dir, name, dst_dir, dst_name, st, reflink=mode is not LinkMode.COPY)
 
 
 def _is_canonical(st: os.stat_result) -> bool:
@@ -127,10 +168,24 @@ def _is_canonical(st: os.stat_result) -> bool:
     )
 
 
-def _copy_file(src: str, dst: str, st: os.stat_result, *, reflink: bool) -> None:
+def _copy_file(
+    src_dir: int | None,
+    name: bytes,
+    dst_dir: int | None,
+    dst_name: bytes,
+    st: os.stat_result,
+    *,
+    reflink: bool,
+) -> None:
     perm = 0o755 if st.st_mode & stat.S_IXUSR else 0o644
-    with open(src, "rb") as fin:
-        fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, perm)
+    in_fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src_dir)
+    with open(in_fd, "rb") as fin:
+        fd = os.open(
+            dst_name,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+            perm,
+            dir_fd=dst_dir,
+        )
         with open(fd, "wb") as fout:
             if reflink and _try_reflink(fin.fileno(), fd):
                 return

@@ -24,7 +24,7 @@ from pathlib import Path
 from storekit.bytestreams import ByteSource
 from storekit.errors import HashMismatch, StoreError, StorekitError
 from storekit.hashing import Hash
-from storekit.store import canonical, schema
+from storekit.store import canonical, dbmarker, schema
 from storekit.store.base import Store, ValidPathInfo
 from storekit.store.content_address import ContentAddress, source_ca, text_ca
 from storekit.store.layout import STAGING_PREFIX, create_layout, remove_stale_staging
@@ -46,6 +46,7 @@ class LocalStore(Store):
         self.links_dir = os.path.join(spec.real_dir, ".links")
         self.gcroots_dir = os.path.join(spec.state_dir, "gcroots")
         self.temproots_dir = os.path.join(spec.state_dir, "temproots")
+        mark = dbmarker.check_before_open(self.db_dir, spec.store_dir, str(spec))  # before any write
         create_layout(spec.real_dir, spec.state_dir)
         self._big_lock = open_lock_file(os.path.join(self.db_dir, "big-lock"))
         try:
@@ -53,6 +54,8 @@ class LocalStore(Store):
         except BaseException:
             os.close(self._big_lock)
             raise
+        if mark:
+            dbmarker.write_marker(self.db_dir, spec.store_dir)
         self._temp_roots = TempRoots(self.temproots_dir)
         self._gc_lock: int | None = None
         self._roots_guard = threading.Lock()  # the gc.lock fd is shared by this store's threads
@@ -122,7 +125,19 @@ class LocalStore(Store):
         return {self.store_dir.parse_path(p) for p in self._db.referrers(str(path))}
 
     def query_all_valid_paths(self) -> set[StorePath]:
-        return {self.store_dir.parse_path(p) for p in self._db.all_paths()}
+        """Every valid path of this store dir (rows of another store dir, in a database two stores
+        shared before `dbmarker`, are not this store's: `store verify` reports them)."""
+        prefix = self.store_dir.path.rstrip("/") + "/"
+        return {self.store_dir.parse_path(p) for p in self._db.all_paths() if p.startswith(prefix)}
+
+    def foreign_rows(self) -> list[str]:
+        """Rows of the database that are not paths of this store dir (see `dbmarker`)."""
+        return self._db.foreign_paths(self.store_dir.path.rstrip("/") + "/")
+
+    def drop_foreign_rows(self) -> int:
+        """Forget the rows of another store dir (their files are not touched); returns how many."""
+        with self._db.transaction() as db:
+            return db.drop_foreign_paths(self.store_dir.path.rstrip("/") + "/")
 
     def query_path_from_hash_part(self, hash_part: str) -> StorePath | None:
         found = self._db.path_from_prefix(f"{self.store_dir.path}/{hash_part}")
@@ -152,7 +167,7 @@ class LocalStore(Store):
         with self.staging() as stage:
             staged = os.path.join(stage, "x")
             reader = HashingReader(source)
-            restore(reader, staged)
+            restore(reader, staged, nar_size=info.nar_size or None)
             got_hash, got_size = reader.finish()
             if got_hash != info.nar_hash:
                 raise HashMismatch(f"NAR of '{info.path}'", str(info.nar_hash), str(got_hash))

@@ -240,6 +240,18 @@ class StoreDb:
     def all_paths(self) -> list[str]:
         return [r[0] for r in self._conn.execute("select path from ValidPaths")]
 
+    def foreign_paths(self, prefix: str) -> list[str]:
+        """Paths not starting with `prefix` (a store dir and '/'): rows another store put here."""
+        query = "select path from ValidPaths where substr(path, 1, ?) != ? order by path"
+        return [r[0] for r in self._conn.execute(query, (len(prefix), prefix))]
+
+    def drop_foreign_paths(self, prefix: str) -> int:
+        """Delete the rows `foreign_paths` gives, with every reference to them; returns how many."""
+        where = "(select id from ValidPaths where substr(path, 1, ?) != ?)"
+        args = (len(prefix), prefix)
+        self._conn.execute(f"delete from Refs where reference in {where}", args)
+        return self._conn.execute(f"delete from ValidPaths where id in {where}", args).rowcount
+
     def path_from_prefix(self, prefix: str) -> str | None:
         """Nix's `queryPathFromHashPart`: `path >= prefix limit 1`, then check the prefix."""
         row = self._conn.execute("select path from ValidPaths where path >= ? limit 1", (prefix,)).fetchone()

@@ -13,6 +13,7 @@ import contextlib
 import http.client
 import io
 import os
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -25,6 +26,38 @@ from storekit.errors import StoreError, SubstituteError
 #: HTTP statuses that mean "no such file" (Nix treats 403 like 404: S3 answers 403 for missing keys).
 _MISSING = (403, 404, 410)
 TIMEOUT_S = 60.0
+#: The largest "small" file (`nix-cache-info`, a narinfo, a realisation) read whole into memory: real
+#: ones are a few KiB, so a cache answering gigabytes is refused instead of exhausting memory.
+MAX_SMALL_FILE = 16 << 20
+
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` (a narinfo's `URL`, say) would lead outside the cache, or None when it stays inside.
+
+    Inside means relative, without `.`/`..`/empty components, no scheme (Nix follows an absolute
+    `http://…` URL in a narinfo to another host; storekit does not), no backslash or control bytes.
+    """
+    if not name:
+        return "it is empty"
+    if name.startswith("/"):
+        return "it is an absolute path"
+    if _SCHEME.match(name) or "//" in name:
+        return "it names another location (a scheme or host)"
+    if any(part in ("", ".", "..") for part in name.split("/")):
+        return "it has an empty, '.' or '..' component"
+    if "\\" in name or any(ord(c) < 0x20 or c == "\x7f" for c in name):
+        return "it contains a backslash or a control character"
+    return None
+
+
+def check_name(name: str, uri: str) -> str:
+    problem = name_problem(name)
+    if problem is not None:
+        raise SubstituteError(f"binary cache '{uri}': refusing file name {name!r}: {problem}")
+    return name
 
 
 class TruncatedDownload(SubstituteError):
@@ -55,6 +88,10 @@ class Download(io.RawIOBase):
             self._check_complete()
             return 0
         self.received += n
+        if self.expected is not None and self.received > self.expected:
+            raise SubstituteError(
+                f"download of '{self.where}' is longer than the {self.expected} bytes announced; refused"
+            )
         return int(n)
 
     def _check_complete(self) -> None:
@@ -132,12 +169,12 @@ class FileTransport(Transport):
         self.uri = f"file://{root}"
 
     def _path(self, name: str) -> str:
-        return os.path.join(self.root, name)
+        return os.path.join(self.root, check_name(name, self.uri))
 
     def read(self, name: str) -> bytes | None:
         try:
             with open(self._path(name), "rb") as f:
-                return f.read()
+                return _small(f.read(MAX_SMALL_FILE + 1), self._path(name))
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as e:
@@ -179,21 +216,28 @@ class FileTransport(Transport):
 
 
 class HttpTransport(Transport):
-    """A cache behind an HTTP(S) server (nginx, `storekit cache serve`, nix-serve); read-only."""
+    """A cache behind an HTTP(S) server (nginx, `storekit cache serve`, nix-serve); read-only.
 
-    def __init__(self, base_url: str, timeout: float = TIMEOUT_S) -> None:
+    Redirects are followed only within the cache's origin (scheme, host, port) unless
+    `any_redirect` (the cache URL's `?redirects=any`): a cache must not send storekit to a host the
+    user never named (an internal service, a `file:` URL, a downgrade from https to http).
+    """
+
+    def __init__(self, base_url: str, timeout: float = TIMEOUT_S, *, any_redirect: bool = False) -> None:
         self.base_url = base_url.rstrip("/")
         self.uri = self.base_url
         self.timeout = timeout
+        handler = urllib.request.HTTPRedirectHandler() if any_redirect else _SameOrigin(self.uri)
+        self._opener = urllib.request.build_opener(handler)
 
     def _url(self, name: str) -> str:
-        return f"{self.base_url}/{urllib.parse.quote(name)}"
+        return f"{self.base_url}/{urllib.parse.quote(check_name(name, self.uri))}"
 
     def _request(self, name: str, method: str = "GET") -> http.client.HTTPResponse | None:
         url = self._url(name)
         request = urllib.request.Request(url, method=method, headers={"User-Agent": "storekit"})
         try:
-            response = urllib.request.urlopen(request, timeout=self.timeout)
+            response = self._opener.open(request, timeout=self.timeout)
         except urllib.error.HTTPError as e:
             e.close()
             if e.code in _MISSING:
@@ -206,7 +250,7 @@ class HttpTransport(Transport):
 
     def read(self, name: str) -> bytes | None:
         """A small file (narinfo …), decoded if the server sent it with a `Content-Encoding`."""
-        from storekit.store.content_encoding import MAX_DECODED, decode_body
+        from storekit.store.content_encoding import decode_body
 
         response = self._request(name)
         if response is None:
@@ -215,9 +259,7 @@ class HttpTransport(Transport):
         length = response.headers.get("Content-Length")
         announced = int(length) if length and length.isdigit() else None
         with Download(response, announced, self._url(name)) as download:
-            data = download.read(MAX_DECODED + 1)
-        if len(data) > MAX_DECODED:
-            raise SubstituteError(f"'{self._url(name)}' is larger than {MAX_DECODED} bytes; refusing it")
+            data = _small(download.read(MAX_SMALL_FILE + 1), self._url(name))
         return decode_body(data, encoding, self._url(name))
 
     def open(self, name: str, expected_size: int | None = None) -> Download | None:
@@ -234,3 +276,45 @@ class HttpTransport(Transport):
             return False
         response.close()
         return True
+
+
+def _small(data: bytes, where: str) -> bytes:
+    if len(data) > MAX_SMALL_FILE:
+        raise SubstituteError(
+            f"'{where}' is larger than {MAX_SMALL_FILE} bytes, too large for its kind; refused"
+        )
+    return data
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of `url`, with the scheme's default port filled in."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    return scheme, (parts.hostname or "").lower(), port
+
+
+class _SameOrigin(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to the origin of the cache; refuses others with a clear error."""
+
+    def __init__(self, cache_url: str) -> None:
+        super().__init__()
+        self._cache_url = cache_url
+        self._origin = origin(cache_url)
+
+    def redirect_request(  # type: ignore[override]
+        self,
+        req: urllib.request.Request,
+        fp: BinaryIO,
+        code: int,
+        msg: str,
+        headers: object,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        if origin(newurl) != self._origin:
+            fp.close()
+            raise SubstituteError(
+                f"binary cache '{self._cache_url}' redirected '{req.full_url}' to another origin "
+                f"('{newurl}'); refused (add '?redirects=any' to the cache's URL to follow such redirects)"
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)  # type: ignore[arg-type]

@@ -21,6 +21,7 @@ from typing import BinaryIO
 
 from storekit.errors import StoreError
 from storekit.progress import Progress, ProgressEvent
+from storekit.store import dbmarker
 from storekit.store.local import LocalStore
 from storekit.store.lock import lock_fd, open_lock_file
 from storekit.storepath import StorePath
@@ -56,6 +57,7 @@ def verify_store(
     fd = open_lock_file(os.path.join(store.state_dir, "gc.lock"))
     try:
         lock_fd(fd, exclusive=False)  # no GC while we look: a consistent snapshot
+        _check_foreign(store, repair, errors, fixed)
         present = set(os.listdir(store.real_dir))
         valid = _check_existence(store, present, repair, substitute, errors, fixed, borrowed)
         if check_contents:
@@ -115,6 +117,31 @@ def _check_existence(
     for path in sorted(store.query_all_valid_paths()):
         visit(path)
     return existing
+
+
+def _check_foreign(store: LocalStore, repair: bool, errors: list[str], fixed: list[str]) -> None:
+    """Rows of another store dir in this database: two stores once shared this state dir."""
+    foreign = store.foreign_rows()
+    if not foreign:
+        return
+    dirs = sorted({os.path.dirname(p) for p in foreign})
+    what = (
+        f"the database in '{store.db_dir}' of store dir '{store.store_dir}' also registers "
+        f"{len(foreign)} path(s) of store dir(s) {', '.join(repr(d) for d in dirs)} (e.g. '{foreign[0]}'): "
+        "two stores shared this state dir"
+    )
+    if repair:
+        store.drop_foreign_rows()
+        fixed.append(
+            f"{what}; removed those rows (their files are untouched: register them again by copying or "
+            "relocating into a store with its own state dir)"
+        )
+        dbmarker.write_marker(store.db_dir, store.store_dir.path)
+    else:
+        errors.append(
+            f"{what}; repair with `storekit store verify --repair --store '{store.uri}'`, which forgets "
+            "those rows (files stay), then copy or relocate them again into a store with its own state dir"
+        )
 
 
 def _check_links(store: LocalStore, repair: bool, errors: list[str], fixed: list[str]) -> None:

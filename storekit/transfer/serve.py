@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import lzma
 import re
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -62,6 +63,16 @@ class CacheServer(ThreadingHTTPServer):
             super().__init__((host, port), _Handler)
         except OSError as e:
             raise StorekitError(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that went away mid-answer is one log line, not a traceback; anything else is a bug."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):  # BrokenPipeError, ConnectionResetError, ...
+            if self.log is not None:
+                host, port = client_address[:2]  # type: ignore[index]
+                self.log(f"client {host}:{port} disconnected before the answer was sent ({error.strerror})")
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
 
     @property
     def url(self) -> str:
@@ -175,9 +186,12 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 for chunk in chunks:
                     self.wfile.write(chunk)
-        except (BrokenPipeError, ConnectionResetError, StorekitError):
+        except (ConnectionError, StorekitError) as e:
             # the status line is gone: closing early is how the client learns the body is incomplete
             self.close_connection = True
+            if self.server.log is not None:
+                why = f"client disconnected ({e.strerror})" if isinstance(e, ConnectionError) else str(e)
+                self.server.log(f"{self.command} {self.path}: answer cut short: {why}")
 
     def _send_xz(self, chunks: Iterator[bytes]) -> None:
         compressor = lzma.LZMACompressor(lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=6)

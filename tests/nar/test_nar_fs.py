@@ -21,8 +21,9 @@ from nar_trees import MALFORMED, dir_nar, materialize, node_bytes, trees
 from storekit.errors import FileSystemError, NarFormatError
 from storekit.hashing import ALGORITHMS, Hash
 from storekit.nar import format as fmt
-from storekit.nar.fs import BUFFER, Restorer, dump_path, hash_file, hash_path, restore
+from storekit.nar.fs import BUFFER, dump_path, hash_file, hash_path, restore
 from storekit.nar.reader import Chunk, Directory, EntryEnd, EntryStart, Regular, Symlink
+from storekit.nar.restore import Restorer
 from storekit.nar.writer import Dir, File, Link, Node, to_bytes
 
 
