@@ -7,7 +7,7 @@ with an empty `build-users-group`). What is measured is the per-derivation overh
 sandbox, running a builder that does almost nothing, scanning, canonicalising and registering the
 output. Each timing is the best of 3 runs, each on fresh stores (builds cannot be repeated in place).
 storekit is timed twice: in-process (`storekit.build.driver.build`, the per-derivation overhead) and
-through the CLI, which adds starting Python and importing the CLI (printed in the note).
+through the CLI, which adds starting Python and importing the CLI (the Start-up benchmark's figure).
 """
 
 from __future__ import annotations
@@ -116,11 +116,6 @@ def run(quick: bool) -> list[Row]:
         (expr / "bbdir").mkdir(parents=True)
         shutil.copy("/bin/busybox", expr / "bbdir" / "busybox")
         (expr / "default.nix").write_text(EXPRESSION)
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        version = [sys.executable, "-m", "storekit", "--version"]
-        start = min(
-            _timed(subprocess.run, version, env=env, check=True, capture_output=True) for _ in range(3)
-        )
         for task, attr, jobs, n in (
             (f"chain of {chain} drvs (-j1)", "chain", 1, chain),
             (f"{wide} independent drvs (-j1)", "wide", 1, wide),
@@ -129,7 +124,5 @@ def run(quick: bool) -> list[Row]:
             cli, lib, nix = _case(work, expr, attr, jobs, (chain, wide))
             per = f"per drv: storekit {1000 * lib / n:.0f} ms, nix {1000 * nix / n:.0f} ms"
             rows.append(Row(f"{task} in-process", lib, "nix-store --realise", nix, per))
-            rows.append(
-                Row(f"{task} CLI", cli, "nix-store --realise", nix, f"incl. Python start {start:.2f}s")
-            )
+            rows.append(Row(f"{task} CLI", cli, "nix-store --realise", nix, "incl. start-up (see Start-up)"))
     return rows

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import io
+import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from storekit.errors import FileSystemError, InvalidValue
@@ -25,7 +25,7 @@ def dump_command(
     path: Annotated[Path, typer.Argument(help="File, directory or symlink to archive.")],
 ) -> None:
     """Write the NAR serialisation of PATH to standard output (like `nix-store --dump`)."""
-    out = click.get_binary_stream("stdout")
+    out = sys.stdout.buffer
     for chunk in dump_path(path):
         out.write(chunk)
     out.flush()
@@ -34,7 +34,7 @@ def dump_command(
 @app.command("restore")
 def restore_command(dest: Annotated[Path, typer.Argument(help="Where to restore; must not exist.")]) -> None:
     """Restore the NAR read from standard input at DEST (like `nix-store --restore`)."""
-    restore(click.get_binary_stream("stdin"), dest)
+    restore(sys.stdin.buffer, dest)
 
 
 @app.command("ls")
@@ -55,7 +55,7 @@ def ls_command(
         raise InvalidValue("'--directory' is useless with '--json'")
     with _open(nar) as stream:
         listing = ls(stream, path, recursive)
-    out = click.get_binary_stream("stdout")
+    out = sys.stdout.buffer
     out.write(listing.json() if json else listing.text(long=long, directory=directory))
     out.flush()
 
@@ -66,7 +66,7 @@ def cat_command(
     path: Annotated[str, typer.Argument(help="Path of a regular file inside the NAR.", show_default=False)],
 ) -> None:
     """Print the contents of the file at PATH in a NAR file (like `nix nar cat`)."""
-    out = click.get_binary_stream("stdout")
+    out = sys.stdout.buffer
     with _open(nar) as stream:
         for chunk in cat(stream, path):
             out.write(chunk)
