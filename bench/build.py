@@ -95,7 +95,18 @@ def _case(work: Path, expr: Path, attr: str, jobs: int, sizes: tuple[int, int]) 
     for i in range(3):
         roots = [work / f"{attr}-{jobs}-{i}-{kind}" for kind in ("cli", "lib", "nix")]
         drvs = [_instantiate(r, expr, attr, *sizes) for r in roots]
-        sk = [sys.executable, "-m", "storekit", "build", "-q", "-j", str(jobs), "--store", _uri(roots[0])]
+        sk = [
+            sys.executable,
+            "-m",
+            "storekit",
+            "build",
+            "-q",
+            "--no-out-link",
+            "-j",
+            str(jobs),
+            "--store",
+            _uri(roots[0]),
+        ]
         realise = ["nix-store", "--store", _uri(roots[2]), "--realise", "-j", str(jobs), *drvs[2]]
         nix_env = _nix_env(roots[2])
         cli = min(cli, _timed(subprocess.run, [*sk, *drvs[0]], check=True, env=env, capture_output=True))

@@ -264,16 +264,18 @@ def test_build_json_is_nix_build_json(nix_store: NixStore) -> None:
     drv = nix_store.text("nix-instantiate", "-E", expr)
     nix_store.run("nix-store", "--realise", drv)
     theirs = nix_store.run("nix", "build", "--json", "--no-link", drv)
-    ours = cli("build", "-q", "--json", "--store", nix_store.uri, drv)  # outputs valid: nothing to build
+    ours = cli(
+        "build", "-q", "--json", "--no-out-link", "--store", nix_store.uri, drv
+    )  # outputs valid: nothing to build
     assert ours == theirs
     outputs = json.loads(theirs)[0]["outputs"]
-    assert cli("build", "-q", "--store", nix_store.uri, drv).decode().split() == [
+    assert cli("build", "-q", "--no-out-link", "--store", nix_store.uri, drv).decode().split() == [
         outputs["dev"],
         outputs["out"],
     ]
-    assert json.loads(cli("build", "-q", "--json", "--store", nix_store.uri, f"{drv}!dev")) == [
-        {"drvPath": drv, "outputs": {"dev": outputs["dev"]}}
-    ]
+    assert json.loads(
+        cli("build", "-q", "--json", "--no-out-link", "--store", nix_store.uri, f"{drv}!dev")
+    ) == [{"drvPath": drv, "outputs": {"dev": outputs["dev"]}}]
 
 
 @pytest.mark.interop
