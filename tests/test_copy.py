@@ -49,9 +49,16 @@ def test_local_to_local_copy_is_verified_by_nix(nix_store: NixStore, tmp_path: P
             shared = {name for name in ours if ours[name].st_ino == theirs[name].st_ino}
             assert shared == (set(ours) if link is LinkMode.AUTO else set())
         # references become valid before their referrers
-        order = [e.path for e in events]
+        order = [e.path for e in events if e.valid]
         assert [p.name for p in order] == ["dep", "mid", "top"]
         assert events[-1].total_paths == 3 and events[-1].total_bytes == result.nar_bytes
+        # a streamed NAR reports its bytes as they move, before its path is valid; links report none
+        moved = {p: sum(e.moved for e in events if e.path == p and not e.valid) for p in order}
+        sizes = {p: src.query_path_info(p).nar_size for p in order}
+        assert moved == (sizes if link is LinkMode.STREAM else dict.fromkeys(order, 0))
+        for p in order:
+            seen = [e.valid for e in events if e.path == p]
+            assert seen[-1] and seen.count(True) == 1
         again = copy_closure(src, dst, [top], link=link)
         assert again.copied == () and set(again.already_valid) == closure
     target = fresh_nix_store(tmp_path / "b", nix_store.store_dir)
@@ -202,3 +209,57 @@ def test_storekit_copy_trusts_the_config_files_keys(  # type: ignore[no-untyped-
     (tmp_path / "config" / "storekit" / "config.toml").write_text(f'trusted-public-keys = ["{public}"]\n')
     code, output = run(capsys, "copy", "-q", "--from", source, "--to", back, str(top))
     assert code == 0, output
+
+
+def test_a_cache_named_without_its_store_dir_says_how_to_name_it(
+    nix_store: NixStore,
+    tmp_path: Path,
+    capsys,  # type: ignore[no-untyped-def]
+) -> None:
+    top = build_closure(nix_store)
+    cache = f"file://{tmp_path / 'cache'}"
+    code, output = run(capsys, "copy", "--from", nix_store.store_dir, "--to", cache, str(top))
+    assert code == 1
+    assert "is for store dir /nix/store (the default when a cache's URI names none)" in output
+    assert f"'{cache}?store={nix_store.store_dir}'" in output and "--relocate" not in output
+    code, output = run(capsys, "copy", "--from", cache, "--to", nix_store.store_dir, str(top))
+    assert code == 1 and f"'{cache}?store={nix_store.store_dir}'" in output
+    assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").glob("*.narinfo"))
+
+
+def test_the_summary_counts_paths_in_english(nix_store: NixStore, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    top = build_closure(nix_store)
+    with open_nix_store(nix_store) as src:
+        dep = next(p for p in src.closure([top]) if p.name == "dep")
+        size = src.query_path_info(dep).nar_size
+    cache = f"file://{tmp_path / 'cache'}?store={nix_store.store_dir}"
+    code, output = run(capsys, "copy", "--from", nix_store.store_dir, "--to", cache, str(dep))
+    assert code == 0 and f"copied 1 path ({size / 2**20:.2f} MiB) to '{cache}'; 0 already there" in output
+
+
+def test_the_bar_moves_with_the_bytes_and_counts_each_path_once() -> None:
+    """Streamed bytes advance the bar as they move; a path's valid event adds only what was not streamed."""
+    from storekit.cli.copy import _progress
+
+    class Bar:
+        def __init__(self) -> None:
+            self.n, self.notes = 0, []
+
+        def show(self, *, total: int, done: int | None = None, advance: int = 0, postfix: str = "") -> None:
+            self.n += advance
+            self.notes.append((self.n, total, postfix))
+
+    bar = Bar()
+    update = _progress(bar)  # type: ignore[arg-type]
+    assert update is not None
+    a, b = (StoreDir("/opt/store").parse_path(f"/opt/store/{c * 32}-{c}") for c in "ab")
+    total = 300
+    for event in [
+        CopyEvent(a, 100, "x", 2, total, moved=60, valid=False),
+        CopyEvent(b, 200, "x", 2, total, moved=0, valid=True),  # hard-linked: no stream
+        CopyEvent(a, 100, "x", 2, total, moved=40, valid=False),
+        CopyEvent(a, 100, "x", 2, total),
+    ]:
+        update(event)
+    assert [n for n, _, _ in bar.notes] == [60, 260, 300, 300]
+    assert bar.notes[-1][2].startswith("2/2 paths")

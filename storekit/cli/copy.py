@@ -33,6 +33,7 @@ from storekit.store.link import LinkMode
 
 if TYPE_CHECKING:
     from storekit.store.copy import CopyEvent, CopyResult, Progress
+    from storekit.storepath import StorePath
 
 NAME = "copy"
 HELP = "Copy closures between stores and binary caches (like `nix copy`)."
@@ -80,7 +81,7 @@ def copy(
 ) -> None:
     """Copy the closures of PATHs from the source store(s) to the destination."""
     from storekit.store.binary_cache import read_secret_key
-    from storekit.store.copy import copy_closure
+    from storekit.store.copy import copy_closure, refuse_default_cache_store_dir
     from storekit.store.substituters import SignaturePolicy, Substituters, is_untrusted_source
 
     specs = [*(from_ or []), *(substituters or "").split()]
@@ -93,6 +94,8 @@ def copy(
         sources = [stack.enter_context(opened_store(s, config)) for s in chosen]
         src: Store = sources[0] if len(sources) == 1 else Substituters(sources)
         dst = stack.enter_context(opened_store(to, config))
+        if not relocate:
+            refuse_default_cache_store_dir(src, dst)
         wanted = [resolve_path(src, p) for p in paths]
         require = not no_check_sigs and (bool(trusted_public_keys) or is_untrusted_source(src))
         trusted = [trusted_public_keys or "", *config.trusted_public_keys]
@@ -116,8 +119,19 @@ def _progress(bar: TerminalBar | None) -> Progress | None:
     if bar is None:
         return None
 
+    streamed: dict[StorePath, int] = {}
+    valid = 0
+
     def update(event: CopyEvent) -> None:
-        bar.show(total=event.total_bytes, advance=event.nar_size, postfix=event.path.name[:40])
+        nonlocal valid
+        if event.valid:  # what was not streamed (hard links, copies) counts now
+            valid += 1
+            advance = event.nar_size - streamed.pop(event.path, 0)
+        else:
+            streamed[event.path] = streamed.get(event.path, 0) + event.moved
+            advance = event.moved
+        note = f"{valid}/{event.total_paths} paths, {event.path.name[:40]}"
+        bar.show(total=event.total_bytes, advance=advance, postfix=note)
 
     return update
 
@@ -134,7 +148,11 @@ def _report(result: CopyResult, to: str, quiet: bool, as_json: bool) -> None:
         )
     elif not quiet:
         typer.echo(
-            f"copied {len(result.copied)} paths ({show_bytes(result.nar_bytes)}) to '{to}'; "
+            f"copied {_paths(len(result.copied))} ({show_bytes(result.nar_bytes)}) to '{to}'; "
             f"{len(result.already_valid)} already there",
             err=True,
         )
+
+
+def _paths(n: int) -> str:
+    return f"{n} path" if n == 1 else f"{n} paths"

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import heapq
-from collections.abc import Callable, Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -33,20 +34,35 @@ from storekit.store.streams import ChunkReader
 from storekit.store.substituters import SignaturePolicy, Substituters, is_untrusted_source
 from storekit.storepath import StorePath
 
-__all__ = ["CopyEvent", "CopyResult", "LinkMode", "check_store_dirs", "copy_closure", "dependency_order"]
+__all__ = [
+    "CopyEvent",
+    "CopyResult",
+    "LinkMode",
+    "check_store_dirs",
+    "copy_closure",
+    "dependency_order",
+    "refuse_default_cache_store_dir",
+]
 
 DEFAULT_JOBS = 4
 
 
 @dataclass(frozen=True, slots=True)
 class CopyEvent:
-    """One path made valid in the destination (sent to the progress callback, in dependency order)."""
+    """Progress of a copy, sent to the progress callback (never two at once).
+
+    Either `moved` more bytes of `path`'s NAR were transferred (`valid` false; as they stream, from
+    any transfer thread), or `path` was made valid in the destination (`valid`, in dependency order).
+    A path copied without a stream (hard-linked between local stores) has only its `valid` event.
+    """
 
     path: StorePath
     nar_size: int
     source: str
     total_paths: int = 0
     total_bytes: int = 0
+    moved: int = 0
+    valid: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +79,35 @@ def check_store_dirs(src: Store, dst: Store) -> None:
     """The one place a store dir change is decided: relocation (its own issue) will hook in here."""
     if src.store_dir == dst.store_dir:
         return
+    refuse_default_cache_store_dir(src, dst)
     raise RelocationError(
         f"cannot copy from '{src.uri}' (store dir '{src.store_dir}') to '{dst.uri}' (store dir "
         f"'{dst.store_dir}'): a path's name depends on its store dir, so this needs relocation: pass "
         "--relocate (content-addressed names, references rewritten), or use `storekit relocate`"
     )
+
+
+def refuse_default_cache_store_dir(src: Store, dst: Store) -> None:
+    """A cache named without `?store=` is for /nix/store, as in Nix: most often the user meant theirs.
+
+    Called before the paths are looked up too (`storekit copy`), since a path of the user's store dir
+    is not even a path of such a cache.
+    """
+    from storekit.store.binary_cache import BinaryCacheStore
+    from storekit.storepath import DEFAULT_STORE_DIR
+
+    if src.store_dir == dst.store_dir:
+        return
+    for cache, other in ((dst, src), (src, dst)):
+        if isinstance(cache, BinaryCacheStore) and cache.store_dir.path == DEFAULT_STORE_DIR:
+            if "store=" in cache.uri:
+                continue
+            named = f"{cache.uri}{'&' if '?' in cache.uri else '?'}store={other.store_dir}"
+            raise RelocationError(
+                f"binary cache '{cache.uri}' is for store dir {DEFAULT_STORE_DIR} (the default when a "
+                f"cache's URI names none), not '{other.store_dir}': name the store dir in the cache's "
+                f"URI, '{named}'"
+            )
 
 
 def copy_closure(
@@ -105,8 +145,9 @@ def copy_closure(
             policy.check(infos[path], dst.store_dir, _source_of(src, path).uri)
         order = dependency_order({p: infos[p] for p in missing})
         wanted = [_for_destination(infos[p], sign_keys) for p in order]
-        sink = _sink_for(src, dst, link)
-        _transfer(sink, wanted, pool, max(1, jobs), progress, src)
+        reporter = _Reporter(progress, src, wanted)
+        sink = _sink_for(src, dst, link, reporter.moved)
+        _transfer(sink, wanted, pool, max(1, jobs), reporter, src)
     already = tuple(sorted(set(infos) - set(missing)))
     return CopyResult(tuple(order), already, sum(infos[p].nar_size for p in order))
 
@@ -170,6 +211,39 @@ def _source_of(src: Store, path: StorePath) -> Store:
     return src.source_of(path) if isinstance(src, Substituters) else src
 
 
+class _Reporter:
+    """Sends `CopyEvent`s to the caller's callback one at a time, from whichever thread moves bytes."""
+
+    def __init__(self, progress: Progress | None, src: Store, infos: list[ValidPathInfo]) -> None:
+        self.progress, self.src = progress, src
+        self.total_paths, self.total_bytes = len(infos), sum(i.nar_size for i in infos)
+        self.lock = threading.Lock()
+
+    def moved(self, info: ValidPathInfo, n: int) -> None:
+        self._send(info, n, valid=False)
+
+    def valid(self, info: ValidPathInfo) -> None:
+        self._send(info, 0, valid=True)
+
+    def _send(self, info: ValidPathInfo, moved: int, *, valid: bool) -> None:
+        if self.progress is None:
+            return
+        uri = _source_of(self.src, info.path).uri
+        event = CopyEvent(info.path, info.nar_size, uri, self.total_paths, self.total_bytes, moved, valid)
+        with self.lock:
+            self.progress(event)
+
+
+Moved = Callable[[ValidPathInfo, int], None]
+
+
+def _counted(chunks: Iterable[bytes], info: ValidPathInfo, moved: Moved) -> Iterator[bytes]:
+    """`chunks`, reporting each one's size as it is taken."""
+    for chunk in chunks:
+        moved(info, len(chunk))
+        yield chunk
+
+
 # --- sinks: how one path gets into one kind of destination -----------------------------------------------
 
 
@@ -186,14 +260,14 @@ class _Sink(Protocol):
 class _StreamSink:
     """Any destination: the NAR streams into `add_from_nar` at commit time, one path at a time."""
 
-    def __init__(self, src: Store, dst: Store) -> None:
-        self.src, self.dst = src, dst
+    def __init__(self, src: Store, dst: Store, moved: Moved) -> None:
+        self.src, self.dst, self.moved = src, dst, moved
 
     def prepare(self, info: ValidPathInfo) -> object:
         return None
 
     def commit(self, info: ValidPathInfo, prepared: object) -> None:
-        with ChunkReader(self.src.nar_from_path(info.path)) as source:
+        with ChunkReader(_counted(self.src.nar_from_path(info.path), info, self.moved)) as source:
             self.dst.add_from_nar(info, source)  # type: ignore[arg-type]
 
     def discard(self, prepared: object) -> None:
@@ -203,14 +277,14 @@ class _StreamSink:
 class _CacheSink:
     """A binary cache: NAR files are written in parallel, narinfos published in dependency order."""
 
-    def __init__(self, src: Store, dst: Store) -> None:
+    def __init__(self, src: Store, dst: Store, moved: Moved) -> None:
         from storekit.store.binary_cache import BinaryCacheStore
 
         assert isinstance(dst, BinaryCacheStore)
-        self.src, self.dst = src, dst
+        self.src, self.dst, self.moved = src, dst, moved
 
     def prepare(self, info: ValidPathInfo) -> object:
-        return self.dst.upload_chunks(info, self.src.nar_from_path(info.path))
+        return self.dst.upload_chunks(info, _counted(self.src.nar_from_path(info.path), info, self.moved))
 
     def commit(self, info: ValidPathInfo, prepared: object) -> None:
         if prepared is not None:
@@ -223,11 +297,11 @@ class _CacheSink:
 class _LocalSink:
     """A local store: stage in parallel (link files or restore the NAR), register in order."""
 
-    def __init__(self, src: Store, dst: Store, link: LinkMode) -> None:
+    def __init__(self, src: Store, dst: Store, link: LinkMode, moved: Moved) -> None:
         from storekit.store.local import LocalStore
 
         assert isinstance(dst, LocalStore)
-        self.src, self.dst, self.link = src, dst, link
+        self.src, self.dst, self.link, self.moved = src, dst, link, moved
 
     def prepare(self, info: ValidPathInfo) -> object:
         stack = contextlib.ExitStack()
@@ -237,7 +311,9 @@ class _LocalSink:
             if real is not None:
                 staged = stage_by_linking(real, stage, info, self.link, self.src.uri)
             else:
-                staged = stage_from_nar(self.src.nar_from_path(info.path), stage, info)
+                staged = stage_from_nar(
+                    _counted(self.src.nar_from_path(info.path), info, self.moved), stage, info
+                )
         except BaseException:
             stack.close()
             raise
@@ -258,15 +334,15 @@ def _staged(prepared: object) -> tuple[contextlib.ExitStack[bool | None], str]:
     return prepared[0], prepared[1]
 
 
-def _sink_for(src: Store, dst: Store, link: LinkMode) -> _Sink:
+def _sink_for(src: Store, dst: Store, link: LinkMode, moved: Moved) -> _Sink:
     from storekit.store.binary_cache import BinaryCacheStore
     from storekit.store.local import LocalStore
 
     if isinstance(dst, LocalStore):
-        return _LocalSink(src, dst, link)
+        return _LocalSink(src, dst, link, moved)
     if isinstance(dst, BinaryCacheStore):
-        return _CacheSink(src, dst)
-    return _StreamSink(src, dst)
+        return _CacheSink(src, dst, moved)
+    return _StreamSink(src, dst, moved)
 
 
 def _transfer(
@@ -274,13 +350,12 @@ def _transfer(
     infos: list[ValidPathInfo],
     pool: ThreadPoolExecutor,
     jobs: int,
-    progress: Progress | None,
+    reporter: _Reporter,
     src: Store,
 ) -> None:
     """Prepare up to `2 * jobs` paths ahead on the pool; commit each, in order, on this thread."""
     futures: dict[int, Future[object]] = {}
     submitted = 0
-    total_bytes = sum(i.nar_size for i in infos)
     try:
         for i, info in enumerate(infos):
             while submitted < len(infos) and submitted < i + 2 * jobs:
@@ -298,9 +373,7 @@ def _transfer(
                     raise
                 uri = _source_of(src, info.path).uri
                 raise SubstituteError(f"cannot copy '{info.path}' from '{uri}': {e}") from e
-            if progress is not None:
-                uri = _source_of(src, info.path).uri
-                progress(CopyEvent(info.path, info.nar_size, uri, len(infos), total_bytes))
+            reporter.valid(info)
     finally:
         for future in futures.values():
             future.cancel()
