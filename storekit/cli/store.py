@@ -33,6 +33,7 @@ from storekit.cli._options import (
     resolve_path,
     show_bytes,
 )
+from storekit.cli.store_sign import sign
 from storekit.errors import StoreError
 from storekit.store.base import Store, ValidPathInfo
 from storekit.storepath import StorePath
@@ -183,6 +184,9 @@ def _print_paths(paths: list[str], as_json: bool) -> None:
         return
     for path in paths:
         typer.echo(path)
+
+
+app.command("sign")(sign)
 
 
 # --- export / import -------------------------------------------------------------------------------
