@@ -44,7 +44,7 @@ from storekit.derivation.model import Derivation
 from storekit.errors import BuildError, SandboxError, StorekitError
 from storekit.store import canonical
 from storekit.store.base import ValidPathInfo
-from storekit.store.local import LocalStore
+from storekit.store.local import LocalStore, make_movable
 from storekit.store.lock import path_lock
 from storekit.storepath import StorePath
 
@@ -342,6 +342,7 @@ def _install(
             continue
         if os.path.lexists(real):
             canonical.delete_path(real)  # an unregistered leftover of a killed build or add
+        make_movable(built[name])  # a read-only dir cannot change parents unless we are root
         os.rename(built[name], real)
     store.register_valid_paths(list(new.values()))
     return tuple(new.values())

@@ -229,9 +229,9 @@ class LocalStore(Store):
             outputs = self._derivation_outputs(info, staged)
             if os.path.lexists(real):
                 # an unregistered leftover (a killed add), or the old copy when repairing
-                _movable(real)
+                make_movable(real)
                 os.rename(real, os.path.join(os.path.dirname(staged), "old"))
-            _movable(staged)
+            make_movable(staged)
             os.rename(staged, real)
             canonical.canonicalise_path(real)
             with self._db.transaction() as db:
@@ -316,6 +316,7 @@ class LocalStore(Store):
     def invalidate_and_delete(self, path: StorePath) -> int:
         """Drop one path whose referrers are all gone; returns bytes freed. The GC calls this."""
         real = self.real_path(path)
+        _check_deletable(path, real)
         with path_lock(real):
             with self._db.transaction() as db:
                 others = [r for r in db.referrers(str(path)) if r != str(path)]
@@ -339,7 +340,25 @@ class LocalStore(Store):
             )
 
 
-def _movable(path: str) -> None:
+def _check_deletable(path: StorePath, real: str) -> None:
+    """Refuse, before anything is invalidated, a directory only its owner (or root) can empty.
+
+    Store directories are read-only; deleting one means making it writable first, which only its
+    owner may do. In a store a group shares (docs/shared-store.md) that is the user who made it.
+    """
+    try:
+        st = os.lstat(real)
+    except FileNotFoundError:
+        return
+    me = os.geteuid()
+    if me != 0 and stat.S_ISDIR(st.st_mode) and st.st_uid != me:
+        raise StoreError(
+            f"cannot delete '{path}': its files belong to uid {st.st_uid}, and only their owner or "
+            "root can delete a read-only directory; collect garbage as that user or as root"
+        )
+
+
+def make_movable(path: str) -> None:
     """A directory moves to another parent only if writable (its `..` changes): make it so for now."""
     st = os.lstat(path)
     if stat.S_ISDIR(st.st_mode) and not st.st_mode & stat.S_IWUSR:
