@@ -59,10 +59,10 @@ def init(
     from storekit.bootstrap.profiles import write_profiles
 
     written = write_profiles(directory)
-    typer.echo(f"wrote {len(written)} files under '{directory}'", err=True)
     for rel in written:
         if rel.endswith(".toml"):
             typer.echo(os.path.join(directory, rel))
+    typer.echo(f"wrote {len(written)} files under '{directory}'", err=True)
 
 
 @app.command()
