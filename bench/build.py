@@ -7,7 +7,7 @@ with an empty `build-users-group`). What is measured is the per-derivation overh
 sandbox, running a builder that does almost nothing, scanning, canonicalising and registering the
 output. Each timing is the best of 3 runs, each on fresh stores (builds cannot be repeated in place).
 storekit is timed twice: in-process (`storekit.realise.driver.build`, the per-derivation overhead) and
-through the CLI, which adds starting Python and importing the CLI (printed in the note).
+through the CLI, which adds starting Python and importing the CLI (the Start-up benchmark's figure).
 """
 
 from __future__ import annotations
@@ -96,7 +96,18 @@ def _case(work: Path, expr: Path, attr: str, jobs: int, sizes: tuple[int, int]) 
     for i in range(3):
         roots = [work / f"{attr}-{jobs}-{i}-{kind}" for kind in ("cli", "lib", "nix")]
         drvs = [_instantiate(r, expr, attr, *sizes) for r in roots]
-        sk = [sys.executable, "-m", "storekit", "build", "-q", "-j", str(jobs), "--store", _uri(roots[0])]
+        sk = [
+            sys.executable,
+            "-m",
+            "storekit",
+            "build",
+            "-q",
+            "--no-out-link",
+            "-j",
+            str(jobs),
+            "--store",
+            _uri(roots[0]),
+        ]
         realise = ["nix-store", "--store", _uri(roots[2]), "--realise", "-j", str(jobs), *drvs[2]]
         nix_env = _nix_env(roots[2])
         cli = min(cli, _timed(subprocess.run, [*sk, *drvs[0]], check=True, env=env, capture_output=True))
@@ -117,11 +128,6 @@ def run(quick: bool) -> list[Row]:
         (expr / "bbdir").mkdir(parents=True)
         shutil.copy("/bin/busybox", expr / "bbdir" / "busybox")
         (expr / "default.nix").write_text(EXPRESSION)
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        version = [sys.executable, "-m", "storekit", "--version"]
-        start = min(
-            _timed(subprocess.run, version, env=env, check=True, capture_output=True) for _ in range(3)
-        )
         for task, attr, jobs, n in (
             (f"chain of {chain} drvs (-j1)", "chain", 1, chain),
             (f"{wide} independent drvs (-j1)", "wide", 1, wide),
@@ -130,7 +136,5 @@ def run(quick: bool) -> list[Row]:
             cli, lib, nix = _case(work, expr, attr, jobs, (chain, wide))
             per = f"per drv: storekit {1000 * lib / n:.0f} ms, nix {1000 * nix / n:.0f} ms"
             rows.append(Row(f"{task} in-process", lib, "nix-store --realise", nix, per))
-            rows.append(
-                Row(f"{task} CLI", cli, "nix-store --realise", nix, f"incl. Python start {start:.2f}s")
-            )
+            rows.append(Row(f"{task} CLI", cli, "nix-store --realise", nix, "incl. start-up (see Start-up)"))
     return rows

@@ -3,7 +3,8 @@
 A secret key is `name:base64(seed ‖ public key)` (libsodium's 64-byte layout), a public key
 `name:base64(public key)`, a signature `name:base64(signature)`. The name ties a signature to the key
 that made it, so verification looks the key up by name among the trusted ones. The curve arithmetic
-is the `cryptography` package's (audited, constant-time), never ours.
+is the `cryptography` package's (audited, constant-time), never ours. It is imported when a key is
+used, not with this module: the stores import this module, and most commands never sign or verify.
 """
 
 from __future__ import annotations
@@ -11,10 +12,6 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from storekit.errors import InvalidHash, SignatureError
 from storekit.hashing import base64_decode
@@ -65,6 +62,9 @@ class PublicKey:
 
     def verify(self, data: str | bytes, signature: bytes) -> bool:
         """Check a raw 64-byte signature over `data` with this key."""
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
         raw = data.encode() if isinstance(data, str) else data
         try:
             Ed25519PublicKey.from_public_bytes(self.key).verify(signature, raw)
@@ -105,6 +105,8 @@ class SecretKey:
     def generate(cls, name: str) -> SecretKey:
         if not name or ":" in name:
             raise SignatureError(f"key name '{name}' must be non-empty and contain no ':'")
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         seed = Ed25519PrivateKey.generate().private_bytes_raw()
         return cls(name, seed + _public_bytes(seed))
 
@@ -113,6 +115,8 @@ class SecretKey:
 
     def sign(self, data: str | bytes) -> str:
         """Sign `data` (e.g. a narinfo fingerprint) and return the `name:base64` signature."""
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         raw = data.encode() if isinstance(data, str) else data
         signature = Ed25519PrivateKey.from_private_bytes(self.key[:SEED_BYTES]).sign(raw)
         return f"{self.name}:{_b64(signature)}"
@@ -125,6 +129,9 @@ class SecretKey:
 
 
 def _public_bytes(seed: bytes) -> bytes:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
     return (
         Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     )

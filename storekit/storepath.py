@@ -150,7 +150,7 @@ class StoreDir:
         """
         fingerprint = f"{type_}:{inner.algo}:{inner.base16}:{self.path}:{name}"
         hash_part = nixbase32.encode(compress(Hash.of(fingerprint.encode()).digest))
-        check_name(name, f"{hash_part}-{name}")
+        check_name(name, f"{hash_part}-{name}", rule=self.name_rule)
         return StorePath(self, hash_part, name)
 
     def make_text_path(

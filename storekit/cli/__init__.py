@@ -7,104 +7,24 @@ the command line) adds the traceback. Other exceptions are bugs and keep theirs.
 
 from __future__ import annotations
 
-import difflib
-import importlib
 import sys
-import traceback
-from typing import Annotated, Any
-
-import typer
-from typer.core import TyperGroup
 
 from storekit import __version__
-from storekit.errors import StorekitError
+from storekit.cli._commands import COMMANDS
 
-#: Command name -> (module, attribute). A `typer.Typer` attribute is a group, a function a single command.
-#: Modules are imported only when their command runs (or for `--help`), so `storekit hash path` does not
-#: pay for importing the builder, the caches and the ELF editor: startup is most of a short command's time.
-COMMANDS: dict[str, tuple[str, str]] = {
-    "hash": ("storekit.cli.hash", "app"),
-    "nar": ("storekit.cli.nar", "app"),
-    "path": ("storekit.cli.path", "app"),
-    "drv": ("storekit.cli.drv", "app"),
-    "key": ("storekit.cli.key", "app"),
-    "store": ("storekit.cli.store", "app"),
-    "copy": ("storekit.cli.copy", "copy"),
-    "cache": ("storekit.cli.cache", "app"),
-    "build": ("storekit.cli.build", "command"),
-    "log": ("storekit.cli.log", "command"),
-    "run": ("storekit.cli.run", "command"),
-    "relocate": ("storekit.cli.relocate", "relocate_command"),
-    "elf": ("storekit.cli.elf", "app"),
-    "bootstrap": ("storekit.cli.bootstrap", "app"),
-    "template": ("storekit.cli.template", "app"),
-    "nix-conf": ("storekit.cli.nixconf", "nix_conf"),
-}
+__all__ = ["COMMANDS", "main"]
 
 
-def load_command(name: str) -> Any:
-    """Import the module behind `name` and turn its typer group or function into a click command."""
-    module_name, attribute = COMMANDS[name]
-    module = importlib.import_module(module_name)
-    target: Any = getattr(module, attribute)
-    help_text: str | None = getattr(module, "HELP", None)
-    if isinstance(target, typer.Typer):
-        command = typer.main.get_group(target)
-        command.name = name
-        if help_text:
-            command.help = help_text
-        return command
-    single = typer.Typer(add_completion=False)  # completion is the root's (`storekit --show-completion`)
-    single.command(name, help=help_text)(target)
-    return typer.main.get_command(single)
+def __getattr__(name: str) -> object:
+    """`storekit.cli.app` and `load_command`, imported on first use (see `storekit.cli._app`).
 
+    This module imports nothing but `sys` (not even `typing`): `main` answers `--version` itself.
+    """
+    if name in ("app", "load_command"):
+        from storekit.cli import _app
 
-class _LazyGroup(TyperGroup):
-    def list_commands(self, ctx: Any) -> list[str]:
-        return list(COMMANDS)
-
-    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
-        """As click's, but a mistyped command is matched against every command, loaded or not."""
-        name = args[0] if args else ""
-        if name and not name.startswith("-") and name not in COMMANDS and not ctx.resilient_parsing:
-            matches = difflib.get_close_matches(name, COMMANDS)
-            if matches:
-                ctx.fail(f"No such command '{name}'. Did you mean {', '.join(map(repr, matches))}?")
-        return super().resolve_command(ctx, args)
-
-    def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        if cmd_name not in COMMANDS:
-            return None
-        if cmd_name not in self.commands:
-            self.commands[cmd_name] = load_command(cmd_name)
-        return self.commands[cmd_name]
-
-
-app = typer.Typer(
-    name="storekit",
-    cls=_LazyGroup,
-    help="Nix-style stores under any prefix, byte-compatible with real Nix.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-
-def _print_version(value: bool) -> None:
-    if value:
-        typer.echo(f"storekit {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of errors.")] = False,
-    version: Annotated[
-        bool,
-        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
-    ] = False,
-) -> None:
-    """Nix's model (content-addressed closures, sandboxed builds, binary caches) under any prefix."""
+        return getattr(_app, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -114,10 +34,18 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in options
     if debug:
         args = [a for a in options if a != "--debug"] + args[len(options) :]
+    if args == ["--version"]:  # answered without typer: a script asking for the version pays no start-up
+        print(f"storekit {__version__}")
+        return
+    from storekit.cli._app import app
+    from storekit.errors import StorekitError
+
     try:
         app(args=args, prog_name="storekit")
     except StorekitError as e:
         if debug:
+            import traceback
+
             traceback.print_exc()
         message = str(e)
         print(f"error: {message}", file=sys.stderr)

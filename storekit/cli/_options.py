@@ -272,6 +272,17 @@ def print_json(value: object) -> None:
     typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
+_SIZE_SUFFIXES = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_size(text: str) -> int:
+    """A byte count as Nix takes one (`--max-freed 1G`): digits, then optionally K, M, G or T (x1024)."""
+    digits, unit = (text[:-1], text[-1].upper()) if text[-1:].upper() in _SIZE_SUFFIXES else (text, "")
+    if not digits.isdigit():
+        raise typer.BadParameter(f"'{text}' is not a size: give bytes, or a number with K, M, G or T")
+    return int(digits) * _SIZE_SUFFIXES.get(unit, 1)
+
+
 def show_bytes(n: int) -> str:
     """Nix's `showBytes`."""
     return f"{n / (1024 * 1024):.2f} MiB"

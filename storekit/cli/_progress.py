@@ -19,6 +19,10 @@ from storekit.progress import Progress, ProgressEvent
 #: tqdm's unit and unit_scale for each unit of `ProgressEvent`.
 UNITS = {"bytes": ("B", True), "paths": ("path", False), "builds": ("drv", False), "files": ("file", False),
          "packages": ("pkg", False)}  # fmt: skip
+#: Bytes are drawn in MiB with two decimals, the unit of the summary a command prints after the bar.
+_MIB_FORMAT = (
+    "{desc}: {percentage:3.0f}%|{bar}| {n:.2f}/{total:.2f} MiB [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
+)
 
 
 class TerminalBar:
@@ -32,8 +36,14 @@ class TerminalBar:
         if self._bar is None:
             from tqdm import tqdm
 
-            unit, scale = UNITS[event.unit]
-            self._bar = tqdm(total=event.total, desc=self._desc, unit=unit, unit_scale=scale, file=sys.stderr)
+            if event.unit == "bytes":
+                self._bar = tqdm(total=event.total, desc=self._desc, unit="MiB", unit_scale=1 / (1 << 20),
+                                 bar_format=_MIB_FORMAT, file=sys.stderr)  # fmt: skip
+            else:
+                unit, scale = UNITS[event.unit]
+                self._bar = tqdm(
+                    total=event.total, desc=self._desc, unit=unit, unit_scale=scale, file=sys.stderr
+                )
         self._bar.total = event.total
         self._bar.set_postfix_str(note(event), refresh=False)
         delta = event.done - self._bar.n
@@ -51,7 +61,8 @@ def note(event: ProgressEvent) -> str:
     """What a bar shows after its counts: the builds running (and failures), else the item's name."""
     if event.running or event.failed:
         return ", ".join(event.running)[:60] + (f" ({event.failed} failed)" if event.failed else "")
-    return os.path.basename(event.item)[:40]
+    name = os.path.basename(event.item)[:40]
+    return f"{event.message}, {name}" if event.message and event.unit == "bytes" else name
 
 
 def on_terminal(quiet: bool) -> bool:

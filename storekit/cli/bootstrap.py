@@ -49,6 +49,20 @@ def _cores(jobs: int, cores: int | None) -> int:
 
 
 @app.command()
+def init(
+    directory: Annotated[str, typer.Argument(help="Where to write lfs/ (created if missing).")] = ".",
+) -> None:
+    """Write the profiles storekit ships (lfs/mini.toml, lfs.toml, …, their scripts) into DIRECTORY."""
+    from storekit.bootstrap.profiles import write_profiles
+
+    written = write_profiles(directory)
+    for rel in written:
+        if rel.endswith(".toml"):
+            typer.echo(os.path.join(directory, rel))
+    typer.echo(f"wrote {len(written)} files under '{directory}'", err=True)
+
+
+@app.command()
 def seed(config: ConfigArg, store: StoreOption = None) -> None:
     """Make stage 0: the declared host tools, self-contained in one store path. Prints it."""
     with _bootstrap(config, store) as boot:

@@ -4,7 +4,9 @@ Targets are `.drv` paths valid in the store (for example ones real Nix instantia
 and `storekit copy` brought over), `DRV!out,dev` for chosen outputs, or storekit recipes (`*.toml`),
 which are instantiated first. Missing outputs are substituted when `--substituters` (default: the
 config file's) have them with a signature by a trusted key (`--trusted-public-keys` and the config
-file's), built otherwise; the output paths are printed, one per line (`--json`: as `nix build --json`).
+file's), built otherwise; the output paths are printed, one per line (`--json`: as `nix build --json`),
+and `./result` symlinks to them are made as indirect GC roots (`--out-link`, `--no-out-link`), as
+`nix-build` does, so that `storekit store gc` keeps what was just built.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ if TYPE_CHECKING:
     from storekit.realise.scheduler import Report
     from storekit.store.local import LocalStore
     from storekit.storepath import StorePath
+
+#: A target that is done: its .drv and {output name: output path} for the outputs asked for.
+Done = tuple["StorePath", dict[str, str]]
 
 NAME = "build"
 HELP = "Build derivations (.drv or recipe .toml) in a sandbox; print the output paths."
@@ -86,6 +91,20 @@ def command(
     print_build_logs: Annotated[
         bool, typer.Option("--print-build-logs", "-L", help="Show build logs on stderr as they come.")
     ] = False,
+    out_link: Annotated[
+        str,
+        typer.Option(
+            "--out-link",
+            "-o",
+            metavar="PATH",
+            help="The symlink to each output, an indirect GC root: PATH, PATH-dev for output dev, "
+            "PATH-2 for the second target (like nix-build).",
+        ),
+    ] = "result",
+    no_out_link: Annotated[
+        bool,
+        typer.Option("--no-out-link", help="Make no symlink: the outputs are garbage until rooted."),
+    ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be done.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress line.")] = False,
     as_json: Annotated[
@@ -129,19 +148,49 @@ def command(
             progress=bar,
             on_log=on_log,
         )
-    _print_outputs(plan, report, wanted, as_json)
+        done = _done_outputs(plan, report, wanted)
+        if not no_out_link:
+            _link_results(s, done, out_link)
+    _print_outputs(done, as_json)
     error = report.error()
     if error is not None:
         raise error
 
 
-def _print_outputs(plan: BuildPlan, report: Report, wanted: list[Target], as_json: bool) -> None:
-    """The output paths of the targets that are done, as `nix-build` (or `nix build --json`) prints them."""
-    done: list[tuple[StorePath, dict[str, str]]] = []
+def _done_outputs(plan: BuildPlan, report: Report, wanted: list[Target]) -> list[Done]:
+    """Each target that is done (built, substituted or already valid) with its wanted outputs."""
+    done: list[Done] = []
     for drv_path, outputs in wanted:
         goal = plan.goals[drv_path]
         if report.outcomes[drv_path].status.value in ("built", "substituted", "valid"):
             done.append((drv_path, {n: str(goal.outputs[n]) for n in sorted(outputs or goal.outputs)}))
+    return done
+
+
+def result_links(done: list[Done], prefix: str) -> dict[str, str]:
+    """nix-build's names: `prefix` for the first derivation, `prefix-2` … for the next; `-OUT` for
+    an output other than `out`. A derivation named twice gets its links once."""
+    drv_prefix: dict[StorePath, str] = {}
+    links: dict[str, str] = {}
+    for drv_path, outputs in done:
+        if drv_path not in drv_prefix:
+            n = len(drv_prefix)
+            drv_prefix[drv_path] = prefix if n == 0 else f"{prefix}-{n + 1}"
+        for name, path in outputs.items():
+            links[drv_prefix[drv_path] + ("" if name == "out" else f"-{name}")] = path
+    return links
+
+
+def _link_results(store: LocalStore, done: list[Done], prefix: str) -> None:
+    """Make the result symlinks, each registered in `gcroots/auto` like nix-build's."""
+    from storekit.store.gc import add_root
+
+    for link, path in result_links(done, prefix).items():
+        add_root(store, store.parse_path(path), link)
+
+
+def _print_outputs(done: list[Done], as_json: bool) -> None:
+    """The output paths of the targets that are done, as `nix-build` (or `nix build --json`) prints them."""
     if as_json:
         rows = [{"drvPath": str(drv), "outputs": outs} for drv, outs in done]
         typer.echo(json.dumps(rows, separators=(",", ":"), ensure_ascii=False))

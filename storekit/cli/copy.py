@@ -81,7 +81,7 @@ def copy(
     """Copy the closures of PATHs from the source store(s) to the destination."""
     from storekit.store.binary_cache import read_secret_key
     from storekit.store.substituters import SignaturePolicy, Substituters, is_untrusted_source
-    from storekit.transfer.copy import copy_closure
+    from storekit.transfer.copy import copy_closure, refuse_default_cache_store_dir
 
     specs = [*(from_ or []), *(substituters or "").split()]
     if not specs and to is None:
@@ -93,6 +93,8 @@ def copy(
         sources = [stack.enter_context(opened_store(s, config)) for s in chosen]
         src: Store = sources[0] if len(sources) == 1 else Substituters(sources)
         dst = stack.enter_context(opened_store(to, config))
+        if not relocate:
+            refuse_default_cache_store_dir(src, dst)
         wanted = [resolve_path(src, p) for p in paths]
         require = not no_check_sigs and (bool(trusted_public_keys) or is_untrusted_source(src))
         trusted = [trusted_public_keys or "", *config.trusted_public_keys]
@@ -121,7 +123,11 @@ def _report(result: CopyResult, to: str, quiet: bool, as_json: bool) -> None:
         )
     elif not quiet:
         typer.echo(
-            f"copied {len(result.copied)} paths ({show_bytes(result.nar_bytes)}) to '{to}'; "
+            f"copied {_paths(len(result.copied))} ({show_bytes(result.nar_bytes)}) to '{to}'; "
             f"{len(result.already_valid)} already there",
             err=True,
         )
+
+
+def _paths(n: int) -> str:
+    return f"{n} path" if n == 1 else f"{n} paths"

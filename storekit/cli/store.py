@@ -23,12 +23,14 @@ from storekit.cli._options import (
     open_cli_store,
     opened_store,
     output_stream,
+    parse_size,
     print_json,
     read_input,
     require_local,
     resolve_path,
     show_bytes,
 )
+from storekit.cli.store_sign import sign
 from storekit.errors import StoreError
 from storekit.store.base import Store, ValidPathInfo
 from storekit.storepath import StorePath
@@ -176,6 +178,9 @@ def _print_paths(paths: list[str], as_json: bool) -> None:
         typer.echo(path)
 
 
+app.command("sign")(sign)
+
+
 # --- export / import -------------------------------------------------------------------------------
 
 
@@ -277,7 +282,14 @@ def delete(paths: PathsArgument, as_json: JsonOption = False, store: StoreOption
 @app.command("gc")
 def gc(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only print what would be deleted.")] = False,
-    max_freed: Annotated[int | None, typer.Option(help="Stop after freeing this many bytes.")] = None,
+    max_freed: Annotated[
+        int | None,
+        typer.Option(
+            parser=parse_size,
+            metavar="SIZE",
+            help="Stop after freeing this many bytes (a number, or with K, M, G or T: 512M, 2G).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
     store: StoreOption = None,
 ) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -331,6 +332,7 @@ class LocalStore(Store):
     def invalidate_and_delete(self, path: StorePath) -> int:
         """Drop one path whose referrers are all gone; returns bytes freed. The GC calls this."""
         real = self.real_path(path)
+        _check_deletable(path, real)
         with path_lock(real):
             with self._db.transaction() as db:
                 others = [r for r in db.referrers(str(path)) if r != str(path)]
@@ -352,6 +354,24 @@ class LocalStore(Store):
                 ca=info.ca,
                 ultimate=info.ultimate,
             )
+
+
+def _check_deletable(path: StorePath, real: str) -> None:
+    """Refuse, before anything is invalidated, a directory only its owner (or root) can empty.
+
+    Store directories are read-only; deleting one means making it writable first, which only its
+    owner may do. In a store a group shares (docs/shared-store.md) that is the user who made it.
+    """
+    try:
+        st = os.lstat(real)
+    except FileNotFoundError:
+        return
+    me = os.geteuid()
+    if me != 0 and stat.S_ISDIR(st.st_mode) and st.st_uid != me:
+        raise StoreError(
+            f"cannot delete '{path}': its files belong to uid {st.st_uid}, and only their owner or "
+            "root can delete a read-only directory; collect garbage as that user or as root"
+        )
 
 
 def _db_hash(h: Hash) -> str:

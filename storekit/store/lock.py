@@ -20,10 +20,23 @@ from collections.abc import Iterator
 from storekit.errors import StoreError
 
 
+def group_shared(directory: str) -> bool:
+    """Whether `directory` is group-writable: a store shared by a group (docs/shared-store.md).
+
+    Files storekit creates there for every user to open again (lock files, the database) are then
+    made group-writable too; otherwise they stay private to the user, as Nix makes them.
+    """
+    try:
+        return bool(os.stat(directory).st_mode & 0o020)
+    except OSError:
+        return False
+
+
 def open_lock_file(path: str, *, create: bool = True) -> int:
     flags = os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+    mode = 0o660 if create and group_shared(os.path.dirname(path) or ".") else 0o600
     try:
-        return os.open(path, flags, 0o600)
+        return os.open(path, flags, mode)
     except OSError as e:
         raise StoreError(f"cannot open lock file '{path}': {e.strerror}") from e
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from storekit.errors import StoreError
+from storekit.store.lock import group_shared
 
 SCHEMA_VERSION = 10
 CA_SCHEMA_VERSION = 3
@@ -150,6 +151,8 @@ def create_database(db_dir: str) -> None:
         conn.executescript(CA_SCHEMA_SQL)
     finally:
         conn.close()
+    if group_shared(db_dir):  # SQLite makes it 0644; its journals copy the database's mode
+        os.chmod(os.path.join(db_dir, "db.sqlite"), 0o664)
     _write_atomically(os.path.join(db_dir, "ca-schema"), str(CA_SCHEMA_VERSION))
     _write_atomically(os.path.join(db_dir, "schema"), str(SCHEMA_VERSION))
 

@@ -19,7 +19,8 @@ that refuses it, unless `relocate` asks for `storekit.relocate` to rewrite the c
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -35,7 +36,14 @@ from storekit.store.streams import ChunkReader
 from storekit.store.substituters import SignaturePolicy, Substituters, is_untrusted_source
 from storekit.storepath import StorePath
 
-__all__ = ["CopyResult", "LinkMode", "check_store_dirs", "copy_closure", "dependency_order"]
+__all__ = [
+    "CopyResult",
+    "LinkMode",
+    "check_store_dirs",
+    "copy_closure",
+    "dependency_order",
+    "refuse_default_cache_store_dir",
+]
 
 DEFAULT_JOBS = 4
 
@@ -51,11 +59,35 @@ def check_store_dirs(src: Store, dst: Store) -> None:
     """The one place a store dir change is decided: relocation (its own issue) will hook in here."""
     if src.store_dir == dst.store_dir:
         return
+    refuse_default_cache_store_dir(src, dst)
     raise RelocationError(
         f"cannot copy from '{src.uri}' (store dir '{src.store_dir}') to '{dst.uri}' (store dir "
         f"'{dst.store_dir}'): a path's name depends on its store dir, so this needs relocation: pass "
         "--relocate (content-addressed names, references rewritten), or use `storekit relocate`"
     )
+
+
+def refuse_default_cache_store_dir(src: Store, dst: Store) -> None:
+    """A cache named without `?store=` is for /nix/store, as in Nix: most often the user meant theirs.
+
+    Called before the paths are looked up too (`storekit copy`), since a path of the user's store dir
+    is not even a path of such a cache.
+    """
+    from storekit.store.binary_cache import BinaryCacheStore
+    from storekit.storepath import DEFAULT_STORE_DIR
+
+    if src.store_dir == dst.store_dir:
+        return
+    for cache, other in ((dst, src), (src, dst)):
+        if isinstance(cache, BinaryCacheStore) and cache.store_dir.path == DEFAULT_STORE_DIR:
+            if "store=" in cache.uri:
+                continue
+            named = f"{cache.uri}{'&' if '?' in cache.uri else '?'}store={other.store_dir}"
+            raise RelocationError(
+                f"binary cache '{cache.uri}' is for store dir {DEFAULT_STORE_DIR} (the default when a "
+                f"cache's URI names none), not '{other.store_dir}': name the store dir in the cache's "
+                f"URI, '{named}'"
+            )
 
 
 def copy_closure(
@@ -87,8 +119,9 @@ def copy_closure(
             policy.check(infos[path], dst.store_dir, _source_of(src, path).uri)
         order = dependency_order({p: infos[p] for p in missing})
         wanted = [_for_destination(infos[p], sign_keys) for p in order]
-        sink = _sink_for(src, dst, link)
-        _transfer(sink, wanted, pool, max(1, jobs), progress, src)
+        reporter = _Reporter(progress, src, wanted)
+        sink = _sink_for(src, dst, link, reporter.moved)
+        _transfer(sink, wanted, pool, max(1, jobs), reporter, src)
     already = tuple(sorted(set(infos) - set(missing)))
     return CopyResult(tuple(order), already, sum(infos[p].nar_size for p in order))
 
@@ -142,6 +175,54 @@ def _source_of(src: Store, path: StorePath) -> Store:
     return src.source_of(path) if isinstance(src, Substituters) else src
 
 
+class _Reporter:
+    """Turns bytes moved (from any transfer thread) and paths made valid into `ProgressEvent`s, one at a time.
+
+    `done` counts bytes: a streamed path's as they move, a path copied without a stream (hard-linked
+    between local stores) all at once when it becomes valid.
+    """
+
+    def __init__(self, progress: Progress | None, src: Store, infos: list[ValidPathInfo]) -> None:
+        self.progress, self.src = progress, src
+        self.total_paths, self.total_bytes = len(infos), sum(i.nar_size for i in infos)
+        self.done = self.valid_paths = 0
+        self.streamed: dict[StorePath, int] = {}
+        self.lock = threading.Lock()
+
+    def moved(self, info: ValidPathInfo, n: int) -> None:
+        with self.lock:
+            self.streamed[info.path] = self.streamed.get(info.path, 0) + n
+            self.done += n
+            self._send(info)
+
+    def valid(self, info: ValidPathInfo) -> None:
+        with self.lock:
+            self.done += info.nar_size - self.streamed.pop(info.path, 0)
+            self.valid_paths += 1
+            self._send(info)
+
+    def _send(self, info: ValidPathInfo) -> None:
+        if self.progress is None:
+            return
+        uri = _source_of(self.src, info.path).uri
+        message = f"{self.valid_paths}/{self.total_paths} paths"
+        self.progress(
+            ProgressEvent(
+                "copy", self.done, self.total_bytes, "bytes", item=str(info.path), source=uri, message=message
+            )
+        )
+
+
+Moved = Callable[[ValidPathInfo, int], None]
+
+
+def _counted(chunks: Iterable[bytes], info: ValidPathInfo, moved: Moved) -> Iterator[bytes]:
+    """`chunks`, reporting each one's size as it is taken."""
+    for chunk in chunks:
+        moved(info, len(chunk))
+        yield chunk
+
+
 # --- sinks: how one path gets into one kind of destination -----------------------------------------------
 
 
@@ -158,14 +239,14 @@ class _Sink(Protocol):
 class _StreamSink:
     """Any destination: the NAR streams into `add_from_nar` at commit time, one path at a time."""
 
-    def __init__(self, src: Store, dst: Store) -> None:
-        self.src, self.dst = src, dst
+    def __init__(self, src: Store, dst: Store, moved: Moved) -> None:
+        self.src, self.dst, self.moved = src, dst, moved
 
     def prepare(self, info: ValidPathInfo) -> object:
         return None
 
     def commit(self, info: ValidPathInfo, prepared: object) -> None:
-        with ChunkReader(self.src.nar_from_path(info.path)) as source:
+        with ChunkReader(_counted(self.src.nar_from_path(info.path), info, self.moved)) as source:
             self.dst.add_from_nar(info, source)
 
     def discard(self, prepared: object) -> None:
@@ -175,14 +256,14 @@ class _StreamSink:
 class _CacheSink:
     """A binary cache: NAR files are written in parallel, narinfos published in dependency order."""
 
-    def __init__(self, src: Store, dst: Store) -> None:
+    def __init__(self, src: Store, dst: Store, moved: Moved) -> None:
         from storekit.store.binary_cache import BinaryCacheStore
 
         assert isinstance(dst, BinaryCacheStore)
-        self.src, self.dst = src, dst
+        self.src, self.dst, self.moved = src, dst, moved
 
     def prepare(self, info: ValidPathInfo) -> object:
-        return self.dst.upload_chunks(info, self.src.nar_from_path(info.path))
+        return self.dst.upload_chunks(info, _counted(self.src.nar_from_path(info.path), info, self.moved))
 
     def commit(self, info: ValidPathInfo, prepared: object) -> None:
         if prepared is not None:
@@ -196,11 +277,11 @@ class _CacheSink:
 class _LocalSink:
     """A local store: stage in parallel (link files or restore the NAR), register in order."""
 
-    def __init__(self, src: Store, dst: Store, link: LinkMode) -> None:
+    def __init__(self, src: Store, dst: Store, link: LinkMode, moved: Moved) -> None:
         from storekit.store.local import LocalStore
 
         assert isinstance(dst, LocalStore)
-        self.src, self.dst, self.link = src, dst, link
+        self.src, self.dst, self.link, self.moved = src, dst, link, moved
 
     def prepare(self, info: ValidPathInfo) -> object:
         stack = contextlib.ExitStack()
@@ -210,7 +291,9 @@ class _LocalSink:
             if real is not None:
                 staged = stage_by_linking(real, stage, info, self.link, self.src.uri)
             else:
-                staged = stage_from_nar(self.src.nar_from_path(info.path), stage, info)
+                staged = stage_from_nar(
+                    _counted(self.src.nar_from_path(info.path), info, self.moved), stage, info
+                )
         except BaseException:
             stack.close()
             raise
@@ -231,15 +314,15 @@ def _staged(prepared: object) -> tuple[contextlib.ExitStack[bool | None], str]:
     return prepared[0], prepared[1]
 
 
-def _sink_for(src: Store, dst: Store, link: LinkMode) -> _Sink:
+def _sink_for(src: Store, dst: Store, link: LinkMode, moved: Moved) -> _Sink:
     from storekit.store.binary_cache import BinaryCacheStore
     from storekit.store.local import LocalStore
 
     if isinstance(dst, LocalStore):
-        return _LocalSink(src, dst, link)
+        return _LocalSink(src, dst, link, moved)
     if isinstance(dst, BinaryCacheStore):
-        return _CacheSink(src, dst)
-    return _StreamSink(src, dst)
+        return _CacheSink(src, dst, moved)
+    return _StreamSink(src, dst, moved)
 
 
 def _transfer(
@@ -247,14 +330,12 @@ def _transfer(
     infos: list[ValidPathInfo],
     pool: ThreadPoolExecutor,
     jobs: int,
-    progress: Progress | None,
+    reporter: _Reporter,
     src: Store,
 ) -> None:
     """Prepare up to `2 * jobs` paths ahead on the pool; commit each, in order, on this thread."""
     futures: dict[int, Future[object]] = {}
     submitted = 0
-    total_bytes = sum(i.nar_size for i in infos)
-    done_bytes = 0
     try:
         for i, info in enumerate(infos):
             while submitted < len(infos) and submitted < i + 2 * jobs:
@@ -272,12 +353,7 @@ def _transfer(
                     raise
                 uri = _source_of(src, info.path).uri
                 raise SubstituteError(f"cannot copy '{info.path}' from '{uri}': {e}") from e
-            done_bytes += info.nar_size
-            if progress is not None:  # one event per path made valid, in dependency order
-                uri = _source_of(src, info.path).uri
-                progress(
-                    ProgressEvent("copy", done_bytes, total_bytes, "bytes", item=str(info.path), source=uri)
-                )
+            reporter.valid(info)
     finally:
         for future in futures.values():
             future.cancel()

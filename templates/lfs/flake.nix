@@ -5,7 +5,7 @@
   # the bootstrap makes its own tools from the host's and builds everything else from source, so
   # this flake only pins what to build, where, and the commands that do it:
   #   nix eval --raw .#bootstrap.script        # read them
-  #   eval "$(nix eval --raw .#bootstrap.script)"   # run them, from a storekit checkout
+  #   eval "$(nix eval --raw .#bootstrap.script)"   # run them, after `storekit bootstrap init bootstrap`
   outputs = { self }:
     let
       storeDir = "/opt/store";

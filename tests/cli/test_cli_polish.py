@@ -278,16 +278,18 @@ def test_build_json_is_nix_build_json(nix_store: NixStore) -> None:
     drv = nix_store.text("nix-instantiate", "-E", expr)
     nix_store.run("nix-store", "--realise", drv)
     theirs = nix_store.run("nix", "build", "--json", "--no-link", drv)
-    ours = cli("build", "-q", "--json", "--store", nix_store.uri, drv)  # outputs valid: nothing to build
+    ours = cli(
+        "build", "-q", "--json", "--no-out-link", "--store", nix_store.uri, drv
+    )  # outputs valid: nothing to build
     assert ours == theirs
     outputs = json.loads(theirs)[0]["outputs"]
-    assert cli("build", "-q", "--store", nix_store.uri, drv).decode().split() == [
+    assert cli("build", "-q", "--no-out-link", "--store", nix_store.uri, drv).decode().split() == [
         outputs["dev"],
         outputs["out"],
     ]
-    assert json.loads(cli("build", "-q", "--json", "--store", nix_store.uri, f"{drv}!dev")) == [
-        {"drvPath": drv, "outputs": {"dev": outputs["dev"]}}
-    ]
+    assert json.loads(
+        cli("build", "-q", "--json", "--no-out-link", "--store", nix_store.uri, f"{drv}!dev")
+    ) == [{"drvPath": drv, "outputs": {"dev": outputs["dev"]}}]
 
 
 @pytest.mark.interop
@@ -580,3 +582,42 @@ def test_store_paths_and_template_names_complete_cheaply(tmp_path: Path) -> None
     assert _complete(f"storekit store info {greeting}/sub", env) == []
     assert _complete("storekit template init ", env) == ["binary-cache", "lfs", "opt-store"]
     assert _complete("storekit st", env) == ["store"]
+
+
+# --- start-up: what a command imports (its fixed cost; bench/startup.py measures it) -------------------
+
+_IMPORTS = """
+import sys
+from storekit.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print(sorted(m for m in ("typer", "rich", "cryptography", "tqdm") if m in sys.modules), file=sys.stderr)
+"""
+
+
+def _imported(*args: str) -> list[str]:
+    proc = subprocess.run(
+        [sys.executable, "-c", _IMPORTS, *args], capture_output=True, text=True, cwd=REPO, check=True
+    )
+    return json.loads(proc.stderr.strip().splitlines()[-1].replace("'", '"'))
+
+
+def test_version_imports_no_typer_and_help_no_rich(tmp_path: Path) -> None:
+    assert _imported("--version") == []
+    (tmp_path / "f").write_text("x\n")
+    assert _imported("hash", "path", str(tmp_path / "f")) == ["typer"]
+    assert _imported("store", "gc", "--help") == ["typer"]  # plain help: rich is never imported
+    assert _imported("store", "gc", "--no-such-option") == ["typer"]
+
+
+def test_help_names_every_value() -> None:
+    """No usage line shows typer's `{name}`, no option or argument its type name (`<str>`, `<int>`)."""
+    page = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
+    usages = [line for line in page.splitlines() if line.startswith("storekit ")]
+    assert usages and not [u for u in usages if "{" in u]
+    rows = [line for line in page.splitlines() if line.startswith("| `")]
+    assert not [r for r in rows if "`" in r[3:] and "<" in r[3 : r.index("`", 3)]]
+    out = CliRunner().invoke(app, ["build", "--help"]).output
+    assert "TARGETS..." in out and "--store STORE" in out and "<str>" not in out

@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -85,9 +86,16 @@ ATTRS = ("chain3", "diamond", "user", "multi", "passfile", "introspect")
 
 def storekit(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "storekit", *args], capture_output=True, text=True, env=env, check=False
-    )
+    # in a directory of its own: `build` leaves `result` links (GC roots) where it runs, not in the checkout
+    with tempfile.TemporaryDirectory(prefix="storekit-cwd-") as cwd:
+        proc = subprocess.run(
+            [sys.executable, "-m", "storekit", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            cwd=cwd,
+        )
     if check and proc.returncode != 0:
         raise AssertionError(f"storekit {' '.join(args)} failed:\n{proc.stderr}")
     return proc

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -98,11 +99,19 @@ def goals(store: LocalStore, drv: StorePath) -> list[Goal]:
     return make_plan([(drv, None)], store.store_dir, derivation_reader(store), store.is_valid_path).todo
 
 
-def storekit(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def storekit(*args: str, check: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`storekit ARGS` in `cwd`, by default a directory of its own: `build` leaves `result` links
+    (GC roots) where it runs, and they must not land in the checkout."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "storekit", *args], capture_output=True, text=True, env=env, check=False
-    )
+    with tempfile.TemporaryDirectory(prefix="storekit-cwd-") as own:
+        proc = subprocess.run(
+            [sys.executable, "-m", "storekit", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            cwd=cwd or own,
+        )
     if check and proc.returncode != 0:
         raise AssertionError(f"storekit {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
     return proc

@@ -154,3 +154,37 @@ def test_a_failed_substitution_falls_back_to_building(tmp_path: Path) -> None:
             assert report.ok, report.error()
             assert Path(mine.real_path(mine.parse_path(out))).read_text() == "original\n"
             assert os.path.exists(log_path(mine.spec.log_dir, drv))  # it was built here after all
+
+
+def test_result_links_are_gc_roots_like_nix_build(tmp_path: Path) -> None:
+    """`./result`, `result-doc`, `result-2`: each an indirect GC root that `store gc` honours."""
+    spec = spec_of(tmp_path / "s")
+    two = write_recipe(tmp_path, "two", "echo a > $out; echo b > $doc", outputs=["out", "doc"])
+    one = write_recipe(tmp_path, "one", "echo one > $out")
+    work = tmp_path / "work"
+    work.mkdir()
+    outs = storekit("build", str(two), str(one), "--store", spec, cwd=work).stdout.split()
+    links = {p.name: os.readlink(p) for p in work.iterdir()}
+    assert links == {"result": outs[1], "result-doc": outs[0], "result-2": outs[2]}
+    roots = storekit("store", "roots", "--store", spec).stdout.splitlines()
+    assert sorted(roots) == sorted(f"{work / name} -> {target}" for name, target in links.items())
+    storekit("store", "gc", "--store", spec)
+    assert all(valid(spec, d) for d in drvs(spec, {"two": two, "one": one}).values())
+    (work / "result-2").unlink()  # the root goes with its link
+    gone = storekit("store", "gc", "--store", spec).stderr
+    assert f"deleting '{outs[2]}'" in gone and outs[1] not in gone
+
+
+def test_out_link_and_no_out_link(tmp_path: Path) -> None:
+    spec = spec_of(tmp_path / "s")
+    recipe = write_recipe(tmp_path, "one", "echo one > $out")
+    work = tmp_path / "work"
+    work.mkdir()
+    (out,) = storekit("build", str(recipe), "--store", spec, "--no-out-link", cwd=work).stdout.split()
+    assert list(work.iterdir()) == []
+    storekit("build", str(recipe), "--store", spec, "-o", "links/one", cwd=work)
+    assert os.readlink(work / "links" / "one") == out
+    (work / "taken").write_text("mine\n")  # a file that is not a link is never replaced
+    run = storekit("build", str(recipe), "--store", spec, "--out-link", "taken", cwd=work, check=False)
+    assert run.returncode == 1 and "already exists and is not a root" in run.stderr
+    assert (work / "taken").read_text() == "mine\n"

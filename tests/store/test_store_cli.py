@@ -83,3 +83,21 @@ def test_errors_are_one_line_for_users(tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 1 and proc.stderr.startswith("error: path 'x' is not in the store dir")
+
+
+def test_max_freed_takes_sizes_as_nix_does(tmp_path: Path) -> None:
+    """`--max-freed 1K` stops after the first path that reaches 1024 bytes freed; a bad size says why."""
+    from storekit.cli._options import parse_size
+
+    assert [parse_size(t) for t in ("0", "512", "1K", "1k", "2M", "3G", "1T")] == [
+        0, 512, 1024, 1024, 2 << 20, 3 << 30, 1 << 40,
+    ]  # fmt: skip
+    store = str(tmp_path / "s" / "store")
+    for i in range(3):
+        (tmp_path / f"f{i}").write_bytes(bytes(2000))
+        run("store", "add", "--store", store, str(tmp_path / f"f{i}"))
+    freed = json.loads(run("store", "gc", "--max-freed", "1K", "--json", "--store", store))
+    assert len(freed["paths"]) == 1 and freed["bytesFreed"] >= 1024
+    result = CliRunner().invoke(app, ["store", "gc", "--max-freed", "1x", "--store", store])
+    assert result.exit_code == 2 and "'1x' is not a size" in result.output
+    assert len(json.loads(run("store", "gc", "--json", "--store", store))["paths"]) == 2

@@ -50,14 +50,25 @@ def test_local_to_local_copy_is_verified_by_nix(nix_store: NixStore, tmp_path: P
             shared = {name for name in ours if ours[name].st_ino == theirs[name].st_ino}
             assert shared == (set(ours) if link is LinkMode.AUTO else set())
         # references become valid before their referrers
-        order = [src.parse_path(e.item) for e in events]
-        assert [p.name for p in order] == ["dep", "mid", "top"]
-        assert len(events) == 3 and events[-1].done == events[-1].total == result.nar_bytes
+        made_valid, count = [], 0  # a path is valid when the event's "k/N paths" count goes up
+        for e in events:
+            k = int(e.message.split("/")[0])
+            if k > count:
+                made_valid.append(src.parse_path(e.item))
+                count = k
+        assert [p.name for p in made_valid] == ["dep", "mid", "top"]
+        assert events[-1].done == events[-1].total == result.nar_bytes
+        assert events[-1].message == "3/3 paths" and all(e.unit == "bytes" for e in events)
+        # a streamed NAR reports its bytes as they move, before its path is valid; links all at once
+        assert [e.done for e in events] == sorted(e.done for e in events)
+        assert (len(events) > 3) if link is LinkMode.STREAM else (len(events) == 3)
         again = copy_closure(src, dst, [top], link=link)
         assert again.copied == () and set(again.already_valid) == closure
     target = fresh_nix_store(tmp_path / "b", nix_store.store_dir)
     nix_on(nix_store, target, "nix-store", "--verify", "--check-contents")
-    assert nix_on(nix_store, target, "nix-store", "-qR", str(top)).stdout.split() == [str(p) for p in order]
+    assert nix_on(nix_store, target, "nix-store", "-qR", str(top)).stdout.split() == [
+        str(p) for p in made_valid
+    ]
 
 
 def test_a_damaged_source_file_is_refused_when_linking(nix_store: NixStore, tmp_path: Path) -> None:
@@ -205,3 +216,29 @@ def test_storekit_copy_trusts_the_config_files_keys(  # type: ignore[no-untyped-
     (tmp_path / "config" / "storekit" / "config.toml").write_text(f'trusted-public-keys = ["{public}"]\n')
     code, output = run(capsys, "copy", "-q", "--from", source, "--to", back, str(top))
     assert code == 0, output
+
+
+def test_a_cache_named_without_its_store_dir_says_how_to_name_it(
+    nix_store: NixStore,
+    tmp_path: Path,
+    capsys,  # type: ignore[no-untyped-def]
+) -> None:
+    top = build_closure(nix_store)
+    cache = f"file://{tmp_path / 'cache'}"
+    code, output = run(capsys, "copy", "--from", nix_store.store_dir, "--to", cache, str(top))
+    assert code == 1
+    assert "is for store dir /nix/store (the default when a cache's URI names none)" in output
+    assert f"'{cache}?store={nix_store.store_dir}'" in output and "--relocate" not in output
+    code, output = run(capsys, "copy", "--from", cache, "--to", nix_store.store_dir, str(top))
+    assert code == 1 and f"'{cache}?store={nix_store.store_dir}'" in output
+    assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").glob("*.narinfo"))
+
+
+def test_the_summary_counts_paths_in_english(nix_store: NixStore, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    top = build_closure(nix_store)
+    with open_nix_store(nix_store) as src:
+        dep = next(p for p in src.closure([top]) if p.name == "dep")
+        size = src.query_path_info(dep).nar_size
+    cache = f"file://{tmp_path / 'cache'}?store={nix_store.store_dir}"
+    code, output = run(capsys, "copy", "--from", nix_store.store_dir, "--to", cache, str(dep))
+    assert code == 0 and f"copied 1 path ({size / 2**20:.2f} MiB) to '{cache}'; 0 already there" in output

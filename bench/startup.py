@@ -1,0 +1,78 @@
+"""A command's fixed cost: `storekit --version` and `storekit hash path` of one small file, vs Nix 2.8.
+
+Every CLI row of the other benchmarks includes this cost once per command, so it is measured alone
+here: starting Python and importing what the command needs (for `hash path`: typer to parse the
+arguments, then the NAR hasher) against starting `nix`. The two tools run alternately, so a busy
+machine slows both alike; each figure is the best of the runs. storekit runs as the other rows run it,
+`python -m storekit` with this checkout first on the path.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from bench._harness import Row
+
+TITLE = "Start-up: a command's fixed cost (vs Nix 2.8)"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _once(argv: Sequence[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(list(argv), env=env, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
+def _pair(ours: list[str], theirs: list[str], env: dict[str, str], runs: int) -> tuple[Row, str]:
+    """Best of `runs` for each command, run alternately (one warm-up each, not counted).
+
+    The note gives the CPU time too: on a busy machine it moves much less than the wall time.
+    """
+    _once(ours, env), _once(theirs, env)
+    mine, ref = [], []
+    for _ in range(runs):
+        mine.append(_once(ours, env))
+        ref.append(_once(theirs, env))
+    cpu = f"CPU {1000 * min(c for _, c in mine):.0f} ms vs {1000 * min(c for _, c in ref):.0f} ms"
+    return Row(
+        "",
+        min(w for w, _ in mine),
+        " ".join(theirs[:-1] if len(theirs) > 2 else theirs),
+        min(w for w, _ in ref),
+    ), cpu
+
+
+def run(quick: bool) -> list[Row]:
+    runs = 5 if quick else 20
+    storekit = [sys.executable, "-m", "storekit"]
+    with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "NIX_CONFIG": "experimental-features = nix-command",
+            "NIX_STATE_DIR": f"{tmp}/var",
+            "NIX_LOG_DIR": f"{tmp}/log",
+            "HOME": tmp,
+        }
+        small = Path(tmp) / "hello.txt"
+        small.write_text("hello\n")
+        version, v_cpu = _pair([*storekit, "--version"], ["nix", "--version"], env, runs)
+        hashed, h_cpu = _pair(
+            [*storekit, "hash", "path", str(small)], ["nix", "hash", "path", str(small)], env, runs
+        )
+    return [
+        replace(version, task="--version", note=f"best of {runs}, alternating; {v_cpu}"),
+        replace(hashed, task="hash path of a 6-byte file", note=f"{h_cpu}; typer parses the arguments"),
+    ]
