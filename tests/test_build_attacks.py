@@ -301,9 +301,7 @@ def test_deleting_a_build_dir_does_not_follow_a_swapped_symlink(tmp_path: Path, 
     swapper = as_nobody(SWAPPER, str(shared_tmp), str(victim), str(count))
     with open_store(tmp_path / "s") as store:
         build_one(store, write_recipe(tmp_path, "swap", script), BuildOptions(tmp_dir=str(shared_tmp)))
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        swapper.wait(timeout=20)
-    swapper.kill()
+    swapper.kill()  # the deletion is over once the build returned
     swapper.communicate()
     assert len(os.listdir(victim)) == count
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from storekit.build.builddir import reclaim
 from storekit.build.plan import BuildPlan, Goal, make_plan
 from storekit.build.runner import BuildOptions, BuildResult, LogSink, build_derivation
 from storekit.build.scheduler import Progress, Report, run_plan
@@ -80,6 +81,7 @@ def build(
     on_log: LogSink | None = None,
 ) -> tuple[BuildPlan, Report]:
     """Make the wanted outputs of `targets` valid in `store`; see `Report.error()` for failures."""
+    reclaim(options.tmp_dir)  # build dirs of builds that were killed (kill -9) before they cleaned up
     plan = plan_build(store, targets, sources)
     if sources is not None and plan.sources:
         copy_closure(sources.substituters, store, sorted(plan.sources), policy=sources.policy)
