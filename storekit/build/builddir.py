@@ -70,11 +70,12 @@ def build_dir(name: str, tmp_dir: str | None = None) -> Iterator[BuildDir]:
         os.mkdir("build", 0o700, dir_fd=fd)
         top = os.path.join(tmp, f"{PREFIX}{name}-{os.path.basename(new)[len(_NEW_PREFIX) :]}")
         os.rename(new, top)
-        bd = BuildDir(top, fd)
-        yield bd
-        kept = os.path.lexists(os.path.join(top, KEPT_MARK))
+        yield BuildDir(top, fd)
     finally:
         try:
+            with contextlib.suppress(FileNotFoundError):
+                os.stat(KEPT_MARK, dir_fd=fd, follow_symlinks=False)
+                kept = True
             if not kept:
                 _remove_own(tmp, fd)
         finally:

@@ -6,7 +6,7 @@
  *   fdpass send   ABSTRACT CONTENT     write $out, connect to @ABSTRACT (retrying ~3 s), send its fd
  *   fdpass recv   ABSTRACT CONTENT     listen on @ABSTRACT (~5 s), take an fd, wait until the file it
  *                                      names is read-only (registered), then overwrite it; write $out
- *   fdpass listen SOCKPATH CONTENT     write $out, listen on a path socket (~5 s), send its fd
+ *   fdpass listen SOCKPATH CONTENT     write $out, listen on a path socket (~15 s), send its fd
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -86,7 +86,7 @@ static int recv_fd(int sock) {
     return fd;
 }
 
-static int listen_on(const char *name, int abstract) {
+static int listen_on(const char *name, int abstract, int ms) {
     struct sockaddr_un a;
     socklen_t len = address(&a, name, abstract);
     int s = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -95,7 +95,7 @@ static int listen_on(const char *name, int abstract) {
         return -1;
     }
     struct pollfd p = {s, POLLIN, 0};
-    if (poll(&p, 1, 5000) != 1) {
+    if (poll(&p, 1, ms) != 1) {
         printf("fdpass: nobody connected\n");
         return -1;
     }
@@ -124,13 +124,13 @@ int main(int argc, char **argv) {
     }
     if (strcmp(mode, "listen") == 0) {
         int fd = write_out(content);
-        int s = listen_on(name, 0);
+        int s = listen_on(name, 0, 15000);
         if (s >= 0)
             send_fd(s, fd);
         return 0;
     }
     if (strcmp(mode, "recv") == 0) {
-        int s = listen_on(name, 1);
+        int s = listen_on(name, 1, 5000);
         int fd = s < 0 ? -1 : recv_fd(s);
         if (fd >= 0) {
             struct stat st;
