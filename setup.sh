@@ -1,12 +1,13 @@
 #!/bin/sh
 # Set up a fresh Debian machine for storekit: the Debian tools it works with (real Nix 2.8 as the
-# oracle, patchelf for comparison, bubblewrap for the sandbox, gcc and binutils for real ELF files),
+# oracle, patchelf for comparison, bubblewrap for the sandbox and passt (pasta) for the network of
+# fixed-output builds, gcc and binutils for real ELF files),
 # then storekit itself with its development extras. Idempotent; needs root (or sudo) for apt-get.
 set -eu
 cd "$(dirname "$0")"
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
-pkgs="nix-bin patchelf bubblewrap busybox-static nginx-light xz-utils zstd gcc g++ gcc-multilib binutils binutils-powerpc64-linux-gnu file strace dpkg-dev gawk m4 bison texinfo"
+pkgs="nix-bin patchelf bubblewrap passt busybox-static nginx-light xz-utils zstd gcc g++ gcc-multilib binutils binutils-powerpc64-linux-gnu file strace dpkg-dev gawk m4 bison texinfo"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -126,7 +126,10 @@ def pasta_for(pasta: str, pid: int, files: str, label: str) -> Iterator[None]:
     try:
         while not _pid_written(pid_file):
             if proc.poll() is not None:
-                raise SandboxError(label, f"pasta could not give the build its network: {_last_line(files)}")
+                reason = _last_line(files)
+                if "tun" in reason:
+                    reason += " (pasta needs to open /dev/net/tun, usually mode 0666)"
+                raise SandboxError(label, f"pasta could not give the build its network: {reason}")
             if time.monotonic() - started > SETUP_TIMEOUT_S:
                 raise SandboxError(
                     label, f"pasta did not set up the build's network in {SETUP_TIMEOUT_S:g} s"
