@@ -35,6 +35,7 @@ from build_fixtures import REPO, goals, instantiate, open_store, write_recipe
 from storekit.build.driver import build as build_all
 from storekit.build.logs import read_log
 from storekit.build.runner import BuildOptions, build_derivation
+from storekit.errors import BuildError, SandboxError
 from storekit.hashing import Hash
 from storekit.nar.fs import hash_path
 from storekit.store.local import LocalStore
@@ -203,6 +204,59 @@ def test_an_fd_kept_past_the_build_cannot_change_the_registered_output(tmp_path:
         os.pwrite(got[0], b"EVIL", 0)
         os.close(got[0])
         assert intact(store, out, content)
+
+
+def children_named(*names: str) -> list[str]:
+    """Processes whose parent is this one, by command name (pasta must not outlive its build)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            stat_line = Path(f"/proc/{pid}/stat").read_text()
+            comm = stat_line[stat_line.index("(") + 1 : stat_line.rindex(")")]
+            ppid = int(stat_line[stat_line.rindex(")") + 2 :].split()[1])
+            if ppid == os.getpid() and comm in names:
+                found.append(f"{pid} {comm}")
+    return found
+
+
+def test_pasta_is_stopped_with_its_build(tmp_path: Path) -> None:
+    expected = Hash.of(b"fetched\n").sri
+    recipe = write_recipe(tmp_path, "quiet", "echo fetched > $out", fixed=(expected, "flat"))
+    with open_store(tmp_path / "s") as store:
+        build_one(store, recipe)
+    assert children_named("pasta", "setpriv") == []
+
+
+def test_without_pasta_a_fixed_output_build_names_the_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storekit.build import network
+
+    monkeypatch.setattr(network.shutil, "which", lambda name: None)
+    monkeypatch.setattr(network, "PASTA_FALLBACK", str(tmp_path / "no-pasta"))
+    expected = Hash.of(b"x\n").sri
+    recipe = write_recipe(tmp_path, "nonet", "echo x > $out", fixed=(expected, "flat"))
+    with open_store(tmp_path / "s") as store:
+        with pytest.raises(SandboxError) as e:
+            build_one(store, recipe)
+        (goal,) = [g for g in goals(store, instantiate(store, recipe)) if g.name == "nonet"]
+        assert not store.is_valid_path(goal.outputs["out"])
+    assert "apt-get install -y passt" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_fixed_output_symlink_to_a_host_file_is_not_copied_in(tmp_path: Path) -> None:
+    """GHSA-g3g9-5vj6-r3gj's shape: `$out -> /host/secret`, promising the secret's hash. Copying by
+    following the symlink would register the host's file; the copy keeps the symlink, which a flat
+    fixed output may not be. (A guard for the copy: the rename before it did not follow either.)"""
+    secret = tmp_path / "secret"
+    secret.write_text("host secret\n")
+    recipe = write_recipe(
+        tmp_path, "leak", f"$builder ln -s {secret} $out", fixed=(Hash.of(b"host secret\n").sri, "flat")
+    )
+    with open_store(tmp_path / "s") as store:
+        with pytest.raises(BuildError, match="non-executable regular file"):
+            build_one(store, recipe)
+        assert not [p for p in store.query_all_valid_paths() if p.name == "leak"]
 
 
 # --- the build directory and a second local user ------------------------------------------------------

@@ -38,6 +38,8 @@ from storekit.errors import SandboxError
 PASTA_HINT = (
     "fixed-output builds get their network from pasta, which is not installed: apt-get install -y passt"
 )
+#: Where Debian puts pasta, for when PATH does not lead to it.
+PASTA_FALLBACK = "/usr/bin/pasta"
 _NS_GET_USERNS = 0xB701  # ioctl: the user namespace owning a namespace (linux/nsfs.h)
 #: How long bwrap and pasta may take to set up the namespace and its interface.
 SETUP_TIMEOUT_S = 30.0
@@ -45,7 +47,7 @@ SETUP_TIMEOUT_S = 30.0
 
 def find_pasta() -> str:
     """The pasta executable, or a `SandboxError` naming the package to install."""
-    found = shutil.which("pasta") or ("/usr/bin/pasta" if os.access("/usr/bin/pasta", os.X_OK) else None)
+    found = shutil.which("pasta") or (PASTA_FALLBACK if os.access(PASTA_FALLBACK, os.X_OK) else None)
     if found is None:
         raise SandboxError("sandbox", PASTA_HINT)
     return found
