@@ -45,11 +45,11 @@ _NS_GET_USERNS = 0xB701  # ioctl: the user namespace owning a namespace (linux/n
 SETUP_TIMEOUT_S = 30.0
 
 
-def find_pasta() -> str:
-    """The pasta executable, or a `SandboxError` naming the package to install."""
+def find_pasta(label: str) -> str:
+    """The pasta executable, or a `SandboxError` (for the build `label`) naming the package to install."""
     found = shutil.which("pasta") or (PASTA_FALLBACK if os.access(PASTA_FALLBACK, os.X_OK) else None)
     if found is None:
-        raise SandboxError("sandbox", PASTA_HINT)
+        raise SandboxError(label, PASTA_HINT)
     return found
 
 

@@ -260,7 +260,7 @@ def _run(
             executable = None
             if options.sandbox:
                 if goal.drv.is_fixed_output:
-                    net = FodNetwork(find_pasta(), bd.top, str(goal.drv_path))
+                    net = FodNetwork(find_pasta(str(goal.drv_path)), bd.top, str(goal.drv_path))
                 argv, fds = _sandboxed(store, goal, closure, stage, bd, benv, options, net)
             else:
                 argv, env, executable = _unsandboxed(store, goal, bd.build, benv)
