@@ -185,7 +185,8 @@ class FodNetwork:
         self._close(self._block_r)
         pid = read_sandbox_pid(self._info_r, self.label)
         with pasta_for(self.pasta, pid, self.files, self.label):
-            os.write(self._block_w, b"1")
+            with contextlib.suppress(BrokenPipeError):  # bwrap died: its exit status says why
+                os.write(self._block_w, b"1")
             self._close(self._block_w)
             yield
 

@@ -23,9 +23,11 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from storekit.errors import StoreError
+from storekit.errors import BuildError, StoreError
+from storekit.store.fsdelete import remove_tree
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
@@ -37,6 +39,38 @@ class _Frame:
     src_id: tuple[int, int]
     dst_id: tuple[int, int]
     pending: list[str] = field(default_factory=list)
+
+
+def copy_outputs(label: str, stage: str, scratch: str, built: Mapping[str, str]) -> dict[str, str]:
+    """Copy each output (name -> path inside `stage/scratch`) to `stage/<its base name>`, then delete
+    the builder's `scratch` dir; returns where the copies are. `BuildError` (for the build `label`)
+    when an output cannot be copied; a missing one is left for the caller's check to report."""
+    copies = {}
+    stage_fd = os.open(stage, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        scratch_fd = os.open(scratch, _DIR, dir_fd=stage_fd)
+        try:
+            for name, location in built.items():
+                base = os.path.basename(location)
+                copies[name] = os.path.join(stage, base)
+                try:
+                    os.stat(base, dir_fd=scratch_fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                try:
+                    copy_output(scratch_fd, base, stage_fd, base)
+                except StoreError as e:
+                    raise BuildError(label, f"output '{name}': {e}") from e
+                except OSError as e:
+                    raise BuildError(
+                        label, f"output '{name}': cannot copy it into the store: {e.strerror}"
+                    ) from e
+        finally:
+            os.close(scratch_fd)
+        remove_tree(stage_fd, scratch)
+    finally:
+        os.close(stage_fd)
+    return copies
 
 
 def copy_output(src_dir: int, name: str, dst_dir: int, dst_name: str) -> int:

@@ -33,7 +33,7 @@ from storekit.build import trampoline
 from storekit.build.builddir import BuildDir, build_dir
 from storekit.build.logs import LogWriter, log_path
 from storekit.build.network import FodNetwork, find_pasta
-from storekit.build.output_copy import copy_output
+from storekit.build.output_copy import copy_outputs
 from storekit.build.plan import Goal
 from storekit.build.process import memfd, run_logged
 from storekit.build.sandbox import (
@@ -49,7 +49,7 @@ from storekit.build.sandbox import (
 )
 from storekit.derivation.fs import read_derivation
 from storekit.derivation.model import Derivation
-from storekit.errors import BuildError, SandboxError, StoreError, StorekitError
+from storekit.errors import BuildError, SandboxError, StorekitError
 from storekit.store import canonical
 from storekit.store.base import ValidPathInfo
 from storekit.store.fsdelete import remove_tree
@@ -152,32 +152,11 @@ def _output_locations(store: LocalStore, goal: Goal, stage: str, options: BuildO
 
 
 def _fresh_copies(goal: Goal, stage: str, built: Mapping[str, str], options: BuildOptions) -> dict[str, str]:
-    """Copy each output out of the scratch store dir into a fresh inode in `stage`, then delete the
-    scratch dir. Without a sandbox the builder wrote in place, with the user's rights anyway."""
+    """Outputs copied out of the scratch store dir (which then goes); without a sandbox the builder
+    wrote in place, with the user's rights anyway, and there is nothing to copy."""
     if not options.sandbox:
         return dict(built)
-    copies = {}
-    stage_fd = os.open(stage, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        scratch_fd = os.open(
-            SCRATCH, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=stage_fd
-        )
-        try:
-            for name, location in built.items():
-                base = os.path.basename(location)
-                copies[name] = os.path.join(stage, base)
-                try:
-                    copy_output(scratch_fd, base, stage_fd, base)
-                except FileNotFoundError:
-                    continue  # `collect` says which output is missing
-                except StoreError as e:
-                    raise BuildError(str(goal.drv_path), f"output '{name}': {e}") from e
-        finally:
-            os.close(scratch_fd)
-        remove_tree(stage_fd, SCRATCH)
-    finally:
-        os.close(stage_fd)
-    return copies
+    return copy_outputs(str(goal.drv_path), stage, SCRATCH, built)
 
 
 def _discard(
