@@ -294,9 +294,12 @@ def gc(
     store: StoreOption = None,
 ) -> None:
     """Delete every path not reachable from a GC root, then unused `.links` (like `nix-store --gc`)."""
+    from storekit.realise.builddir import reclaim
     from storekit.store.gc import collect_garbage
     from storekit.store.overlay import OverlayStore
 
+    if not dry_run:
+        reclaim()  # build dirs (in the temp dir) of builds killed before they cleaned up
     with opened_store(store) as s:
         if isinstance(s, OverlayStore):
             result = s.collect_garbage(dry_run=dry_run, max_freed=max_freed)

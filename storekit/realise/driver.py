@@ -15,6 +15,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from storekit.realise.builddir import reclaim
 from storekit.derivation.fs import read_derivation
 from storekit.derivation.model import Derivation
 from storekit.errors import PathNotValid, StorekitError
@@ -82,6 +83,7 @@ def build(
     on_log: LogSink | None = None,
 ) -> tuple[BuildPlan, Report]:
     """Make the wanted outputs of `targets` valid in `store`; see `Report.error()` for failures."""
+    reclaim(options.tmp_dir)  # build dirs of builds that were killed (kill -9) before they cleaned up
     plan = plan_build(store, targets, sources)
     if sources is not None and plan.sources:
         copy_closure(sources.substituters, store, sorted(plan.sources), policy=sources.policy)

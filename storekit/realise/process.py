@@ -46,11 +46,14 @@ def run_logged(
     timeout: float | None = None,
     cancel: threading.Event | None = None,
     tail: Callable[[], str] = str,
+    attach: Callable[[], contextlib.AbstractContextManager[None]] | None = None,
 ) -> int:
     """Run `argv` until it and its output are done; returns its exit status (negative: a signal).
 
     Raises `BuildError` (after killing it) on timeout or when `cancel` is set; `tail()` gives the
-    last log lines for the message.
+    last log lines for the message. `attach()`, entered once the child runs and left when it is
+    done, sets up what the child waits for (a fixed-output build's network); if it fails, the child
+    is killed.
     """
     master, slave = os.openpty()
     tty.setraw(slave)
@@ -73,7 +76,8 @@ def run_logged(
     finally:
         os.close(slave)
     try:
-        _pump(proc, master, sink, label, timeout, cancel, tail)
+        with attach() if attach is not None else contextlib.nullcontext():
+            _pump(proc, master, sink, label, timeout, cancel, tail)
     finally:
         os.close(master)
         kill_tree(proc)

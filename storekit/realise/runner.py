@@ -4,9 +4,15 @@ The steps follow Nix 2.8's `LocalDerivationGoal`: lock the output paths (so two 
 the same thing) and check again whether they became valid meanwhile; make a staging directory in the
 store's real dir holding the scratch store dir the builder writes its outputs into; run bwrap with the
 builder's output on a pseudo-terminal (as Nix does), copied into the log file; then, for each output,
-check it exists, make it canonical, hash its NAR and scan it for references in one pass, check a
-fixed output's hash, and finally rename the outputs into place and register them in one transaction
-with their deriver. Any failure before that leaves nothing in the store but the log.
+copy it into a fresh inode of storekit's own (`output_copy`: whoever kept an fd of what the builder
+wrote cannot change the store path), check it, make it canonical, hash its NAR and scan it for
+references in one pass, check a fixed output's hash, and finally rename the outputs into place and
+register them in one transaction with their deriver. Any failure before that leaves nothing in the
+store but the log.
+
+The scratch store dir the builder writes into is `<staging>/store`, inside the store's staging
+directory (0700, out of the builder's sight), and `/build` is inside a private directory too
+(`builddir`); both are deleted with `fsdelete`, fd-relative and without following symlinks.
 """
 
 from __future__ import annotations
@@ -16,7 +22,6 @@ import os
 import platform
 import shutil
 import signal
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -28,7 +33,10 @@ from storekit.derivation.model import Derivation
 from storekit.errors import BuildError, SandboxError, StorekitError
 from storekit.realise import outputs as out_checks
 from storekit.realise import trampoline
+from storekit.realise.builddir import BuildDir, build_dir
 from storekit.realise.logs import LogWriter, log_path
+from storekit.realise.network import FodNetwork, find_pasta
+from storekit.realise.output_copy import copy_outputs
 from storekit.realise.plan import Goal
 from storekit.realise.process import memfd, run_logged
 from storekit.realise.sandbox import (
@@ -44,11 +52,14 @@ from storekit.realise.sandbox import (
 )
 from storekit.store import canonical
 from storekit.store.base import ValidPathInfo
+from storekit.store.fsdelete import remove_tree
 from storekit.store.local import LocalStore
 from storekit.store.lock import path_lock
 from storekit.storepath import StorePath
 
 BWRAP_HINT = "bubblewrap not found: apt-get install -y bubblewrap"
+#: The scratch store dir inside the staging dir: the builder's outputs appear there.
+SCRATCH = "store"
 LogSink = Callable[[StorePath, bytes], None]
 
 
@@ -115,10 +126,11 @@ def build_derivation(
             built = _output_locations(store, goal, stage, options)
             try:
                 _run(store, goal, closure, stage, log_file, options, cancel, on_log)
+                built = _fresh_copies(goal, stage, built, options)
                 infos = out_checks.collect(store, goal, built, closure)
                 registered = _install(store, built, infos)
             except BaseException:
-                _discard(store, goal, built)
+                _discard(store, goal, built, stage, options)
                 raise
     return BuildResult(goal.drv_path, goal.outputs, registered, log_file, time.monotonic() - started)
 
@@ -126,7 +138,10 @@ def build_derivation(
 def _output_locations(store: LocalStore, goal: Goal, stage: str, options: BuildOptions) -> dict[str, str]:
     """Where the builder writes each output: the scratch store dir, or in place without a sandbox."""
     if options.sandbox:
-        return {name: os.path.join(stage, p.base_name) for name, p in goal.outputs.items()}
+        scratch = os.path.join(stage, SCRATCH)
+        os.mkdir(scratch)
+        os.chmod(scratch, 0o1775)  # the store dir the builder sees, as in Nix; `stage` stays 0700
+        return {name: os.path.join(scratch, p.base_name) for name, p in goal.outputs.items()}
     built = {}
     for name, path in goal.outputs.items():
         real = store.real_path(path)
@@ -136,8 +151,22 @@ def _output_locations(store: LocalStore, goal: Goal, stage: str, options: BuildO
     return built
 
 
-def _discard(store: LocalStore, goal: Goal, built: Mapping[str, str]) -> None:
-    """A failed build leaves nothing: outputs written in place (no sandbox) that did not become valid go."""
+def _fresh_copies(goal: Goal, stage: str, built: Mapping[str, str], options: BuildOptions) -> dict[str, str]:
+    """Outputs copied out of the scratch store dir (which then goes); without a sandbox the builder
+    wrote in place, with the user's rights anyway, and there is nothing to copy."""
+    if not options.sandbox:
+        return dict(built)
+    return copy_outputs(str(goal.drv_path), stage, SCRATCH, built)
+
+
+def _discard(
+    store: LocalStore, goal: Goal, built: Mapping[str, str], stage: str, options: BuildOptions
+) -> None:
+    """A failed build leaves nothing: the builder's scratch store dir goes (fd-relative, as it is the
+    builder's tree), and so do outputs written in place (no sandbox) that did not become valid."""
+    if options.sandbox:
+        remove_tree(stage, SCRATCH)
+        return
     for name, location in built.items():
         if not store.is_valid_path(goal.outputs[name]):
             canonical.delete_path(location)
@@ -198,43 +227,48 @@ def _run(
     on_log: LogSink | None,
 ) -> None:
     """Run the builder to completion, its output going to the log; `BuildError` unless it succeeded."""
-    build_dir = tempfile.mkdtemp(prefix=f"storekit-build-{goal.name}-", dir=options.tmp_dir)
-    fds: list[int] = []
-    keep = False
-    try:
-        benv = builder_env(
-            goal.drv, store_dir=store.store_dir.path, cores=options.cores, host_env=options.host_env
-        )
-        _write_files(build_dir, benv.files)
-        env: dict[str, str] | None = None
-        executable = None
-        if options.sandbox:
-            argv, fds = _sandboxed(store, goal, closure, stage, build_dir, benv, options)
-        else:
-            argv, env, executable = _unsandboxed(store, goal, build_dir, benv)
-        log = LogWriter(log_file)
+    with build_dir(goal.name, options.tmp_dir) as bd:
+        net = None
+        fds: list[int] = []
         try:
-            status = run_logged(
-                argv,
-                env=env,
-                executable=executable,
-                cwd=build_dir,
-                fds=fds,
-                sink=_sink(goal, log, on_log),
-                label=str(goal.drv_path),
-                timeout=options.timeout,
-                cancel=cancel,
-                tail=log.tail,
+            benv = builder_env(
+                goal.drv, store_dir=store.store_dir.path, cores=options.cores, host_env=options.host_env
             )
+            _write_files(bd.build, benv.files)
+            env: dict[str, str] | None = None
+            executable = None
+            if options.sandbox:
+                if goal.drv.is_fixed_output:
+                    net = FodNetwork(find_pasta(str(goal.drv_path)), bd.top, str(goal.drv_path))
+                argv, fds = _sandboxed(store, goal, closure, stage, bd, benv, options, net)
+            else:
+                argv, env, executable = _unsandboxed(store, goal, bd.build, benv)
+            log = LogWriter(log_file)
+            try:
+                status = run_logged(
+                    argv,
+                    env=env,
+                    executable=executable,
+                    cwd=bd.build,
+                    fds=[*fds, *(net.child_fds if net else ())],
+                    sink=_sink(goal, log, on_log),
+                    label=str(goal.drv_path),
+                    timeout=options.timeout,
+                    cancel=cancel,
+                    tail=log.tail,
+                    attach=net.attach if net else None,
+                )
+            finally:
+                log.close()
+            keep = status != 0 and options.keep_failed
+            if keep:
+                bd.keep()
+            _check_status(goal, status, log, options, bd.build if keep else None)
         finally:
-            log.close()
-        keep = status != 0 and options.keep_failed
-        _check_status(goal, status, log, options, build_dir if keep else None)
-    finally:
-        for fd in fds:
-            os.close(fd)
-        if not keep:
-            canonical.delete_path(build_dir)
+            for fd in fds:
+                os.close(fd)
+            if net is not None:
+                net.close()
 
 
 def _sink(goal: Goal, log: LogWriter, on_log: LogSink | None) -> Callable[[bytes], None]:
@@ -251,11 +285,11 @@ def _sandboxed(
     goal: Goal,
     closure: set[StorePath],
     stage: str,
-    build_dir: str,
+    bd: BuildDir,
     benv: BuilderEnv,
     options: BuildOptions,
+    net: FodNetwork | None,
 ) -> tuple[list[str], list[int]]:
-    os.chmod(stage, 0o1775)  # the staging dir itself is the store dir the builder sees, as in Nix
     network = goal.drv.is_fixed_output
     fds = []
     etc_fds = {}
@@ -271,12 +305,13 @@ def _sandboxed(
         command=builder_command(goal.drv, exec_path),
         env=benv.env,
         store_dir=store.store_dir.path,
-        store_scratch=stage,
-        build_dir=build_dir,
+        store_scratch=os.path.join(stage, SCRATCH),
+        build_dir=bd.build,
         etc_fds=etc_fds,
         inputs=tuple((store.real_path(p), str(p)) for p in sorted(closure)),
         sandbox_paths=options.sandbox_paths,
         network=network,
+        sync_fds=net.child_fds if net else None,
     )
     args = b"".join(a.encode("utf-8", "surrogateescape") + b"\0" for a in bwrap_args(spec))
     fds.append(memfd("bwrap-args", args))  # options through a file: no limit on their size

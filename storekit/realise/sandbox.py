@@ -4,8 +4,10 @@ The model is Nix 2.8's Linux sandbox (libstore/build/local-derivation-goal.cc), 
 options instead of hand-made namespaces and a chroot:
 
 - new user (uid 1000 `nixbld`, gid 100), mount, pid (the builder is pid 1), ipc, uts (hostname
-  `localhost`) and cgroup namespaces; a network namespace with only loopback unless the derivation is
-  fixed-output (its result is checked against a hash, so it may fetch);
+  `localhost`), cgroup and network namespaces. The network namespace has only loopback, except for a
+  fixed-output derivation (its result is checked against a hash, so it may fetch), whose namespace
+  gets an outbound interface from pasta (`network.py`) before the builder starts: unlike Nix, never
+  the host's namespace, whose abstract unix sockets would reach every local process;
 - an empty, read-only root with only: the store dir (a scratch directory, writable, where the builder
   creates its outputs) holding the input closure bind-mounted read-only at its *logical* paths from
   wherever the files physically are; `/build` (the cwd, writable); `/etc/passwd`, `/etc/group`,
@@ -89,6 +91,9 @@ class SandboxSpec:
     """(physical path, logical path) of every path in the input closure."""
     sandbox_paths: tuple[SandboxPath, ...] = ()
     network: bool = False
+    sync_fds: tuple[int, int] | None = None
+    """(info fd, block fd): bwrap reports the sandbox's pid on the first and waits for a byte on the
+    second before it runs the builder (how storekit gives a fixed-output build its network first)."""
     tmp: bool = True
 
 
@@ -99,9 +104,9 @@ def bwrap_args(spec: SandboxSpec) -> list[str]:
     mounted inside it, and the root is made read-only last.
     """
     args = ["--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
-    if not spec.network:
-        args.append("--unshare-net")
-    args += ["--die-with-parent", "--new-session", "--as-pid-1"]
+    args += ["--unshare-net", "--die-with-parent", "--new-session", "--as-pid-1"]
+    if spec.sync_fds is not None:
+        args += ["--info-fd", str(spec.sync_fds[0]), "--block-fd", str(spec.sync_fds[1])]
     args += ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID), "--hostname", HOSTNAME]
     if spec.tmp:
         args += ["--perms", "1777", "--tmpfs", "/tmp"]

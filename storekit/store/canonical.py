@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 from storekit.errors import StoreError
 from storekit.fdtree import DirChain, list_names, show_path
-from storekit.store.fsdelete import remove_tree
+from storekit.fdtree import remove_tree
 
 MTIME_STORE = 1
 #: Extended attributes Nix leaves alone (its `ignored-acls` default).

@@ -1,7 +1,7 @@
 """Attacks by ELF file: headers whose alignments and sizes would make an edit write gigabytes.
 
 Run against the code before the fix, each failed there (the docstrings say how); see
-docs/security-inputs.md.
+docs/security.md.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Attacks by NAR: trees deep enough to exhaust recursion, descriptors and PATH_MAX; lengths that lie.
 
 Each test was run against the code before the fix and failed there (the docstrings say how), so each
-guards one hole of issue 14 (docs/security-inputs.md).
+guards one hole of issue 14 (docs/security.md).
 """
 
 from __future__ import annotations

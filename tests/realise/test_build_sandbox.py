@@ -62,9 +62,13 @@ def pairs(args: list[str], flag: str) -> list[tuple[str, str]]:
 
 
 def test_only_fixed_output_builds_keep_the_network() -> None:
-    assert "--unshare-net" in bwrap_args(spec())
-    args = bwrap_args(spec(network=True))
-    assert "--unshare-net" not in args
+    """Every build has its own network namespace (never the host's: its abstract unix sockets reach
+    every local process); a fixed-output one is released by storekit once pasta has set it up."""
+    assert "--unshare-net" in bwrap_args(spec()) and "--block-fd" not in bwrap_args(spec())
+    args = bwrap_args(spec(network=True, sync_fds=(5, 6)))
+    assert "--unshare-net" in args
+    at = args.index("--info-fd")
+    assert args[at : at + 4] == ["--info-fd", "5", "--block-fd", "6"]
     assert ("/etc/resolv.conf", "/etc/resolv.conf") in pairs(args, "--ro-bind-try")
     assert ("8", "/etc/hosts") in pairs(bwrap_args(spec()), "--ro-bind-data")
 

@@ -2,7 +2,7 @@
 clients hanging up on `cache serve`.
 
 Each test was run against the code before the fix and failed there (the docstrings say how); see
-docs/security-inputs.md. Servers are started by the tests, on 127.0.0.1 only.
+docs/security.md. Servers are started by the tests, on 127.0.0.1 only.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Two stores, one database: a state dir belongs to one store dir, and says so.
 
 Each test was run against the code before the fix and failed there (the docstrings say how); see
-storekit/store/dbmarker.py and docs/security-inputs.md.
+storekit/store/dbmarker.py and docs/security.md.
 """
 
 from __future__ import annotations
