@@ -9,9 +9,16 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from nixoracle import NixStore, make_nix_store
+from s3_server import RadosGW, start_radosgw
 
 
 @pytest.fixture
 def nix_store(tmp_path: Path) -> Iterator[NixStore]:
     """A fresh real-Nix store whose store dir is `<tmp>/nix/store` (never /nix/store)."""
     yield make_nix_store(tmp_path / "nix")
+
+
+@pytest.fixture(scope="session")
+def radosgw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RadosGW]:
+    """A real S3 server (Ceph's radosgw) on 127.0.0.1 for the session; skipped where it is missing."""
+    yield from start_radosgw(tmp_path_factory.mktemp("radosgw"))
