@@ -25,8 +25,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
 TOOLS = ("monmaptool", "ceph-mon", "ceph-osd", "ceph", "radosgw", "radosgw-admin")
 ACCESS_KEY = "storekit-test-access"
 SECRET_KEY = "storekit-test-secret-0123456789abcdef"
@@ -50,6 +48,7 @@ class RadosGW:
     root: Path
     mon_port: int = field(default_factory=free_port)
     port: int = field(default_factory=free_port)
+    memory: int = 2 << 30  # memstore's limit: objects live in the OSD's RAM
 
     @property
     def endpoint(self) -> str:
@@ -140,7 +139,7 @@ crash dir = {r}/crash
 mon data = {r}/mon/$cluster-$id
 osd data = {r}/osd/$cluster-$id
 osd objectstore = memstore
-memstore device bytes = 2147483648
+memstore device bytes = {self.memory}
 osd crush chooseleaf type = 0
 osd pool default size = 1
 osd pool default min size = 1
@@ -193,6 +192,8 @@ def _zombie(pid: int) -> bool:
 
 def start_radosgw(root: Path) -> Iterator[RadosGW]:
     """The session fixture's body: skip (fail in CI) without Ceph's packages; always stop by pid."""
+    import pytest
+
     missing = missing_tools()
     if missing:
         why = f"radosgw not installed ({', '.join(missing)} missing): {INSTALL}"

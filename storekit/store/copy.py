@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -201,20 +202,37 @@ class _StreamSink:
 
 
 class _CacheSink:
-    """A binary cache: NAR files are written in parallel, narinfos published in dependency order."""
+    """A binary cache: NAR files and narinfos are written on the workers, as Nix's `copyPaths` does;
+    a narinfo waits for its references' (submitted earlier, so the earliest unfinished path never
+    waits and the pool cannot deadlock), and a failed reference makes `publish` refuse its referrers.
+    """
 
     def __init__(self, src: Store, dst: Store) -> None:
         from storekit.store.binary_cache import BinaryCacheStore
 
         assert isinstance(dst, BinaryCacheStore)
         self.src, self.dst = src, dst
+        self._lock = threading.Lock()
+        self._done: dict[StorePath, threading.Event] = {}
+
+    def _event(self, path: StorePath) -> threading.Event:
+        with self._lock:
+            return self._done.setdefault(path, threading.Event())
 
     def prepare(self, info: ValidPathInfo) -> object:
-        return self.dst.upload_chunks(info, self.src.nar_from_path(info.path))
+        try:
+            narinfo = self.dst.upload_chunks(info, self.src.nar_from_path(info.path))
+            for ref in sorted(info.references - {info.path}):
+                if not self.dst.is_valid_path(ref):  # being copied: wait for its narinfo
+                    self._event(ref).wait()
+            if narinfo is not None:
+                self.dst.publish(narinfo)
+        finally:
+            self._event(info.path).set()
+        return None
 
     def commit(self, info: ValidPathInfo, prepared: object) -> None:
-        if prepared is not None:
-            self.dst.publish(prepared)  # type: ignore[arg-type]
+        pass
 
     def discard(self, prepared: object) -> None:
         pass
