@@ -161,6 +161,8 @@ def test_missing_is_404_and_forbidden_is_an_error(
     spec = s3.spec(bucket, "/opt/store")
     with open_store(spec) as cache:
         assert not cache.is_valid_path(cache.parse_path("/opt/store/" + "0" * 32 + "-absent"))
+    transport = S3Transport(parse_store_spec(spec))  # type: ignore[arg-type]
+    assert transport.read("log/absent") is None and not transport.exists("log/absent")  # GET, HEAD: 404
     client(s3).put_object(Bucket=bucket, Key="nix-cache-info", Body=b"StoreDir: /opt/store\n")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
     with pytest.raises(

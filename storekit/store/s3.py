@@ -23,6 +23,7 @@ import contextlib
 import http.client
 import io
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
@@ -48,6 +49,8 @@ CONTENT_TYPES = {
 MISSING_CODES = ("NoSuchKey", "NotFound", "404")
 SPOOL_IN_MEMORY = 8 << 20
 RESUMES = 5
+#: A listing of at most this many pages (1,000 keys each) answers "is it there?" for a whole prefix.
+LIST_PAGES = 5
 POOL = 32  # HTTP connections per client: copy jobs x parts in flight
 
 
@@ -90,6 +93,8 @@ class S3Transport(Transport):
             max_concurrency=4,
             use_threads=True,
         )
+        self._lock = threading.Lock()
+        self._listings: dict[str, set[str] | None] = {}
         if spec.create_bucket:
             self._create_bucket()
 
@@ -158,7 +163,45 @@ class S3Transport(Transport):
 
     # --- the Transport interface -----------------------------------------------------------------------
 
+    def _listed(self, name: str) -> bool | None:
+        """Whether `name` (a narinfo or a NAR) was in the bucket when its prefix was listed.
+
+        One listing of a small bucket replaces a request per path (a push asks for every path's
+        narinfo and NAR first, and a request costs far more than a key of a listing). Only absence
+        is believed: an object listed is fetched or checked anyway. None: no listing (a prefix of more
+        than `LIST_PAGES` pages, or not a narinfo or NAR). Like Nix's negative narinfo cache, an
+        answer may be older than the process's own writes, which are added here as they happen.
+        """
+        prefix = "nar/" if name.startswith("nar/") and name.count("/") == 1 else ""
+        if not prefix and ("/" in name or not name.endswith(".narinfo")):
+            return None
+        with self._lock:
+            if prefix not in self._listings:
+                self._listings[prefix] = self._list(prefix)
+            listing = self._listings[prefix]
+        return None if listing is None else name in listing
+
+    def _list(self, prefix: str) -> set[str] | None:
+        keys: set[str] = set()
+        token: dict[str, str] = {}
+        with self.errors("LIST", prefix):
+            for _ in range(LIST_PAGES):
+                page = self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, Delimiter="/", **token)
+                keys.update(o["Key"] for o in page.get("Contents", ()))
+                if not page.get("IsTruncated"):
+                    return keys
+                token = {"ContinuationToken": page["NextContinuationToken"]}
+        return None
+
+    def _added(self, name: str) -> None:
+        with self._lock:
+            for prefix, listing in self._listings.items():
+                if listing is not None and name.startswith(prefix):
+                    listing.add(name)
+
     def read(self, name: str) -> bytes | None:
+        if self._listed(name) is False:
+            return None
         response = self._get(name)
         if response is None:
             return None
@@ -180,6 +223,8 @@ class S3Transport(Transport):
         return Download(stream, expected_size or stream.size, f"{self.endpoint}/{self.bucket}/{name}")  # type: ignore[arg-type]
 
     def exists(self, name: str) -> bool:
+        if self._listed(name) is False:
+            return False
         try:
             self.client.head_object(Bucket=self.bucket, Key=name)
         except botocore.exceptions.ClientError as e:
@@ -199,6 +244,7 @@ class S3Transport(Transport):
             data = compressor.compress(data) + compressor.flush()
             extra["ContentEncoding"] = encoding
         self.call("PUT", name, self.client.put_object, Key=name, Body=data, **extra)
+        self._added(name)
 
     @contextlib.contextmanager
     def pending(self, directory: str) -> Iterator[PendingFile]:
@@ -223,9 +269,10 @@ class S3Transport(Transport):
         extra = _content_type(name) or {"ContentType": "application/x-nix-nar"}
         if size <= self.transfer.multipart_threshold:
             self.call("PUT", name, self.client.put_object, Key=name, Body=file, ContentLength=size, **extra)
-            return
-        with self.errors("multipart upload", name):
-            self.client.upload_fileobj(file, self.bucket, name, ExtraArgs=extra, Config=self.transfer)
+        else:
+            with self.errors("multipart upload", name):
+                self.client.upload_fileobj(file, self.bucket, name, ExtraArgs=extra, Config=self.transfer)
+        self._added(name)
 
     def _encoding_for(self, name: str) -> str:
         key = (
