@@ -24,7 +24,7 @@ COMPRESSIONS = ("xz", "zstd", "bzip2", "none")
 #: Content-Encodings a narinfo, listing or log may be stored with ("" = none).
 ENCODINGS = ("", "none", "xz", "bzip2", "zstd")
 MIN_PART = 5 << 20  # S3's smallest part size (all parts but the last)
-#: Accepted and without effect here (no local NAR cache, no debug-info index, no listings yet).
+#: Accepted without effect here (tuning knobs of Nix's); the two `write-*` ones only when false.
 INERT = ("write-nar-listing", "write-debug-info", "local-nar-cache", "parallel-compression",
          "compression-level", "path-info-cache-size", "want-mass-query", "system-features")  # fmt: skip
 KNOWN = (
@@ -95,6 +95,9 @@ def parse_s3_spec(text: str, bucket: str, params: Params, store_dir: str) -> S3C
     for key in ("multipart-upload", "create-bucket"):
         if key in given and given[key] not in ("true", "false", "1", "0"):
             raise StoreError(f"binary cache '{text}': {key} must be true or false, not '{given[key]}'")
+    for key in ("write-nar-listing", "write-debug-info"):
+        if _flag(given.get(key, "false")):
+            raise StoreError(f"binary cache '{text}': {key}=true is not supported by storekit yet")
     size = given.get("buffer-size", str(MIN_PART))
     if not size.isdigit() or int(size) < MIN_PART:
         raise StoreError(
