@@ -258,3 +258,29 @@ def test_a_gateway_killed_mid_upload_leaves_no_narinfo_without_its_nar(s3: Rados
             narinfo = cache.lookup_narinfo(path)  # type: ignore[attr-defined]
             assert narinfo is not None
             s3c.head_object(Bucket=bucket, Key=narinfo.url)
+
+
+def test_cache_serve_serves_an_s3_cache_over_http(s3: RadosGW, tmp_path: Path) -> None:
+    from storekit.store.serve import CacheServer
+
+    store = LocalStore(
+        local_spec_for("/opt/store", state_dir=str(tmp_path / "var"), real_dir=str(tmp_path / "st"))
+    )
+    dep = store.add_text("dep", b"dep\n", [])
+    top = store.add_text("top", f"uses {dep}\n".encode(), [dep])
+    spec = s3.spec(new_bucket(s3), "/opt/store", compression="zstd")
+    with store, open_store(spec) as cache:
+        copy_closure(store, cache, [top])
+        server = CacheServer(cache, port=0)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            back = LocalStore(
+                local_spec_for("/opt/store", state_dir=str(tmp_path / "b"), real_dir=str(tmp_path / "bs"))
+            )
+            with back, open_store(f"{server.url}?store=/opt/store") as http:
+                assert len(copy_closure(http, back, [top]).copied) == 2
+        finally:
+            server.shutdown()
+            server.server_close()
+    assert (tmp_path / "bs" / top.base_name).read_text() == f"uses {dep}\n"
