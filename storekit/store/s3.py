@@ -49,6 +49,7 @@ CONTENT_TYPES = {
 MISSING_CODES = ("NoSuchKey", "NotFound", "404")
 SPOOL_IN_MEMORY = 8 << 20
 RESUMES = 5
+PARTS_IN_FLIGHT = 8  # per multipart upload
 #: A listing of at most this many pages (1,000 keys each) answers "is it there?" for a whole prefix.
 LIST_PAGES = 5
 POOL = 32  # HTTP connections per client: copy jobs x parts in flight
@@ -90,7 +91,7 @@ class S3Transport(Transport):
         self.transfer = boto3.s3.transfer.TransferConfig(
             multipart_threshold=part if spec.multipart else 5 << 30,
             multipart_chunksize=part,
-            max_concurrency=4,
+            max_concurrency=PARTS_IN_FLIGHT,
             use_threads=True,
         )
         self._lock = threading.Lock()
@@ -369,7 +370,11 @@ def _client(spec: S3CacheSpec) -> Any:
         "retries": {"max_attempts": 3, "mode": "standard"},
         "connect_timeout": 10,
         "read_timeout": 60,
-        "s3": {"addressing_style": "path" if spec.endpoint_url else "auto"},
+        # Nix's S3 client never signs payloads (PayloadSigningPolicy::Never): hashing every byte once
+        # more for the signature costs a core at these speeds, and a NAR is checked by its hashes.
+        "s3": {"addressing_style": "path" if spec.endpoint_url else "auto", "payload_signing_enabled": False},
+        "request_checksum_calculation": "when_required",
+        "response_checksum_validation": "when_required",
     }
     if session.get_credentials() is None:
         options["signature_version"] = botocore.UNSIGNED
