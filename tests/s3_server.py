@@ -28,6 +28,9 @@ from pathlib import Path
 TOOLS = ("monmaptool", "ceph-mon", "ceph-osd", "ceph", "radosgw", "radosgw-admin")
 ACCESS_KEY = "storekit-test-access"
 SECRET_KEY = "storekit-test-secret-0123456789abcdef"
+WATCHDOG = (
+    'while kill -0 "$1" 2>/dev/null; do sleep 1; done; for f in "$2"/*.pid; do kill -9 "$(cat "$f")"; done'
+)
 INSTALL = "apt-get install --no-install-recommends radosgw ceph-mon ceph-osd"
 
 
@@ -49,6 +52,7 @@ class RadosGW:
     mon_port: int = field(default_factory=free_port)
     port: int = field(default_factory=free_port)
     memory: int = 2 << 30  # memstore's limit: objects live in the OSD's RAM
+    _watchdog: subprocess.Popen[bytes] | None = None
 
     @property
     def endpoint(self) -> str:
@@ -83,6 +87,14 @@ class RadosGW:
             "ceph-mon", "--mkfs", "-i", "a", "--monmap", str(self.root / "monmap"), "--keyring", "/dev/null"
         )
         atexit.register(self.stop)
+        # and if this process dies without running atexit (SIGKILL), a watchdog kills the daemons
+        self._watchdog = subprocess.Popen(
+            ["sh", "-c", WATCHDOG, "s3-watchdog", str(os.getpid()), str(self.root / "run")],
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self._ceph("ceph-mon", "-i", "a")
         osd_uuid = str(uuid.uuid4())
         osd_id = self._ceph("ceph", "osd", "new", osd_uuid).strip()
@@ -98,8 +110,13 @@ class RadosGW:
 
     def stop(self) -> None:
         """SIGKILL every daemon by its pid file (radosgw first, so clients see a dead endpoint)."""
-        for name in ("client.rgw", "osd.0", "osd.1", "mon.a"):
-            self.kill(name)
+        self.kill("client.rgw")
+        for pid_file in sorted((self.root / "run").glob("*.pid")):
+            self.kill(pid_file.name.removesuffix(".pid"))
+        if self._watchdog is not None:
+            self._watchdog.kill()
+            self._watchdog.wait()
+            self._watchdog = None
 
     def kill(self, name: str = "client.rgw") -> None:
         pid_file = self.root / "run" / f"{name}.pid"

@@ -80,6 +80,20 @@ def test_nix_parameters_parse_and_print_back() -> None:
             parse_store_spec(bad)
 
 
+def test_config_substituters_take_s3_specs(tmp_path: Path) -> None:
+    from storekit.config import read_config
+    from storekit.errors import ConfigError
+
+    good, bad = tmp_path / "good.toml", tmp_path / "bad.toml"
+    good.write_text('substituters = ["s3://my-cache?endpoint=cache.lan:7480&scheme=http&store=/opt/store"]\n')
+    bad.write_text('substituters = ["s3://my-cache?endpiont=cache.lan"]\n')
+    assert read_config(str(good)).substituters == (
+        "s3://my-cache?endpoint=cache.lan:7480&scheme=http&store=/opt/store",
+    )
+    with pytest.raises(ConfigError, match="unknown parameter\\(s\\) endpiont"):
+        read_config(str(bad))
+
+
 @pytest.mark.interop
 def test_pushed_closure_is_substituted_by_real_nix_over_http_and_read_back(
     s3: RadosGW, nix_store: NixStore, tmp_path: Path
