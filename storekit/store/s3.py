@@ -24,6 +24,7 @@ import http.client
 import io
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
@@ -52,6 +53,7 @@ RESUMES = 5
 PARTS_IN_FLIGHT = 8  # per multipart upload
 #: A listing of at most this many pages (1,000 keys each) answers "is it there?" for a whole prefix.
 LIST_PAGES = 5
+LIST_TTL_S = 30.0  # then listed again: a long-lived reader (cache serve) sees new paths
 POOL = 32  # HTTP connections per client: copy jobs x parts in flight
 
 
@@ -96,6 +98,7 @@ class S3Transport(Transport):
         )
         self._lock = threading.Lock()
         self._listings: dict[str, set[str] | None] = {}
+        self._listed_at: dict[str, float] = {}
         if spec.create_bucket:
             self._create_bucket()
 
@@ -171,13 +174,14 @@ class S3Transport(Transport):
         narinfo and NAR first, and a request costs far more than a key of a listing). Only absence
         is believed: an object listed is fetched or checked anyway. None: no listing (a prefix of more
         than `LIST_PAGES` pages, or not a narinfo or NAR). Like Nix's negative narinfo cache, an
-        answer may be older than the process's own writes, which are added here as they happen.
+        answer may miss others' writes of the last `LIST_TTL_S`; this process's own are added here.
         """
         prefix = "nar/" if name.startswith("nar/") and name.count("/") == 1 else ""
         if not prefix and ("/" in name or not name.endswith(".narinfo")):
             return None
         with self._lock:
-            if prefix not in self._listings:
+            if prefix not in self._listings or time.monotonic() - self._listed_at[prefix] > LIST_TTL_S:
+                self._listed_at[prefix] = time.monotonic()
                 self._listings[prefix] = self._list(prefix)
             listing = self._listings[prefix]
         return None if listing is None else name in listing
