@@ -22,10 +22,10 @@ from __future__ import annotations
 import contextlib
 import http.client
 import io
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
 
 import boto3
@@ -38,6 +38,7 @@ from storekit.errors import StoreError, SubstituteError
 from storekit.store.binary_cache import BinaryCacheStore, read_secret_key
 from storekit.store.compression import compressor_for, decompressor
 from storekit.store.s3_spec import S3CacheSpec
+from storekit.store.s3_upload import PARTS_IN_FLIGHT, SpooledUpload, StreamedUpload
 from storekit.store.transport import Download, PendingFile, Transport
 from storekit.storepath import StoreDir
 
@@ -48,9 +49,7 @@ CONTENT_TYPES = {
     "nix-cache-info": "text/x-nix-cache-info",
 }
 MISSING_CODES = ("NoSuchKey", "NotFound", "404")
-SPOOL_IN_MEMORY = 8 << 20
 RESUMES = 5
-PARTS_IN_FLIGHT = 8  # per multipart upload
 #: A listing of at most this many pages (1,000 keys each) answers "is it there?" for a whole prefix.
 LIST_PAGES = 5
 LIST_TTL_S = 30.0  # then listed again: a long-lived reader (cache serve) sees new paths
@@ -97,6 +96,7 @@ class S3Transport(Transport):
             use_threads=True,
         )
         self._lock = threading.Lock()
+        self._parts = ThreadPoolExecutor(POOL // 2, thread_name_prefix="storekit-s3-part")
         self._listings: dict[str, set[str] | None] = {}
         self._listed_at: dict[str, float] = {}
         if spec.create_bucket:
@@ -198,7 +198,7 @@ class S3Transport(Transport):
                 token = {"ContinuationToken": page["NextContinuationToken"]}
         return None
 
-    def _added(self, name: str) -> None:
+    def added(self, name: str) -> None:
         with self._lock:
             for prefix, listing in self._listings.items():
                 if listing is not None and name.startswith(prefix):
@@ -249,11 +249,16 @@ class S3Transport(Transport):
             data = compressor.compress(data) + compressor.flush()
             extra["ContentEncoding"] = encoding
         self.call("PUT", name, self.client.put_object, Key=name, Body=data, **extra)
-        self._added(name)
+        self.added(name)
 
     @contextlib.contextmanager
-    def pending(self, directory: str) -> Iterator[PendingFile]:
-        pending = _S3Pending(self)
+    def pending(self, directory: str, name: str | None = None) -> Iterator[PendingFile]:
+        """A NAR file being written: streamed by parts when its `name` is known, else spooled."""
+        pending: PendingFile
+        if name is not None and self.spec.multipart:
+            pending = StreamedUpload(self, name, self._parts)
+        else:
+            pending = SpooledUpload(self)
         try:
             yield pending
         finally:
@@ -277,7 +282,7 @@ class S3Transport(Transport):
         else:
             with self.errors("multipart upload", name):
                 self.client.upload_fileobj(file, self.bucket, name, ExtraArgs=extra, Config=self.transfer)
-        self._added(name)
+        self.added(name)
 
     def _encoding_for(self, name: str) -> str:
         key = (
@@ -290,26 +295,6 @@ class S3Transport(Transport):
         key = "log-compression" if name.startswith("log/") else key
         value = self.spec.get(key) if key else ""
         return "" if value == "none" else value
-
-
-class _S3Pending(PendingFile):
-    """A NAR file being written: spooled (memory, then a temp file) until its name, its hash, is known."""
-
-    def __init__(self, transport: S3Transport) -> None:  # no super(): nothing is made on disk here
-        self._transport = transport
-        self.file = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY)  # type: ignore[assignment]  # noqa: SIM115
-        self.published = False
-
-    def publish(self, name: str) -> None:
-        """Upload to `name` unless an object is already there: names are content hashes (Nix's rule)."""
-        size = self.file.tell()
-        self.file.seek(0)
-        if not self._transport.exists(name):
-            self._transport.upload(name, self.file, size)
-        self.published = True
-
-    def discard(self) -> None:
-        self.file.close()
 
 
 class _ObjectStream(io.RawIOBase):
