@@ -61,12 +61,13 @@ class _Bench:
     def s3(self) -> Any:
         if self.client is None:
             import boto3
+            from botocore.config import Config
 
             self.client = boto3.Session(
                 aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
                 aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
                 region_name="us-east-1",
-            ).client("s3", endpoint_url=self.gw.endpoint)
+            ).client("s3", endpoint_url=self.gw.endpoint, config=Config(read_timeout=600))
         return self.client
 
     def small_path(self, i: int) -> Callable[[LocalStore], str]:
@@ -96,12 +97,11 @@ class _Bench:
         return name
 
     def drop(self, bucket: str) -> None:
-        """Empty and delete a bucket, so the OSD's RAM holds one copy of the data at a time."""
+        """Empty a bucket, so the OSD's RAM holds few copies of the data (memstore)."""
         for page in self.s3().get_paginator("list_objects_v2").paginate(Bucket=bucket):
             keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
             if keys:
                 self.s3().delete_objects(Bucket=bucket, Delete={"Objects": keys})
-        self.s3().delete_bucket(Bucket=bucket)
 
     def spec(self, bucket: str, store_dir: str) -> str:
         return self.gw.spec(bucket, store_dir, compression="none")
