@@ -7,10 +7,11 @@ after its NAR); this module moves the named files, as `FileTransport` does for a
   error naming the endpoint and the S3 error code, never "the path is not in the cache". NAR downloads
   resume where they broke off (a `Range` GET, pinned to the object's ETag) instead of starting over.
 - Writes are atomic per object (S3 has no partial objects; a multipart upload becomes visible only
-  when completed). A NAR is spooled while it is compressed and hashed, because its key is its file
-  hash; then it is uploaded unless that key already exists (same name, same bytes), by parts of
-  `buffer-size` in parallel once it is bigger than one part. The narinfo is written by the caller
-  only after that returns, so no reader ever sees a narinfo whose NAR is missing.
+  when completed). A NAR file goes up by parts of `buffer-size` in parallel once it is bigger than
+  one part, spooled first or streamed to its known key (`s3_upload`), and not at all when its key
+  already exists (same name, same bytes). The narinfo is written by the caller only after that
+  returns, so no reader ever sees a narinfo whose NAR is missing.
+- A listing of a small bucket answers "which of these are there?" for a whole push (`_listed`).
 - Credentials come from the AWS default chain (environment, `~/.aws` profiles, SSO, instance roles),
   or `profile=`; with none at all requests go unsigned, which reads a public bucket.
 
