@@ -18,7 +18,8 @@ export DEBIAN_FRONTEND=noninteractive
 
 want="python3 python3-venv python3-pip ca-certificates nix-bin patchelf bubblewrap passt busybox-static
 nginx-light|nginx xz-utils zstd gcc g++ gcc-multilib binutils binutils-powerpc64-linux-gnu file strace
-dpkg-dev gawk m4 bison texinfo openssh-server openssh-client shellcheck just|"
+dpkg-dev gawk m4 bison texinfo openssh-server openssh-client shellcheck just|
+radosgw ceph-mon ceph-osd"
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 available() { apt-cache show --no-all-versions "$1" >/dev/null 2>&1; }
@@ -45,7 +46,7 @@ done
 if [ -n "$missing" ]; then
     echo "setup.sh: installing from Debian's archive:$missing"
     # shellcheck disable=SC2086
-    $SUDO apt-get install -y -qq $missing >/dev/null
+    $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
 # The project's own environment: Debian's python3, never the machine's site-packages.

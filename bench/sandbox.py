@@ -16,14 +16,14 @@ import tempfile
 from pathlib import Path
 
 from bench._harness import Row, best_of, run_cmd
+from storekit.hashing import Hash
 from storekit.realise.driver import derivation_reader
 from storekit.realise.output_copy import copy_output
 from storekit.realise.plan import make_plan
 from storekit.realise.recipe import instantiate_recipe
 from storekit.realise.runner import BuildOptions, build_derivation, host_system
-from storekit.hashing import Hash
 from storekit.store.local import LocalStore
-from storekit.store.uri import local_spec_for
+from storekit.store.specs import local_spec_for
 
 TITLE = "Build hardening: outputs copied into fresh inodes, pasta for fixed-output builds"
 

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, settings
 sys.path.insert(0, str(Path(__file__).parent))
 
 from nixoracle import NixStore, make_nix_store
+from s3_server import RadosGW, start_radosgw
 
 # Property tests assert behaviour, never speed: on a loaded 2-core machine input generation can take
 # over a second, which Hypothesis's timing checks would report as a failure.
@@ -21,3 +22,9 @@ settings.load_profile("storekit")
 def nix_store(tmp_path: Path) -> Iterator[NixStore]:
     """A fresh real-Nix store whose store dir is `<tmp>/nix/store` (never /nix/store)."""
     yield make_nix_store(tmp_path / "nix")
+
+
+@pytest.fixture(scope="session")
+def radosgw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RadosGW]:
+    """A real S3 server (Ceph's radosgw) on 127.0.0.1 for the session; skipped where it is missing."""
+    yield from start_radosgw(tmp_path_factory.mktemp("radosgw"))

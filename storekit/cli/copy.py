@@ -77,6 +77,9 @@ def copy(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print {to, copied, alreadyValid, narBytes} as JSON.")
     ] = False,
+    create_bucket: Annotated[
+        bool, typer.Option("--create-bucket", help="An s3:// destination whose bucket is missing: create it.")
+    ] = False,
 ) -> None:
     """Copy the closures of PATHs from the source store(s) to the destination."""
     from storekit.store.binary_cache import read_secret_key
@@ -86,6 +89,10 @@ def copy(
     specs = [*(from_ or []), *(substituters or "").split()]
     if not specs and to is None:
         raise StoreError("give --from SRC and/or --to DST (the other defaults to your store)")
+    if create_bucket:
+        if not (to or "").startswith("s3://"):
+            raise StoreError("--create-bucket is for an s3://BUCKET?… destination (--to)")
+        to = f"{to}{'&' if '?' in (to or '') else '?'}create-bucket=true"
     config = cli_config()
     keys = [read_secret_key(f) for f in (sign_key if sign_key is not None else config.secret_key_files)]
     with ExitStack() as stack:

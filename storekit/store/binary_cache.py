@@ -264,7 +264,9 @@ class BinaryCacheStore(Store):
             return None
         self._ensure_layout()
         ext = ".nar" + EXTENSIONS[self.compression]
-        with self.transport.pending("nar") as pending, HashedPrefetch(chunks) as source:
+        # uncompressed, the file hash is the NAR hash: its name is known before its bytes
+        known = f"nar/{info.nar_hash.nix32}.nar" if self.compression == "none" else None
+        with self.transport.pending("nar", known) as pending, HashedPrefetch(chunks) as source:
             file_hash, file_size = write_compressed(source, pending, self.compression)
             nar_hash, nar_size = source.finish()
             file_hash = file_hash or nar_hash

@@ -15,8 +15,7 @@ import stat
 from collections.abc import Iterator
 
 from storekit.errors import StoreError
-from storekit.fdtree import DirChain, list_names, show_path
-from storekit.fdtree import remove_tree
+from storekit.fdtree import DirChain, list_names, remove_tree, show_path
 
 MTIME_STORE = 1
 #: Extended attributes Nix leaves alone (its `ignored-acls` default).

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from storekit.errors import StoreError
+from storekit.store.s3_spec import S3CacheSpec
 from storekit.store.specs import (
     FileCacheSpec,
     HttpCacheSpec,
@@ -42,6 +43,10 @@ def open_store(spec: StoreSpec | str) -> Store:
         from storekit.store.binary_cache import open_binary_cache
 
         return open_binary_cache(spec)
+    if isinstance(spec, S3CacheSpec):
+        from storekit.store.s3 import open_s3_cache  # boto3 is loaded only here
+
+        return open_s3_cache(spec)
     if isinstance(spec, OverlayStoreSpec):
         return open_overlay(spec)
     raise StoreError(f"store '{spec}' cannot be opened yet: {type(spec).__name__} is not implemented")

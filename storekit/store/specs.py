@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from storekit.errors import StoreError
+from storekit.store.s3_spec import S3CacheSpec, parse_s3_spec
 from storekit.storepath import DEFAULT_STORE_DIR, StoreDir
 
 Params = tuple[tuple[str, str], ...]
@@ -93,7 +94,7 @@ class MemoryStoreSpec:
         return _with_query("memory://", self.store_dir, ())
 
 
-StoreSpec = LocalStoreSpec | FileCacheSpec | HttpCacheSpec | OverlayStoreSpec | MemoryStoreSpec
+StoreSpec = LocalStoreSpec | FileCacheSpec | HttpCacheSpec | S3CacheSpec | OverlayStoreSpec | MemoryStoreSpec
 
 
 # --- parsing -----------------------------------------------------------------------------------------
@@ -144,7 +145,7 @@ def parse_store_spec(text: str, *, base_dir: str | None = None) -> StoreSpec:
         return local_spec_for(_canonical(path, text))
     raise StoreError(
         f"don't know how to open store '{text}': use a store dir (/opt/store), local?store=…, "
-        "file:///dir?store=…, http(s)://host/…?store=… or overlay?lower=…&upper=…"
+        "file:///dir?store=…, http(s)://host/…?store=…, s3://bucket?… or overlay?lower=…&upper=…"
     )
 
 
@@ -198,6 +199,8 @@ def _parse_url(text: str, uri: str, params: Params) -> StoreSpec:
         )
     if scheme == "memory":
         return MemoryStoreSpec(store_dir)
+    if scheme == "s3":
+        return parse_s3_spec(text, rest, params, store_dir)
     raise StoreError(f"don't know how to open store '{text}': unsupported scheme '{scheme}://'")
 
 

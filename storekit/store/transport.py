@@ -152,7 +152,10 @@ class Transport(ABC):
     def write(self, name: str, data: bytes) -> None:
         raise StoreError(f"binary cache '{self.uri}' is read-only; write to a file:// cache instead")
 
-    def pending(self, directory: str) -> contextlib.AbstractContextManager[PendingFile]:
+    def pending(
+        self, directory: str, name: str | None = None
+    ) -> contextlib.AbstractContextManager[PendingFile]:
+        """A file to write and then `publish`; `name`, when the final name is known up front."""
         raise StoreError(f"binary cache '{self.uri}' is read-only; write to a file:// cache instead")
 
     def list_names(self, suffix: str) -> list[str]:
@@ -198,7 +201,7 @@ class FileTransport(Transport):
             pending.publish(name)
 
     @contextlib.contextmanager
-    def pending(self, directory: str) -> Iterator[PendingFile]:
+    def pending(self, directory: str, name: str | None = None) -> Iterator[PendingFile]:
         try:
             pending = PendingFile(self.root, directory)
         except OSError as e:

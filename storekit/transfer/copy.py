@@ -27,7 +27,6 @@ from typing import Protocol
 
 from storekit.errors import DependencyCycle, PathNotValid, RelocationError, StorekitError, SubstituteError
 from storekit.graph import toposort
-from storekit.narinfo import NarInfo
 from storekit.progress import Progress, ProgressEvent
 from storekit.signing import SecretKey
 from storekit.store.base import Store, ValidPathInfo
@@ -254,21 +253,40 @@ class _StreamSink:
 
 
 class _CacheSink:
-    """A binary cache: NAR files are written in parallel, narinfos published in dependency order."""
+    """A binary cache: NAR files and narinfos are written on the workers, as Nix's `copyPaths` does;
+    a narinfo waits for its references' (submitted earlier, so the earliest unfinished path never
+    waits and the pool cannot deadlock), and a failed reference makes `publish` refuse its referrers.
+    """
 
     def __init__(self, src: Store, dst: Store, moved: Moved) -> None:
         from storekit.store.binary_cache import BinaryCacheStore
 
         assert isinstance(dst, BinaryCacheStore)
         self.src, self.dst, self.moved = src, dst, moved
+        self._lock = threading.Lock()
+        self._done: dict[StorePath, threading.Event] = {}
+
+    def _event(self, path: StorePath) -> threading.Event:
+        with self._lock:
+            return self._done.setdefault(path, threading.Event())
 
     def prepare(self, info: ValidPathInfo) -> object:
-        return self.dst.upload_chunks(info, _counted(self.src.nar_from_path(info.path), info, self.moved))
+        try:
+            source = _counted(self.src.nar_from_path(info.path), info, self.moved)
+            narinfo = self.dst.upload_chunks(info, source)
+            for ref in sorted(info.references - {info.path}):
+                if not self.dst.is_valid_path(ref):  # being copied: wait for its narinfo
+                    self._event(ref).wait()
+                    if not self.dst.is_valid_path(ref):  # it failed: no narinfo may name a missing path
+                        raise SubstituteError(f"not publishing '{info.path}': its reference '{ref}' failed")
+            if narinfo is not None:
+                self.dst.publish(narinfo)
+        finally:
+            self._event(info.path).set()
+        return None
 
     def commit(self, info: ValidPathInfo, prepared: object) -> None:
-        if prepared is not None:
-            assert isinstance(prepared, NarInfo), prepared  # what prepare returned
-            self.dst.publish(prepared)
+        pass
 
     def discard(self, prepared: object) -> None:
         pass

@@ -32,12 +32,12 @@ from pathlib import Path
 import pytest
 from build_fixtures import REPO, goals, instantiate, open_store, write_recipe
 
-from storekit.realise.driver import build as build_all
-from storekit.realise.logs import read_log
-from storekit.realise.runner import BuildOptions, build_derivation
 from storekit.errors import BuildError, SandboxError
 from storekit.hashing import Hash
 from storekit.nar.fs import hash_path
+from storekit.realise.driver import build as build_all
+from storekit.realise.logs import read_log
+from storekit.realise.runner import BuildOptions, build_derivation
 from storekit.store.local import LocalStore
 from storekit.storepath import StorePath
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from storekit.realise.output_copy import copy_output
 from storekit.errors import StoreError
 from storekit.nar.fs import hash_path
+from storekit.realise.output_copy import copy_output
 
 
 @pytest.fixture
