@@ -147,6 +147,11 @@ def apply(elf: ElfFile, state: Desired, edit: Edit) -> None:
         _rewrite_prefix(state, _b(edit.old), _b(edit.new))
         return
     _check_dynamic(elf, edit)
+    if elf.is_static_pie and isinstance(edit, (SetRpath, AddRpath, RemoveRpath)):
+        # A static-pie program loads no libraries, and glibc's self-relocation asserts that it has no
+        # DT_RUNPATH/DT_RPATH: the program crashes (SIGSEGV) before main. An rpath edit of one is
+        # therefore done by changing nothing, so batches over whole trees succeed and stay runnable.
+        return
     if isinstance(edit, SetRpath):
         _set_rpath(state, _b(edit.rpath), edit.force)
     elif isinstance(edit, AddRpath):
@@ -183,12 +188,20 @@ def _check_dynamic(elf: ElfFile, edit: Edit) -> None:
             raise ElfPatchError(elf.path, "has no program interpreter (statically linked?): cannot set one")
         return
     if elf.dynamic_segment is None:
+        if elf.header.type == ET_DYN and elf.segment(PT_INTERP) is None:  # a library, not a program
+            raise ElfPatchError(elf.path, "has no dynamic section: there is nothing to patch")
         raise ElfPatchError(elf.path, "is statically linked (no dynamic section): there is nothing to patch")
-    if elf.is_static_pie:
+    if not elf.has_dynamic_bytes:
+        raise ElfPatchError(
+            elf.path,
+            "is a separate debug file (its dynamic section has no bytes in the file): "
+            "there is nothing to patch",
+        )
+    if elf.is_static_pie and not isinstance(edit, (SetRpath, AddRpath, RemoveRpath)):
         raise ElfPatchError(
             elf.path, "is a static-pie executable: it loads no libraries, so it has none to patch"
         )
-    if elf.strtab_offset < 0:
+    if elf.strtab_offset < 0 and not elf.is_static_pie:
         raise ElfPatchError(elf.path, "has no dynamic string table (DT_STRTAB): cannot add strings")
 
 

@@ -117,7 +117,9 @@ def plan(elf: ElfFile, edits: Sequence[Edit]) -> Patch:
         interp_changed and interp_seg is not None and len(state.interp or b"") + 1 > interp_seg.filesz
     )
     dynamic_grew = len(dynamic) + 1 > dynamic_capacity(elf)
-    moved = Movable(tuple(dynamic), dynamic_grew, strings.writes, strings.grown, state.interp, interp_grew)
+    moved = Movable(
+        tuple(dynamic), dynamic_grew, strings.writes, strings.grown, state.interp, interp_grew, strings.dead
+    )
     expected = _expected(elf, state)
     fixed = vers.writes + vers.records(strings.offsets, elf.codec.little)
     if strings.grown is None and not dynamic_grew and not interp_grew:

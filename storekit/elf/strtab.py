@@ -30,6 +30,8 @@ class StringPlan:
     offsets: dict[bytes, int]  # where each requested string is now
     writes: tuple[tuple[int, bytes], ...]  # in-place overwrites, relative to the table start
     grown: bytes | None  # the whole new table when some string did not fit in place
+    # With `grown`: zeros over the strings the old table no longer serves (it stays in the file).
+    dead: tuple[tuple[int, bytes], ...] = ()
 
 
 def place(table: bytes, requests: Sequence[Request], kept_refs: Callable[[], AbstractSet[int]]) -> StringPlan:
@@ -60,8 +62,30 @@ def place(table: bytes, requests: Sequence[Request], kept_refs: Callable[[], Abs
                 used.append((start, start + len(old)))
                 break
     if all(w in offsets for w in wanted):
+        done = {start for start, _ in writes}
+        idle = {k: v for k, v in slots.items() if k not in done}
+        if idle:  # given-up strings not overwritten: cleared (kept tails stay)
+            kept = kept if kept is not None else kept_refs()
+            writes += _clear(idle, kept, set(offsets.values()))
         return StringPlan(offsets, tuple(writes), None)
     return _grow(table, wanted, slots, kept if kept is not None else kept_refs())
+
+
+def _clear(
+    slots: dict[int, bytes], kept: AbstractSet[int], used: AbstractSet[int]
+) -> list[tuple[int, bytes]]:
+    """Zeros over the strings no reference reads any more, up to the first byte one still does.
+
+    A string a file no longer uses must not stay behind: a reference scan (Nix's, storekit's) would
+    still find the store path in it and keep a dependency the program no longer has.
+    """
+    out: list[tuple[int, bytes]] = []
+    for start, old in slots.items():
+        end = start + len(old)
+        stop = next((i for i in range(start, end) if i in kept or i in used), end)
+        if stop > start:
+            out.append((start, bytes(stop - start)))
+    return out
 
 
 def _slots(table: bytes, requests: Sequence[Request]) -> dict[int, bytes]:
@@ -110,4 +134,10 @@ def _grow(table: bytes, wanted: list[bytes], slots: dict[int, bytes], kept: Abst
             continue
         offsets[w] = keep + len(appended)
         appended += w + b"\0"
-    return StringPlan(offsets, (), table[:keep] + bytes(appended))
+    dead = _clear(slots, kept, {o for o in offsets.values() if o < keep})
+    copy = bytearray(table[:keep])
+    for start, zeros in dead:
+        if start < keep:
+            n = min(len(zeros), keep - start)
+            copy[start : start + n] = bytes(n)
+    return StringPlan(offsets, (), bytes(copy[:keep]) + bytes(appended), tuple(dead))

@@ -19,8 +19,9 @@ a file that does not match exactly is not un-grown: the caller then edits it as 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from storekit.elf import versions
 from storekit.elf.edits import Desired
@@ -56,6 +57,7 @@ class Place:
     vaddr: int
     offset: int
     size: int
+    room: int = 0  # bytes up to the next section (a table's size is ambiguous in its padding)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +142,7 @@ def _old_place(elf: ElfFile, kind: str, index: int, moved: set[int]) -> Place | 
     offset = elf.vaddr_to_offset(start, end - start)
     gap = bytes(elf.data[offset : offset + end - start])
     size = _old_size(elf, kind, gap, nxt.addralign)
-    return None if size is None else Place(start, offset, size)
+    return None if size is None else Place(start, offset, size, end - start)
 
 
 def _old_size(elf: ElfFile, kind: str, gap: bytes, align: int) -> int | None:
@@ -215,16 +217,28 @@ def plan_ungrow(elf: ElfFile, state: Desired, expected: ElfFacts) -> Ungrown | N
 
 def _plan(elf: ElfFile, state: Desired, expected: ElfFacts, orig: Original) -> Ungrown | None:
     table = _table_place(elf, orig)
-    old_table = bytes(elf.data[table.offset : table.offset + table.size])
-    dynamic = _dynamic(elf, state, old_table, table)
-    if dynamic is None or not _refs_agree(elf, old_table):
+    old_table = bytearray(elf.data[table.offset : table.offset + max(table.size, table.room)])
+    if not _refs_agree(elf, bytes(old_table[: table.size])):
         return None
+    dynamic = _dynamic(elf, state, old_table, table)  # may put strings back into cleared places
+    if dynamic is None:
+        return None
+    # A string put back at the very end of the table (its cleared place) may end in what looked
+    # like padding: the table is then that much longer.
+    size = max([table.size, *(d.val + 1 + len(_string_at(old_table, d.val)) for d in dynamic if _names(d))])
+    if size != table.size:
+        table = Place(table.vaddr, table.offset, size, table.room)
+        orig = replace(orig, places={**orig.places, "table": table})
+        dynamic = [Dyn(d.tag, size) if d.tag == DT_STRSZ else d for d in dynamic]
+    old_table = old_table[:size]
     delta = orig.rest_new - orig.rest_old
 
     def at(offset: int) -> int:
         return offset - delta if offset >= orig.rest_new else offset
 
     writes: list[Write] = []
+    if old_table != elf.data[table.offset : table.offset + table.size]:
+        writes.append((table.offset, bytes(old_table)))
     dyn_place = _place_of(elf, orig, "dynamic")
     if dyn_place is None:
         return None
@@ -268,9 +282,15 @@ def _place_of(elf: ElfFile, orig: Original, kind: str) -> Place | None:
     return None if p is None else Place(p.vaddr, p.offset, p.filesz)
 
 
-def _dynamic(elf: ElfFile, state: Desired, old_table: bytes, table: Place) -> list[Dyn] | None:
-    """The final entries, every string found in the original table (None if one is not there)."""
+def _dynamic(elf: ElfFile, state: Desired, old_table: bytearray, table: Place) -> list[Dyn] | None:
+    """The final entries, every string found in the original table (None if one is not there).
+
+    Growth clears the strings the old table no longer serves, so a string set back is looked for
+    first as it is, then in a run of NUL bytes (its cleared place) long enough to take it.
+    """
     out: list[Dyn] = []
+    taken: list[tuple[int, int]] = []
+    refs = _references(elf)
     for e in state.entries:
         if e.tag == DT_STRTAB:
             out.append(Dyn(e.tag, table.vaddr))
@@ -280,6 +300,8 @@ def _dynamic(elf: ElfFile, state: Desired, old_table: bytes, table: Place) -> li
             text = e.text if e.text is not None else elf.string(e.val)
             needle = text + b"\0"  # where it points now if the old table has it there, else the first one
             found = e.val if old_table.startswith(needle, e.val) else old_table.find(needle)
+            if found < 0 and refs is not None:
+                found = _cleared_place(old_table, text, refs, taken)
             if found < 0:
                 return None
             out.append(Dyn(e.tag, found))
@@ -288,16 +310,49 @@ def _dynamic(elf: ElfFile, state: Desired, old_table: bytes, table: Place) -> li
     return out
 
 
-def _refs_agree(elf: ElfFile, old_table: bytes) -> bool:
-    """Every string that symbols and version records name reads the same in the original table."""
+def _names(d: Dyn) -> bool:
+    return d.tag in STRING_TAGS
+
+
+def _string_at(table: bytearray, offset: int) -> bytes:
+    end = table.find(b"\0", offset)
+    return bytes(table[offset : end if end >= 0 else len(table)])
+
+
+def _cleared_place(table: bytearray, text: bytes, refs: set[int], taken: list[tuple[int, int]]) -> int:
+    """Where `text` can go in a run of NULs that no reference reads (a run of exactly its size first)."""
+    if not text:
+        return -1
+    runs = [m.span() for m in re.finditer(b"\0{%d,}" % (len(text) + 2), table)]
+    runs.sort(key=lambda r: r[1] - r[0] != len(text) + 2)
+    for start, end in runs:
+        p = start + 1
+        if any(p <= r < p + len(text) + 1 for r in refs) or any(p < b and a < end for a, b in taken):
+            continue
+        taken.append((start, end))
+        table[p : p + len(text)] = text
+        return p
+    return -1
+
+
+def _references(elf: ElfFile) -> set[int] | None:
+    """Every string offset that symbols and version records name, None when they cannot be listed."""
     refs = set(versions.verdef_names(elf))
     needed = versions.read_verneed(elf)
     for entry in needed.entries if needed is not None else ():
         refs |= {entry.file, *(a.name for a in entry.auxes)}
     count = versions.dynsym_count(elf)
     if count is None or _unknown_users(elf):
-        return False
+        return None
     refs.update(versions.symbol_name_offsets(elf, count))
+    return refs
+
+
+def _refs_agree(elf: ElfFile, old_table: bytes) -> bool:
+    """Every string that symbols and version records name reads the same in the original table."""
+    refs = _references(elf)
+    if refs is None:
+        return False
     for r in refs:
         end = old_table.find(b"\0", r)
         if r >= len(old_table) or end < 0 or old_table[r:end] != elf.string(r):
