@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("storekit.cli.run", "command"),
     "relocate": ("storekit.cli.relocate", "relocate_command"),
     "elf": ("storekit.cli.elf", "app"),
+    "patchelf": ("storekit.cli.patchelf", "command"),
     "bootstrap": ("storekit.cli.bootstrap", "app"),
     "template": ("storekit.cli.template", "app"),
     "nix-conf": ("storekit.cli.nixconf", "nix_conf"),
@@ -54,7 +55,8 @@ def load_command(name: str) -> Any:
             command.help = help_text
         return command
     single = typer.Typer(add_completion=False)  # completion is the root's (`storekit --show-completion`)
-    single.command(name, help=help_text)(target)
+    settings = getattr(module, "CONTEXT_SETTINGS", None)  # e.g. raw arguments (`storekit patchelf`)
+    single.command(name, help=help_text, context_settings=settings, add_help_option=settings is None)(target)
     return typer.main.get_command(single)
 
 
@@ -99,6 +101,10 @@ def _root(
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["patchelf"]:  # patchelf's own command line: its arguments are not click's
+        from storekit.cli.patchelf import main as patchelf_main
+
+        sys.exit(patchelf_main(args[1:]))
     # `--debug` is taken anywhere before `--` (click would accept it only before the command name)
     options = args[: args.index("--")] if "--" in args else args
     debug = "--debug" in options

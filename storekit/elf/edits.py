@@ -46,6 +46,9 @@ class SetInterpreter:
 @dataclass(frozen=True, slots=True)
 class AddNeeded:
     name: str
+    # Where the entry goes: None after the existing DT_NEEDED entries (it interposes on nothing);
+    # an index among them (0: first, patchelf's place, where it interposes on every other one).
+    position: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +79,46 @@ class RewritePrefix:
     new: str
 
 
+@dataclass(frozen=True, slots=True)
+class SetOsAbi:
+    """EI_OSABI in the ELF header (a number, as `storekit.elf.extras.OS_ABIS` names them)."""
+
+    abi: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetExecstack:
+    """PT_GNU_STACK's PF_X flag: whether the program asks for an executable stack."""
+
+    executable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NoDefaultLib:
+    """DF_1_NODEFLIB in DT_FLAGS_1: the loader skips its default directories for this file's needs."""
+
+
+@dataclass(frozen=True, slots=True)
+class AddDebugTag:
+    """A DT_DEBUG entry (debuggers find the loader's r_debug through it), unless there is one."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClearSymbolVersion:
+    """Dynamic symbols of this name become unversioned (VER_NDX_GLOBAL in .gnu.version)."""
+
+    name: str
+
+
+ExtraEdit = SetOsAbi | SetExecstack | NoDefaultLib | AddDebugTag | ClearSymbolVersion
+
 Edit = (
-    SetRpath
+    SetOsAbi
+    | SetExecstack
+    | NoDefaultLib
+    | AddDebugTag
+    | ClearSymbolVersion
+    | SetRpath
     | AddRpath
     | RemoveRpath
     | SetInterpreter
@@ -112,6 +153,9 @@ class Desired:
     orig_interp: bytes | None
     removed_libs: set[bytes] = field(default_factory=set)
     renamed_libs: dict[bytes, bytes] = field(default_factory=dict)
+    # Bytes outside the dynamic section and its strings (ELF header, program headers, .gnu.version),
+    # by offset in the original file: see `extras`.
+    writes: dict[int, bytes] = field(default_factory=dict)
 
     @classmethod
     def of(cls, elf: ElfFile) -> Desired:
@@ -124,12 +168,14 @@ class Desired:
 
     def unchanged(self, elf: ElfFile) -> bool:
         """Whether this state is still exactly the file's."""
-        if self.interp != self.orig_interp or self.removed_libs or self.renamed_libs:
+        if self.interp != self.orig_interp or self.removed_libs or self.renamed_libs or self.writes:
             return False
         if len(self.entries) != len(elf.dynamic):
             return False
         return all(
-            e.orig == i and e.tag == elf.dynamic[i].tag and (e.text is None or e.unchanged_string)
+            e.orig == i
+            and e.tag == elf.dynamic[i].tag
+            and (e.unchanged_string if e.text is not None else e.val == elf.dynamic[i].val)
             for i, e in enumerate(self.entries)
         )
 
@@ -143,6 +189,11 @@ def _b(s: str) -> bytes:
 
 def apply(elf: ElfFile, state: Desired, edit: Edit) -> None:
     """Change `state` as `edit` asks, refusing edits that make no sense for this file."""
+    if isinstance(edit, ExtraEdit):
+        from storekit.elf import extras
+
+        extras.apply(elf, state, edit)
+        return
     if isinstance(edit, RewritePrefix):
         _rewrite_prefix(state, _b(edit.old), _b(edit.new))
         return
@@ -163,7 +214,7 @@ def apply(elf: ElfFile, state: Desired, edit: Edit) -> None:
     elif isinstance(edit, SetInterpreter):
         state.interp = _b(edit.path)
     elif isinstance(edit, AddNeeded):
-        _add_needed(state, _b(edit.name))
+        _add_needed(state, _b(edit.name), edit.position)
     elif isinstance(edit, RemoveNeeded):
         name = _b(edit.name)
         if name in state.texts(DT_NEEDED):
@@ -219,11 +270,13 @@ def _set_rpath(state: Desired, rpath: bytes, force: RpathKind | None) -> None:
         state.entries = [e for e in state.entries if e.tag not in (DT_RPATH, DT_RUNPATH) or e is existing[0]]
 
 
-def _add_needed(state: Desired, name: bytes) -> None:
+def _add_needed(state: Desired, name: bytes, position: int | None) -> None:
     """Append after the existing DT_NEEDED entries: like adding -l at the end of the link line, the new
     library comes last in symbol lookup order and interposes on nothing already loaded."""
     if name not in state.texts(DT_NEEDED):
-        state.entries.insert(_after_needed(state), Entry(DT_NEEDED, 0, name))
+        needed = [i for i, e in enumerate(state.entries) if e.tag == DT_NEEDED]
+        at = _after_needed(state) if position is None or position >= len(needed) else needed[position]
+        state.entries.insert(at, Entry(DT_NEEDED, 0, name))
         state.removed_libs.discard(name)
 
 

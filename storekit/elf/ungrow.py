@@ -46,7 +46,16 @@ from storekit.elf.format import (
     align_up,
 )
 from storekit.elf.inspect import ElfFacts, ElfFile, parse
-from storekit.elf.layout import Copy, Piece, Write, _fixed_end, _items, _last_load, pack_dynamic_over
+from storekit.elf.layout import (
+    Copy,
+    Piece,
+    Write,
+    _fixed_end,
+    _items,
+    _last_load,
+    is_self_relative,
+    pack_dynamic_over,
+)
 from storekit.errors import ElfError
 
 
@@ -204,7 +213,7 @@ def _rest(elf: ElfFile, seg: Phdr, filesz: int, tail: int) -> tuple[int, int] | 
 
 def plan_ungrow(elf: ElfFile, state: Desired, expected: ElfFacts) -> Ungrown | None:
     """The original layout with `state` written into the original tables, or None when not possible."""
-    if state.removed_libs or state.renamed_libs:
+    if state.removed_libs or state.renamed_libs or any(is_self_relative(elf, d.tag) for d in elf.dynamic):
         return None
     orig = original_layout(elf)
     if orig is None:
