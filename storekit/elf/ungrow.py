@@ -227,10 +227,9 @@ def plan_ungrow(elf: ElfFile, state: Desired, expected: ElfFacts) -> Ungrown | N
 def _plan(elf: ElfFile, state: Desired, expected: ElfFacts, orig: Original) -> Ungrown | None:
     table = _table_place(elf, orig)
     old_table = bytearray(elf.data[table.offset : table.offset + max(table.size, table.room)])
-    if not _refs_agree(elf, bytes(old_table[: table.size])):
-        return None
+    original = bytes(old_table[: table.size])
     dynamic = _dynamic(elf, state, old_table, table)  # may put strings back into cleared places
-    if dynamic is None:
+    if dynamic is None or not _refs_agree(elf, original):
         return None
     # A string put back at the very end of the table (its cleared place) may end in what looked
     # like padding: the table is then that much longer.
@@ -299,7 +298,7 @@ def _dynamic(elf: ElfFile, state: Desired, old_table: bytearray, table: Place) -
     """
     out: list[Dyn] = []
     taken: list[tuple[int, int]] = []
-    refs = _references(elf)
+    refs: set[int] | None = None
     for e in state.entries:
         if e.tag == DT_STRTAB:
             out.append(Dyn(e.tag, table.vaddr))
@@ -309,8 +308,9 @@ def _dynamic(elf: ElfFile, state: Desired, old_table: bytearray, table: Place) -
             text = e.text if e.text is not None else elf.string(e.val)
             needle = text + b"\0"  # where it points now if the old table has it there, else the first one
             found = e.val if old_table.startswith(needle, e.val) else old_table.find(needle)
-            if found < 0 and refs is not None:
-                found = _cleared_place(old_table, text, refs, taken)
+            if found < 0 and text and old_table.find(bytes(len(text) + 2)) >= 0:
+                refs = _references(elf) if refs is None else refs
+                found = -1 if refs is None else _cleared_place(old_table, text, refs, taken)
             if found < 0:
                 return None
             out.append(Dyn(e.tag, found))
