@@ -179,3 +179,22 @@ def test_assembled_machine_is_patched(tmp_path: Path, name: str) -> None:
     proc = patchelf("--set-soname", "libanswer.so.1", lib)
     assert proc.returncode == 0 and read_facts(str(lib)).soname == "libanswer.so.1"
     check_file(lib, tools["readelf"])
+
+
+@pytest.mark.parametrize("name", ["aarch64", "s390x", "mips"])
+def test_tail_merged_rpath(tmp_path: Path, name: str) -> None:
+    """patchelf #162: `-rpath=answer` shares its bytes with the symbol name `answer`; changing the
+    rpath (longer, then shorter) must leave the symbol's name whole."""
+    m = RUN[name]
+    exe = build_c(m, tmp_path / name)
+    sh(f"{m.triple}-ld", "--version")  # the cross linker is there (build_c checked)
+    cc = ["clang", f"--target={m.triple}"]
+    sh(*cc, "-o", exe, exe.parent / "main.c", exe.parent / "libans.so", "-Wl,-rpath=answer")
+    for rpath in (f"{exe.parent}:{LONG_DIR}", str(exe.parent)):
+        proc = patchelf("--set-rpath", rpath, exe)
+        assert proc.returncode == 0, proc.stderr
+        with open(exe, "rb") as f:
+            dynsym = ELFFile(f).get_section_by_name(".dynsym")
+            assert dynsym is not None and "answer" in {s.name for s in dynsym.iter_symbols()}
+        check_file(exe)
+        assert run_qemu(m, exe) == "answer 42\n"
