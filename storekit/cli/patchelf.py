@@ -21,7 +21,7 @@ from typing import Any
 import typer
 
 from storekit import __version__
-from storekit.errors import StorekitError
+from storekit.errors import ElfError, StorekitError
 
 NAME = "patchelf"
 HELP = "patchelf 0.19's command line (raw arguments; see `storekit patchelf --help`)."
@@ -204,6 +204,13 @@ def parse(argv: list[str]) -> Options | str:
     return o
 
 
+def _patchelf_words(e: Exception) -> str:
+    """patchelf's words for the refusals scripts look for; storekit's (naming the file) otherwise."""
+    if isinstance(e, ElfError) and str(e).endswith(": not an ELF file"):
+        return "not an ELF executable"
+    return str(e)
+
+
 def main(argv: list[str], out: Callable[[bytes], Any] | None = None) -> int:
     """Run one patchelf call; the exit status. `out` receives what goes to stdout."""
     write = out if out is not None else sys.stdout.buffer.write
@@ -225,7 +232,7 @@ def main(argv: list[str], out: Callable[[bytes], Any] | None = None) -> int:
             run_file(name, options, write)
     except (PatchelfError, StorekitError) as e:
         sys.stdout.flush()
-        sys.stderr.write(f"patchelf: {e}\n")
+        sys.stderr.write(f"patchelf: {_patchelf_words(e)}\n")
         return 1
     return 0
 
