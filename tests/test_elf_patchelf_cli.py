@@ -174,3 +174,35 @@ def test_interpreter_and_rpath_in_either_order(fx: Fixtures, tmp_path: Path, nam
         assert run(exe) == "answer 42\n"
         results.append(exe.read_bytes())
     assert all(r == results[0] for r in results)
+
+
+def test_rename_dynamic_symbols(fx: Fixtures, tmp_path: Path) -> None:
+    """The library and the program renamed alike still link (GNU and SysV hash tables rebuilt)."""
+    lib = tmp_path / "libans.so.1"
+    sh(
+        "gcc",
+        "-shared",
+        "-fPIC",
+        "-Wl,-soname,libans.so.1",
+        "-Wl,--hash-style=both",
+        "-o",
+        lib,
+        fx.path("lib.c"),
+    )
+    exe = tmp_path / "main"
+    sh("gcc", "-o", exe, fx.path("main.c"), lib, f"-Wl,-rpath,{tmp_path}")
+    mapping = tmp_path / "map"
+    mapping.write_text("answer answer_renamed_with_a_much_longer_name\nwho whom\n")
+    ok("--rename-dynamic-symbols", mapping, lib, exe)
+    assert "answer_renamed_with_a_much_longer_name" in sh("nm", "-D", lib)
+    assert " answer\n" not in sh("nm", "-D", lib) and "whom" in sh("nm", "-D", lib)
+    assert "U answer_renamed_with_a_much_longer_name" in sh("nm", "-D", exe)
+    check_elf(lib)
+    check_elf(exe)
+    assert run(exe) == "answer 42\n"
+    mapping.write_text("whom x\n\nanswer_renamed_with_a_much_longer_name y\n")
+    ok("--rename-dynamic-symbols", mapping, lib)  # stops at the first empty line, as patchelf
+    assert " x\n" in sh("nm", "-D", lib) and " y\n" not in sh("nm", "-D", lib)
+    (tmp_path / "bad").write_text("answer\n")
+    proc = patchelf("--rename-dynamic-symbols", tmp_path / "bad", lib)
+    assert proc.stderr == f"patchelf: {tmp_path / 'bad'}:1: Map file line is missing the second element\n"

@@ -21,6 +21,7 @@ from storekit.elf.edits import (
     NoDefaultLib,
     RemoveNeeded,
     RemoveRpath,
+    RenameDynamicSymbols,
     ReplaceNeeded,
     RpathKind,
     SetExecstack,
@@ -119,6 +120,8 @@ def _edits(elf: ElfFile, o: Options) -> list[Edit]:
         out.append(NoDefaultLib())
     if o.add_debug_tag:
         out.append(AddDebugTag())
+    if o.renames:
+        out.append(RenameDynamicSymbols(tuple(o.renames.items())))
     return out
 
 

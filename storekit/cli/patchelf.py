@@ -103,6 +103,7 @@ class Options:
     no_default_lib: bool = False
     add_debug_tag: bool = False
     execstack: str | None = None  # "print", "clear" or "set"
+    renames: dict[str, str] = field(default_factory=dict)
     unsupported: list[str] = field(default_factory=list)
     output: str | None = None
 
@@ -117,6 +118,29 @@ def _resolve(arg: str) -> str:
             return os.fsdecode(f.read())
     except OSError as e:
         raise PatchelfError(f"getting info about '{path}': {e.strerror}") from e
+
+
+def _rename_map(path: str, seen: dict[str, str]) -> dict[str, str]:
+    """`OLD NEW` per line (whitespace-separated), checked as patchelf checks it."""
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        raise PatchelfError(f"Cannot open map file {path}") from None
+    out: dict[str, str] = {}
+    for n, line in enumerate(lines, 1):
+        words = line.split()
+        if not words:
+            break
+        if len(words) < 2:
+            raise PatchelfError(f"{path}:{n}: Map file line is missing the second element")
+        old, new = words[0], words[1]
+        if old in out or old in seen:
+            raise PatchelfError(f"{path}:{n}: Name '{old}' appears twice in the map file")
+        if "@" in old or "@" in new:
+            raise PatchelfError(f"{path}:{n}: Name pair contains version tag: {old} {new}")
+        out[old] = new
+    return out
 
 
 _FLAGS = {
@@ -183,8 +207,7 @@ def parse(argv: list[str]) -> Options | str:
         elif arg == "--output":
             o.output = _resolve(value())
         elif arg == "--rename-dynamic-symbols":
-            value()
-            o.unsupported.append(arg)
+            o.renames.update(_rename_map(value(), o.renames))
         elif arg == "--build-resolution-cache":
             o.unsupported.append(arg)
         elif arg in ("--help", "-h"):

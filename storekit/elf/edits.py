@@ -110,10 +110,18 @@ class ClearSymbolVersion:
     name: str
 
 
-ExtraEdit = SetOsAbi | SetExecstack | NoDefaultLib | AddDebugTag | ClearSymbolVersion
+@dataclass(frozen=True, slots=True)
+class RenameDynamicSymbols:
+    """Dynamic symbols named like a key get the value as their name (hash tables rebuilt)."""
+
+    mapping: tuple[tuple[str, str], ...]
+
+
+ExtraEdit = SetOsAbi | SetExecstack | NoDefaultLib | AddDebugTag | ClearSymbolVersion | RenameDynamicSymbols
 
 Edit = (
-    SetOsAbi
+    RenameDynamicSymbols
+    | SetOsAbi
     | SetExecstack
     | NoDefaultLib
     | AddDebugTag
@@ -156,6 +164,7 @@ class Desired:
     # Bytes outside the dynamic section and its strings (ELF header, program headers, .gnu.version),
     # by offset in the original file: see `extras`.
     writes: dict[int, bytes] = field(default_factory=dict)
+    renames: dict[int, bytes] = field(default_factory=dict)  # dynamic symbol index -> new name
 
     @classmethod
     def of(cls, elf: ElfFile) -> Desired:
@@ -168,7 +177,9 @@ class Desired:
 
     def unchanged(self, elf: ElfFile) -> bool:
         """Whether this state is still exactly the file's."""
-        if self.interp != self.orig_interp or self.removed_libs or self.renamed_libs or self.writes:
+        if self.interp != self.orig_interp or self.removed_libs or self.renamed_libs:
+            return False
+        if self.writes or self.renames:
             return False
         if len(self.entries) != len(elf.dynamic):
             return False

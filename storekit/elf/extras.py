@@ -8,7 +8,9 @@ header's flags, `.gnu.version` entries), recorded in `Desired.writes`; none of t
 
 from __future__ import annotations
 
-from storekit.elf import versions
+import os
+
+from storekit.elf import symbols, versions
 from storekit.elf.edits import (
     AddDebugTag,
     ClearSymbolVersion,
@@ -16,6 +18,7 @@ from storekit.elf.edits import (
     Entry,
     ExtraEdit,
     NoDefaultLib,
+    RenameDynamicSymbols,
     SetExecstack,
     SetOsAbi,
 )
@@ -73,6 +76,12 @@ def apply(elf: ElfFile, state: Desired, edit: ExtraEdit) -> None:
         _set_execstack(elf, state, edit.executable)
     elif isinstance(edit, ClearSymbolVersion):
         _clear_symbol_version(elf, state, edit.name.encode())
+    elif isinstance(edit, RenameDynamicSymbols):
+        mapping = {os.fsencode(old): os.fsencode(new) for old, new in edit.mapping}
+        for i, new in symbols.renames_by_index(elf, mapping).items():
+            current = state.renames.get(i)
+            if new != (current if current is not None else _name(elf, i)):
+                state.renames[i] = new
     else:
         if elf.dynamic_segment is None or not elf.has_dynamic_bytes:
             raise ElfPatchError(elf.path, "has no dynamic section: there is nothing to patch")
@@ -84,6 +93,10 @@ def apply(elf: ElfFile, state: Desired, edit: ExtraEdit) -> None:
                 flags.val |= DF_1_NODEFLIB
         elif isinstance(edit, AddDebugTag) and not any(e.tag == DT_DEBUG for e in state.entries):
             state.entries.insert(0, Entry(DT_DEBUG, 0))
+
+
+def _name(elf: ElfFile, index: int) -> bytes:
+    return elf.string(versions.symbol_name_offsets(elf, index + 1)[index])
 
 
 def _write(elf: ElfFile, state: Desired, offset: int, data: bytes) -> None:

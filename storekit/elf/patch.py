@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from storekit.elf import strtab, ungrow, versions
+from storekit.elf import strtab, symbols, ungrow, versions
 from storekit.elf.edits import Desired, Edit, apply
 from storekit.elf.format import (
     DT_NEEDED,
@@ -85,7 +85,7 @@ def plan(elf: ElfFile, edits: Sequence[Edit]) -> Patch:
         apply(elf, state, edit)
     if state.unchanged(elf):
         return Patch(elf.path, (), None, elf.size, _expected(elf, state))
-    ungrown = None if state.writes else ungrow.plan_ungrow(elf, state, _expected(elf, state))
+    ungrown = None if state.writes or state.renames else ungrow.plan_ungrow(elf, state, _expected(elf, state))
     if ungrown is not None:  # a file storekit grew, cut back
         return Patch(elf.path, ungrown.writes, ungrown.pieces, ungrown.size, _expected(elf, state))
     vers = _versions(elf, state)
@@ -93,6 +93,7 @@ def plan(elf: ElfFile, edits: Sequence[Edit]) -> Patch:
     for e in state.entries:
         if e.text is not None and not e.unchanged_string:
             requests.append(strtab.Request(e.val if e.orig_text is not None else None, e.text))
+    requests += [strtab.Request(None, name) for name in dict.fromkeys(state.renames.values())]
     table = (
         bytes(elf.data[elf.strtab_offset : elf.strtab_offset + elf.strtab_size])
         if elf.strtab_offset >= 0
@@ -117,6 +118,8 @@ def plan(elf: ElfFile, edits: Sequence[Edit]) -> Patch:
     )
     expected = _expected(elf, state)
     fixed = vers.writes + vers.records(strings.offsets, elf.codec.little) + sorted(state.writes.items())
+    if state.renames:
+        fixed += symbols.rename_writes(elf, state.renames, strings.offsets)
     if strings.grown is None and not dynamic_grew and not interp_grew:
         writes = _in_place(elf, moved, fixed, vers.sections)
         return Patch(elf.path, tuple(writes), None, elf.size, expected)
