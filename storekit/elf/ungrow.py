@@ -50,6 +50,7 @@ from storekit.elf.layout import (
     Copy,
     Piece,
     Write,
+    Zeros,
     _fixed_end,
     _items,
     _last_load,
@@ -79,7 +80,8 @@ class Original:
     places: dict[str, Place]  # the moved items ("dynamic", "table", "interp")
     sections: dict[str, int]  # item -> section index
     rest_old: int  # where the unmapped rest began before growth
-    rest_new: int  # where it begins now
+    rest_new: int  # where it begins now (its leading zero padding may be gone: see `_rest`)
+    rest_first: int  # where its first section (or header table) is now
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,29 +188,36 @@ def _old_filesz(elf: ElfFile, seg: Phdr, end_fixed: int, places: dict[str, Place
     return end - seg.vaddr if end <= end_fixed else -1
 
 
-def _rest(elf: ElfFile, seg: Phdr, filesz: int, tail: int) -> tuple[int, int] | None:
-    """Where the unmapped rest began before growth and where it is now (growth keeps its alignment)."""
+def _rest(elf: ElfFile, seg: Phdr, filesz: int, tail: int) -> tuple[int, int, int] | None:
+    """Where the unmapped rest began before growth, where it begins now and where its first section
+    is now (growth keeps its alignment).
+
+    Growth moves the rest from its first section on, leaving zero padding in front of that behind
+    (so that the result does not depend on earlier growths), so the original padding between the
+    segment and the first section is put back as zeros: the rest's start "now" may lie inside the
+    grown segment, and only its part from the first section on is copied back.
+    """
     if filesz < 0:
         return None
     rest_old = seg.offset + filesz
     new_end = seg.offset + seg.filesz
     after = [s for s in elf.sections if s.in_file and s.size and s.offset >= new_end]
     align = max([8, *(s.addralign for s in after if s.addralign)])
-    # Each growth keeps the rest's offsets modulo `align` and may add padding before it: the first
-    # thing of the rest (section or header table) goes back to the first such offset after the segment.
-    heads = [s.offset for s in after] + [o for o in (elf.header.shoff, elf.header.phoff) if o >= new_end]
+    heads = [s.offset for s in elf.sections if s.in_file and s.offset >= new_end]
+    heads += [o for o in (elf.header.shoff, elf.header.phoff) if o >= new_end]
     first = min([*heads, elf.size])
     rest_new = first - (first - rest_old) % align
-    if rest_new < new_end or any(s.flags & SHF_ALLOC for s in after):
+    if rest_new < rest_old or any(s.flags & SHF_ALLOC for s in after):
         return None
     if any(
-        i and not s.flags & SHF_ALLOC and rest_old <= s.offset < rest_new for i, s in enumerate(elf.sections)
+        i and not s.flags & SHF_ALLOC and s.size and rest_old <= s.offset < rest_new
+        for i, s in enumerate(elf.sections)
     ):
         return None
     if rest_old <= elf.header.shoff < rest_new or rest_old <= elf.header.phoff < rest_new:
         return None
-    hole = bytes(elf.data[rest_old : seg.offset + tail - seg.vaddr]) + bytes(elf.data[new_end:rest_new])
-    return (rest_old, rest_new) if not hole.strip(b"\0") else None
+    hole = bytes(elf.data[rest_old : seg.offset + tail - seg.vaddr]) + bytes(elf.data[new_end:first])
+    return (rest_old, rest_new, first) if not hole.strip(b"\0") else None
 
 
 def plan_ungrow(elf: ElfFile, state: Desired, expected: ElfFacts) -> Ungrown | None:
@@ -269,8 +278,11 @@ def _plan(elf: ElfFile, state: Desired, expected: ElfFacts, orig: Original) -> U
         (header.shoff, b"".join(s.pack(elf.codec) for s in shdrs)),
     ]
     size = orig.rest_old + elf.size - orig.rest_new
-    pieces = tuple(
-        p for p in (Copy(0, orig.rest_old), Copy(orig.rest_new, elf.size - orig.rest_new)) if p.length
+    first = orig.rest_first
+    pieces: tuple[Piece, ...] = tuple(
+        p
+        for p in (Copy(0, orig.rest_old), Zeros(first - orig.rest_new), Copy(first, elf.size - first))
+        if p.length
     )
     result = Ungrown(pieces, tuple(writes), size)
     return result if _reads_back(elf, result, expected) else None
@@ -405,8 +417,11 @@ def _reads_back(elf: ElfFile, ungrown: Ungrown, expected: ElfFacts) -> bool:
     """Assemble the result in memory and check that it parses and says what the plan wants."""
     out = bytearray()
     for p in ungrown.pieces:
-        assert isinstance(p, Copy)
-        out += elf.data[p.offset : p.offset + p.length]
+        if isinstance(p, Copy):
+            out += elf.data[p.offset : p.offset + p.length]
+        else:
+            assert isinstance(p, Zeros)
+            out += bytes(p.length)
     for offset, data in ungrown.writes:
         if offset + len(data) > len(out):
             return False
