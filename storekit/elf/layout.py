@@ -77,7 +77,6 @@ class Movable:
     grown_table: bytes | None  # the whole new table when it grew
     interp: bytes | None
     interp_grew: bool
-    dead_strings: tuple[Write, ...] = ()  # zeros for the old table when it moves, relative to it
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,9 +133,10 @@ def grow(elf: ElfFile, m: Movable, writes: list[Write], section_updates: dict[in
     ]
     out += [(shift.at(elf, o), d) for o, d in item_writes(elf, m, tail.dynamic, set(tail.place))]
     out += [(shift.at(elf, o), d) for o, d in writes]
-    if "table" in tail.place:  # the old table stays in the file: clear what it no longer serves
-        base = elf.strtab_offset
-        out += [(base + o, d) for o, d in m.dead_strings if base + o < shift.keep_end]
+    if "table" in tail.place and elf.strtab_offset + elf.strtab_size <= shift.keep_end:
+        # The old table stays in the file, unused: cleared, so no old string (a store path) remains.
+        # The copy starts with all of it (`strtab.place`'s floor): un-growing takes it from there.
+        out.append((elf.strtab_offset, bytes(elf.strtab_size)))
     size = shift.rest_new + elf.size - shift.rest_old
     return Grown(tuple(p for p in pieces if not _empty(p)), tuple(out), size)
 

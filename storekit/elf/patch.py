@@ -99,7 +99,7 @@ def plan(elf: ElfFile, edits: Sequence[Edit]) -> Patch:
         if elf.strtab_offset >= 0
         else b"\0"
     )
-    strings = strtab.place(table, requests, lambda: _kept_refs(elf, state, vers))
+    strings = strtab.place(table, requests, lambda: _kept_refs(elf, state, vers), ungrow.table_room(elf))
     dynamic = [
         Dyn(e.tag, e.val if e.text is None or e.unchanged_string else strings.offsets[e.text])
         for e in state.entries
@@ -113,9 +113,7 @@ def plan(elf: ElfFile, edits: Sequence[Edit]) -> Patch:
     )
     # (a dynamic segment without bytes, in a debug file or from a linker script, is never edited)
     dynamic_grew = elf.has_dynamic_bytes and len(dynamic) + 1 > dynamic_capacity(elf)
-    moved = Movable(
-        tuple(dynamic), dynamic_grew, strings.writes, strings.grown, state.interp, interp_grew, strings.dead
-    )
+    moved = Movable(tuple(dynamic), dynamic_grew, strings.writes, strings.grown, state.interp, interp_grew)
     expected = _expected(elf, state)
     fixed = vers.writes + vers.records(strings.offsets, elf.codec.little) + sorted(state.writes.items())
     if state.renames:

@@ -30,12 +30,15 @@ class StringPlan:
     offsets: dict[bytes, int]  # where each requested string is now
     writes: tuple[tuple[int, bytes], ...]  # in-place overwrites, relative to the table start
     grown: bytes | None  # the whole new table when some string did not fit in place
-    # With `grown`: zeros over the strings the old table no longer serves (it stays in the file).
-    dead: tuple[tuple[int, bytes], ...] = ()
 
 
-def place(table: bytes, requests: Sequence[Request], kept_refs: Callable[[], AbstractSet[int]]) -> StringPlan:
-    """Place every requested string; `kept_refs` (computed only when needed) must stay intact."""
+def place(
+    table: bytes, requests: Sequence[Request], kept_refs: Callable[[], AbstractSet[int]], floor: int = 0
+) -> StringPlan:
+    """Place every requested string; `kept_refs` (computed only when needed) must stay intact.
+
+    A grown copy keeps at least `floor` bytes of the old table (padded with zeros) before the new
+    strings: the original table's room, so that un-growing can take the original back from it."""
     wanted = list(dict.fromkeys(r.new for r in requests))
     slots = _slots(table, requests)
     offsets: dict[bytes, int] = {}
@@ -68,24 +71,28 @@ def place(table: bytes, requests: Sequence[Request], kept_refs: Callable[[], Abs
             kept = kept if kept is not None else kept_refs()
             writes += _clear(idle, kept, set(offsets.values()))
         return StringPlan(offsets, tuple(writes), None)
-    return _grow(table, wanted, slots, kept if kept is not None else kept_refs())
+    return _grow(table, wanted, slots, kept if kept is not None else kept_refs(), floor)
 
 
 def _clear(
     slots: dict[int, bytes], kept: AbstractSet[int], used: AbstractSet[int]
 ) -> list[tuple[int, bytes]]:
-    """Zeros over the strings no reference reads any more, up to the first byte one still does.
+    """`X`s over the strings no reference reads any more, up to the first byte one still does.
 
     A string a file no longer uses must not stay behind: a reference scan (Nix's, storekit's) would
-    still find the store path in it and keep a dependency the program no longer has.
+    still find the store path in it and keep a dependency the program no longer has. `X`s, as
+    patchelf writes: the table keeps its shape (un-growing finds the place again, see `ungrow`).
     """
     out: list[tuple[int, bytes]] = []
     for start, old in slots.items():
         end = start + len(old)
         stop = next((i for i in range(start, end) if i in kept or i in used), end)
         if stop > start:
-            out.append((start, bytes(stop - start)))
+            out.append((start, TAINT * (stop - start)))
     return out
+
+
+TAINT = b"X"
 
 
 def _slots(table: bytes, requests: Sequence[Request]) -> dict[int, bytes]:
@@ -119,12 +126,18 @@ def _keeps_refs(kept: AbstractSet[int], start: int, old: bytes, padded: bytes) -
     return all(padded[i:] == old[i:] for i in range(1, len(old) + 1) if start + i in kept)
 
 
-def _grow(table: bytes, wanted: list[bytes], slots: dict[int, bytes], kept: AbstractSet[int]) -> StringPlan:
+def _grow(
+    table: bytes, wanted: list[bytes], slots: dict[int, bytes], kept: AbstractSet[int], floor: int
+) -> StringPlan:
+    """The table copied (up to its last kept string, at least `floor` bytes: zeros past its end)
+    with the strings that fit nowhere appended."""
     keep = 1
     if kept:
         top = max(kept)
         end = table.find(b"\0", top)
         keep = max(keep, (end if end >= 0 else len(table) - 1) + 1)
+    keep = max(keep, min(floor, len(table)))
+    base = max(keep, floor)
     offsets: dict[bytes, int] = {}
     appended = bytearray()
     for w in wanted:
@@ -132,12 +145,12 @@ def _grow(table: bytes, wanted: list[bytes], slots: dict[int, bytes], kept: Abst
         if found is not None and found + len(w) < keep:
             offsets[w] = found
             continue
-        offsets[w] = keep + len(appended)
+        offsets[w] = base + len(appended)
         appended += w + b"\0"
     dead = _clear(slots, kept, {o for o in offsets.values() if o < keep})
-    copy = bytearray(table[:keep])
+    copy = bytearray(table[:keep]) + bytes(base - keep)
     for start, zeros in dead:
         if start < keep:
             n = min(len(zeros), keep - start)
-            copy[start : start + n] = bytes(n)
-    return StringPlan(offsets, (), bytes(copy[:keep]) + bytes(appended), tuple(dead))
+            copy[start : start + n] = zeros[:n]
+    return StringPlan(offsets, (), bytes(copy) + bytes(appended))

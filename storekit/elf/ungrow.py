@@ -68,6 +68,7 @@ class Place:
     offset: int
     size: int
     room: int = 0  # bytes up to the next section (a table's size is ambiguous in its padding)
+    content: bytes | None = None  # a cleared table's bytes, taken from its grown copy
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,8 +153,12 @@ def _old_place(elf: ElfFile, kind: str, index: int, moved: set[int]) -> Place | 
         return None
     offset = elf.vaddr_to_offset(start, end - start)
     gap = bytes(elf.data[offset : offset + end - start])
+    content = None
+    if kind == "table" and not gap.strip(b"\0"):  # growth cleared it: its copy starts with it
+        copy = bytes(elf.data[elf.strtab_offset : elf.strtab_offset + min(elf.strtab_size, len(gap))])
+        gap = content = copy + bytes(len(gap) - len(copy))
     size = _old_size(elf, kind, gap, nxt.addralign)
-    return None if size is None else Place(start, offset, size, end - start)
+    return None if size is None else Place(start, offset, size, end - start, content)
 
 
 def _old_size(elf: ElfFile, kind: str, gap: bytes, align: int) -> int | None:
@@ -220,6 +225,25 @@ def _rest(elf: ElfFile, seg: Phdr, filesz: int, tail: int) -> tuple[int, int, in
     return (rest_old, rest_new, first) if not hole.strip(b"\0") else None
 
 
+def table_room(elf: ElfFile) -> int:
+    """The bytes the original string table had up to the next section: all of them stay at the
+    start of a grown copy (see `plan_ungrow`), so clearing the original loses nothing."""
+    orig = original_layout(elf)
+    if orig is not None and "table" in orig.places:
+        return orig.places["table"].room
+    addr = elf.tag(DT_STRTAB)
+    for i, s in enumerate(elf.sections[:-1]):
+        if s.addr == addr and s.type == SHT_STRTAB and s.flags & SHF_ALLOC:
+            nxt = elf.sections[i + 1]
+            if nxt.flags & SHF_ALLOC and addr + elf.strtab_size <= nxt.addr:
+                try:  # the padding up to the next section, when it is in the same segment
+                    elf.vaddr_to_offset(addr, nxt.addr - addr)
+                except ElfError:
+                    break
+                return nxt.addr - addr
+    return elf.strtab_size
+
+
 def plan_ungrow(elf: ElfFile, state: Desired, expected: ElfFacts) -> Ungrown | None:
     """The original layout with `state` written into the original tables, or None when not possible."""
     if state.removed_libs or state.renamed_libs or any(is_self_relative(elf, d.tag) for d in elf.dynamic):
@@ -235,7 +259,10 @@ def plan_ungrow(elf: ElfFile, state: Desired, expected: ElfFacts) -> Ungrown | N
 
 def _plan(elf: ElfFile, state: Desired, expected: ElfFacts, orig: Original) -> Ungrown | None:
     table = _table_place(elf, orig)
-    old_table = bytearray(elf.data[table.offset : table.offset + max(table.size, table.room)])
+    if table.content is not None:
+        old_table = bytearray(table.content)
+    else:
+        old_table = bytearray(elf.data[table.offset : table.offset + max(table.size, table.room)])
     original = bytes(old_table[: table.size])
     dynamic = _dynamic(elf, state, old_table, table)  # may put strings back into cleared places
     if dynamic is None or not _refs_agree(elf, original):
@@ -244,7 +271,7 @@ def _plan(elf: ElfFile, state: Desired, expected: ElfFacts, orig: Original) -> U
     # like padding: the table is then that much longer.
     size = max([table.size, *(d.val + 1 + len(_string_at(old_table, d.val)) for d in dynamic if _names(d))])
     if size != table.size:
-        table = Place(table.vaddr, table.offset, size, table.room)
+        table = Place(table.vaddr, table.offset, size, table.room, table.content)
         orig = replace(orig, places={**orig.places, "table": table})
         dynamic = [Dyn(d.tag, size) if d.tag == DT_STRSZ else d for d in dynamic]
     old_table = old_table[:size]
@@ -320,7 +347,7 @@ def _dynamic(elf: ElfFile, state: Desired, old_table: bytearray, table: Place) -
             text = e.text if e.text is not None else elf.string(e.val)
             needle = text + b"\0"  # where it points now if the old table has it there, else the first one
             found = e.val if old_table.startswith(needle, e.val) else old_table.find(needle)
-            if found < 0 and text and old_table.find(bytes(len(text) + 2)) >= 0:
+            if found < 0 and text and b"\0X" in old_table:
                 refs = _references(elf) if refs is None else refs
                 found = -1 if refs is None else _cleared_place(old_table, text, refs, taken)
             if found < 0:
@@ -341,18 +368,33 @@ def _string_at(table: bytearray, offset: int) -> bytes:
 
 
 def _cleared_place(table: bytearray, text: bytes, refs: set[int], taken: list[tuple[int, int]]) -> int:
-    """Where `text` can go in a run of NULs that no reference reads (a run of exactly its size first)."""
+    """Where `text` goes back into a string growth cleared (a run of `X`s after a NUL, possibly
+    followed by the kept tail the string shared with a symbol name): a run it fills exactly first,
+    else a wholly cleared run long enough (the rest padded with NULs)."""
     if not text:
         return -1
-    runs = [m.span() for m in re.finditer(b"\0{%d,}" % (len(text) + 2), table)]
-    runs.sort(key=lambda r: r[1] - r[0] != len(text) + 2)
-    for start, end in runs:
-        p = start + 1
-        if any(p <= r < p + len(text) + 1 for r in refs) or any(p < b and a < end for a, b in taken):
-            continue
-        taken.append((start, end))
-        table[p : p + len(text)] = text
-        return p
+    runs = [m.span() for m in re.finditer(rb"(?<=\0)X+", table)]
+    free = [
+        (p, q)
+        for p, q in runs
+        if not any(p <= r < q for r in refs) and not any(p < b and a < q for a, b in taken)
+    ]
+    end = len(text)
+    for p, q in free:  # the string that was there: the Xs and the tail it shares make `text`
+        if (
+            q - p <= end
+            and p + end < len(table)
+            and table[p + end] == 0
+            and table[q : p + end] == text[q - p :]
+        ):
+            table[p:q] = text[: q - p]
+            taken.append((p, q))
+            return p
+    for p, q in free:
+        if q - p > end and table[q : q + 1] == b"\0":
+            table[p:q] = text + bytes(q - p - end)
+            taken.append((p, q))
+            return p
     return -1
 
 
