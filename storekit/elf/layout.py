@@ -230,7 +230,7 @@ def _shift(elf: ElfFile, seg: Phdr, keep: int, new_end: int) -> _Shift:
     heads = [s.offset for s in elf.sections if s.in_file and s.offset >= rest_old]
     heads += [o for o in (elf.header.shoff, elf.header.phoff) if o >= rest_old]
     first = min([*heads, elf.size])
-    if first > rest_old and not bytes(elf.data[rest_old:first]).strip(b"\0"):
+    if first > rest_old and elf.data[rest_old:first] == bytes(first - rest_old):
         rest_old = first
     return _Shift(seg.offset + keep, rest_old, new_end + (rest_old - new_end) % align)
 

@@ -19,7 +19,6 @@ a file that does not match exactly is not un-grown: the caller then edits it as 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -154,7 +153,7 @@ def _old_place(elf: ElfFile, kind: str, index: int, moved: set[int]) -> Place | 
     offset = elf.vaddr_to_offset(start, end - start)
     gap = bytes(elf.data[offset : offset + end - start])
     content = None
-    if kind == "table" and not gap.strip(b"\0"):  # growth cleared it: its copy starts with it
+    if kind == "table" and gap == bytes(len(gap)):  # growth cleared it: its copy starts with it
         copy = bytes(elf.data[elf.strtab_offset : elf.strtab_offset + min(elf.strtab_size, len(gap))])
         gap = content = copy + bytes(len(gap) - len(copy))
     size = _old_size(elf, kind, gap, nxt.addralign)
@@ -222,7 +221,7 @@ def _rest(elf: ElfFile, seg: Phdr, filesz: int, tail: int) -> tuple[int, int, in
     if rest_old <= elf.header.shoff < rest_new or rest_old <= elf.header.phoff < rest_new:
         return None
     hole = bytes(elf.data[rest_old : seg.offset + tail - seg.vaddr]) + bytes(elf.data[new_end:first])
-    return (rest_old, rest_new, first) if not hole.strip(b"\0") else None
+    return (rest_old, rest_new, first) if hole == bytes(len(hole)) else None  # zeros (memcmp)
 
 
 def table_room(elf: ElfFile) -> int:
@@ -367,17 +366,30 @@ def _string_at(table: bytearray, offset: int) -> bytes:
     return bytes(table[offset : end if end >= 0 else len(table)])
 
 
+def _x_runs(table: bytearray) -> list[tuple[int, int]]:
+    """The runs of `X`s that start right after a NUL: (start, end)."""
+    runs = []
+    pos = table.find(b"\0X")
+    while pos >= 0:
+        start = end = pos + 1
+        while end < len(table) and table[end] == 0x58:
+            end += 1
+        runs.append((start, end))
+        pos = table.find(b"\0X", end)
+    return runs
+
+
 def _cleared_place(table: bytearray, text: bytes, refs: set[int], taken: list[tuple[int, int]]) -> int:
     """Where `text` goes back into a string growth cleared (a run of `X`s after a NUL, possibly
     followed by the kept tail the string shared with a symbol name): a run it fills exactly first,
     else a wholly cleared run long enough (the rest padded with NULs)."""
     if not text:
         return -1
-    runs = [m.span() for m in re.finditer(rb"(?<=\0)X+", table)]
+    runs = _x_runs(table)
     free = [
         (p, q)
         for p, q in runs
-        if not any(p <= r < q for r in refs) and not any(p < b and a < q for a, b in taken)
+        if not any(r in refs for r in range(p, q)) and not any(p < b and a < q for a, b in taken)
     ]
     end = len(text)
     for p, q in free:  # the string that was there: the Xs and the tail it shares make `text`
