@@ -90,13 +90,15 @@ def _gnu_hash(elf: ElfFile, addr: int, names: list[bytes]) -> tuple[list[int], l
     u32 = elf.codec.st("I")
     base = elf.vaddr_to_offset(addr, 16)
     nbuckets, symoffset, bloom_size, shift = (u32.unpack_from(elf.data, base + 4 * i)[0] for i in range(4))
-    if nbuckets == 0 or bloom_size == 0 or symoffset > len(names):
-        raise ElfPatchError(elf.path, "has a GNU hash table storekit cannot rebuild")
+    word = elf.codec.st("dyn").size // 2
+    size = 16 + bloom_size * word + 4 * nbuckets + 4 * (len(names) - symoffset)
+    if nbuckets == 0 or bloom_size == 0 or symoffset > len(names) or base + size > elf.size:
+        raise ElfPatchError(elf.path, "has a GNU hash table header out of range: cannot rebuild it")
+    elf.vaddr_to_offset(addr, size)  # all of it mapped
     hashes = {i: gnu_hash(names[i]) for i in range(symoffset, len(names))}
     hashed = sorted(hashes, key=lambda i: hashes[i] % nbuckets)  # stable: the order within a bucket
     order = list(range(symoffset)) + hashed
     bits = 64 if elf.codec.is64 else 32
-    word = elf.codec.st("dyn").size // 2
     bloom = [0] * bloom_size
     buckets = [0] * nbuckets
     chains = []
@@ -118,8 +120,8 @@ def _sysv_hash(elf: ElfFile, addr: int, names: list[bytes]) -> list[Write]:
     u32 = elf.codec.st("I")
     base = elf.vaddr_to_offset(addr, 8)
     nbucket, nchain = u32.unpack_from(elf.data, base)[0], u32.unpack_from(elf.data, base + 4)[0]
-    if nbucket == 0 or nchain > len(names):
-        raise ElfPatchError(elf.path, "has a SysV hash table storekit cannot rebuild")
+    if nbucket == 0 or nchain > len(names) or base + 8 + 4 * (nbucket + nchain) > elf.size:
+        raise ElfPatchError(elf.path, "has a SysV hash table header out of range: cannot rebuild it")
     first = len(names) - nchain
     buckets, chains = [0] * nbucket, [0] * nchain
     for i in range(nchain):
