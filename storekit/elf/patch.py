@@ -99,7 +99,9 @@ def plan(elf: ElfFile, edits: Sequence[Edit]) -> Patch:
         if elf.strtab_offset >= 0
         else b"\0"
     )
-    strings = strtab.place(table, requests, lambda: _kept_refs(elf, state, vers), ungrow.table_room(elf))
+    strings = strtab.place(
+        table, requests, lambda: _kept_refs(elf, state, vers), lambda: ungrow.table_room(elf)
+    )
     dynamic = [
         Dyn(e.tag, e.val if e.text is None or e.unchanged_string else strings.offsets[e.text])
         for e in state.entries

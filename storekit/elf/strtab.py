@@ -33,11 +33,14 @@ class StringPlan:
 
 
 def place(
-    table: bytes, requests: Sequence[Request], kept_refs: Callable[[], AbstractSet[int]], floor: int = 0
+    table: bytes,
+    requests: Sequence[Request],
+    kept_refs: Callable[[], AbstractSet[int]],
+    floor: Callable[[], int] = lambda: 0,
 ) -> StringPlan:
     """Place every requested string; `kept_refs` (computed only when needed) must stay intact.
 
-    A grown copy keeps at least `floor` bytes of the old table (padded with zeros) before the new
+    A grown copy keeps at least `floor()` bytes of the old table (padded with zeros) before the new
     strings: the original table's room, so that un-growing can take the original back from it."""
     wanted = list(dict.fromkeys(r.new for r in requests))
     slots = _slots(table, requests)
@@ -71,7 +74,7 @@ def place(
             kept = kept if kept is not None else kept_refs()
             writes += _clear(idle, kept, set(offsets.values()))
         return StringPlan(offsets, tuple(writes), None)
-    return _grow(table, wanted, slots, kept if kept is not None else kept_refs(), floor)
+    return _grow(table, wanted, slots, kept if kept is not None else kept_refs(), floor())
 
 
 def _clear(

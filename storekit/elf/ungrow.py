@@ -82,6 +82,7 @@ class Original:
     rest_old: int  # where the unmapped rest began before growth
     rest_new: int  # where it begins now (its leading zero padding may be gone: see `_rest`)
     rest_first: int  # where its first section (or header table) is now
+    holes: tuple[tuple[int, int], ...] = ()  # file ranges that must be zeros (checked last: MBs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +92,29 @@ class Ungrown:
     size: int
 
 
-def original_layout(elf: ElfFile) -> Original | None:
-    """The layout before storekit grew `elf`, or None when `elf` does not look grown by storekit."""
+def original_layout(elf: ElfFile, *, verify: bool = True) -> Original | None:
+    """The layout before storekit grew `elf`, or None when `elf` does not look grown by storekit.
+
+    `verify=False` skips the one check that reads megabytes (the zeros growth leaves: the old .bss,
+    padding); `holes_are_zeros` does it later, once the cheap checks of an un-grow have passed."""
     try:
-        return _original(elf)
+        orig = _original(elf)
     except (ElfError, ValueError, IndexError):
         return None
+    if orig is not None and verify and not holes_are_zeros(elf, orig):
+        return None
+    return orig
+
+
+def holes_are_zeros(elf: ElfFile, orig: Original) -> bool:
+    """Whether the ranges growth filled with zeros hold only zeros (compared a megabyte at a time)."""
+    step = 1 << 20
+    for start, end in orig.holes:
+        for pos in range(start, end, step):
+            n = min(step, end - pos)
+            if elf.data[pos : pos + n] != bytes(n):
+                return False
+    return True
 
 
 def _original(elf: ElfFile) -> Original | None:
@@ -192,7 +210,9 @@ def _old_filesz(elf: ElfFile, seg: Phdr, end_fixed: int, places: dict[str, Place
     return end - seg.vaddr if end <= end_fixed else -1
 
 
-def _rest(elf: ElfFile, seg: Phdr, filesz: int, tail: int) -> tuple[int, int, int] | None:
+def _rest(
+    elf: ElfFile, seg: Phdr, filesz: int, tail: int
+) -> tuple[int, int, int, tuple[tuple[int, int], ...]] | None:
     """Where the unmapped rest began before growth, where it begins now and where its first section
     is now (growth keeps its alignment).
 
@@ -220,14 +240,13 @@ def _rest(elf: ElfFile, seg: Phdr, filesz: int, tail: int) -> tuple[int, int, in
         return None
     if rest_old <= elf.header.shoff < rest_new or rest_old <= elf.header.phoff < rest_new:
         return None
-    hole = bytes(elf.data[rest_old : seg.offset + tail - seg.vaddr]) + bytes(elf.data[new_end:first])
-    return (rest_old, rest_new, first) if hole == bytes(len(hole)) else None  # zeros (memcmp)
+    return rest_old, rest_new, first, ((rest_old, seg.offset + tail - seg.vaddr), (new_end, first))
 
 
 def table_room(elf: ElfFile) -> int:
     """The bytes the original string table had up to the next section: all of them stay at the
     start of a grown copy (see `plan_ungrow`), so clearing the original loses nothing."""
-    orig = original_layout(elf)
+    orig = original_layout(elf, verify=False)
     if orig is not None and "table" in orig.places:
         return orig.places["table"].room
     addr = elf.tag(DT_STRTAB)
@@ -247,7 +266,7 @@ def plan_ungrow(elf: ElfFile, state: Desired, expected: ElfFacts) -> Ungrown | N
     """The original layout with `state` written into the original tables, or None when not possible."""
     if state.removed_libs or state.renamed_libs or any(is_self_relative(elf, d.tag) for d in elf.dynamic):
         return None
-    orig = original_layout(elf)
+    orig = original_layout(elf, verify=False)
     if orig is None:
         return None
     try:
@@ -264,7 +283,7 @@ def _plan(elf: ElfFile, state: Desired, expected: ElfFacts, orig: Original) -> U
         old_table = bytearray(elf.data[table.offset : table.offset + max(table.size, table.room)])
     original = bytes(old_table[: table.size])
     dynamic = _dynamic(elf, state, old_table, table)  # may put strings back into cleared places
-    if dynamic is None or not _refs_agree(elf, original):
+    if dynamic is None or not _refs_agree(elf, original) or not holes_are_zeros(elf, orig):
         return None
     # A string put back at the very end of the table (its cleared place) may end in what looked
     # like padding: the table is then that much longer.
