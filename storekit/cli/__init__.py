@@ -29,6 +29,10 @@ def __getattr__(name: str) -> object:
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["patchelf"]:  # patchelf's own command line: its arguments are not click's
+        from storekit.cli.patchelf import main as patchelf_main
+
+        sys.exit(patchelf_main(args[1:]))
     # `--debug` is taken anywhere before `--` (click would accept it only before the command name)
     options = args[: args.index("--")] if "--" in args else args
     debug = "--debug" in options

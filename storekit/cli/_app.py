@@ -110,7 +110,10 @@ def load_command(name: str) -> Any:
             command.help = help_text
     else:
         single = typer.Typer(add_completion=False)  # completion is the root's (`storekit --show-completion`)
-        single.command(name, help=help_text)(target)
+        settings = getattr(module, "CONTEXT_SETTINGS", None)  # e.g. raw arguments (`storekit patchelf`)
+        single.command(name, help=help_text, context_settings=settings, add_help_option=settings is None)(
+            target
+        )
         command = typer.main.get_command(single)
     _name_metavars(command)
     return command

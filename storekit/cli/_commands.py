@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("storekit.cli.run", "command"),
     "relocate": ("storekit.cli.relocate", "relocate_command"),
     "elf": ("storekit.cli.elf", "app"),
+    "patchelf": ("storekit.cli.patchelf", "command"),
     "bootstrap": ("storekit.cli.bootstrap", "app"),
     "template": ("storekit.cli.template", "app"),
     "nix-conf": ("storekit.cli.nixconf", "nix_conf"),

@@ -46,6 +46,9 @@ class SetInterpreter:
 @dataclass(frozen=True, slots=True)
 class AddNeeded:
     name: str
+    # Where the entry goes: None after the existing DT_NEEDED entries (it interposes on nothing);
+    # an index among them (0: first, patchelf's place, where it interposes on every other one).
+    position: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +79,54 @@ class RewritePrefix:
     new: str
 
 
+@dataclass(frozen=True, slots=True)
+class SetOsAbi:
+    """EI_OSABI in the ELF header (a number, as `storekit.elf.extras.OS_ABIS` names them)."""
+
+    abi: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetExecstack:
+    """PT_GNU_STACK's PF_X flag: whether the program asks for an executable stack."""
+
+    executable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NoDefaultLib:
+    """DF_1_NODEFLIB in DT_FLAGS_1: the loader skips its default directories for this file's needs."""
+
+
+@dataclass(frozen=True, slots=True)
+class AddDebugTag:
+    """A DT_DEBUG entry (debuggers find the loader's r_debug through it), unless there is one."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClearSymbolVersion:
+    """Dynamic symbols of this name become unversioned (VER_NDX_GLOBAL in .gnu.version)."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RenameDynamicSymbols:
+    """Dynamic symbols named like a key get the value as their name (hash tables rebuilt)."""
+
+    mapping: tuple[tuple[str, str], ...]
+
+
+ExtraEdit = SetOsAbi | SetExecstack | NoDefaultLib | AddDebugTag | ClearSymbolVersion | RenameDynamicSymbols
+
 Edit = (
-    SetRpath
+    RenameDynamicSymbols
+    | SetOsAbi
+    | SetExecstack
+    | NoDefaultLib
+    | AddDebugTag
+    | ClearSymbolVersion
+    | SetRpath
     | AddRpath
     | RemoveRpath
     | SetInterpreter
@@ -112,6 +161,10 @@ class Desired:
     orig_interp: bytes | None
     removed_libs: set[bytes] = field(default_factory=set)
     renamed_libs: dict[bytes, bytes] = field(default_factory=dict)
+    # Bytes outside the dynamic section and its strings (ELF header, program headers, .gnu.version),
+    # by offset in the original file: see `extras`.
+    writes: dict[int, bytes] = field(default_factory=dict)
+    renames: dict[int, bytes] = field(default_factory=dict)  # dynamic symbol index -> new name
 
     @classmethod
     def of(cls, elf: ElfFile) -> Desired:
@@ -126,10 +179,14 @@ class Desired:
         """Whether this state is still exactly the file's."""
         if self.interp != self.orig_interp or self.removed_libs or self.renamed_libs:
             return False
+        if self.writes or self.renames:
+            return False
         if len(self.entries) != len(elf.dynamic):
             return False
         return all(
-            e.orig == i and e.tag == elf.dynamic[i].tag and (e.text is None or e.unchanged_string)
+            e.orig == i
+            and e.tag == elf.dynamic[i].tag
+            and (e.unchanged_string if e.text is not None else e.val == elf.dynamic[i].val)
             for i, e in enumerate(self.entries)
         )
 
@@ -143,10 +200,16 @@ def _b(s: str) -> bytes:
 
 def apply(elf: ElfFile, state: Desired, edit: Edit) -> None:
     """Change `state` as `edit` asks, refusing edits that make no sense for this file."""
+    assert not isinstance(edit, ExtraEdit), "extras.apply takes these (see patch.plan)"
     if isinstance(edit, RewritePrefix):
         _rewrite_prefix(state, _b(edit.old), _b(edit.new))
         return
     _check_dynamic(elf, edit)
+    if elf.is_static_pie and isinstance(edit, (SetRpath, AddRpath, RemoveRpath)):
+        # A static-pie program loads no libraries, and glibc's self-relocation asserts that it has no
+        # DT_RUNPATH/DT_RPATH: the program crashes (SIGSEGV) before main. An rpath edit of one is
+        # therefore done by changing nothing, so batches over whole trees succeed and stay runnable.
+        return
     if isinstance(edit, SetRpath):
         _set_rpath(state, _b(edit.rpath), edit.force)
     elif isinstance(edit, AddRpath):
@@ -158,7 +221,7 @@ def apply(elf: ElfFile, state: Desired, edit: Edit) -> None:
     elif isinstance(edit, SetInterpreter):
         state.interp = _b(edit.path)
     elif isinstance(edit, AddNeeded):
-        _add_needed(state, _b(edit.name))
+        _add_needed(state, _b(edit.name), edit.position)
     elif isinstance(edit, RemoveNeeded):
         name = _b(edit.name)
         if name in state.texts(DT_NEEDED):
@@ -183,12 +246,20 @@ def _check_dynamic(elf: ElfFile, edit: Edit) -> None:
             raise ElfPatchError(elf.path, "has no program interpreter (statically linked?): cannot set one")
         return
     if elf.dynamic_segment is None:
+        if elf.header.type == ET_DYN and elf.segment(PT_INTERP) is None:  # a library, not a program
+            raise ElfPatchError(elf.path, "has no dynamic section: there is nothing to patch")
         raise ElfPatchError(elf.path, "is statically linked (no dynamic section): there is nothing to patch")
-    if elf.is_static_pie:
+    if not elf.has_dynamic_bytes:
+        raise ElfPatchError(
+            elf.path,
+            "is a separate debug file (its dynamic section has no bytes in the file): "
+            "there is nothing to patch",
+        )
+    if elf.is_static_pie and not isinstance(edit, (SetRpath, AddRpath, RemoveRpath)):
         raise ElfPatchError(
             elf.path, "is a static-pie executable: it loads no libraries, so it has none to patch"
         )
-    if elf.strtab_offset < 0:
+    if elf.strtab_offset < 0 and not elf.is_static_pie:
         raise ElfPatchError(elf.path, "has no dynamic string table (DT_STRTAB): cannot add strings")
 
 
@@ -206,11 +277,13 @@ def _set_rpath(state: Desired, rpath: bytes, force: RpathKind | None) -> None:
         state.entries = [e for e in state.entries if e.tag not in (DT_RPATH, DT_RUNPATH) or e is existing[0]]
 
 
-def _add_needed(state: Desired, name: bytes) -> None:
+def _add_needed(state: Desired, name: bytes, position: int | None) -> None:
     """Append after the existing DT_NEEDED entries: like adding -l at the end of the link line, the new
     library comes last in symbol lookup order and interposes on nothing already loaded."""
     if name not in state.texts(DT_NEEDED):
-        state.entries.insert(_after_needed(state), Entry(DT_NEEDED, 0, name))
+        needed = [i for i, e in enumerate(state.entries) if e.tag == DT_NEEDED]
+        at = _after_needed(state) if position is None or position >= len(needed) else needed[position]
+        state.entries.insert(at, Entry(DT_NEEDED, 0, name))
         state.removed_libs.discard(name)
 
 

@@ -44,12 +44,17 @@ STRING_TAGS = frozenset(
     {DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH, 0x7FFFFFFD, 0x7FFFFFFF, 0x6FFFFEFA, 0x6FFFFEFB, 0x6FFFFEFC}
 )
 
-# Machines whose dynamic linking conventions the editor knows (no tags relative to .dynamic's
-# address, like MIPS's DT_MIPS_RLD_MAP_REL). Names as `readelf` abbreviates them.
+# Machine names as `readelf` abbreviates them. Every machine is edited; the one convention that
+# differs (MIPS's DT_MIPS_RLD_MAP_REL, relative to its own entry's address) is kept right in `layout`.
 MACHINES = {
     2: "SPARC",
     3: "i386",
     8: "MIPS",
+    10: "MIPS R3000 LE",
+    18: "SPARC32+",
+    42: "Renesas / SuperH SH",
+    50: "IA-64",
+    0x9026: "Alpha",
     20: "PowerPC",
     21: "PowerPC64",
     22: "S/390",
@@ -60,7 +65,6 @@ MACHINES = {
     243: "RISC-V",
     258: "LoongArch",
 }
-EDITABLE_MACHINES = frozenset({3, 20, 21, 22, 40, 43, 62, 183, 243, 258})
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,8 @@ silently patch every other path sharing the inode. Symbolic links are followed: 
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import errno
 import mmap
 import os
@@ -163,7 +165,10 @@ def _write_in_place(path: str, elf: ElfFile, writes: list[Write], patch: Patch) 
 
 
 def _write_new(src: int, elf: ElfFile, patch: Patch, target: str, st: os.stat_result) -> None:
-    directory = os.path.dirname(target) or "."
+    # `--output /dev/null` (patchelf's test suite does it): a device or FIFO is written to, never
+    # replaced; renaming over it would swap the machine's /dev/null for a regular file.
+    special = _is_special(target)
+    directory = tempfile.gettempdir() if special else (os.path.dirname(target) or ".")
     try:
         fd, tmp = tempfile.mkstemp(prefix=".storekit-elf-", dir=directory)
     except OSError as e:
@@ -179,12 +184,73 @@ def _write_new(src: int, elf: ElfFile, patch: Patch, target: str, st: os.stat_re
         _keep_owner_and_mode(fd, st, elf.path)
         with mmap.mmap(fd, 0, mmap.MAP_SHARED, mmap.PROT_READ) as result:
             _check(parse(result, elf.path), patch)
-        os.rename(tmp, target)
+        if special:
+            _write_through(fd, target, patch.size)
+            os.unlink(tmp)
+        else:
+            _replace(tmp, target)
     except BaseException:
-        os.unlink(tmp)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
     finally:
         os.close(fd)
+
+
+def _is_special(path: str) -> bool:
+    """Whether `path` exists and is not a regular file (a device, a FIFO, a socket)."""
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def _write_through(fd: int, target: str, size: int) -> None:
+    """Copy the finished file open as `fd` into the special file `target`."""
+    out = os.open(target, os.O_WRONLY)
+    try:
+        offset = 0
+        while offset < size:
+            chunk = os.pread(fd, min(1 << 20, size - offset), offset)
+            if not chunk:
+                break
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(out, view) :]
+            offset += len(chunk)
+    finally:
+        os.close(out)
+
+
+_RENAME_EXCHANGE = 2
+_renameat2: Callable[..., int] | None = None
+
+
+def _replace(tmp: str, target: str) -> None:
+    """Put `tmp` in `target`'s place atomically.
+
+    Swapping the two names (renameat2 RENAME_EXCHANGE) and then unlinking the old file under the temp
+    name is as atomic as rename(2) (the path names the old file or the new one at every moment) but,
+    on ext4, it does not make the kernel start writing the new file's data out at once, as replacing
+    a file by rename does (auto_da_alloc): on whole trees that write-out is most of the time. Where
+    the swap is not available (old kernels, other systems, a target that does not exist), rename.
+    """
+    global _renameat2
+    if _renameat2 is None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            _renameat2 = libc.renameat2
+        except (OSError, AttributeError):
+            _renameat2 = _no_renameat2
+    at_fdcwd = -100
+    if _renameat2(at_fdcwd, os.fsencode(tmp), at_fdcwd, os.fsencode(target), _RENAME_EXCHANGE) == 0:
+        os.unlink(tmp)  # the old file, now under the temp name
+        return
+    os.rename(tmp, target)
+
+
+def _no_renameat2(*_: object) -> int:
+    return -1
 
 
 def _assemble(src: int, elf: ElfFile, pieces: Sequence[Piece], fd: int) -> None:

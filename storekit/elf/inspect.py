@@ -128,10 +128,15 @@ class ElfFile:
     @property
     def interpreter(self) -> bytes | None:
         p = self.segment(PT_INTERP)
-        if p is None:
+        if p is None or p.filesz == 0:  # a separate debug file keeps the header, not the bytes
             return None
         raw = bytes(self.data[p.offset : p.offset + p.filesz])
         return raw.split(b"\0", 1)[0]
+
+    @property
+    def has_dynamic_bytes(self) -> bool:
+        """Whether the dynamic section is in the file (not in a separate debug file's empty segment)."""
+        return self.dynamic_segment is not None and not _without_bytes(self.dynamic_segment, self.sections)
 
     @property
     def is_static_pie(self) -> bool:
@@ -196,8 +201,8 @@ def parse(data: Buffer, path: str = "") -> ElfFile:
     if end > size:
         raise fail(f"truncated ELF file: a section ends at byte {end}, the file has {size}")
     dyn_seg = next((p for p in segments if p.type == PT_DYNAMIC), None)
-    if dyn_seg is None:
-        return ElfFile(path, data, codec, header, segments, sections, None, (), -1, 0)
+    if dyn_seg is None or _without_bytes(dyn_seg, sections):
+        return ElfFile(path, data, codec, header, segments, sections, dyn_seg, (), -1, 0)
     dynamic = _dynamic(codec, data, dyn_seg, fail)
     elf = ElfFile(path, data, codec, header, segments, sections, dyn_seg, dynamic, -1, 0)
     strtab, strsz = elf.tag(DT_STRTAB), elf.tag(DT_STRSZ)
@@ -256,6 +261,15 @@ def _sections(codec: Codec, header: Ehdr, data: Buffer, fail: Any) -> tuple[Shdr
     if count and index >= count:
         raise fail(f"inconsistent ELF headers: e_shstrndx {index} is not a section (there are {count})")
     return sections
+
+
+def _without_bytes(seg: Phdr, sections: tuple[Shdr, ...]) -> bool:
+    """Whether a dynamic segment has no bytes in the file: a separate debug file (`strip
+    --only-keep-debug`, Nix's `debug` outputs) keeps the program headers but makes the sections
+    SHT_NOBITS; linker scripts can emit an empty one. Such a file has no dynamic facts to read or edit."""
+    if seg.filesz == 0:
+        return True
+    return any(s.type == SHT_NOBITS and s.addr == seg.vaddr and s.size for s in sections)
 
 
 def _dynamic(codec: Codec, data: Buffer, seg: Phdr, fail: Any) -> tuple[Dyn, ...]:

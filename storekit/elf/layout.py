@@ -134,6 +134,10 @@ def grow(elf: ElfFile, m: Movable, writes: list[Write], section_updates: dict[in
     ]
     out += [(shift.at(elf, o), d) for o, d in item_writes(elf, m, tail.dynamic, set(tail.place))]
     out += [(shift.at(elf, o), d) for o, d in writes]
+    if "table" in tail.place and elf.strtab_offset + elf.strtab_size <= shift.keep_end:
+        # The old table stays in the file, unused: cleared, so no old string (a store path) remains.
+        # The copy starts with all of it (`strtab.place`'s floor): un-growing takes it from there.
+        out.append((elf.strtab_offset, bytes(elf.strtab_size)))
     size = shift.rest_new + elf.size - shift.rest_old
     return Grown(tuple(p for p in pieces if not _empty(p)), tuple(out), size)
 
@@ -197,7 +201,9 @@ def _plan_tail(elf: ElfFile, seg: Phdr, m: Movable, items: dict[str, LayoutItem]
         cur += sizes[k]
     dynamic = [_strtab_fix(d, place["table"]) for d in m.dynamic] if "table" in place else list(m.dynamic)
     contents = {
-        "dynamic": pack_dynamic(elf.codec, dynamic, len(dynamic) + 1),
+        "dynamic": pack_dynamic(
+            elf.codec, self_relative(elf, dynamic, place.get("dynamic", (0, 0))[0]), len(dynamic) + 1
+        ),
         "table": table,
         "interp": (m.interp or b"") + b"\0",
     }
@@ -228,6 +234,13 @@ def _shift(elf: ElfFile, seg: Phdr, keep: int, new_end: int) -> _Shift:
                 f"{'not a power of two' if a & (a - 1) else f'larger than the file ({elf.size} bytes)'}",
             )
     align = max([8, *moved])
+    # Zero padding before the first thing of the rest (what an earlier growth added to keep the
+    # alignment) is not carried along: the result is the same whatever the order of the edits.
+    heads = [s.offset for s in elf.sections if s.in_file and s.offset >= rest_old]
+    heads += [o for o in (elf.header.shoff, elf.header.phoff) if o >= rest_old]
+    first = min([*heads, elf.size])
+    if first > rest_old and elf.data[rest_old:first] == bytes(first - rest_old):
+        rest_old = first
     return _Shift(seg.offset + keep, rest_old, new_end + (rest_old - new_end) % align)
 
 
@@ -383,10 +396,10 @@ def item_writes(elf: ElfFile, m: Movable, dynamic: list[Dyn], moving: set[str]) 
     """Writes for the items that stay where they are but change (all of them when nothing grows)."""
     out: list[Write] = []
     seg = elf.dynamic_segment
-    if "dynamic" not in moving and seg is not None:
+    if "dynamic" not in moving and seg is not None and elf.has_dynamic_bytes:
         entsize = elf.codec.st("dyn").size
         old = bytes(elf.data[seg.offset : seg.offset + seg.filesz // entsize * entsize])
-        new = pack_dynamic_over(elf.codec, dynamic, old)
+        new = pack_dynamic_over(elf.codec, self_relative(elf, dynamic, seg.vaddr), old)
         out += diff_writes(old, new, seg.offset, entsize)
     if "table" not in moving:
         out += [(elf.strtab_offset + rel, d) for rel, d in m.table_writes]
@@ -396,6 +409,28 @@ def item_writes(elf: ElfFile, m: Movable, dynamic: list[Dyn], moving: set[str]) 
         if padded != bytes(elf.data[interp.offset : interp.offset + interp.filesz]):
             out.append((interp.offset, padded))
     return out
+
+
+EM_MIPS, EM_MIPS_RS3_LE = 8, 10
+DT_MIPS_RLD_MAP_REL = 0x70000035
+
+
+def is_self_relative(elf: ElfFile, tag: int) -> bool:
+    """Whether entries with `tag` hold an address relative to their own place in .dynamic."""
+    return tag == DT_MIPS_RLD_MAP_REL and elf.header.machine in (EM_MIPS, EM_MIPS_RS3_LE)
+
+
+def self_relative(elf: ElfFile, entries: list[Dyn] | tuple[Dyn, ...], base: int) -> list[Dyn]:
+    """The entries as written at address `base`: the planned ones carry absolute addresses for the
+    tags that are relative to the entry's own address (MIPS's DT_MIPS_RLD_MAP_REL), which become
+    relative here, once the entry's final place is known."""
+    entsize = elf.codec.st("dyn").size
+    return [
+        Dyn(d.tag, (d.val - base - i * entsize) % (1 << (8 * elf.codec.word)))
+        if is_self_relative(elf, d.tag)
+        else d
+        for i, d in enumerate(entries)
+    ]
 
 
 def pack_dynamic_over(codec: Codec, entries: list[Dyn] | tuple[Dyn, ...], old: bytes) -> bytes:

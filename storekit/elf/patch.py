@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from storekit.elf import strtab, ungrow, versions
-from storekit.elf.edits import Desired, Edit, apply
+from storekit.elf import extras, strtab, symbols, ungrow, versions
+from storekit.elf.edits import Desired, Edit, ExtraEdit, apply
 from storekit.elf.format import (
     DT_NEEDED,
     DT_RPATH,
@@ -21,8 +21,6 @@ from storekit.elf.format import (
     DT_STRTAB,
     DT_VERNEED,
     DT_VERNEEDNUM,
-    EDITABLE_MACHINES,
-    MACHINES,
     PT_INTERP,
     SHT_DYNAMIC,
     SHT_DYNSYM,
@@ -34,8 +32,7 @@ from storekit.elf.format import (
     Shdr,
 )
 from storekit.elf.inspect import ElfFacts, ElfFile, dynamic_capacity
-from storekit.elf.layout import Movable, Piece, Write, grow, item_writes
-from storekit.errors import ElfPatchError
+from storekit.elf.layout import Movable, Piece, Write, grow, is_self_relative, item_writes
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,41 +82,47 @@ def plan(elf: ElfFile, edits: Sequence[Edit]) -> Patch:
     """What to write so that `elf` says what `edits` ask; `ElfPatchError` for edits it cannot take."""
     state = Desired.of(elf)
     for edit in edits:
-        apply(elf, state, edit)
+        if isinstance(edit, ExtraEdit):  # patchelf's rarer edits live apart from the common ones
+            extras.apply(elf, state, edit)
+        else:
+            apply(elf, state, edit)
     if state.unchanged(elf):
         return Patch(elf.path, (), None, elf.size, _expected(elf, state))
-    machine = elf.header.machine
-    if machine not in EDITABLE_MACHINES:
-        name = MACHINES.get(machine, f"number {machine}")
-        raise ElfPatchError(elf.path, f"is for a machine storekit cannot patch ({name})")
-    ungrown = ungrow.plan_ungrow(elf, state, _expected(elf, state))  # a file storekit grew, cut back
-    if ungrown is not None:
+    ungrown = None if state.writes or state.renames else ungrow.plan_ungrow(elf, state, _expected(elf, state))
+    if ungrown is not None:  # a file storekit grew, cut back
         return Patch(elf.path, ungrown.writes, ungrown.pieces, ungrown.size, _expected(elf, state))
     vers = _versions(elf, state)
     requests = vers.requests()
     for e in state.entries:
         if e.text is not None and not e.unchanged_string:
             requests.append(strtab.Request(e.val if e.orig_text is not None else None, e.text))
+    requests += [strtab.Request(None, name) for name in dict.fromkeys(state.renames.values())]
     table = (
         bytes(elf.data[elf.strtab_offset : elf.strtab_offset + elf.strtab_size])
         if elf.strtab_offset >= 0
         else b"\0"
     )
-    strings = strtab.place(table, requests, lambda: _kept_refs(elf, state, vers))
+    strings = strtab.place(
+        table, requests, lambda: _kept_refs(elf, state, vers), lambda: ungrow.table_room(elf)
+    )
     dynamic = [
         Dyn(e.tag, e.val if e.text is None or e.unchanged_string else strings.offsets[e.text])
         for e in state.entries
     ]
+    dynamic = _absolute(elf, state, dynamic)
     dynamic = _fix_verneednum(dynamic, vers)
     interp_seg = elf.segment(PT_INTERP)
     interp_changed = state.interp != state.orig_interp
     interp_grew = (
         interp_changed and interp_seg is not None and len(state.interp or b"") + 1 > interp_seg.filesz
     )
-    dynamic_grew = len(dynamic) + 1 > dynamic_capacity(elf)
+    # (a dynamic segment without bytes, in a debug file or from a linker script, is never edited)
+    dynamic_grew = elf.has_dynamic_bytes and len(dynamic) + 1 > dynamic_capacity(elf)
     moved = Movable(tuple(dynamic), dynamic_grew, strings.writes, strings.grown, state.interp, interp_grew)
     expected = _expected(elf, state)
-    fixed = vers.writes + vers.records(strings.offsets, elf.codec.little)
+    fixed = vers.writes + vers.records(strings.offsets, elf.codec.little) + sorted(state.writes.items())
+    if state.renames:
+        fixed += symbols.rename_writes(elf, state.renames, strings.offsets)
     if strings.grown is None and not dynamic_grew and not interp_grew:
         writes = _in_place(elf, moved, fixed, vers.sections)
         return Patch(elf.path, tuple(writes), None, elf.size, expected)
@@ -172,6 +175,22 @@ def _versym_writes(elf: ElfFile, dropped: set[int]) -> list[Write]:
         if elf.codec.u16(elf.data, offset + 2 * i) & 0x7FFF in dropped:
             out.append((offset + 2 * i, elf.codec.pack_u16(versions.VER_NDX_GLOBAL)))
     return out
+
+
+def _absolute(elf: ElfFile, state: Desired, dynamic: list[Dyn]) -> list[Dyn]:
+    """Self-relative entries (MIPS's DT_MIPS_RLD_MAP_REL) as absolute addresses until their final
+    place is known (`layout.self_relative`): entries shift, and the dynamic section may move."""
+    seg = elf.dynamic_segment
+    if seg is None:
+        return dynamic
+    entsize = elf.codec.st("dyn").size
+    mask = (1 << (8 * elf.codec.word)) - 1
+    return [
+        Dyn(d.tag, (seg.vaddr + e.orig * entsize + d.val) & mask)
+        if e.orig is not None and is_self_relative(elf, d.tag)
+        else d
+        for d, e in zip(dynamic, state.entries, strict=True)
+    ]
 
 
 def _fix_verneednum(dynamic: list[Dyn], vers: _Versions) -> list[Dyn]:

@@ -32,8 +32,16 @@ class StringPlan:
     grown: bytes | None  # the whole new table when some string did not fit in place
 
 
-def place(table: bytes, requests: Sequence[Request], kept_refs: Callable[[], AbstractSet[int]]) -> StringPlan:
-    """Place every requested string; `kept_refs` (computed only when needed) must stay intact."""
+def place(
+    table: bytes,
+    requests: Sequence[Request],
+    kept_refs: Callable[[], AbstractSet[int]],
+    floor: Callable[[], int] = lambda: 0,
+) -> StringPlan:
+    """Place every requested string; `kept_refs` (computed only when needed) must stay intact.
+
+    A grown copy keeps at least `floor()` bytes of the old table (padded with zeros) before the new
+    strings: the original table's room, so that un-growing can take the original back from it."""
     wanted = list(dict.fromkeys(r.new for r in requests))
     slots = _slots(table, requests)
     offsets: dict[bytes, int] = {}
@@ -60,8 +68,34 @@ def place(table: bytes, requests: Sequence[Request], kept_refs: Callable[[], Abs
                 used.append((start, start + len(old)))
                 break
     if all(w in offsets for w in wanted):
+        done = {start for start, _ in writes}
+        idle = {k: v for k, v in slots.items() if k not in done}
+        if idle:  # given-up strings not overwritten: cleared (kept tails stay)
+            kept = kept if kept is not None else kept_refs()
+            writes += _clear(idle, kept, set(offsets.values()))
         return StringPlan(offsets, tuple(writes), None)
-    return _grow(table, wanted, slots, kept if kept is not None else kept_refs())
+    return _grow(table, wanted, slots, kept if kept is not None else kept_refs(), floor())
+
+
+def _clear(
+    slots: dict[int, bytes], kept: AbstractSet[int], used: AbstractSet[int]
+) -> list[tuple[int, bytes]]:
+    """`X`s over the strings no reference reads any more, up to the first byte one still does.
+
+    A string a file no longer uses must not stay behind: a reference scan (Nix's, storekit's) would
+    still find the store path in it and keep a dependency the program no longer has. `X`s, as
+    patchelf writes: the table keeps its shape (un-growing finds the place again, see `ungrow`).
+    """
+    out: list[tuple[int, bytes]] = []
+    for start, old in slots.items():
+        end = start + len(old)
+        stop = next((i for i in range(start, end) if i in kept or i in used), end)
+        if stop > start:
+            out.append((start, TAINT * (stop - start)))
+    return out
+
+
+TAINT = b"X"
 
 
 def _slots(table: bytes, requests: Sequence[Request]) -> dict[int, bytes]:
@@ -95,12 +129,18 @@ def _keeps_refs(kept: AbstractSet[int], start: int, old: bytes, padded: bytes) -
     return all(padded[i:] == old[i:] for i in range(1, len(old) + 1) if start + i in kept)
 
 
-def _grow(table: bytes, wanted: list[bytes], slots: dict[int, bytes], kept: AbstractSet[int]) -> StringPlan:
+def _grow(
+    table: bytes, wanted: list[bytes], slots: dict[int, bytes], kept: AbstractSet[int], floor: int
+) -> StringPlan:
+    """The table copied (up to its last kept string, at least `floor` bytes: zeros past its end)
+    with the strings that fit nowhere appended."""
     keep = 1
     if kept:
         top = max(kept)
         end = table.find(b"\0", top)
         keep = max(keep, (end if end >= 0 else len(table) - 1) + 1)
+    keep = max(keep, min(floor, len(table)))
+    base = max(keep, floor)
     offsets: dict[bytes, int] = {}
     appended = bytearray()
     for w in wanted:
@@ -108,6 +148,12 @@ def _grow(table: bytes, wanted: list[bytes], slots: dict[int, bytes], kept: Abst
         if found is not None and found + len(w) < keep:
             offsets[w] = found
             continue
-        offsets[w] = keep + len(appended)
+        offsets[w] = base + len(appended)
         appended += w + b"\0"
-    return StringPlan(offsets, (), table[:keep] + bytes(appended))
+    dead = _clear(slots, kept, {o for o in offsets.values() if o < keep})
+    copy = bytearray(table[:keep]) + bytes(base - keep)
+    for start, zeros in dead:
+        if start < keep:
+            n = min(len(zeros), keep - start)
+            copy[start : start + n] = zeros[:n]
+    return StringPlan(offsets, (), bytes(copy) + bytes(appended))

@@ -20,9 +20,8 @@ a file that does not match exactly is not un-grown: the caller then edits it as 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from storekit.elf import versions
 from storekit.elf.edits import Desired
 from storekit.elf.format import (
     DT_STRSZ,
@@ -33,19 +32,25 @@ from storekit.elf.format import (
     PT_LOAD,
     SHF_ALLOC,
     SHF_TLS,
-    SHT_DYNAMIC,
-    SHT_DYNSYM,
-    SHT_GNU_VERDEF,
-    SHT_GNU_VERNEED,
     SHT_STRTAB,
-    STRING_TAGS,
     Dyn,
     Phdr,
     Shdr,
     align_up,
 )
 from storekit.elf.inspect import ElfFacts, ElfFile, parse
-from storekit.elf.layout import Copy, Piece, Write, fixed_end, last_load, layout_items, pack_dynamic_over
+from storekit.elf.layout import (
+    Copy,
+    Piece,
+    Write,
+    Zeros,
+    fixed_end,
+    is_self_relative,
+    last_load,
+    layout_items,
+    pack_dynamic_over,
+)
+from storekit.elf.ungrow_strings import names_string, refs_agree, string_at, strings_in_original
 from storekit.errors import ElfError
 
 
@@ -56,6 +61,8 @@ class Place:
     vaddr: int
     offset: int
     size: int
+    room: int = 0  # bytes up to the next section (a table's size is ambiguous in its padding)
+    content: bytes | None = None  # a cleared table's bytes, taken from its grown copy
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +75,9 @@ class Original:
     places: dict[str, Place]  # the moved items ("dynamic", "table", "interp")
     sections: dict[str, int]  # item -> section index
     rest_old: int  # where the unmapped rest began before growth
-    rest_new: int  # where it begins now
+    rest_new: int  # where it begins now (its leading zero padding may be gone: see `_rest`)
+    rest_first: int  # where its first section (or header table) is now
+    holes: tuple[tuple[int, int], ...] = ()  # file ranges that must be zeros (checked last: MBs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +87,29 @@ class Ungrown:
     size: int
 
 
-def original_layout(elf: ElfFile) -> Original | None:
-    """The layout before storekit grew `elf`, or None when `elf` does not look grown by storekit."""
+def original_layout(elf: ElfFile, *, verify: bool = True) -> Original | None:
+    """The layout before storekit grew `elf`, or None when `elf` does not look grown by storekit.
+
+    `verify=False` skips the one check that reads megabytes (the zeros growth leaves: the old .bss,
+    padding); `holes_are_zeros` does it later, once the cheap checks of an un-grow have passed."""
     try:
-        return _original(elf)
+        orig = _original(elf)
     except (ElfError, ValueError, IndexError):
         return None
+    if orig is not None and verify and not holes_are_zeros(elf, orig):
+        return None
+    return orig
+
+
+def holes_are_zeros(elf: ElfFile, orig: Original) -> bool:
+    """Whether the ranges growth filled with zeros hold only zeros (compared a megabyte at a time)."""
+    step = 1 << 20
+    for start, end in orig.holes:
+        for pos in range(start, end, step):
+            n = min(step, end - pos)
+            if elf.data[pos : pos + n] != bytes(n):
+                return False
+    return True
 
 
 def _original(elf: ElfFile) -> Original | None:
@@ -139,8 +165,12 @@ def _old_place(elf: ElfFile, kind: str, index: int, moved: set[int]) -> Place | 
         return None
     offset = elf.vaddr_to_offset(start, end - start)
     gap = bytes(elf.data[offset : offset + end - start])
+    content = None
+    if kind == "table" and gap == bytes(len(gap)):  # growth cleared it: its copy starts with it
+        copy = bytes(elf.data[elf.strtab_offset : elf.strtab_offset + min(elf.strtab_size, len(gap))])
+        gap = content = copy + bytes(len(gap) - len(copy))
     size = _old_size(elf, kind, gap, nxt.addralign)
-    return None if size is None else Place(start, offset, size)
+    return None if size is None else Place(start, offset, size, end - start, content)
 
 
 def _old_size(elf: ElfFile, kind: str, gap: bytes, align: int) -> int | None:
@@ -175,36 +205,63 @@ def _old_filesz(elf: ElfFile, seg: Phdr, end_fixed: int, places: dict[str, Place
     return end - seg.vaddr if end <= end_fixed else -1
 
 
-def _rest(elf: ElfFile, seg: Phdr, filesz: int, tail: int) -> tuple[int, int] | None:
-    """Where the unmapped rest began before growth and where it is now (growth keeps its alignment)."""
+def _rest(
+    elf: ElfFile, seg: Phdr, filesz: int, tail: int
+) -> tuple[int, int, int, tuple[tuple[int, int], ...]] | None:
+    """Where the unmapped rest began before growth, where it begins now and where its first section
+    is now (growth keeps its alignment).
+
+    Growth moves the rest from its first section on, leaving zero padding in front of that behind
+    (so that the result does not depend on earlier growths), so the original padding between the
+    segment and the first section is put back as zeros: the rest's start "now" may lie inside the
+    grown segment, and only its part from the first section on is copied back.
+    """
     if filesz < 0:
         return None
     rest_old = seg.offset + filesz
     new_end = seg.offset + seg.filesz
     after = [s for s in elf.sections if s.in_file and s.size and s.offset >= new_end]
     align = max([8, *(s.addralign for s in after if s.addralign)])
-    # Each growth keeps the rest's offsets modulo `align` and may add padding before it: the first
-    # thing of the rest (section or header table) goes back to the first such offset after the segment.
-    heads = [s.offset for s in after] + [o for o in (elf.header.shoff, elf.header.phoff) if o >= new_end]
+    heads = [s.offset for s in elf.sections if s.in_file and s.offset >= new_end]
+    heads += [o for o in (elf.header.shoff, elf.header.phoff) if o >= new_end]
     first = min([*heads, elf.size])
     rest_new = first - (first - rest_old) % align
-    if rest_new < new_end or any(s.flags & SHF_ALLOC for s in after):
+    if rest_new < rest_old or any(s.flags & SHF_ALLOC for s in after):
         return None
     if any(
-        i and not s.flags & SHF_ALLOC and rest_old <= s.offset < rest_new for i, s in enumerate(elf.sections)
+        i and not s.flags & SHF_ALLOC and s.size and rest_old <= s.offset < rest_new
+        for i, s in enumerate(elf.sections)
     ):
         return None
     if rest_old <= elf.header.shoff < rest_new or rest_old <= elf.header.phoff < rest_new:
         return None
-    hole = bytes(elf.data[rest_old : seg.offset + tail - seg.vaddr]) + bytes(elf.data[new_end:rest_new])
-    return (rest_old, rest_new) if not hole.strip(b"\0") else None
+    return rest_old, rest_new, first, ((rest_old, seg.offset + tail - seg.vaddr), (new_end, first))
+
+
+def table_room(elf: ElfFile) -> int:
+    """The bytes the original string table had up to the next section: all of them stay at the
+    start of a grown copy (see `plan_ungrow`), so clearing the original loses nothing."""
+    orig = original_layout(elf, verify=False)
+    if orig is not None and "table" in orig.places:
+        return orig.places["table"].room
+    addr = elf.tag(DT_STRTAB)
+    for i, s in enumerate(elf.sections[:-1]):
+        if s.addr == addr and s.type == SHT_STRTAB and s.flags & SHF_ALLOC:
+            nxt = elf.sections[i + 1]
+            if nxt.flags & SHF_ALLOC and addr + elf.strtab_size <= nxt.addr:
+                try:  # the padding up to the next section, when it is in the same segment
+                    elf.vaddr_to_offset(addr, nxt.addr - addr)
+                except ElfError:
+                    break
+                return nxt.addr - addr
+    return elf.strtab_size
 
 
 def plan_ungrow(elf: ElfFile, state: Desired, expected: ElfFacts) -> Ungrown | None:
     """The original layout with `state` written into the original tables, or None when not possible."""
-    if state.removed_libs or state.renamed_libs:
+    if state.removed_libs or state.renamed_libs or any(is_self_relative(elf, d.tag) for d in elf.dynamic):
         return None
-    orig = original_layout(elf)
+    orig = original_layout(elf, verify=False)
     if orig is None:
         return None
     try:
@@ -215,16 +272,33 @@ def plan_ungrow(elf: ElfFile, state: Desired, expected: ElfFacts) -> Ungrown | N
 
 def _plan(elf: ElfFile, state: Desired, expected: ElfFacts, orig: Original) -> Ungrown | None:
     table = _table_place(elf, orig)
-    old_table = bytes(elf.data[table.offset : table.offset + table.size])
-    dynamic = _dynamic(elf, state, old_table, table)
-    if dynamic is None or not _refs_agree(elf, old_table):
+    if table.content is not None:
+        old_table = bytearray(table.content)
+    else:
+        old_table = bytearray(elf.data[table.offset : table.offset + max(table.size, table.room)])
+    original = bytes(old_table[: table.size])
+    # may put strings back into cleared places
+    dynamic = strings_in_original(elf, state, old_table, table.vaddr, table.size)
+    if dynamic is None or not refs_agree(elf, original) or not holes_are_zeros(elf, orig):
         return None
+    # A string put back at the very end of the table (its cleared place) may end in what looked
+    # like padding: the table is then that much longer.
+    size = max(
+        [table.size, *(d.val + 1 + len(string_at(old_table, d.val)) for d in dynamic if names_string(d))]
+    )
+    if size != table.size:
+        table = Place(table.vaddr, table.offset, size, table.room, table.content)
+        orig = replace(orig, places={**orig.places, "table": table})
+        dynamic = [Dyn(d.tag, size) if d.tag == DT_STRSZ else d for d in dynamic]
+    old_table = old_table[:size]
     delta = orig.rest_new - orig.rest_old
 
     def at(offset: int) -> int:
         return offset - delta if offset >= orig.rest_new else offset
 
     writes: list[Write] = []
+    if old_table != elf.data[table.offset : table.offset + table.size]:
+        writes.append((table.offset, bytes(old_table)))
     dyn_place = _place_of(elf, orig, "dynamic")
     if dyn_place is None:
         return None
@@ -247,8 +321,11 @@ def _plan(elf: ElfFile, state: Desired, expected: ElfFacts, orig: Original) -> U
         (header.shoff, b"".join(s.pack(elf.codec) for s in shdrs)),
     ]
     size = orig.rest_old + elf.size - orig.rest_new
-    pieces = tuple(
-        p for p in (Copy(0, orig.rest_old), Copy(orig.rest_new, elf.size - orig.rest_new)) if p.length
+    first = orig.rest_first
+    pieces: tuple[Piece, ...] = tuple(
+        p
+        for p in (Copy(0, orig.rest_old), Zeros(first - orig.rest_new), Copy(first, elf.size - first))
+        if p.length
     )
     result = Ungrown(pieces, tuple(writes), size)
     return result if _reads_back(elf, result, expected) else None
@@ -266,50 +343,6 @@ def _place_of(elf: ElfFile, orig: Original, kind: str) -> Place | None:
         return orig.places[kind]
     p = elf.dynamic_segment if kind == "dynamic" else elf.segment(PT_INTERP)
     return None if p is None else Place(p.vaddr, p.offset, p.filesz)
-
-
-def _dynamic(elf: ElfFile, state: Desired, old_table: bytes, table: Place) -> list[Dyn] | None:
-    """The final entries, every string found in the original table (None if one is not there)."""
-    out: list[Dyn] = []
-    for e in state.entries:
-        if e.tag == DT_STRTAB:
-            out.append(Dyn(e.tag, table.vaddr))
-        elif e.tag == DT_STRSZ:
-            out.append(Dyn(e.tag, table.size))
-        elif e.text is not None or e.tag in STRING_TAGS:
-            text = e.text if e.text is not None else elf.string(e.val)
-            needle = text + b"\0"  # where it points now if the old table has it there, else the first one
-            found = e.val if old_table.startswith(needle, e.val) else old_table.find(needle)
-            if found < 0:
-                return None
-            out.append(Dyn(e.tag, found))
-        else:
-            out.append(Dyn(e.tag, e.val))
-    return out
-
-
-def _refs_agree(elf: ElfFile, old_table: bytes) -> bool:
-    """Every string that symbols and version records name reads the same in the original table."""
-    refs = set(versions.verdef_names(elf))
-    needed = versions.read_verneed(elf)
-    for entry in needed.entries if needed is not None else ():
-        refs |= {entry.file, *(a.name for a in entry.auxes)}
-    count = versions.dynsym_count(elf)
-    if count is None or _unknown_users(elf):
-        return False
-    refs.update(versions.symbol_name_offsets(elf, count))
-    for r in refs:
-        end = old_table.find(b"\0", r)
-        if r >= len(old_table) or end < 0 or old_table[r:end] != elf.string(r):
-            return False
-    return True
-
-
-def _unknown_users(elf: ElfFile) -> bool:
-    """Whether a section of a kind not read here (e.g. prelink's .gnu.liblist) names dynamic strings."""
-    known = (SHT_DYNSYM, SHT_DYNAMIC, SHT_GNU_VERDEF, SHT_GNU_VERNEED)
-    tables = {i for i, s in enumerate(elf.sections) if s.type == SHT_STRTAB and s.flags & SHF_ALLOC}
-    return any(s.link in tables and s.type not in known for s in elf.sections if s.type)
 
 
 def _phdr(p: Phdr, i: int, orig: Original, at: Callable[[int], int]) -> Phdr:
@@ -341,8 +374,11 @@ def _reads_back(elf: ElfFile, ungrown: Ungrown, expected: ElfFacts) -> bool:
     """Assemble the result in memory and check that it parses and says what the plan wants."""
     out = bytearray()
     for p in ungrown.pieces:
-        assert isinstance(p, Copy)
-        out += elf.data[p.offset : p.offset + p.length]
+        if isinstance(p, Copy):
+            out += elf.data[p.offset : p.offset + p.length]
+        else:
+            assert isinstance(p, Zeros)
+            out += bytes(p.length)
     for offset, data in ungrown.writes:
         if offset + len(data) > len(out):
             return False
