@@ -19,7 +19,17 @@ export DEBIAN_FRONTEND=noninteractive
 want="python3 python3-venv python3-pip ca-certificates nix-bin patchelf bubblewrap passt busybox-static
 nginx-light|nginx xz-utils zstd gcc g++ gcc-multilib binutils binutils-powerpc64-linux-gnu file strace
 dpkg-dev gawk m4 bison texinfo openssh-server openssh-client shellcheck just|
-radosgw ceph-mon ceph-osd"
+radosgw ceph-mon ceph-osd clang qemu-user-static"
+# Real programs for every machine the ELF editor patches: cross binutils, C libraries and libgcc
+# (compiled with clang; Debian's gcc cross compilers conflict with gcc-multilib). A machine a release
+# no longer carries (mips, ia64 ...) is optional: its tests skip and say which package is missing.
+for m in arm64:aarch64-linux-gnu armhf:arm-linux-gnueabihf ppc64el:powerpc64le-linux-gnu \
+         riscv64:riscv64-linux-gnu s390x:s390x-linux-gnu sparc64:sparc64-linux-gnu \
+         mips:mips-linux-gnu mipsel:mipsel-linux-gnu; do
+    arch=${m%%:*} triple=${m#*:}
+    want="$want binutils-$triple| libc6-dev-$arch-cross| libgcc-12-dev-$arch-cross|libgcc-14-dev-$arch-cross|"
+done
+want="$want binutils-alpha-linux-gnu| binutils-sh4-linux-gnu| binutils-ia64-linux-gnu|"
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 available() { apt-cache show --no-all-versions "$1" >/dev/null 2>&1; }
