@@ -66,7 +66,7 @@ def fast_tmp(tmp_path: Path) -> Iterator[Path]:
     base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else str(tmp_path)
     where = Path(tempfile.mkdtemp(prefix="storekit-attack-", dir=base))
     yield where
-    from storekit.store.fsdelete import remove_tree
+    from storekit.fdtree import remove_tree
 
     remove_tree(where)
 
@@ -88,7 +88,7 @@ def test_deep_nar_restores_dumps_back_and_deletes(fast_tmp: Path, deep: bytes) -
     assert restore(io.BytesIO(deep), dest) == len(deep)
     assert b"".join(dump_path(dest)) == deep
     assert hash_path(dest) == (Hash.of(deep), len(deep))
-    from storekit.store.fsdelete import remove_tree
+    from storekit.fdtree import remove_tree
 
     assert remove_tree(dest) == len(b"at the bottom\n")
     assert not os.path.lexists(dest)
