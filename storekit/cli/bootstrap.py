@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import typer
 
 from storekit.bootstrap import stages
-from storekit.bootstrap.config import LoadedProfile, load_profile, parse_profile, pin_sources, read_document
+from storekit.bootstrap.config import LoadedProfile, load_profile, pin_sources, read_document
 from storekit.bootstrap.driver import Bootstrap, PackageState
 from storekit.bootstrap.stagebuild import Event
 from storekit.cli._options import KeepFailedOption
@@ -101,8 +101,7 @@ def graph(
     ] = None,
 ) -> None:
     """The package graph: a cluster per stage, an edge per declared dependency and per stage input."""
-    with open(config, encoding="utf-8") as f:
-        profile = parse_profile(f.read(), config)
+    profile = load_profile(config).profile
     text = stages.to_dot(profile).encode()
     if format == "svg":
         dot = shutil.which("dot")
