@@ -11,7 +11,8 @@ from storekit.bootstrap.config import load_profile, parse_profile, pin_sources, 
 from storekit.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
-PROFILES = sorted((REPO / "bootstrap" / "lfs").glob("*.toml"))
+# seed.toml is not a profile: the LFS profiles take their seed from it (`[seed] from = "seed.toml"`)
+PROFILES = sorted(p for p in (REPO / "bootstrap" / "lfs").glob("*.toml") if p.name != "seed.toml")
 
 MINIMAL = """
 [profile]

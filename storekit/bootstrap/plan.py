@@ -32,7 +32,7 @@ from storekit.storepath import FileIngestionMethod, StoreDir, StorePath
 SEED_NAME = "bootstrap-seed"
 VERIFY = "verify"
 #: Bump when `seed.make_seed` changes what it makes from the same host files.
-SEED_FORMAT = "1"
+SEED_FORMAT = "2"  # 2: env wrappers keep the caller's settings
 SEED_BUILDER = "builtin:storekit-seed"
 FETCHURL_BUILDER = "builtin:fetchurl"
 IMPURE_ENV = "http_proxy https_proxy ftp_proxy all_proxy no_proxy"
