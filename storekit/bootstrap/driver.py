@@ -124,6 +124,8 @@ class Bootstrap:
         result = [(SEED, [seed])]
         for stage, pps in plan.stages:
             result.append((stage, [self._state(pp) for pp in pps]))
+        if plan.rootfs is not None:
+            result.append((plan.rootfs.package.id, [self._state(plan.rootfs)]))
         return result
 
     def _state(self, pp: PackagePlan) -> PackageState:
@@ -207,9 +209,9 @@ class Bootstrap:
                 self.store.add_text(path.name, data)
         wanted = [plan.seed.drv_path]
         packages = plan.packages
+        extra = {pp.package.id: pp for pp in (plan.verify, plan.rootfs) if pp is not None}
         for pid in ids:
-            pp = packages.get(pid, plan.verify)
-            assert pp is not None
+            pp = packages.get(pid) or extra[pid]
             wanted += [p.drv_path for _, p in pp.sources]
             wanted.append(pp.planned.drv_path)
         for drv_path in _in_input_order(plan, wanted):
@@ -264,6 +266,13 @@ class Bootstrap:
             if run.failed and not keep_going:
                 break
         blocked = sorted(wanted - set(run.built) - set(run.valid) - set(run.failed))
+        rootfs = self.plan.rootfs
+        if rootfs is not None and not until:
+            if blocked or run.failed:
+                blocked.append(rootfs.package.id)
+            else:  # the system's tree, once everything it composes is there
+                self.write_derivations([rootfs.package.id])
+                run.stage(rootfs.package.stage, [rootfs])
         return BuildSummary(dict(run.built), tuple(run.valid), dict(run.failed), tuple(blocked))
 
     def build_verify(

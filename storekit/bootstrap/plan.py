@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from storekit.bootstrap import stages
 from storekit.bootstrap.model import SEED, LoadedProfile, Package, Profile, SeedSpec, Source
+from storekit.bootstrap.rootfs import rootfs_env, rootfs_package
 from storekit.derivation.hashing import instantiate
 from storekit.derivation.model import Derivation, DerivationOutput
 from storekit.errors import ConfigError
@@ -69,6 +70,8 @@ class Plan:
     """Every `.drv` of the plan by path (sources, seed, packages)."""
     verify: PackagePlan | None = None
     """The sanity checks, a derivation like a package of the verified stage."""
+    rootfs: PackagePlan | None = None
+    """The system as one tree (`[rootfs]`), after its stage; its inputs are the packages it lists."""
 
     @property
     def packages(self) -> dict[str, PackagePlan]:
@@ -162,7 +165,21 @@ def make_plan(loaded: LoadedProfile, store_dir: StoreDir, seed_manifest: str) ->
     if profile.verify is not None:
         pkg = verify_package(profile)
         verify = _package(profile, pkg, done, text_of, store_dir, derivations)
-    return Plan(profile, store_dir, seed, texts, tuple(planned_stages), derivations, verify)
+    rootfs = None
+    if profile.rootfs is not None:
+        spec = profile.rootfs
+        files = {
+            path: store_dir.make_text_path(path.rsplit("/", 1)[-1], Hash.of(text.encode()))
+            for path, text in spec.files
+        }
+        texts.update({files[path]: text.encode() for path, text in spec.files})
+        extra = (
+            rootfs_env(spec, {k: str(v) for k, v in files.items()}),
+            tuple(str(p) for p in files.values()),
+        )
+        pkg = rootfs_package(spec, profile.name)
+        rootfs = _package(profile, pkg, done, text_of, store_dir, derivations, list(spec.packages), extra)
+    return Plan(profile, store_dir, seed, texts, tuple(planned_stages), derivations, verify, rootfs)
 
 
 def _require_pins(profile: Profile) -> None:
@@ -203,8 +220,11 @@ def _package(
     text_of: Mapping[str, StorePath],
     store_dir: StoreDir,
     derivations: dict[str, Derivation],
+    only: list[str] | None = None,
+    extra: tuple[dict[str, str], tuple[str, ...]] = ({}, ()),
 ) -> PackagePlan:
-    inputs = stages.visible_inputs(profile, pkg)
+    """A package's derivation; `only` replaces its visible inputs, `extra` adds env and input sources."""
+    inputs = stages.visible_inputs(profile, pkg) if only is None else only
     sources = []
     for source in pkg.sources:
         planned = source_derivation(source, store_dir, profile.file)
@@ -218,6 +238,7 @@ def _package(
     env["srcs"] = " ".join(str(p.out) for _, p in sources)
     env["patches"] = " ".join(_patch(by_file, p) for p in pkg.patches)
     env["script"] = str(text_of[pkg.script])
+    env.update({k: _resolver(profile, pkg, paths, seed_out)(v, f"{pkg.id}.{k}") for k, v in extra[0].items()})
     builder_text = str(text_of[profile.builder])
     input_drvs = {str(done[i].drv_path): ("out",) for i in inputs}
     input_drvs[str(done[SEED].drv_path)] = ("out",)
@@ -225,7 +246,7 @@ def _package(
     template = Derivation(
         outputs={"out": DerivationOutput()},
         input_drvs=input_drvs,
-        input_srcs=(builder_text, env["script"]),
+        input_srcs=(builder_text, env["script"], *extra[1]),
         system=profile.system,
         builder=f"{seed_out}/bin/bash",
         args=("-e", builder_text),

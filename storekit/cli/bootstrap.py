@@ -257,3 +257,47 @@ def pin(
     typer.echo(f"pinned {len(changed)} source(s) in {config}", err=True)
     for line in problems:
         typer.echo(f"warning: {line}", err=True)
+
+
+@app.command("export")
+def export_command(
+    config: ConfigArg,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="lfs.tar, lfs.tar.gz, lfs.tar.xz or lfs.tar.zst")
+    ],
+    store: StoreOpt = None,
+) -> None:
+    """Write the built system (the profile's [rootfs] and its closure) as a reproducible tarball.
+
+    Owners are root:root and the ownership manifest's modes (setuid programs, a sticky /tmp) are
+    applied; entries are sorted and every mtime is 1, so two exports of one build are the same bytes.
+    """
+    from storekit.bootstrap.export import export
+
+    with _bootstrap(config, store) as boot:
+        done = export(boot, output)
+    typer.echo(
+        f"wrote {done.path}: {done.entries} entries, {done.store_paths} store paths, "
+        f"{done.modes_applied} modes from the ownership manifest",
+        err=True,
+    )
+    typer.echo(f"sha256 {done.sha256}")
+
+
+@app.command("enter", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def enter_command(
+    ctx: typer.Context,
+    config: ConfigArg,
+    store: StoreOpt = None,
+) -> None:
+    """Run a login shell, or the command after `--`, with the built system as / (bubblewrap, no root).
+
+    Like the book's `chroot $LFS`: the system's /usr, /etc … read-only, the store at its path, fresh
+    /dev and /proc, tmpfs on /tmp, /run, /root and /home; inside, you are uid 0. Exits with the
+    command's status.
+    """
+    from storekit.bootstrap.enter import enter_argv
+
+    with _bootstrap(config, store) as boot:
+        argv = enter_argv(boot, list(ctx.args), os.environ.get("TERM"))
+    raise typer.Exit(subprocess.run(argv, check=False).returncode)
