@@ -47,6 +47,8 @@ class PackageState:
     """(url, sha256) of each source."""
     seconds: float | None = None
     log: str | None = None
+    weak_pins: tuple[str, ...] = ()
+    """Sources fixed by the book's md5 alone (no sha256 yet): `pin --mirror DIR` upgrades them."""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -57,6 +59,7 @@ class PackageState:
             "outputs": list(self.outputs),
             "sources": [{"url": u, "sha256": h} for u, h in self.sources],
             "seconds": self.seconds,
+            "weak_pins": list(self.weak_pins),
         }
 
 
@@ -142,6 +145,7 @@ class Bootstrap:
             tuple((s.urls[0], s.sha256 or "") for s, _ in pp.sources),
             timing,
             self.package_log(pkg.id) if os.path.exists(self.package_log(pkg.id)) else None,
+            tuple(s.file for s, _ in pp.sources if s.sha256 is None),
         )
 
     def _status(self, out: StorePath) -> str:

@@ -80,21 +80,14 @@ class Plan:
 
 def source_derivation(source: Source, store_dir: StoreDir, file: str = "") -> Planned:
     """The fixed-output derivation `<nix/fetchurl.nix>` would write for `source` (`file`: the profile)."""
-    if source.sha256 is None:
-        raise ConfigError(
-            file,
-            f"{source.key}.sha256",
-            "is not pinned: fill the mirror (storekit bootstrap sources) "
-            "and run storekit bootstrap pin, or write the sha256 the project publishes",
-        )
-    digest = Hash.parse(source.sha256, "sha256")
+    digest = pinned_hash(source, file)
     env = {
         "builder": FETCHURL_BUILDER,
         "executable": "",
         "impureEnvVars": IMPURE_ENV,
         "name": source.file,
         "outputHash": digest.base16,
-        "outputHashAlgo": "sha256",
+        "outputHashAlgo": digest.algo,
         "outputHashMode": "flat",
         "preferLocalBuild": "1",
         "system": "builtin",
@@ -110,6 +103,24 @@ def source_derivation(source: Source, store_dir: StoreDir, file: str = "") -> Pl
     )
     path, drv = instantiate(template, store_dir, _no_inputs)
     return Planned(path, drv, store_dir.parse_path(drv.outputs["out"].path))
+
+
+def pinned_hash(source: Source, file: str = "") -> Hash:
+    """The hash that fixes a source's output: its sha256, else (a weak pin) the book's md5.
+
+    Nix accepts md5 for fixed outputs (`outputHashAlgo = "md5"`); the path differs from the sha256
+    one, so `pin` upgrading a weak pin changes the source's path and its dependents, as it must.
+    """
+    if source.sha256 is not None:
+        return Hash.parse(source.sha256, "sha256")
+    if source.md5 is not None:
+        return Hash.parse(source.md5, "md5")
+    raise ConfigError(
+        file,
+        f"{source.key}.sha256",
+        "is not pinned: fill the mirror (storekit bootstrap sources) "
+        "and run storekit bootstrap pin, or write the sha256 (or md5) the project publishes",
+    )
 
 
 def seed_derivation(spec: SeedSpec, manifest: str, system: str, store_dir: StoreDir) -> Planned:
@@ -188,7 +199,12 @@ def _require_pins(profile: Profile) -> None:
     Found one at a time, a profile with many would take as many runs to learn what is missing.
     """
     unpinned = sorted(
-        {s.file: s for p in profile.packages.values() for s in p.sources if s.sha256 is None}.values(),
+        {
+            s.file: s
+            for p in profile.packages.values()
+            for s in p.sources
+            if s.sha256 is None and s.md5 is None
+        }.values(),
         key=lambda s: s.key,
     )
     if not unpinned:

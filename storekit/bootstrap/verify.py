@@ -63,7 +63,9 @@ def _inside(boot: Bootstrap, script: str) -> Check:
     from storekit.bootstrap.enter import enter_argv
 
     text = boot.loaded.files[script].decode()
-    proc = subprocess.run(enter_argv(boot, ["/bin/sh", "-c", text]), capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        enter_argv(boot, ["/bin/sh", "-c", text]), capture_output=True, text=True, check=False
+    )
     lines = (proc.stdout + proc.stderr).strip()
     name = f"the book's checks inside the system ({script}, bootstrap enter)"
     return Check(name, proc.returncode == 0, lines if proc.returncode else lines.replace("ok: ", "", -1))

@@ -71,6 +71,8 @@ def _print_states(result: list[tuple[str, list[PackageState]]], as_json: bool) -
         for p in states:
             took = f" {p.seconds:.0f}s" if p.seconds is not None else ""
             typer.echo(f"  {p.id:<20} {p.version:<12} {p.status:<13}{took:>7}  {p.outputs[0]}")
+            if p.weak_pins:
+                typer.echo(f"  {'':<20} weak pin (md5 only): {', '.join(p.weak_pins)}")
 
 
 @app.command()
