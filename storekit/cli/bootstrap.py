@@ -232,9 +232,30 @@ def sources(
 @app.command()
 def pin(
     config: ConfigArg,
-    mirror: Annotated[str, typer.Option("--mirror", help="Directory holding the source tarballs.")],
+    mirror: Annotated[
+        str | None, typer.Option("--mirror", help="Directory holding the source tarballs.")
+    ] = None,
+    from_debian: Annotated[
+        bool,
+        typer.Option(
+            "--from-debian", help="Move Debian pins whose version is gone to the version Debian has now."
+        ),
+    ] = False,
+    apt_dir: Annotated[
+        str | None, typer.Option("--apt-dir", help="Private apt state (default: /var/tmp/storekit-apt).")
+    ] = None,
 ) -> None:
-    """Write each source's sha256, computed from the mirror, into the profile (comments and layout kept)."""
+    """Write each source's sha256 into the profile (comments and layout kept).
+
+    With --mirror: computed from the files there (a weak md5 pin becomes a sha256). With --from-debian:
+    a source whose Debian version is gone gets the version, URL and sha256 of Debian's current one,
+    from the signed source index, so only the packages that use it (and their dependents) rebuild.
+    """
+    if from_debian:
+        _pin_from_debian(config, apt_dir or "/var/tmp/storekit-apt")
+        return
+    if mirror is None:
+        raise StorekitError("pin needs --mirror DIR (files to hash) or --from-debian")
     from storekit.bootstrap.sources import file_digest, mirror_file
 
     loaded = load_profile(config)
@@ -303,3 +324,31 @@ def enter_command(
     with _bootstrap(config, store) as boot:
         argv = enter_argv(boot, list(ctx.args), os.environ.get("TERM"))
     raise typer.Exit(subprocess.run(argv, check=False).returncode)
+
+
+def _pin_from_debian(config: str, apt_dir: str) -> None:
+    from storekit.bootstrap.debian import apt_showsrc, prepare_apt
+    from storekit.bootstrap.debian_index import Move, apply_moves, find_move, parse_showsrc
+
+    profile = load_profile(config).profile
+    showsrc = apt_showsrc(prepare_apt(apt_dir))
+    records: dict[str, list[Any]] = {}
+    moves: list[Move] = []
+    for pkg in profile.packages.values():
+        for source in pkg.sources:
+            if source.debian is None:
+                continue
+            name = source.debian.partition("=")[0]
+            if name not in records:
+                records[name] = parse_showsrc(showsrc(name))
+            move = find_move(source, records[name])
+            if move is not None and all(m.old_file != move.old_file for m in moves):
+                moves.append(move)
+    document = read_document(config)
+    changed = apply_moves(document, profile, moves)
+    for move in moves:
+        typer.echo(move.describe(), err=True)
+    if changed:
+        with open(config, "w", encoding="utf-8") as f:
+            f.write(document.as_string())
+    typer.echo(f"moved {len(moves)} Debian file(s), {len(changed)} source(s) in {config}", err=True)
