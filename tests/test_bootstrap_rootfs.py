@@ -24,6 +24,7 @@ from storekit.bootstrap.config import load_profile, parse_profile
 from storekit.bootstrap.driver import Bootstrap
 from storekit.bootstrap.enter import enter_argv
 from storekit.bootstrap.export import export
+from storekit.bootstrap.reproduce import check_packages
 from storekit.bootstrap.verify import verify
 from storekit.cli import app
 from storekit.errors import ConfigError, StorekitError
@@ -52,6 +53,10 @@ sandbox_paths = ["/bin/sh=@seed@/bin/sh"]
 stage = "one"
 version = "1"
 
+[packages.noisy]
+stage = "one"
+version = "1"
+
 [rootfs]
 packages = ["tool", "seed"]
 check = "check.sh"
@@ -68,6 +73,7 @@ TOOL = """mkdir -p "$out/bin"
 printf '#!/bin/sh\\necho "tool runs as $(id -u)"\\n' > "$out/bin/tool"
 chmod +x "$out/bin/tool"
 """
+NOISY = 'mkdir -p "$out/share"; echo same > "$out/share/same"; echo "$EPOCHREALTIME" > "$out/share/stamp"\n'
 CHECK = """set -e
 [ "$(tool)" = "tool runs as 0" ] && echo "ok: tool"
 grep -q "^root:" /etc/passwd
@@ -82,6 +88,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bootstrap]:
     shutil.copy(LFS / "builder.sh", root / "builder.sh")
     shutil.copy(LFS / "rootfs.sh", root / "rootfs.sh")
     (root / "packages" / "tool.sh").write_text(TOOL)
+    (root / "packages" / "noisy.sh").write_text(NOISY)
     (root / "check.sh").write_text(CHECK)
     (root / "tiny.toml").write_text(PROFILE)
     store = LocalStore(local_spec_for(str(root / "store")))
@@ -210,3 +217,33 @@ def test_a_bad_rootfs_table_is_a_clear_error(table: str, message: str) -> None:
     head = PROFILE.split("[rootfs]")[0]
     with pytest.raises(ConfigError, match=message):
         parse_profile(head + table, "t.toml")
+
+
+def test_check_rebuilds_and_names_the_files_that_differ(system: Bootstrap) -> None:
+    found = {c.id: c.result for c in check_packages(system)}
+    assert set(found) == {"tool", "noisy", "rootfs"}
+    assert found["tool"] is not None and found["tool"].same
+    assert found["rootfs"] is not None and found["rootfs"].same  # the tree is reproducible too
+    noisy = found["noisy"]
+    assert noisy is not None and not noisy.same and noisy.differing == ("share/stamp",)
+    # the store is unchanged: the registered hash is still the first build's
+    info = system.store.lookup_path_info(noisy.output)
+    assert info is not None and info.nar_hash == noisy.expected
+    runner = CliRunner()
+    config, store = system.profile.file, system.store.real_dir
+    one = runner.invoke(app, ["bootstrap", "check", config, "tool", "--store", store])
+    assert one.exit_code == 0 and one.stdout.startswith("same     tool"), one.output
+    drv = str(system.plan.packages["noisy"].planned.drv_path)
+    nix_like = runner.invoke(
+        app,
+        [
+            "build",
+            "--check",
+            drv,
+            "--store",
+            store,
+            "--sandbox-path",
+            f"/bin/sh={system.plan.seed.out}/bin/sh",
+        ],
+    )
+    assert nix_like.exit_code != 0 and "may not be deterministic" in str(nix_like.exception)

@@ -352,3 +352,37 @@ def _pin_from_debian(config: str, apt_dir: str) -> None:
         with open(config, "w", encoding="utf-8") as f:
             f.write(document.as_string())
     typer.echo(f"moved {len(moves)} Debian file(s), {len(changed)} source(s) in {config}", err=True)
+
+
+@app.command("check")
+def check_command(
+    config: ConfigArg,
+    packages: Annotated[
+        list[str] | None, typer.Argument(help="Packages to check (default: all built).")
+    ] = None,
+    store: StoreOpt = None,
+    cores: Annotated[int | None, typer.Option("--cores", min=1)] = None,
+) -> None:
+    """Rebuild built packages and compare NAR hashes (like nix-build --check); name the files that differ."""
+    from storekit.bootstrap.reproduce import check_packages
+
+    with _bootstrap(config, store) as boot:
+        found = check_packages(
+            boot,
+            packages or (),
+            cores=_cores(1, cores),
+            progress=lambda p: typer.echo(f"checking {p}", err=True),
+        )
+    checked = [c for c in found if c.result is not None]
+    for c in found:
+        if c.result is None:
+            typer.echo(f"skipped  {c.id} (not built)")
+        elif c.result.same:
+            typer.echo(f"same     {c.id} ({c.result.seconds:.0f}s)")
+        else:
+            shown = ", ".join(c.result.differing[:10]) + (" …" if len(c.result.differing) > 10 else "")
+            typer.echo(f"differs  {c.id}: {shown}")
+    same = sum(c.result.same for c in checked if c.result is not None)
+    typer.echo(f"{same} of {len(checked)} package(s) rebuild bit for bit", err=True)
+    if same != len(checked):
+        raise StorekitError(f"{len(checked) - same} package(s) do not rebuild bit for bit")

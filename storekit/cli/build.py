@@ -33,6 +33,7 @@ from storekit.cli._progress import TerminalBar, terminal_bar
 if TYPE_CHECKING:
     from storekit.build.driver import Sources, Target
     from storekit.build.plan import BuildPlan
+    from storekit.build.runner import BuildOptions
     from storekit.build.scheduler import Progress, Report
     from storekit.config import Config
     from storekit.store.local import LocalStore
@@ -87,6 +88,12 @@ def command(
         bool, typer.Option("--print-build-logs", "-L", help="Show build logs on stderr as they come.")
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be done.")] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="Rebuild built derivations and compare (nix-build --check); change nothing."
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress line.")] = False,
     as_json: Annotated[
         bool,
@@ -116,6 +123,9 @@ def command(
         sources = _sources(stack, specs, trusted_public_keys, no_check_sigs, config)
         if dry_run:
             _show_plan(s, wanted, sources)
+            return
+        if check:
+            _check(s, wanted, options)
             return
         on_log = _log_printer() if print_build_logs else None
         bar = stack.enter_context(terminal_bar(quiet or print_build_logs, desc="building", unit="drv"))
@@ -217,3 +227,24 @@ def _progress(bar: TerminalBar | None) -> Callable[[Progress], None] | None:
         bar.show(total=p.total, done=p.done, postfix=note)
 
     return update
+
+
+def _check(store: LocalStore, wanted: list[Target], options: BuildOptions) -> None:
+    """`--check`: each target rebuilt and compared; an error names the outputs that differ."""
+    from storekit.build.check import check_derivation
+    from storekit.errors import StorekitError
+
+    differ = []
+    for drv_path, _ in wanted:
+        for r in check_derivation(store, drv_path, options):
+            if r.same:
+                typer.echo(f"{r.output}: rebuilds bit for bit", err=True)
+            else:
+                differ.append(str(r.output))
+                typer.echo(
+                    f"{r.output}: differs (NAR {r.expected.sri} before, {r.got.sri} now): "
+                    + ", ".join(r.differing[:20]),
+                    err=True,
+                )
+    if differ:
+        raise StorekitError(f"derivation may not be deterministic: {', '.join(differ)} differ when rebuilt")
