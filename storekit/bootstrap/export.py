@@ -8,7 +8,7 @@ Reproducible, so two exports of one build are the same bytes: entries sorted by 
 (the store's), owner root:root (0:0) unless the ownership manifest says otherwise, modes normalised as
 the store has them (0755 or 0644, directories 0755) and then the manifest's modes applied (setuid
 `su`, a sticky `/tmp`), GNU tar headers without user names of the exporting machine, compression
-with fixed settings (gzip without a file name or time, xz preset 6, zstd level 19 on one thread).
+with fixed settings (gzip without a file name or time, xz preset 6, zstd level 12 on one thread).
 """
 
 from __future__ import annotations
@@ -195,7 +195,7 @@ class _compressor:
             if zstd is None:
                 raise StorekitError("a .tar.zst export needs the zstd command (apt-get install zstd)")
             self.proc = subprocess.Popen(
-                [zstd, "-q", "-19", "-T1", "-c"], stdin=subprocess.PIPE, stdout=self.raw
+                [zstd, "-q", "-12", "-T1", "-c"], stdin=subprocess.PIPE, stdout=self.raw
             )
             assert self.proc.stdin is not None
             self.stream = self.proc.stdin
