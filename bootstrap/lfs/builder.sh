@@ -12,8 +12,16 @@ umask 022
 export LC_ALL="${LC_ALL:-POSIX}"
 export HOME=/homeless-shelter
 
+# The planner passes lists as space-separated words ($inputs, $srcs, $patches …): store paths and
+# file names never hold spaces, but they are read into arrays so no glob character is ever expanded.
+read -ra input_list <<< "$inputs"
+read -ra src_list <<< "${srcs:-}"
+read -ra patch_list <<< "${patches:-}"
+read -ra allowed_failure_list <<< "${allowedTestFailures:-}"
+
+# shellcheck disable=SC2123 # PATH is rebuilt from nothing on purpose: only the inputs' directories
 PATH=
-for p in $inputs; do
+for p in "${input_list[@]}"; do
     for d in "$p/bin" "$p/sbin"; do
         if [ -d "$d" ]; then PATH="${PATH:+$PATH:}$d"; fi
     done
@@ -24,8 +32,9 @@ export SHELL="$seed/bin/bash" CONFIG_SHELL="$seed/bin/bash"
 # With LFS_INPUT_FLAGS=1 (a stage variable), every input's include and lib directories reach the
 # compilers made by wrap_cc, as nixpkgs' setup hooks do: the store has no /usr to find them in.
 if [ -n "${LFS_INPUT_FLAGS:-}" ]; then
-    NIX_CFLAGS_COMPILE= NIX_LDFLAGS=
-    for p in $inputs; do
+    NIX_CFLAGS_COMPILE='' NIX_LDFLAGS=''
+
+    for p in "${input_list[@]}"; do
         [ "$p" = "$seed" ] && continue
         if [ -d "$p/include" ]; then NIX_CFLAGS_COMPILE="$NIX_CFLAGS_COMPILE -isystem $p/include"; fi
         if [ -d "$p/lib" ]; then NIX_LDFLAGS="$NIX_LDFLAGS -L$p/lib -Wl,-rpath,$p/lib"; fi
@@ -40,27 +49,58 @@ die() { echo "builder: $*" >&2; exit 1; }
 # The store path of the source named FILE (as declared in the profile).
 source_path() {
     local s
-    for s in $srcs; do
+    for s in "${src_list[@]}"; do
         case "${s##*/}" in ????????????????????????????????-"$1") echo "$s"; return 0 ;; esac
     done
-    die "no source named '$1' (sources: $srcs)"
+    die "no source named '$1' (sources: ${src_list[*]})"
 }
 
-# Unpack ARCHIVE into the current directory and print the one directory it made.
+# Unpack ARCHIVE into the current directory and print the one top-level directory it made; an
+# archive that makes none, or several, is an error that names them.
 unpack() {
-    local before after d
+    local archive=$1 before d
+    local -a made=()
     before=$(ls -A)
-    case "$1" in
-        *.tar|*.tar.*|*.tgz|*.tbz2|*.txz) tar -xf "$1" ;;
-        *) die "do not know how to unpack '$1'" ;;
+    case "$archive" in
+        *.tar|*.tar.*|*.tgz|*.tbz2|*.txz) tar -xf "$archive" ;;
+        *) die "do not know how to unpack '$archive'" ;;
     esac
     for d in */; do
+        [ -d "$d" ] || continue  # no match: the pattern itself
         d=${d%/}
-        case $'\n'"$before"$'\n' in *$'\n'"$d"$'\n'*) ;; *) after="${after:-}$d " ;; esac
+        case $'\n'"$before"$'\n' in *$'\n'"$d"$'\n'*) ;; *) made+=("$d") ;; esac
     done
-    set -- ${after:-}
-    [ $# -eq 1 ] || die "'$1' did not unpack into exactly one directory"
-    echo "$1"
+    case ${#made[@]} in
+        1) echo "${made[0]}" ;;
+        0) die "'${archive##*/}' unpacked into no new top-level directory (a tarball of loose files?)" ;;
+        *) die "'${archive##*/}' unpacked into ${#made[@]} top-level directories (${made[*]}), not one" ;;
+    esac
+}
+
+# The sources named LIB-* (LIB one of mpfr gmp mpc), each unpacked and renamed to LIB in the current
+# directory: gcc builds them in its tree (LFS §5.3 and §6.18). Debian's gmp orig (6.2.1+dfsg1) has
+# no doc/ (the GFDL manual is removed), which gmp's configure still lists: it gets an empty one.
+gcc_unpack_libraries() {
+    local lib s
+    for lib in mpfr gmp mpc; do
+        for s in "${src_list[@]}"; do
+            case "${s##*/}" in
+                ????????????????????????????????-"$lib"[-_]*) mv -v "$(unpack "$s")" "$lib" ;;
+            esac
+        done
+    done
+    if [ -d gmp ] && [ ! -e gmp/doc/Makefile.in ]; then
+        mkdir -p gmp/doc
+        printf 'all install install-strip uninstall check installcheck clean distclean mostlyclean maintainer-clean:\n\t@:\n' \
+            > gmp/doc/Makefile.in
+    fi
+}
+
+# The book's edit of gcc/config/i386/t-linux64 on x86_64: 64-bit libraries go to lib, not lib64.
+gcc_lib64_to_lib() {
+    case $(uname -m) in
+        x86_64) sed -e '/m64=/s/lib64/lib/' -i.orig gcc/config/i386/t-linux64 ;;
+    esac
 }
 
 # Run a test suite: `run_tests make check`. Skipped unless the stage or package enables checks; a
@@ -73,7 +113,7 @@ run_tests() {
     [ "$status" -eq 0 ] && return 0
     while IFS= read -r line; do
         ok=""
-        for name in $allowedTestFailures; do
+        for name in "${allowed_failure_list[@]}"; do
             case "$line" in *"$name"*) ok=1 ;; esac
         done
         [ -n "$ok" ] || bad="$bad$line"$'\n'
@@ -81,7 +121,7 @@ run_tests() {
     if [ -n "$bad" ]; then
         die "tests failed ($*, status $status); not in allowed_test_failures:"$'\n'"$bad"
     fi
-    echo "builder: tests failed only where allowed ($allowedTestFailures)"
+    echo "builder: tests failed only where allowed (${allowed_failure_list[*]})"
 }
 
 # Fail when a file of $out mentions a host path (and the profile does not allow that file). A host
@@ -89,6 +129,7 @@ run_tests() {
 # too, and a store path ending in it is no reference to the host.
 scan_host_paths() {
     local patterns="$NIX_BUILD_TOP/host-paths" file rel glob allowed found=""
+    # shellcheck disable=SC2016 # sed expressions: $ and ( are regex characters here, not expansions
     printf '%s\n' "$hostPaths" | grep -v '^$' | sed -e 's/[].[\*^$()+?{|]/\\&/g' \
         -e 's/^/(^|[^A-Za-z0-9._+-])/' > "$patterns" || return 0
     while IFS= read -r file; do
@@ -112,10 +153,12 @@ scan_host_paths() {
 # --prefix=LIBC) and the kernel headers at HEADERS, and link programs to run with LIBC's loader and
 # libraries (CXXLIB adds a libstdc++ installed there). This is what the book gets from its single
 # $LFS sysroot; in the store each package has its own prefix, so the wrapper names them. Link flags
-# go through a specs file, so they apply only when gcc links.
+# go through a specs file, so they apply only when gcc links. A C++ compile given -nostdinc++ (a
+# libstdc++ building itself against its new headers) gets none of CXXLIB's flags: its headers would
+# answer the new ones' #include_next (<fenv.h> in gcc pass 2, whose guard then hides glibc's fenv_t).
 wrap_cc() {
     local dir=$1 target=$2 gcc=$3 libc=$4 headers=$5 cxxlib=${6:-} prefix name real loader ver triplet
-    local specs cflags cxxflags=""
+    local specs cflags cxxflags="" extra
     prefix=${target:+$target-}
     mkdir -p "$dir" "$dir/../nix-support"
     specs=$(cd "$dir/../nix-support" && pwd)/cc.specs
@@ -138,13 +181,13 @@ wrap_cc() {
         cat > "$dir/$prefix$name" <<WRAPPER
 #!$SHELL
 # storekit bootstrap: $prefix$name against $libc
-link=1
-for a in "\$@"; do case \$a in -c|-S|-E|-M|-MM) link= ;; esac; done
+link=1 extra="$extra"
+for a in "\$@"; do case \$a in -c|-S|-E|-M|-MM) link= ;; -nostdinc++) extra= ;; esac; done
 [ \$# -le 1 ] && link=
 if [ -n "\$link" ]; then
-    exec $real $cflags $extra \${NIX_CFLAGS_COMPILE:-} "\$@" \${NIX_LDFLAGS:-}
+    exec $real $cflags \$extra \${NIX_CFLAGS_COMPILE:-} "\$@" \${NIX_LDFLAGS:-}
 fi
-exec $real $cflags $extra \${NIX_CFLAGS_COMPILE:-} "\$@"
+exec $real $cflags \$extra \${NIX_CFLAGS_COMPILE:-} "\$@"
 WRAPPER
         chmod +x "$dir/$prefix$name"
     done
@@ -181,12 +224,11 @@ if [ -n "$src" ]; then
     cd "$dir"
     if [ -n "${SRC_INNER:-}" ]; then
         # a Debian wrapper tarball holding the real one (gcc-12's orig)
-        set -- $SRC_INNER
-        [ -f "$1" ] || die "no inner archive '$SRC_INNER' in $dir"
-        cd "$(unpack "$1")"
+        [ -f "$SRC_INNER" ] || die "no inner archive '$SRC_INNER' in $dir"
+        cd "$(unpack "$SRC_INNER")"
     fi
     # a patch is FILE or ARCHIVE:MEMBER, optionally with #pN for its strip level (Debian's are -p2)
-    for p in $patches; do
+    for p in "${patch_list[@]}"; do
         strip=1
         case "$p" in *"#p"[0-9]) strip=${p##*#p}; p=${p%#p*} ;; esac
         case "$p" in

@@ -29,5 +29,5 @@ done
 check "hello says Hello, world!"
 echo needle | grep -q needle || fail "stage 2's grep does not find a needle"
 check "grep $(grep --version | sed -n 1p) finds a needle"
-m4 --version > /dev/null && sed --version > /dev/null || fail "stage 1's m4 and sed do not run"
+{ m4 --version && sed --version; } > /dev/null || fail "stage 1's m4 and sed do not run"
 check "stage 1's m4 and sed run"

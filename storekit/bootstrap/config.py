@@ -39,6 +39,7 @@ from storekit.bootstrap.model import (
     Stage,
     VerifySpec,
 )
+from storekit.bootstrap.rootfs import parse_rootfs
 from storekit.errors import ConfigError
 
 __all__ = [
@@ -115,11 +116,13 @@ class _Table:
             raise self.fail(unknown[0], f"unknown key (known here: {', '.join(sorted(self.seen))})")
 
 
-def parse_profile(text: str, file: str) -> Profile:
+def parse_profile(text: str, file: str, read: Callable[[str], str] | None = None) -> Profile:
     """Parse and check a profile's TOML text; `file` only names it in errors.
 
     Cross-references (dependencies, stage inputs, patches naming sources) are checked here too, so a
     `Profile` is always consistent; graph properties (cycles) are checked by `stages.order`.
+    `read(name)` gives the text of a file the profile names beside it (`[seed] from = "seed.toml"`,
+    a seed shared by several profiles); without it such a reference is an error.
     """
     try:
         document = tomlkit.parse(text).unwrap()
@@ -137,14 +140,16 @@ def parse_profile(text: str, file: str) -> Profile:
     host_paths = scan.strings("host_paths") if "host_paths" in scan.data else DEFAULT_HOST_PATHS
     allowed = scan.strings("allow")
     scan.done()
-    seed = _seed(_Table(file, "seed", top.get("seed", dict, "[seed] tools = […]", {})))
+    seed = _seed(_shared_seed(file, top.get("seed", dict, "[seed] tools = […]", {}), read))
     stages = _stages(file, top.get("stages", list, "[[stages]] name = …", []))
     packages = _packages(file, top.get("packages", dict, "[packages.m4] …", {}), mirrors)
     verify = _verify(file, top.get("verify", dict, '[verify] stage = "…"'), stages)
+    rootfs = parse_rootfs(file, top.get("rootfs", dict, '[rootfs] packages = ["…"]'), stages, packages)
     top.done()
     profile = Profile(
-        file, name, description, system, builder, seed, stages, packages, mirrors, host_paths, allowed, verify
-    )
+        file, name, description, system, builder, seed, stages, packages, mirrors, host_paths, allowed,
+        verify, rootfs,
+    )  # fmt: skip
     _check_references(profile)
     return profile
 
@@ -157,6 +162,30 @@ def _mirrors(table: _Table) -> dict[str, tuple[str, ...]]:
             raise table.fail(name, "needs at least one base URL")
         result[name] = tuple(u.rstrip("/") for u in urls)
     return result
+
+
+def _shared_seed(file: str, data: dict[str, Any], read: Callable[[str], str] | None) -> _Table:
+    """The `[seed]` table, or the one of the file that `[seed] from = "…"` names (nothing else beside)."""
+    if "from" not in data:
+        return _Table(file, "seed", data)
+    shared = data["from"]
+    if not isinstance(shared, str) or not shared or "/" in shared:
+        raise ConfigError(file, "seed.from", 'must name a file beside the profile, e.g. from = "seed.toml"')
+    if len(data) > 1:
+        other = sorted(k for k in data if k != "from")[0]
+        raise ConfigError(file, f"seed.{other}", f"cannot be set beside seed.from (declare it in {shared})")
+    if read is None:
+        raise ConfigError(file, "seed.from", f"names '{shared}', which only load_profile can read")
+    try:
+        document = tomlkit.parse(read(shared)).unwrap()
+    except tomlkit.exceptions.ParseError as e:
+        raise ConfigError(shared, "", f"not valid TOML: {e}") from e
+    outer = _Table(shared, "", document)
+    table = outer.get("seed", dict, "[seed] tools = […]")
+    if table is None:
+        raise ConfigError(shared, "seed", f"has no [seed] table (named by {file}'s seed.from)")
+    outer.done()
+    return _Table(shared, "seed", table)
 
 
 def _seed(t: _Table) -> SeedSpec:
@@ -344,8 +373,12 @@ def _check_references(p: Profile) -> None:
 def load_profile(path: str) -> LoadedProfile:
     """Read a profile and the builder and scripts it names; a missing script is a `ConfigError`."""
     text = _read(path, path, "").decode("utf-8", "replace")
-    profile = parse_profile(text, path)
     directory = os.path.dirname(os.path.abspath(path))
+
+    def beside(name: str) -> str:
+        return _read(os.path.join(directory, name), path, "seed.from").decode("utf-8", "replace")
+
+    profile = parse_profile(text, path, beside)
     files: dict[str, bytes] = {
         profile.builder: _read(os.path.join(directory, profile.builder), path, "profile.builder")
     }
@@ -354,6 +387,11 @@ def load_profile(path: str) -> LoadedProfile:
     if profile.verify is not None:
         script = profile.verify.script
         files[script] = _read(os.path.join(directory, script), path, "verify.script")
+    if profile.rootfs is not None:
+        named = (("rootfs.script", profile.rootfs.script), ("rootfs.check", profile.rootfs.check or ""))
+        for key, name in named:
+            if name:
+                files[name] = _read(os.path.join(directory, name), path, key)
     return LoadedProfile(profile, files, directory)
 
 

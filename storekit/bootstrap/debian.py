@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from storekit.bootstrap.debian_index import ShowSrc, find_move, parse_showsrc, pinned_file, versions_with
 from storekit.bootstrap.model import Source
 from storekit.bootstrap.sources import FetchResult, check_file, fetched_event, file_digest, mirror_file
 from storekit.errors import HashMismatch, StorekitError
@@ -127,8 +128,13 @@ def fetch_from_debian(
     apt_dir: str | None = None,
     run: Run = run_command,
     progress: Progress | None = None,
+    showsrc: ShowSrc | None = None,
 ) -> list[FetchResult]:
-    """Fill `mirror` with the Debian files of `sources` (those declaring `debian`), verified."""
+    """Fill `mirror` with the Debian files of `sources` (those declaring `debian`), verified.
+
+    A pinned version that is gone is replaced by another that carries the same file, or reported
+    with where its package moved (`showsrc`: Debian's source index, default apt-cache's).
+    """
     os.makedirs(mirror, exist_ok=True)
     todo: dict[str, list[Source]] = {}
     results = []
@@ -141,8 +147,9 @@ def fetch_from_debian(
             todo.setdefault(source.debian, []).append(source)
     if todo:
         apt = prepare_apt(apt_dir or os.path.join(mirror, ".apt"), run)
+        index = showsrc if showsrc is not None else (apt_showsrc(apt) if run is run_command else None)
         for spec, wanted in todo.items():
-            results.extend(_one_package(spec, wanted, mirror, apt, run))
+            results.extend(_one_package(spec, wanted, mirror, apt, run, index))
     if progress is not None:
         for done, r in enumerate(results, 1):
             progress(fetched_event(r, done, len(results)))
@@ -157,18 +164,69 @@ def _present(source: Source, mirror: str) -> FetchResult:
     return FetchResult(source, "present")
 
 
-def _one_package(spec: str, wanted: list[Source], mirror: str, apt: AptConfig, run: Run) -> list[FetchResult]:
+def _one_package(
+    spec: str, wanted: list[Source], mirror: str, apt: AptConfig, run: Run, showsrc: ShowSrc | None
+) -> list[FetchResult]:
     with tempfile.TemporaryDirectory(prefix="storekit-debian-", dir=mirror) as work:
         try:
             run(["apt-get", *apt.options, "source", "--download-only", spec], work)
         except StorekitError as e:
-            return [FetchResult(s, "failed", str(e)) for s in wanted]
+            if showsrc is None:
+                return [FetchResult(s, "failed", str(e)) for s in wanted]
+            return [_moved(spec, s, mirror, apt, run, showsrc, e) for s in wanted]
         return [_take(spec, s, work, mirror) for s in wanted]
+
+
+def _moved(
+    spec: str, source: Source, mirror: str, apt: AptConfig, run: Run, showsrc: ShowSrc, error: StorekitError
+) -> FetchResult:
+    """`spec` could not be fetched: take the same file from another version, or say where it went.
+
+    An orig tarball outlives the Debian revisions that carry it (perl's 5.36.0 orig is in every
+    5.36.0-7+deb12uN), so any listed version with the pinned file's name and sha256 serves.
+    """
+    records = parse_showsrc(showsrc(spec.partition("=")[0]))
+    for version in versions_with(source, records):
+        other = f"{spec.partition('=')[0]}={version}"
+        if other == spec:
+            continue
+        with tempfile.TemporaryDirectory(prefix="storekit-debian-", dir=mirror) as work:
+            try:
+                run(["apt-get", *apt.options, "source", "--download-only", other], work)
+            except StorekitError:
+                continue
+            result = _take(other, source, work, mirror)
+            if result.status == "fetched":
+                return FetchResult(source, "fetched", f"{result.detail} (the same file; {spec} is gone)")
+    move = find_move(source, records)
+    if move is not None:
+        return FetchResult(
+            source,
+            "failed",
+            f"{spec} is gone from Debian's archive: {move.describe()}, sha256 {move.sha256}; "
+            "update the pins with storekit bootstrap pin CONFIG --from-debian",
+        )
+    return FetchResult(source, "failed", str(error))
+
+
+def apt_showsrc(apt: AptConfig) -> ShowSrc:
+    """`apt-cache showsrc NAME` with the lists `apt` points at (no download: the local index)."""
+
+    def showsrc(name: str) -> str:
+        try:
+            proc = subprocess.run(
+                ["apt-cache", *apt.options, "showsrc", name], capture_output=True, text=True, check=True
+            )
+        except (OSError, subprocess.CalledProcessError) as e:
+            raise StorekitError(f"apt-cache showsrc {name} failed: {e}") from e
+        return proc.stdout
+
+    return showsrc
 
 
 def _take(spec: str, source: Source, work: str, mirror: str) -> FetchResult:
     """Move the downloaded file the source stands for into the mirror, if its hash is the pinned one."""
-    candidates = [os.path.join(work, source.file)]
+    candidates = [os.path.join(work, source.file), os.path.join(work, pinned_file(source))]
     candidates += sorted(p for p in glob.glob(os.path.join(work, "*.orig.tar.*")) if not p.endswith(".asc"))
     path = next((p for p in candidates if os.path.exists(p)), None)
     if path is None:

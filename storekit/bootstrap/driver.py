@@ -160,6 +160,13 @@ class Bootstrap:
             if run.failed and not keep_going:
                 break
         blocked = sorted(wanted - set(run.built) - set(run.valid) - set(run.failed))
+        rootfs = self.plan.rootfs
+        if rootfs is not None and not until:
+            if blocked or run.failed:
+                blocked.append(rootfs.package.id)
+            else:  # the system's tree, once everything it composes is there
+                self.write_derivations([rootfs.package.id])
+                run.stage(rootfs.package.stage, [rootfs])
         return BuildSummary(dict(run.built), tuple(run.valid), dict(run.failed), tuple(blocked))
 
     def build_verify(

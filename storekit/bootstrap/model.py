@@ -115,6 +115,25 @@ class VerifySpec:
 
 
 @dataclass(frozen=True, slots=True)
+class RootfsSpec:
+    """The system as one result: packages composed into an FHS tree, plus files such as /etc/passwd.
+
+    Built like a package of `stage`, after all of it, by `script` (beside the profile); `packages`
+    are composed in order (the first to provide a path wins). `modes` records what a store path
+    cannot hold (owners, setuid bits) as `(package, path in it, mode)`; the export applies them.
+    """
+
+    stage: str
+    script: str
+    packages: tuple[str, ...]
+    files: tuple[tuple[str, str], ...] = ()
+    """(path in the tree, text), e.g. ("etc/passwd", "root:x:0:0:…")."""
+    modes: tuple[tuple[str, str, str], ...] = ()
+    check: str | None = None
+    """A script run inside the system (`bootstrap enter`) by `bootstrap verify`."""
+
+
+@dataclass(frozen=True, slots=True)
 class Profile:
     file: str
     name: str
@@ -129,6 +148,7 @@ class Profile:
     host_paths: tuple[str, ...] = DEFAULT_HOST_PATHS
     allowed_host_paths: tuple[str, ...] = ()
     verify: VerifySpec | None = None
+    rootfs: RootfsSpec | None = None
 
     def stage(self, name: str) -> Stage:
         return next(s for s in self.stages if s.name == name)

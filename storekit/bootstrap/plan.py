@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from storekit.bootstrap import stages
 from storekit.bootstrap.model import SEED, LoadedProfile, Package, Profile, SeedSpec, Source
+from storekit.bootstrap.rootfs import rootfs_env, rootfs_package
 from storekit.derivation.hashing import instantiate
 from storekit.derivation.model import Derivation, DerivationOutput
 from storekit.errors import ConfigError
@@ -32,7 +33,7 @@ from storekit.storepath import FileIngestionMethod, StoreDir, StorePath
 SEED_NAME = "bootstrap-seed"
 VERIFY = "verify"
 #: Bump when `seed.make_seed` changes what it makes from the same host files.
-SEED_FORMAT = "1"
+SEED_FORMAT = "2"  # 2: env wrappers keep the caller's settings
 SEED_BUILDER = "builtin:storekit-seed"
 FETCHURL_BUILDER = "builtin:fetchurl"
 IMPURE_ENV = "http_proxy https_proxy ftp_proxy all_proxy no_proxy"
@@ -69,6 +70,8 @@ class Plan:
     """Every `.drv` of the plan by path (sources, seed, packages)."""
     verify: PackagePlan | None = None
     """The sanity checks, a derivation like a package of the verified stage."""
+    rootfs: PackagePlan | None = None
+    """The system as one tree (`[rootfs]`), after its stage; its inputs are the packages it lists."""
 
     @property
     def packages(self) -> dict[str, PackagePlan]:
@@ -77,21 +80,14 @@ class Plan:
 
 def source_derivation(source: Source, store_dir: StoreDir, file: str = "") -> Planned:
     """The fixed-output derivation `<nix/fetchurl.nix>` would write for `source` (`file`: the profile)."""
-    if source.sha256 is None:
-        raise ConfigError(
-            file,
-            f"{source.key}.sha256",
-            "is not pinned: fill the mirror (storekit bootstrap sources) "
-            "and run storekit bootstrap pin, or write the sha256 the project publishes",
-        )
-    digest = Hash.parse(source.sha256, "sha256")
+    digest = pinned_hash(source, file)
     env = {
         "builder": FETCHURL_BUILDER,
         "executable": "",
         "impureEnvVars": IMPURE_ENV,
         "name": source.file,
         "outputHash": digest.base16,
-        "outputHashAlgo": "sha256",
+        "outputHashAlgo": digest.algo,
         "outputHashMode": "flat",
         "preferLocalBuild": "1",
         "system": "builtin",
@@ -107,6 +103,24 @@ def source_derivation(source: Source, store_dir: StoreDir, file: str = "") -> Pl
     )
     path, drv = instantiate(template, store_dir, _no_inputs)
     return Planned(path, drv, store_dir.parse_path(drv.outputs["out"].path))
+
+
+def pinned_hash(source: Source, file: str = "") -> Hash:
+    """The hash that fixes a source's output: its sha256, else (a weak pin) the book's md5.
+
+    Nix accepts md5 for fixed outputs (`outputHashAlgo = "md5"`); the path differs from the sha256
+    one, so `pin` upgrading a weak pin changes the source's path and its dependents, as it must.
+    """
+    if source.sha256 is not None:
+        return Hash.parse(source.sha256, "sha256")
+    if source.md5 is not None:
+        return Hash.parse(source.md5, "md5")
+    raise ConfigError(
+        file,
+        f"{source.key}.sha256",
+        "is not pinned: fill the mirror (storekit bootstrap sources) "
+        "and run storekit bootstrap pin, or write the sha256 (or md5) the project publishes",
+    )
 
 
 def seed_derivation(spec: SeedSpec, manifest: str, system: str, store_dir: StoreDir) -> Planned:
@@ -162,7 +176,21 @@ def make_plan(loaded: LoadedProfile, store_dir: StoreDir, seed_manifest: str) ->
     if profile.verify is not None:
         pkg = verify_package(profile)
         verify = _package(profile, pkg, done, text_of, store_dir, derivations)
-    return Plan(profile, store_dir, seed, texts, tuple(planned_stages), derivations, verify)
+    rootfs = None
+    if profile.rootfs is not None:
+        spec = profile.rootfs
+        files = {
+            path: store_dir.make_text_path(path.rsplit("/", 1)[-1], Hash.of(text.encode()))
+            for path, text in spec.files
+        }
+        texts.update({files[path]: text.encode() for path, text in spec.files})
+        extra = (
+            rootfs_env(spec, {k: str(v) for k, v in files.items()}),
+            tuple(str(p) for p in files.values()),
+        )
+        pkg = rootfs_package(spec, profile.name)
+        rootfs = _package(profile, pkg, done, text_of, store_dir, derivations, list(spec.packages), extra)
+    return Plan(profile, store_dir, seed, texts, tuple(planned_stages), derivations, verify, rootfs)
 
 
 def _require_pins(profile: Profile) -> None:
@@ -171,7 +199,12 @@ def _require_pins(profile: Profile) -> None:
     Found one at a time, a profile with many would take as many runs to learn what is missing.
     """
     unpinned = sorted(
-        {s.file: s for p in profile.packages.values() for s in p.sources if s.sha256 is None}.values(),
+        {
+            s.file: s
+            for p in profile.packages.values()
+            for s in p.sources
+            if s.sha256 is None and s.md5 is None
+        }.values(),
         key=lambda s: s.key,
     )
     if not unpinned:
@@ -203,8 +236,11 @@ def _package(
     text_of: Mapping[str, StorePath],
     store_dir: StoreDir,
     derivations: dict[str, Derivation],
+    only: list[str] | None = None,
+    extra: tuple[dict[str, str], tuple[str, ...]] = ({}, ()),
 ) -> PackagePlan:
-    inputs = stages.visible_inputs(profile, pkg)
+    """A package's derivation; `only` replaces its visible inputs, `extra` adds env and input sources."""
+    inputs = stages.visible_inputs(profile, pkg) if only is None else only
     sources = []
     for source in pkg.sources:
         planned = source_derivation(source, store_dir, profile.file)
@@ -218,6 +254,7 @@ def _package(
     env["srcs"] = " ".join(str(p.out) for _, p in sources)
     env["patches"] = " ".join(_patch(by_file, p) for p in pkg.patches)
     env["script"] = str(text_of[pkg.script])
+    env.update({k: _resolver(profile, pkg, paths, seed_out)(v, f"{pkg.id}.{k}") for k, v in extra[0].items()})
     builder_text = str(text_of[profile.builder])
     input_drvs = {str(done[i].drv_path): ("out",) for i in inputs}
     input_drvs[str(done[SEED].drv_path)] = ("out",)
@@ -225,7 +262,7 @@ def _package(
     template = Derivation(
         outputs={"out": DerivationOutput()},
         input_drvs=input_drvs,
-        input_srcs=(builder_text, env["script"]),
+        input_srcs=(builder_text, env["script"], *extra[1]),
         system=profile.system,
         builder=f"{seed_out}/bin/bash",
         args=("-e", builder_text),

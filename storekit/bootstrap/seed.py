@@ -324,11 +324,20 @@ def _make_bin(manifest: SeedManifest, spec: SeedSpec, out: str, root: str, loade
 
 
 def env_wrapper(out: str, real: str, env: tuple[tuple[str, str], ...], sh: str) -> str:
-    """A command run with variables set; relative entries of a `:` list are paths in the seed."""
+    """A command run with variables set; relative entries of a `:` list are paths in the seed.
+
+    The caller's setting wins: a list (`PERL5LIB`) keeps the caller's entries first, the way a build
+    puts its own modules in front (automake's pre-inst-env), and a single value (`M4`) is only a
+    default. Overwriting them made the seed's perl lose a build's own modules.
+    """
     lines = [f"#!{sh}", "# storekit seed: run with the seed's own module paths"]
     for var, value in env:
         entries = [e if e.startswith("/") or not e else f"{out}/{e}" for e in value.split(":")]
-        lines.append(f'export {var}="{":".join(entries)}"')
+        joined = ":".join(entries)
+        if len(entries) > 1:
+            lines.append(f'export {var}="${{{var}:+${var}:}}{joined}"')
+        else:
+            lines.append(f'export {var}="${{{var}:-{joined}}}"')
     lines.append(f'exec {out}{real} "$@"')
     return "\n".join(lines) + "\n"
 

@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from storekit.bootstrap.model import Profile, Source
-from storekit.bootstrap.plan import Planned
+from storekit.bootstrap.plan import Planned, pinned_hash
 from storekit.errors import HashMismatch, StorekitError
-from storekit.hashing import Hash
 from storekit.progress import Progress, ProgressEvent
 from storekit.store.base import ValidPathInfo
 from storekit.store.content_address import ContentAddress
@@ -152,8 +151,7 @@ def realise_source(store: LocalStore, planned: Planned, source: Source, mirror: 
         staged = os.path.join(stage, "x")
         shutil.copyfile(path, staged)
         check_file(staged, source)
-        assert source.sha256 is not None  # the plan refuses unpinned sources
-        content = Hash.parse(source.sha256, "sha256")
+        content = pinned_hash(source)  # sha256, or a weak pin's md5 (the plan refuses neither)
         nar_hash, size = hash_path(staged)
         ca = ContentAddress("fixed", content, FileIngestionMethod.FLAT)
         info = ValidPathInfo(planned.out, nar_hash, size, deriver=planned.drv_path, ca=str(ca))

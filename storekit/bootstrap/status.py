@@ -33,6 +33,8 @@ class PackageState:
     """(url, sha256) of each source."""
     seconds: float | None = None
     log: str | None = None
+    weak_pins: tuple[str, ...] = ()
+    """Sources fixed by the book's md5 alone (no sha256 yet): `pin --mirror DIR` upgrades them."""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -43,6 +45,7 @@ class PackageState:
             "outputs": list(self.outputs),
             "sources": [{"url": u, "sha256": h} for u, h in self.sources],
             "seconds": self.seconds,
+            "weak_pins": list(self.weak_pins),
         }
 
 
@@ -70,6 +73,8 @@ class StatusReader:
         result = [(SEED, [seed])]
         for stage, pps in plan.stages:
             result.append((stage, [self.state(pp) for pp in pps]))
+        if plan.rootfs is not None:
+            result.append((plan.rootfs.package.id, [self.state(plan.rootfs)]))
         return result
 
     def state(self, pp: PackagePlan) -> PackageState:
@@ -86,6 +91,7 @@ class StatusReader:
             tuple((s.urls[0], s.sha256 or "") for s, _ in pp.sources),
             self.files.read_timing(pp.planned.drv_path),
             log if os.path.exists(log) else None,
+            tuple(s.file for s, _ in pp.sources if s.sha256 is None),
         )
 
     def status(self, out: StorePath) -> PackageStatus:

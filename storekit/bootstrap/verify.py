@@ -14,6 +14,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -51,12 +52,31 @@ def verify(
         failure = next(iter(summary.failed.values()), "")
         detail = failure or f"{planned.planned.out}/report.txt"
         checks.append(Check(f"sanity checks in the sandbox ({spec.script})", not failure, detail))
+    rootfs = boot.profile.rootfs
+    if rootfs is not None and rootfs.check:
+        checks.append(_inside(boot, rootfs.check))
     return checks
 
 
+def _inside(boot: Bootstrap, script: str) -> Check:
+    """The profile's check script run inside the system (`bootstrap enter … -- /bin/sh -c SCRIPT`)."""
+    from storekit.bootstrap.enter import enter_argv
+
+    text = boot.loaded.files[script].decode()
+    proc = subprocess.run(
+        enter_argv(boot, ["/bin/sh", "-c", text]), capture_output=True, text=True, check=False
+    )
+    lines = (proc.stdout + proc.stderr).strip()
+    name = f"the book's checks inside the system ({script}, bootstrap enter)"
+    return Check(name, proc.returncode == 0, lines if proc.returncode else lines.replace("ok: ", "", -1))
+
+
 def _outputs(boot: Bootstrap) -> dict[StorePath, str]:
-    """Each package output and its package id."""
-    return {pp.planned.out: pid for pid, pp in boot.plan.packages.items()}
+    """Each package output and its package id (the rootfs tree too: its /etc is scanned as well)."""
+    found = {pp.planned.out: pid for pid, pp in boot.plan.packages.items()}
+    if boot.plan.rootfs is not None:
+        found[boot.plan.rootfs.planned.out] = boot.plan.rootfs.package.id
+    return found
 
 
 def _all_built(boot: Bootstrap) -> Check:
@@ -85,7 +105,8 @@ def _host_paths(boot: Bootstrap, outputs: dict[StorePath, str]) -> Check:
     pattern = host_path_pattern(profile.host_paths)
     found = []
     for out, pid in outputs.items():
-        allowed = (*profile.allowed_host_paths, *profile.packages[pid].allowed_host_paths)
+        package = profile.packages.get(pid) or (boot.plan.rootfs.package if boot.plan.rootfs else None)
+        allowed = (*profile.allowed_host_paths, *(package.allowed_host_paths if package else ()))
         root = boot.store.real_path(out)
         for path in _files(root):
             rel = os.path.relpath(path, root)

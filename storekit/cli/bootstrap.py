@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import typer
 
 from storekit.bootstrap import stages
-from storekit.bootstrap.config import LoadedProfile, load_profile, parse_profile, pin_sources, read_document
+from storekit.bootstrap.config import LoadedProfile, load_profile, pin_sources, read_document
 from storekit.bootstrap.driver import Bootstrap
 from storekit.bootstrap.status import PackageState
 from storekit.cli._options import KeepFailedOption, StoreOption, local_store
@@ -82,6 +82,8 @@ def _print_states(result: list[tuple[str, list[PackageState]]], as_json: bool) -
         for p in states:
             took = f" {p.seconds:.0f}s" if p.seconds is not None else ""
             typer.echo(f"  {p.id:<20} {p.version:<12} {p.status:<13}{took:>7}  {p.outputs[0]}")
+            if p.weak_pins:
+                typer.echo(f"  {'':<20} weak pin (md5 only): {', '.join(p.weak_pins)}")
 
 
 @app.command()
@@ -112,8 +114,7 @@ def graph(
     ] = None,
 ) -> None:
     """The package graph: a cluster per stage, an edge per declared dependency and per stage input."""
-    with open(config, encoding="utf-8") as f:
-        profile = parse_profile(f.read(), config)
+    profile = load_profile(config).profile
     text = stages.to_dot(profile).encode()
     if format == "svg":
         dot = shutil.which("dot")
@@ -213,9 +214,30 @@ def sources(
 @app.command()
 def pin(
     config: ConfigArg,
-    mirror: Annotated[str, typer.Option("--mirror", help="Directory holding the source tarballs.")],
+    mirror: Annotated[
+        str | None, typer.Option("--mirror", help="Directory holding the source tarballs.")
+    ] = None,
+    from_debian: Annotated[
+        bool,
+        typer.Option(
+            "--from-debian", help="Move Debian pins whose version is gone to the version Debian has now."
+        ),
+    ] = False,
+    apt_dir: Annotated[
+        str | None, typer.Option("--apt-dir", help="Private apt state (default: /var/tmp/storekit-apt).")
+    ] = None,
 ) -> None:
-    """Write each source's sha256, computed from the mirror, into the profile (comments and layout kept)."""
+    """Write each source's sha256 into the profile (comments and layout kept).
+
+    With --mirror: computed from the files there (a weak md5 pin becomes a sha256). With --from-debian:
+    a source whose Debian version is gone gets the version, URL and sha256 of Debian's current one,
+    from the signed source index, so only the packages that use it (and their dependents) rebuild.
+    """
+    if from_debian:
+        _pin_from_debian(config, apt_dir or "/var/tmp/storekit-apt")
+        return
+    if mirror is None:
+        raise StorekitError("pin needs --mirror DIR (files to hash) or --from-debian")
     from storekit.bootstrap.sources import file_digest, mirror_file
 
     loaded = load_profile(config)
@@ -240,3 +262,109 @@ def pin(
     typer.echo(f"pinned {len(changed)} source(s) in {config}", err=True)
     for line in problems:
         typer.echo(f"warning: {line}", err=True)
+
+
+@app.command("export")
+def export_command(
+    config: ConfigArg,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="lfs.tar, lfs.tar.gz, lfs.tar.xz or lfs.tar.zst")
+    ],
+    store: StoreOption = None,
+) -> None:
+    """Write the built system (the profile's [rootfs] and its closure) as a reproducible tarball.
+
+    Owners are root:root and the ownership manifest's modes (setuid programs, a sticky /tmp) are
+    applied; entries are sorted and every mtime is 1, so two exports of one build are the same bytes.
+    """
+    from storekit.bootstrap.export import export
+
+    with _bootstrap(config, store) as boot:
+        done = export(boot, output)
+    typer.echo(
+        f"wrote {done.path}: {done.entries} entries, {done.store_paths} store paths, "
+        f"{done.modes_applied} modes from the ownership manifest",
+        err=True,
+    )
+    typer.echo(f"sha256 {done.sha256}")
+
+
+@app.command("enter", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def enter_command(
+    ctx: typer.Context,
+    config: ConfigArg,
+    store: StoreOption = None,
+) -> None:
+    """Run a login shell, or the command after `--`, with the built system as / (bubblewrap, no root).
+
+    Like the book's `chroot $LFS`: the system's /usr, /etc … read-only, the store at its path, fresh
+    /dev and /proc, tmpfs on /tmp, /run, /root and /home; inside, you are uid 0. Exits with the
+    command's status.
+    """
+    from storekit.bootstrap.enter import enter_argv
+
+    with _bootstrap(config, store) as boot:
+        argv = enter_argv(boot, list(ctx.args), os.environ.get("TERM"))
+    raise typer.Exit(subprocess.run(argv, check=False).returncode)
+
+
+def _pin_from_debian(config: str, apt_dir: str) -> None:
+    from storekit.bootstrap.debian import apt_showsrc, prepare_apt
+    from storekit.bootstrap.debian_index import Move, apply_moves, find_move, parse_showsrc
+
+    profile = load_profile(config).profile
+    showsrc = apt_showsrc(prepare_apt(apt_dir))
+    records: dict[str, list[Any]] = {}
+    moves: list[Move] = []
+    for pkg in profile.packages.values():
+        for source in pkg.sources:
+            if source.debian is None:
+                continue
+            name = source.debian.partition("=")[0]
+            if name not in records:
+                records[name] = parse_showsrc(showsrc(name))
+            move = find_move(source, records[name])
+            if move is not None and all(m.old_file != move.old_file for m in moves):
+                moves.append(move)
+    document = read_document(config)
+    changed = apply_moves(document, profile, moves)
+    for move in moves:
+        typer.echo(move.describe(), err=True)
+    if changed:
+        with open(config, "w", encoding="utf-8") as f:
+            f.write(document.as_string())
+    typer.echo(f"moved {len(moves)} Debian file(s), {len(changed)} source(s) in {config}", err=True)
+
+
+@app.command("check")
+def check_command(
+    config: ConfigArg,
+    packages: Annotated[
+        list[str] | None, typer.Argument(help="Packages to check (default: all built).")
+    ] = None,
+    store: StoreOption = None,
+    cores: Annotated[int | None, typer.Option("--cores", min=1)] = None,
+) -> None:
+    """Rebuild built packages and compare NAR hashes (like nix-build --check); name the files that differ."""
+    from storekit.bootstrap.reproduce import check_packages
+
+    with _bootstrap(config, store) as boot:
+        found = check_packages(
+            boot,
+            packages or (),
+            cores=_cores(1, cores),
+            progress=lambda p: typer.echo(f"checking {p}", err=True),
+        )
+    checked = [c for c in found if c.result is not None]
+    for c in found:
+        if c.result is None:
+            typer.echo(f"skipped  {c.id} (not built)")
+        elif c.result.same:
+            typer.echo(f"same     {c.id} ({c.result.seconds:.0f}s)")
+        else:
+            shown = ", ".join(c.result.differing[:10]) + (" …" if len(c.result.differing) > 10 else "")
+            typer.echo(f"differs  {c.id}: {shown}")
+    same = sum(c.result.same for c in checked if c.result is not None)
+    typer.echo(f"{same} of {len(checked)} package(s) rebuild bit for bit", err=True)
+    if same != len(checked):
+        raise StorekitError(f"{len(checked) - same} package(s) do not rebuild bit for bit")

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from storekit.config import Config
     from storekit.realise.driver import Sources, Target
     from storekit.realise.plan import BuildPlan
+    from storekit.realise.runner import BuildOptions
     from storekit.realise.scheduler import Report
     from storekit.store.local import LocalStore
     from storekit.storepath import StorePath
@@ -106,6 +107,12 @@ def command(
         typer.Option("--no-out-link", help="Make no symlink: the outputs are garbage until rooted."),
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be done.")] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="Rebuild built derivations and compare (nix-build --check); change nothing."
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress line.")] = False,
     as_json: Annotated[
         bool,
@@ -135,6 +142,9 @@ def command(
         sources = _sources(stack, specs, trusted_public_keys, no_check_sigs, config)
         if dry_run:
             _show_plan(s, wanted, sources)
+            return
+        if check:
+            _check(s, wanted, options)
             return
         on_log = _log_printer() if print_build_logs else None
         bar = stack.enter_context(progress_bar(quiet or print_build_logs, desc="building"))
@@ -254,3 +264,24 @@ def _log_printer() -> Callable[[StorePath, bytes], None]:
             sys.stderr.flush()
 
     return show
+
+
+def _check(store: LocalStore, wanted: list[Target], options: BuildOptions) -> None:
+    """`--check`: each target rebuilt and compared; an error names the outputs that differ."""
+    from storekit.errors import StorekitError
+    from storekit.realise.check import check_derivation
+
+    differ = []
+    for drv_path, _ in wanted:
+        for r in check_derivation(store, drv_path, options):
+            if r.same:
+                typer.echo(f"{r.output}: rebuilds bit for bit", err=True)
+            else:
+                differ.append(str(r.output))
+                typer.echo(
+                    f"{r.output}: differs (NAR {r.expected.sri} before, {r.got.sri} now): "
+                    + ", ".join(r.differing[:20]),
+                    err=True,
+                )
+    if differ:
+        raise StorekitError(f"derivation may not be deterministic: {', '.join(differ)} differ when rebuilt")

@@ -120,12 +120,12 @@ def build_derivation(
             store.add_temp_root(path)
         if all(store.is_valid_path(goal.outputs[o]) for o in goal.wanted):
             return BuildResult(goal.drv_path, goal.outputs, (), log_file, 0.0)  # built meanwhile
-        closure = _input_closure(store, goal)
-        _check_builder(goal, closure, options)
+        closure = input_closure(store, goal)
+        check_builder(goal, closure, options)
         with store.staging() as stage:
             built = _output_locations(store, goal, stage, options)
             try:
-                _run(store, goal, closure, stage, log_file, options, cancel, on_log)
+                run_builder(store, goal, closure, stage, log_file, options, cancel, on_log)
                 built = _fresh_copies(goal, stage, built, options)
                 infos = out_checks.collect(store, goal, built, closure)
                 registered = _install(store, built, infos)
@@ -182,7 +182,7 @@ def _check_buildable(goal: Goal, options: BuildOptions) -> None:
         raise BuildError(str(goal.drv_path), f"Nix's built-in builder '{goal.drv.builder}' is not supported")
 
 
-def _input_closure(store: LocalStore, goal: Goal) -> set[StorePath]:
+def input_closure(store: LocalStore, goal: Goal) -> set[StorePath]:
     """Input sources plus the used outputs of input derivations, with everything they reference."""
     parse = store.store_dir.parse_path
     roots = {parse(p) for p in goal.drv.input_srcs}
@@ -201,7 +201,7 @@ def _read_input_drv(store: LocalStore, drv_path: StorePath) -> Derivation:
     return read_derivation(Path(store.real_path(drv_path)))
 
 
-def _check_builder(goal: Goal, closure: set[StorePath], options: BuildOptions) -> None:
+def check_builder(goal: Goal, closure: set[StorePath], options: BuildOptions) -> None:
     builder = goal.drv.builder
     store_dir = goal.drv_path.store_dir.path
     if not builder.startswith(store_dir + "/") or not options.sandbox:
@@ -216,7 +216,7 @@ def _check_builder(goal: Goal, closure: set[StorePath], options: BuildOptions) -
 # --- running the builder ----------------------------------------------------------------------------
 
 
-def _run(
+def run_builder(
     store: LocalStore,
     goal: Goal,
     closure: set[StorePath],

@@ -277,7 +277,8 @@ def test_verify_and_the_cli(world: tuple[Path, str, LocalStore]) -> None:
     doc = json.loads(result.stdout)
     assert [s["name"] for s in doc["stages"]] == ["seed", "one", "two"]
     a = doc["stages"][1]["packages"][0]
-    assert set(a) == {"name", "version", "status", "drv", "outputs", "sources", "seconds"}
+    assert set(a) == {"name", "version", "status", "drv", "outputs", "sources", "seconds", "weak_pins"}
+    assert a["weak_pins"] == []  # its source has a sha256
     assert a["name"] == "a" and a["status"] == "built" and a["drv"].endswith("-a-1.drv")
     assert a["sources"] == [{"url": "https://example.org/a-1.tar.gz", "sha256": sha}]
     result = CliRunner().invoke(app, ["bootstrap", "verify", config, "--store", str(root / "store")])

@@ -232,3 +232,22 @@ def test_a_source_is_the_fixed_output_derivation_nix_fetchurl_writes(nix_store: 
         "nix-store", "--print-fixed-path", "sha256", sha, "m4-1.4.19.tar.xz", store_flag=False
     )
     assert str(planned.out) == fixed
+
+
+def test_a_weak_pin_is_the_md5_fixed_output_nix_fetchurl_writes(nix_store: NixStore) -> None:
+    """A source with only the book's md5 plans (lfs.toml offline): the same .drv and path as Nix's."""
+    url = "https://ftp.gnu.org/gnu/m4/m4-1.4.19.tar.xz"
+    md5 = "0d90823e1426f1da2fd872df0311298d"
+    expr = f'import <nix/fetchurl.nix> {{ url = "{url}"; md5 = "{md5}"; }}'
+    nix_drv = nix_store.text("nix-instantiate", "--expr", expr, store_flag=False)
+    p = parse_profile(
+        f'[profile]\nname="t"\n[[stages]]\nname="s"\n[packages.m4]\nstage="s"\nversion="1"\n'
+        f'sources=[{{url="{url}", md5="{md5}"}}]\n',
+        "t.toml",
+    )
+    planned = source_derivation(p.packages["m4"].sources[0], StoreDir(nix_store.store_dir))
+    assert str(planned.drv_path) == nix_drv
+    fixed = nix_store.text(
+        "nix-store", "--print-fixed-path", "md5", md5, "m4-1.4.19.tar.xz", store_flag=False
+    )
+    assert str(planned.out) == fixed

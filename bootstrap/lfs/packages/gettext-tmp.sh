@@ -1,8 +1,7 @@
-# gettext (LFS 12.3 chapter 7), adapted to the store by rule: --prefix=$out, the book's
-# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
-# Not yet built by storekit: expect to adjust it when it is.
+# Gettext, temporary (LFS 12.3 §7.7): only msgfmt, msgmerge and xgettext are installed, built
+# without shared libraries, with chapter 6's tools (the native toolchain, first on PATH).
+# Store adaptation: the three programs are copied into $out/bin instead of /usr/bin.
 ./configure --disable-shared
-
 make
-
-cp -v gettext-tools/src/{msgfmt,msgmerge,xgettext} $out/bin
+mkdir -p "$out/bin"
+cp -v gettext-tools/src/{msgfmt,msgmerge,xgettext} "$out/bin"

@@ -3,6 +3,9 @@
 # programs linked against this glibc name it (readelf -l shows the store's loader, not /lib64's);
 # no /lib64 symlinks, and ldd's RTLDLIST is already right. The FHS patch is applied by the
 # builder (patches = [...]). The book's sanity check is the cross-toolchain package's and verify's.
+# GLIBC_CONFIGURE_FLAGS and GLIBC_MAKE_FLAGS (profile env) are lists of words
+read -ra configure_flags <<< "${GLIBC_CONFIGURE_FLAGS:-}"
+read -ra make_flags <<< "${GLIBC_MAKE_FLAGS:-}"
 mkdir -v build
 cd build
 echo "rootsbindir=$out/sbin" > configparms
@@ -14,6 +17,6 @@ echo "rootsbindir=$out/sbin" > configparms
       --with-headers="$pkg_linux_headers/include" \
       --disable-nscd \
       libc_cv_slibdir="$out/lib" \
-      ${GLIBC_CONFIGURE_FLAGS:-}
-make ${GLIBC_MAKE_FLAGS:-}
-make ${GLIBC_MAKE_FLAGS:-} install
+      "${configure_flags[@]}"
+make "${make_flags[@]}"
+make "${make_flags[@]}" install

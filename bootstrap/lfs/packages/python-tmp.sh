@@ -1,10 +1,9 @@
-# python (LFS 12.3 chapter 7), adapted to the store by rule: --prefix=$out, the book's
-# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
-# Not yet built by storekit: expect to adjust it when it is.
-./configure --prefix="$out"   \
+# Python, temporary (LFS 12.3 §7.10), with chapter 6's tools: shared, without pip. Modules whose
+# libraries chapter 6 lacks (zlib, ssl, ffi …) are left out, as in the book.
+# Store adaptation: --prefix=$out, and an rpath to $out/lib so python3 finds libpython3.
+./configure --prefix="$out" \
             --enable-shared \
-            --without-ensurepip
-
+            --without-ensurepip \
+            LDFLAGS="-Wl,-rpath,$out/lib"
 make
-
 make install

@@ -1,8 +1,5 @@
-# texinfo (LFS 12.3 chapter 7), adapted to the store by rule: --prefix=$out, the book's
-# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
-# Not yet built by storekit: expect to adjust it when it is.
+# Texinfo, temporary (LFS 12.3 §7.11), with chapter 6's tools and chapter 7's perl.
+# Store adaptation: --prefix=$out.
 ./configure --prefix="$out"
-
 make
-
 make install

@@ -1,9 +1,9 @@
-# util-linux (LFS 12.3 chapter 7), adapted to the store by rule: --prefix=$out, the book's
-# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
-# Not yet built by storekit: expect to adjust it when it is.
-mkdir -pv $out/var/lib/hwclock
-
-./configure --libdir=$out/lib     \
+# Util-linux, temporary (LFS 12.3 §7.12), with chapter 6's tools.
+# Store adaptation: --prefix=$out for programs and libraries; the paths the programs use at run time
+# (/run, /var/lib/hwclock/adjtime) stay the system's, as in the book. A store path holds no owners
+# and no setuid bits: make install is told not to chown or chmod u+s (mount, umount, wall …).
+./configure --prefix="$out"       \
+            --libdir="$out/lib"   \
             --runstatedir=/run    \
             --disable-chfn-chsh   \
             --disable-login       \
@@ -13,11 +13,12 @@ mkdir -pv $out/var/lib/hwclock
             --disable-runuser     \
             --disable-pylibmount  \
             --disable-static      \
-            --disable-liblastlog2 \
+            --disable-makeinstall-chown  \
+            --disable-makeinstall-setuid \
             --without-python      \
-            ADJTIME_PATH=$out/var/lib/hwclock/adjtime \
-            --docdir=$out/share/doc/util-linux-2.40.4
-
+            --without-systemd     \
+            --without-systemdsystemunitdir \
+            ADJTIME_PATH=/var/lib/hwclock/adjtime \
+            --docdir="$out/share/doc/util-linux-$version"
 make
-
 make install

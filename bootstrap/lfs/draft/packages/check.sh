@@ -1,0 +1,10 @@
+# check (LFS 12.3 chapter 8), adapted to the store by rule: --prefix=$out, the book's
+# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
+# Not yet built by storekit: expect to adjust it when it is.
+./configure --prefix="$out" --disable-static
+
+make
+
+run_tests make check
+
+make docdir="$out"/share/doc/check-0.15.2 install

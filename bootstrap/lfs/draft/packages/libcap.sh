@@ -1,0 +1,10 @@
+# libcap (LFS 12.3 chapter 8), adapted to the store by rule: --prefix=$out, the book's
+# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
+# Not yet built by storekit: expect to adjust it when it is.
+sed -i '/install -m.*STA/d' libcap/Makefile
+
+make prefix="$out" lib=lib
+
+run_tests make test
+
+make prefix="$out" lib=lib install

@@ -1,0 +1,21 @@
+# procps (LFS 12.3 chapter 8), adapted to the store by rule: --prefix=$out, the book's
+# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
+# Not yet built by storekit: expect to adjust it when it is.
+./configure --prefix="$out"                           \
+            --docdir="$out"/share/doc/procps-ng-4.0.5 \
+            --disable-static                        \
+            --disable-kill                          \
+            --enable-watch8bit
+
+./configure --prefix="$out"                           \
+            --docdir="$out"/share/doc/procps-ng-4.0.5 \
+            --disable-static                        \
+            --disable-kill                          \
+            --enable-watch8bit                      \
+            --with-systemd
+
+make
+
+run_tests make check
+
+make install

@@ -1,6 +1,0 @@
-# man-pages (LFS 12.3 chapter 8), adapted to the store by rule: --prefix=$out, the book's
-# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
-# Not yet built by storekit: expect to adjust it when it is.
-rm -v man3/crypt*
-
-make -R GIT=false prefix=$out install
