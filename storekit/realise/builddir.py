@@ -31,6 +31,10 @@ from storekit.store.lock import lock_fd
 PREFIX = "storekit-build-"
 _NEW_PREFIX = ".storekit-build-new-"
 KEPT_MARK = ".kept"
+#: Made in every build directory of this layout. Older storekit made `storekit-build-*` directories
+#: too (0700, no lock, the build tree itself): a build of an older version still running must never
+#: be taken for a killed one, so only directories holding this file are reclaimed.
+OWN_MARK = ".storekit-builddir"
 #: A `.storekit-build-new-` directory older than this was left between mkdir and rename by a kill.
 _NEW_GRACE_S = 3600
 
@@ -68,6 +72,7 @@ def build_dir(name: str, tmp_dir: str | None = None) -> Iterator[BuildDir]:
     try:
         lock_fd(fd, exclusive=True)
         os.mkdir("build", 0o700, dir_fd=fd)
+        os.close(os.open(OWN_MARK, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600, dir_fd=fd))
         top = os.path.join(tmp, f"{PREFIX}{name}-{os.path.basename(new)[len(_NEW_PREFIX) :]}")
         os.rename(new, top)
         yield BuildDir(top, fd)
@@ -133,6 +138,11 @@ def _reclaim_one(tmp_fd: int, name: str) -> int:
         with contextlib.suppress(FileNotFoundError):
             os.stat(KEPT_MARK, dir_fd=fd, follow_symlinks=False)
             return 0
+        if name.startswith(PREFIX):
+            try:
+                os.stat(OWN_MARK, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                return 0  # another layout's (an older storekit's build may be running in it)
         if not lock_fd(fd, exclusive=True, wait=False):
             return 0  # a live build
         remove_tree(tmp_fd, name)

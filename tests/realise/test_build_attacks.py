@@ -422,3 +422,19 @@ def test_build_dirs_of_a_killed_build_are_reclaimed(tmp_path: Path, reclaim: lis
         for proc in procs:
             proc.kill()
             proc.communicate()
+
+
+def test_a_build_dir_of_another_layout_is_never_reclaimed(tmp_path: Path) -> None:
+    """An older storekit's `storekit-build-*` directory (0700, unlocked, no marker) may hold a build
+    still running under that version: reclaiming once deleted a live LFS build's tree."""
+    from storekit.realise.builddir import OWN_MARK, reclaim
+
+    old = tmp_path / "storekit-build-binutils-pass1-2.40-abcd1234"
+    (old / "src").mkdir(parents=True)
+    old.chmod(0o700)
+    ours = tmp_path / "storekit-build-hello-efgh5678"
+    (ours / "build").mkdir(parents=True)
+    (ours / OWN_MARK).touch()
+    ours.chmod(0o700)
+    assert reclaim(str(tmp_path)) == 1
+    assert (old / "src").is_dir() and not ours.exists()
