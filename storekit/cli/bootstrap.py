@@ -57,7 +57,8 @@ def init(
 
     written = write_profiles(directory)
     for rel in written:
-        if rel.endswith(".toml"):
+        # the profiles a user builds: not draft/ (never built), not seed.toml (the profiles share it)
+        if rel.endswith(".toml") and rel.count("/") == 1 and not rel.endswith("/seed.toml"):
             typer.echo(os.path.join(directory, rel))
     typer.echo(f"wrote {len(written)} files under '{directory}'", err=True)
 

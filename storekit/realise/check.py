@@ -23,7 +23,15 @@ from storekit.hashing import Hash
 from storekit.realise import outputs as out_checks
 from storekit.realise.logs import log_path
 from storekit.realise.plan import Action, Goal
-from storekit.realise.runner import BuildOptions, LogSink, check_builder, input_closure, run_builder
+from storekit.realise.runner import (
+    BuildOptions,
+    LogSink,
+    check_builder,
+    fresh_copies,
+    input_closure,
+    output_locations,
+    run_builder,
+)
 from storekit.store.local import LocalStore
 from storekit.storepath import StorePath
 
@@ -68,9 +76,10 @@ def check_derivation(
     check_builder(goal, closure, options)
     results = []
     with store.staging() as stage:
-        built = {name: os.path.join(stage, p.base_name) for name, p in outputs.items()}
+        built = output_locations(store, goal, stage, options)  # where the builder writes, as a build
         log_file = log_path(store.spec.log_dir, drv_path) + ".check"
         run_builder(store, goal, closure, stage, log_file, options, None, on_log)
+        built = fresh_copies(goal, stage, built, options)  # copied out of the builder's reach first
         infos = out_checks.collect(store, goal, built, closure)
         seconds = time.monotonic() - started
         for name, path in sorted(outputs.items()):

@@ -123,10 +123,10 @@ def build_derivation(
         closure = input_closure(store, goal)
         check_builder(goal, closure, options)
         with store.staging() as stage:
-            built = _output_locations(store, goal, stage, options)
+            built = output_locations(store, goal, stage, options)
             try:
                 run_builder(store, goal, closure, stage, log_file, options, cancel, on_log)
-                built = _fresh_copies(goal, stage, built, options)
+                built = fresh_copies(goal, stage, built, options)
                 infos = out_checks.collect(store, goal, built, closure)
                 registered = _install(store, built, infos)
             except BaseException:
@@ -135,7 +135,7 @@ def build_derivation(
     return BuildResult(goal.drv_path, goal.outputs, registered, log_file, time.monotonic() - started)
 
 
-def _output_locations(store: LocalStore, goal: Goal, stage: str, options: BuildOptions) -> dict[str, str]:
+def output_locations(store: LocalStore, goal: Goal, stage: str, options: BuildOptions) -> dict[str, str]:
     """Where the builder writes each output: the scratch store dir, or in place without a sandbox."""
     if options.sandbox:
         scratch = os.path.join(stage, SCRATCH)
@@ -151,7 +151,7 @@ def _output_locations(store: LocalStore, goal: Goal, stage: str, options: BuildO
     return built
 
 
-def _fresh_copies(goal: Goal, stage: str, built: Mapping[str, str], options: BuildOptions) -> dict[str, str]:
+def fresh_copies(goal: Goal, stage: str, built: Mapping[str, str], options: BuildOptions) -> dict[str, str]:
     """Outputs copied out of the scratch store dir (which then goes); without a sandbox the builder
     wrote in place, with the user's rights anyway, and there is nothing to copy."""
     if not options.sandbox:

@@ -23,7 +23,7 @@ from storekit.store.local import LocalStore
 from storekit.store.specs import local_spec_for
 from storekit.storepath import StorePath
 
-REPO = Path(__file__).parent.parent.parent
+REPO = Path(__file__).parent.parent
 BUSYBOX = "/bin/busybox"
 
 
