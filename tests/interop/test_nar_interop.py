@@ -81,13 +81,11 @@ def test_big_unicode_tree_dumps_and_restores_like_nix(nix: NixStore, tmp_path: P
 
 
 def compare_ls(nix: NixStore, nar_file: Path, path: str, flags: list[str]) -> None:
-    argv = ["nix", "nar", "ls", *flags, str(nar_file), path]
-    proc = subprocess.run(argv, capture_output=True, env=nix.env(), check=False)
-    rc, out = proc.returncode, proc.stdout
-    if b"boost::bad_format" in proc.stderr:
-        # Nix 2.8 hands `-l`'s symlink targets to boost::format, so a target with a '%' crashes it
-        # (found by this test: a link to "%"): the oracle has no answer to compare with
+    if b"%" in nar_file.read_bytes():
+        # Nix 2.8's `nar ls` hands names and symlink targets to boost::format as the format string: a
+        # '%' in one crashes it or prints something else (found by this test: "%", "%a"); no oracle
         return
+    rc, out = nix_out(nix, "nix", "nar", "ls", *flags, str(nar_file), path)
     our_rc, our_out = ours("nar", "ls", *flags, str(nar_file), path)
     assert (our_rc != 0) == (rc != 0), (path, flags, out)
     if rc == 0:
