@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+from collections.abc import Iterator
 
 from storekit.errors import FileSystemError
 
@@ -232,11 +233,20 @@ def tree_size(path: StrPath) -> int:
         return 0
     if not stat.S_ISDIR(st.st_mode):
         return _freed(st)
-    total = 0
     try:
         chain = DirChain.open(p)
     except OSError:
         return 0
+    return sum(_freed(st) for _, st in walk_below(chain, skip_vanished=True) if not stat.S_ISDIR(st.st_mode))
+
+
+def walk_below(chain: DirChain, *, skip_vanished: bool = False) -> Iterator[tuple[bytes, os.stat_result]]:
+    """Every entry under the directory `chain` is at, each directory before its entries.
+
+    Yields `(name, lstat)` while `chain.fd` is the entry's directory; a directory is entered only
+    after the caller is done with it (so it may make it readable first). `skip_vanished` passes over
+    entries that disappear or cannot be entered meanwhile. The chain is closed at the end.
+    """
     try:
         pending = [list_names(chain.fd)]
         while pending:
@@ -247,14 +257,19 @@ def tree_size(path: StrPath) -> int:
                 continue
             name = pending[-1].pop()
             try:
-                est = os.stat(name, dir_fd=chain.fd, follow_symlinks=False)
-                if stat.S_ISDIR(est.st_mode):
-                    chain.push(name)
-                    pending.append(list_names(chain.fd))
-                else:
-                    total += _freed(est)
+                st = os.stat(name, dir_fd=chain.fd, follow_symlinks=False)
             except (FileNotFoundError, PermissionError):
-                continue
+                if skip_vanished:
+                    continue
+                raise
+            yield name, st
+            if stat.S_ISDIR(st.st_mode):
+                try:
+                    chain.push(name)
+                except (FileNotFoundError, PermissionError):
+                    if skip_vanished:
+                        continue
+                    raise
+                pending.append(list_names(chain.fd))
     finally:
         chain.close()
-    return total

@@ -15,7 +15,7 @@ import stat
 from collections.abc import Iterator
 
 from storekit.errors import StoreError
-from storekit.fdtree import DirChain, list_names, remove_tree, show_path
+from storekit.fdtree import DirChain, remove_tree, show_path, walk_below
 
 MTIME_STORE = 1
 #: Extended attributes Nix leaves alone (its `ignored-acls` default).
@@ -42,22 +42,8 @@ def canonicalise_path(path: str) -> None:
 
 def _canonicalise_below(chain: DirChain) -> None:
     """Every entry under the directory `chain` is at, each directory before its entries."""
-    try:
-        pending = [list_names(chain.fd)]
-        while pending:
-            if not pending[-1]:
-                pending.pop()
-                if chain.depth:
-                    chain.pop()
-                continue
-            name = pending[-1].pop()
-            st = os.stat(name, dir_fd=chain.fd, follow_symlinks=False)
-            _canonicalise_entry(chain.fd, name, st, name, chain)
-            if stat.S_ISDIR(st.st_mode):
-                chain.push(name)
-                pending.append(list_names(chain.fd))
-    finally:
-        chain.close()
+    for name, st in walk_below(chain):
+        _canonicalise_entry(chain.fd, name, st, name, chain)
 
 
 def _canonicalise_entry(
