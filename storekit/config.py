@@ -23,9 +23,6 @@ import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import tomlkit
-import tomlkit.exceptions
-
 from storekit.errors import ConfigError, SignatureError, StorekitError
 from storekit.nixversion import NixRules, NixVersion, rules_for
 from storekit.signing import PublicKey
@@ -54,6 +51,9 @@ def config_path(env: Mapping[str, str]) -> str:
 
 def parse_config(text: str, file: str) -> Config:
     """Parse and check a config file's text; `file` only names it in errors."""
+    import tomlkit  # here, not at import: most users have no config file, and every command reads it
+    import tomlkit.exceptions
+
     try:
         document = tomlkit.parse(text).unwrap()
     except tomlkit.exceptions.ParseError as e:
