@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from nixoracle import NixStore, make_nix_store
 from s3_server import RadosGW, start_radosgw
+from sshd_server import Sshd, start_sshd
 
 # Property tests assert behaviour, never speed: on a loaded 2-core machine input generation can take
 # over a second, which Hypothesis's timing checks would report as a failure.
@@ -28,3 +29,9 @@ def nix_store(tmp_path: Path) -> Iterator[NixStore]:
 def radosgw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RadosGW]:
     """A real S3 server (Ceph's radosgw) on 127.0.0.1 for the session; skipped where it is missing."""
     yield from start_radosgw(tmp_path_factory.mktemp("radosgw"))
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
+    """A real sshd on 127.0.0.1 for the session, logging in the running user by a key made for the run."""
+    yield from start_sshd(tmp_path_factory.mktemp("sshd"))
