@@ -4,8 +4,9 @@ Linkers tail-merge strings: a symbol name may be the last bytes of an rpath (pat
 string can be overwritten only when every reference that is kept (symbols, version records, untouched
 dynamic entries) still reads the same bytes afterwards. When a string fits nowhere, the table is copied
 with the new strings appended: every old offset stays valid, so nothing else needs repointing but
-DT_STRTAB/DT_STRSZ. The copy drops the unreferenced tail of the old table, so that repeated edits do
-not make it grow without bound.
+DT_STRTAB/DT_STRSZ. The copy drops the unreferenced tail of the old table but the strings this edit
+gives up (kept once, as `X`s, as patchelf leaves them), so that repeated edits do not make it grow
+without bound.
 """
 
 from __future__ import annotations
@@ -133,14 +134,19 @@ def _grow(
     table: bytes, wanted: list[bytes], slots: dict[int, bytes], kept: AbstractSet[int], floor: int
 ) -> StringPlan:
     """The table copied (up to its last kept string, at least `floor` bytes: zeros past its end)
-    with the strings that fit nowhere appended."""
+    with the strings that fit nowhere appended; the given-up strings past the kept part follow it
+    once, as `X`s."""
     keep = 1
     if kept:
         top = max(kept)
         end = table.find(b"\0", top)
         keep = max(keep, (end if end >= 0 else len(table) - 1) + 1)
     keep = max(keep, min(floor, len(table)))
-    base = max(keep, floor)
+    dead = _clear(slots, kept, set())
+    # the strings given up past the kept part stay once, tainted and packed: what patchelf leaves
+    # (its suite checks the taint), without the table growing by every earlier edit's leftovers
+    tail = b"".join(taint + b"\0" for start, taint in dead if start >= keep)
+    base = max(keep + len(tail), floor)
     offsets: dict[bytes, int] = {}
     appended = bytearray()
     for w in wanted:
@@ -151,9 +157,9 @@ def _grow(
         offsets[w] = base + len(appended)
         appended += w + b"\0"
     dead = _clear(slots, kept, {o for o in offsets.values() if o < keep})
-    copy = bytearray(table[:keep]) + bytes(base - keep)
-    for start, zeros in dead:
+    copy = bytearray(table[:keep]) + tail + bytes(base - keep - len(tail))
+    for start, taint in dead:
         if start < keep:
-            n = min(len(zeros), keep - start)
-            copy[start : start + n] = zeros[:n]
+            n = min(len(taint), keep - start)
+            copy[start : start + n] = taint[:n]
     return StringPlan(offsets, (), bytes(copy) + bytes(appended))

@@ -112,6 +112,28 @@ def test_grown_file_keeps_no_stale_rpath(fx: Fixtures, tmp_path: Path, name: str
     assert run(exe) == "answer 42\n"
 
 
+@pytest.mark.parametrize("atomic", [True, False], ids=["atomic", "in-place"])
+def test_growing_again_leaves_the_given_up_rpath_once_as_xs(
+    fx: Fixtures, tmp_path: Path, atomic: bool
+) -> None:
+    """patchelf's `shared-rpath` test: a grown table's own rpath, given up by a second growth, stays
+    as `X`s (once: not every earlier edit's leftovers), and no copy of it remains readable."""
+    exe = fx.copy("pie", tmp_path)
+    first, second = f"{LONG}:{fx.libdir}", f"{LONG}/and-longer-still:{fx.libdir}"
+    edit_file(str(exe), [SetRpath(first)], atomic=atomic)
+    edit_file(str(exe), [SetRpath(second)], atomic=atomic)
+    data = exe.read_bytes()
+    assert first.encode() + b"\0" not in data
+    assert data.count(b"\0" + b"X" * len(first) + b"\0") == 1
+    assert read_facts(str(exe)).runpath == second
+    edit_file(str(exe), [SetRpath(f"{LONG}/the-third-and-longest-of-all:{fx.libdir}")], atomic=atomic)
+    data = exe.read_bytes()
+    assert data.count(b"\0" + b"X" * len(second) + b"\0") == 1
+    assert data.count(b"\0" + b"X" * len(first) + b"\0") == 0
+    check_elf(exe)
+    assert run(exe) == "answer 42\n"
+
+
 def test_in_place_edit_clears_the_string_it_gives_up(fx: Fixtures, tmp_path: Path) -> None:
     exe = fx.copy("pie", tmp_path)
     edit_file(str(exe), [RewritePrefix(str(fx.libdir), "/o")])
