@@ -41,10 +41,16 @@ def main(argv: list[str] | None = None) -> None:
     if args == ["--version"]:  # answered without typer: a script asking for the version pays no start-up
         print(f"storekit {__version__}")
         return
-    from storekit.cli._app import app
+    from storekit.cli import _fast
     from storekit.errors import StorekitError
 
+    fast = _fast.parse(args)  # a plain `hash path|file` line: no typer to import (see _fast)
     try:
+        if fast is not None:
+            _fast.run(fast)
+            return
+        from storekit.cli._app import app
+
         app(args=args, prog_name="storekit")
     except StorekitError as e:
         if debug:

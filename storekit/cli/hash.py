@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from storekit.cli._options import print_json
+from storekit.cli._fast import render
 from storekit.hashing import Base, Hash
 from storekit.nar.fs import hash_file, hash_path
 
@@ -51,11 +51,7 @@ Json = Annotated[bool, typer.Option("--json", help="Print [{path, hash}] as JSON
 def _print(ctx: typer.Context, paths: list[Path], hashes: list[Hash], as_json: bool) -> None:
     base: Base = ctx.meta.get(_BASE_KEY, Base.SRI)
     shown = [h.format(base, prefix=False) for h in hashes]
-    if as_json:
-        print_json([{"path": str(p), "hash": h} for p, h in zip(paths, shown, strict=True)])
-        return
-    for h in shown:
-        typer.echo(h)
+    typer.echo(render([str(p) for p in paths], shown, as_json), nl=False)
 
 
 @app.command("path")

@@ -12,17 +12,18 @@ Restoring is in `nar/restore.py` (re-exported here as `restore`).
 from __future__ import annotations
 
 import os
-import queue
 import stat
-import threading
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from storekit.errors import FileSystemError
 from storekit.fdtree import DirChain, fs_error, show_path
 from storekit.hashing import Hash, new_hasher
 from storekit.nar import format as fmt
-from storekit.nar.restore import restore
+
+if TYPE_CHECKING:
+    from storekit.nar.restore import restore
 
 BUFFER = 1 << 20
 _PIPELINE_BUFFERS = 4
@@ -31,6 +32,16 @@ _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 StrPath = str | os.PathLike[str]
 
 __all__ = ["BUFFER", "dump_path", "hash_file", "hash_path", "restore"]
+
+
+def __getattr__(name: str) -> object:
+    """`restore`, imported on first use: hashing a path (`storekit hash path`, a short command whose
+    start-up is most of its time) does not pay for the NAR reader behind it."""
+    if name == "restore":
+        from storekit.nar.restore import restore
+
+        return restore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def dump_path(path: StrPath) -> Iterator[bytes]:
@@ -272,6 +283,9 @@ def _hash_pieces(pieces: _Pieces, algo: str, *, size_hint: int = 0) -> tuple[Has
 
 def _pipelined(pieces: _Pieces) -> Generator[tuple[bytearray, int], None, None]:
     """`_fill(pieces)` run in a thread over a few buffers; each yielded buffer is recycled on resume."""
+    import queue  # here: small paths never take this route, and their commands start faster without it
+    import threading
+
     free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
     full: queue.SimpleQueue[tuple[bytearray, int] | BaseException | None] = queue.SimpleQueue()
     for _ in range(_PIPELINE_BUFFERS):
