@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from storekit.errors import StorekitError
+from storekit.store.deferred import later
 from storekit.store.fsdelete import remove_tree
 from storekit.store.lock import lock_fd
 
@@ -68,7 +69,7 @@ def build_dir(name: str, tmp_dir: str | None = None) -> Iterator[BuildDir]:
     tmp = tmp_dir or tempfile.gettempdir()
     new = tempfile.mkdtemp(prefix=_NEW_PREFIX, dir=tmp)  # 0700
     fd = os.open(new, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    kept = False
+    deleting = False
     try:
         lock_fd(fd, exclusive=True)
         os.mkdir("build", 0o700, dir_fd=fd)
@@ -78,13 +79,24 @@ def build_dir(name: str, tmp_dir: str | None = None) -> Iterator[BuildDir]:
         yield BuildDir(top, fd)
     finally:
         try:
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 os.stat(KEPT_MARK, dir_fd=fd, follow_symlinks=False)
                 kept = True
+            except FileNotFoundError:
+                kept = False
             if not kept:
-                _remove_own(tmp, fd)
+                deleting = True  # the job closes fd: the dir stays locked until it is gone
+                later(lambda: _remove_and_close(tmp, fd))
         finally:
-            os.close(fd)
+            if not deleting:
+                os.close(fd)
+
+
+def _remove_and_close(tmp: str, fd: int) -> None:
+    try:
+        _remove_own(tmp, fd)
+    finally:
+        os.close(fd)
 
 
 def _remove_own(tmp: str, fd: int) -> None:

@@ -24,6 +24,7 @@ from storekit.realise.plan import BuildPlan, Goal, make_plan
 from storekit.realise.runner import BuildOptions, BuildResult, LogSink, build_derivation
 from storekit.realise.scheduler import OnFinish, Report, run_plan
 from storekit.store.base import ValidPathInfo
+from storekit.store.deferred import deferred_deletions
 from storekit.store.local import LocalStore
 from storekit.store.substituters import SignaturePolicy, Substituters, is_untrusted_source
 from storekit.storepath import StorePath
@@ -100,15 +101,16 @@ def build(
         except StorekitError:
             return _build_instead(store, goal, options, cancel, on_log)
 
-    report = run_plan(
-        plan,
-        build=do_build,
-        substitute=do_substitute if sources is not None else None,
-        jobs=jobs,
-        keep_going=keep_going,
-        progress=progress,
-        on_finish=on_finish,
-    )
+    with deferred_deletions():  # build and staging dirs go in the background: a chain waits less
+        report = run_plan(
+            plan,
+            build=do_build,
+            substitute=do_substitute if sources is not None else None,
+            jobs=jobs,
+            keep_going=keep_going,
+            progress=progress,
+            on_finish=on_finish,
+        )
     return plan, report
 
 

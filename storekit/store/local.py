@@ -28,6 +28,7 @@ from storekit.hashing import Hash
 from storekit.store import canonical, dbmarker, schema
 from storekit.store.base import Store, ValidPathInfo
 from storekit.store.content_address import ContentAddress, source_ca, text_ca
+from storekit.store.deferred import later
 from storekit.store.layout import STAGING_PREFIX, create_layout, remove_stale_staging
 from storekit.store.lock import TempRoots, lock_fd, open_lock_file, path_lock, unlock_fd
 from storekit.store.specs import LocalStoreSpec
@@ -227,8 +228,7 @@ class LocalStore(Store):
             lock_fd(fd, exclusive=True)
             yield stage
         finally:
-            canonical.delete_path(stage)
-            os.close(fd)
+            later(lambda: _delete_and_close(stage, fd))  # locked until deleted (see store.deferred)
 
     def install_staged(self, info: ValidPathInfo, staged: str, *, repair: bool = False) -> bool:
         """Move a fully written tree into place as `info.path` and register it; False if already valid.
@@ -414,3 +414,10 @@ def check_content_address(info: ValidPathInfo, staged: str, nar_hash: Hash) -> N
         got = hash_file(staged, ca.hash.algo)
     if got != ca.hash:
         raise HashMismatch(f"content address of '{info.path}'", str(ca.hash), str(got))
+
+
+def _delete_and_close(path: str, fd: int) -> None:
+    try:
+        canonical.delete_path(path)
+    finally:
+        os.close(fd)

@@ -13,8 +13,10 @@ from build_fixtures import goals, instantiate, open_store, write_recipe
 
 from storekit.errors import BuildError, HashMismatch
 from storekit.hashing import Hash
+from storekit.realise.builddir import build_dir
 from storekit.realise.logs import log_path, read_log
 from storekit.realise.runner import BuildOptions, build_derivation
+from storekit.store.deferred import deferred_deletions
 from storekit.store.local import LocalStore
 from storekit.storepath import StorePath
 
@@ -191,3 +193,11 @@ def test_an_output_built_meanwhile_is_not_built_again(tmp_path: Path) -> None:
         first = build_derivation(store, goal, BuildOptions())
         again = build_derivation(store, goal, BuildOptions())
         assert len(first.registered) == 1 and again.registered == ()
+
+
+def test_a_build_dir_deleted_in_the_background_is_gone_when_the_run_ends(tmp_path: Path) -> None:
+    with deferred_deletions():
+        with build_dir("demo", str(tmp_path)) as bd:
+            (Path(bd.build) / "file").write_text("x")
+        assert Path(bd.top).parent == tmp_path
+    assert list(tmp_path.iterdir()) == []
