@@ -37,5 +37,5 @@ class Options:
     add_debug_tag: bool = False
     execstack: str | None = None  # "print", "clear" or "set"
     renames: dict[str, str] = field(default_factory=dict)
-    unsupported: list[str] = field(default_factory=list)
+    build_resolution_cache: bool = False
     output: str | None = None

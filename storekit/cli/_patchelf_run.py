@@ -8,6 +8,7 @@ which is what the loader uses. The refusals keep patchelf's words where a script
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -32,7 +33,7 @@ from storekit.elf.edits import (
     shrink_rpath,
 )
 from storekit.elf.format import DT_NEEDED, DT_RPATH, DT_RUNPATH, DT_SONAME, ET_DYN, PT_INTERP
-from storekit.elf.fs import edit_file, library_provider, open_elf
+from storekit.elf.fs import CACHE_OUTCOMES, build_resolution_cache, edit_file, library_provider, open_elf
 from storekit.elf.inspect import ElfFile
 
 Write = Callable[[bytes], Any]
@@ -67,6 +68,10 @@ def run_file(name: str, o: Options, write: Write) -> None:
         edits = _edits(elf, o)
     if edits or o.output is not None:
         edit_file(name, edits, o.output)
+    if o.build_resolution_cache:  # last, as patchelf: on what the edits made
+        outcome = build_resolution_cache(o.output if o.output is not None else name)
+        if CACHE_OUTCOMES[outcome]:
+            sys.stderr.write(f"warning: --build-resolution-cache: {CACHE_OUTCOMES[outcome]}\n")
 
 
 def _prints(elf: ElfFile, o: Options, write: Write) -> None:

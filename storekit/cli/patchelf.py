@@ -174,7 +174,7 @@ def parse(argv: list[str]) -> Options | str:
         elif arg == "--rename-dynamic-symbols":
             o.renames.update(_rename_map(value(), o.renames))
         elif arg == "--build-resolution-cache":
-            o.unsupported.append(arg)
+            o.build_resolution_cache = True
         elif arg in ("--help", "-h"):
             return "help"
         elif arg == "--version":
@@ -187,8 +187,8 @@ def parse(argv: list[str]) -> Options | str:
         raise PatchelfError("--output option only allowed with single input file")
     if o.set_rpath is not None and o.add_rpath is not None:
         raise PatchelfError("--set-rpath option not allowed with --add-rpath")
-    if o.unsupported:
-        raise PatchelfError(f"{', '.join(o.unsupported)}: not supported by storekit patchelf")
+    if o.force_rpath and o.build_resolution_cache:
+        raise PatchelfError("--build-resolution-cache cannot be combined with --force-rpath")
     return o
 
 

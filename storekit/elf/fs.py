@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
+from storekit.elf import ldcache
 from storekit.elf.edits import Edit
 from storekit.elf.format import ELF_MAGIC, Codec, Ehdr
 from storekit.elf.inspect import ElfFacts, ElfFile, parse
@@ -82,19 +83,100 @@ def edit_file(path: str, edits: Sequence[Edit], output: str | None = None, *, at
     """
     with _mapped(path) as (src, elf):
         patch = plan(elf, edits)
-        st = os.fstat(src)
-        if output is not None and not _same_file(output, st):
-            _write_new(src, elf, patch, os.path.realpath(output), st)
-            return Result(path, "rewritten", patch.expected)
-        if patch.is_noop:
-            return Result(path, "unchanged", patch.expected)
-        if not os.access(path, os.W_OK):
-            raise ElfPatchError(path, "is not writable: check its permissions (nothing was changed)")
-        writes = _writes_over(elf, patch, atomic)
-        if writes is not None and st.st_nlink == 1 and _write_in_place(path, elf, writes, patch):
-            return Result(path, "patched in place", patch.expected)
-        _write_new(src, elf, patch, os.path.realpath(path), st)
+        stale = ldcache.find(elf) is not None and _resolution_changes(elf.facts(), patch.expected)
+        result = _apply(path, src, elf, patch, output, atomic)
+    if stale:  # the resolution cache names what the old run path and libraries resolved to
+        drop_resolution_cache(output if output is not None else path)
+    return result
+
+
+def _apply(path: str, src: int, elf: ElfFile, patch: Patch, output: str | None, atomic: bool) -> Result:
+    st = os.fstat(src)
+    if output is not None and not _same_file(output, st):
+        _write_new(src, elf, patch, os.path.realpath(output), st)
         return Result(path, "rewritten", patch.expected)
+    if patch.is_noop:
+        return Result(path, "unchanged", patch.expected)
+    if not os.access(path, os.W_OK):
+        raise ElfPatchError(path, "is not writable: check its permissions (nothing was changed)")
+    writes = _writes_over(elf, patch, atomic)
+    if writes is not None and st.st_nlink == 1 and _write_in_place(path, elf, writes, patch):
+        return Result(path, "patched in place", patch.expected)
+    _write_new(src, elf, patch, os.path.realpath(path), st)
+    return Result(path, "rewritten", patch.expected)
+
+
+def _resolution_changes(before: ElfFacts, after: ElfFacts) -> bool:
+    return (before.needed, before.rpath, before.runpath) != (after.needed, after.rpath, after.runpath)
+
+
+#: What `build_resolution_cache` did, in patchelf's words where it warns
+CACHE_OUTCOMES = {
+    "written": "",
+    "up to date": "",
+    "no dynamic": "no dynamic section (statically linked?); no cache written",
+    "nothing to resolve": "no DT_NEEDED entries or run path to resolve; no cache written",
+    "none resolved": "no libraries resolved against the run path; no cache written",
+}
+
+
+def build_resolution_cache(path: str, output: str | None = None) -> str:
+    """Add the library resolution cache note (see `ldcache`) to `path` (or write the result to
+    `output`); the outcome, a key of CACHE_OUTCOMES. A note already there that no longer matches what
+    the run path resolves to is refused: it must be rebuilt from a file without one."""
+    target = os.path.realpath(output if output is not None else path)
+    with _mapped(path) as (src, elf):
+        existing = ldcache.find(elf)
+        outcome, desc = _resolve(elf)
+        if existing is not None:
+            if desc is not None and ldcache.existing_descriptor(elf, existing) == desc:
+                outcome = "up to date"
+            else:
+                raise ElfPatchError(
+                    path, "a resolution cache note is already present; rebuild from an unpatched binary"
+                )
+        if desc is None or outcome == "up to date":
+            if output is not None and not _same_file(output, os.fstat(src)):
+                _write_new(src, elf, _unchanged(elf), target, os.fstat(src))
+            return outcome
+        try:
+            pieces, writes, size = ldcache.plan_add(elf, desc)
+        except ldcache.NoRoom as e:
+            raise ElfPatchError(path, f"{e}: cannot add a resolution cache") from e
+        patch = Patch(elf.path, writes, pieces, size, elf.facts())
+        _write_new(src, elf, patch, target, os.fstat(src))
+    return "written"
+
+
+def drop_resolution_cache(path: str) -> bool:
+    """Remove the resolution cache note from `path`, atomically; False when it has none."""
+    with _mapped(path) as (src, elf):
+        index = ldcache.find(elf)
+        if index is None:
+            return False
+        patch = Patch(elf.path, ldcache.plan_remove(elf, index), (Copy(0, elf.size),), elf.size, elf.facts())
+        _write_new(src, elf, patch, os.path.realpath(path), os.fstat(src))
+    return True
+
+
+def _resolve(elf: ElfFile) -> tuple[str, bytes | None]:
+    if elf.dynamic_segment is None or not elf.has_dynamic_bytes:
+        return "no dynamic", None
+    facts = elf.facts()
+    run_path = facts.runpath if facts.runpath is not None else facts.rpath
+    if not facts.needed or not run_path:
+        return "nothing to resolve", None
+    desc = ldcache.descriptor(
+        [os.fsencode(n) for n in facts.needed],
+        os.fsencode(run_path).split(b":"),
+        lambda p: os.access(p, os.R_OK),
+        lambda d: os.path.lexists(d + b"/glibc-hwcaps"),
+    )
+    return ("none resolved", None) if desc is None else ("written", desc)
+
+
+def _unchanged(elf: ElfFile) -> Patch:
+    return Patch(elf.path, (), (Copy(0, elf.size),), elf.size, elf.facts())
 
 
 def _same_file(path: str, st: os.stat_result) -> bool:
