@@ -198,3 +198,26 @@ def test_tail_merged_rpath(tmp_path: Path, name: str) -> None:
             assert dynsym is not None and "answer" in {s.name for s in dynsym.iter_symbols()}
         check_file(exe)
         assert run_qemu(m, exe) == "answer 42\n"
+
+
+@pytest.mark.parametrize("name", list(RUN))
+def test_resolution_cache_note_on_every_machine(tmp_path: Path, name: str) -> None:
+    """The note joins the machine's PT_NOTE (in its byte order), readelf reads it, and the program runs.
+    MIPS links its text segment up to the next one: no padding to put the note in, and storekit adds
+    no program headers, so it refuses, saying why, and changes nothing."""
+    m = RUN[name]
+    exe = build_c(m, tmp_path / name)
+    patchelf("--set-rpath", str(exe.parent), exe)
+    before = exe.read_bytes()
+    proc = patchelf("--build-resolution-cache", exe)
+    if name in ("mips", "mipsel"):
+        assert proc.returncode == 1 and "free bytes after a loaded segment" in proc.stderr
+        assert exe.read_bytes() == before
+        return
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    notes = sh("readelf", "-nW", exe)
+    assert "NixOS" in notes and "0x63a86cb6" in notes
+    dump = subprocess.run(["readelf", "-p", ".note.nixos.ldcache", str(exe)], capture_output=True, check=True)
+    assert f"={exe.parent}/libans.so".encode() in dump.stdout
+    check_file(exe)
+    assert run_qemu(m, exe) == "answer 42\n"
