@@ -223,9 +223,21 @@ def _run_job(tree: JobTree, command: str) -> int:
     from storekit.realise.store_view import view_args
 
     store_dir, real_dir = tree.spec.store_dir, tree.spec.real_dir
-    view = view_args(store_dir, real_dir, _listdir)
-    assert view[-3:] == ["--bind", real_dir, store_dir]
-    view[-3] = "--ro-bind"
+    if os.path.isdir(store_dir):  # the usual node: mount the tree over the node's own store dir
+        view = [
+            "--unshare-user",
+            "--die-with-parent",
+            "--dev-bind",
+            "/",
+            "/",
+            "--ro-bind",
+            real_dir,
+            store_dir,
+        ]
+    else:  # a store dir only the namespace has: the host mirrored around it, as `storekit run` does
+        view = view_args(store_dir, real_dir, _listdir)
+        assert view[-3:] == ["--bind", real_dir, store_dir]
+        view[-3] = "--ro-bind"
     inside = f"local?store={store_dir}&state={tree.spec.state_dir}&log={tree.spec.log_dir}"
     env = dict(os.environ, STOREKIT_STORE=inside, NIX_REMOTE=inside)
     argv = [find_bwrap(), *view, "--chdir", os.getcwd(), "--", "/bin/sh", "-c", command]

@@ -1,21 +1,23 @@
-"""Provisioning closures for jobs: present in a node's store, then materialised per job, then released.
+"""Provisioning closures for jobs: present in a node's store, then materialised for a job, then released.
 
 A fleet node keeps one local store (the *node store*) that is filled from caches (`fetch`, through
 `copy_closure`: substituters in priority order, signatures checked, parallel, progress in bytes). A
-job does not use the node store directly: it gets a *job tree* of its own (`materialise`), a
-directory laid out like a chroot of the node store (`DIR/<store dir>`, `DIR/<state dir>`), holding
-only the job's closure and a Nix database registering exactly those paths. Its files are hard links
-to the node store's (or reflinks, or copies, as `LinkMode` says), so twenty jobs of the same closure
-cost twenty sets of directories and databases, not twenty copies of the data; directories are new
-and canonical (0555). Real Nix opens it as `local?store=<store dir>&real=DIR/<store dir>&state=…`,
-and a job sees it at the store dir through a bind mount of `DIR/<store dir>`.
+job does not use the node store directly: it gets a *job dir* (`materialise`) laid out like a chroot
+of the node store (`DIR/<store dir>`, `DIR/<state dir>`), holding only the job's closure and a Nix
+database registering exactly those paths. Its files are hard links to the node store's (or reflinks,
+or copies, as `LinkMode` says), its directories new and canonical (0555). Real Nix opens it as
+`local?store=<store dir>&real=TREE/<store dir>&state=TREE/<state dir>` (TREE: where DIR points),
+and a job sees it at the store dir through a read-only bind mount of `DIR/<store dir>`. The tree
+is shared by the jobs asking for the same paths (`job_trees`: directories cannot be hard links, and
+would otherwise cost each job).
 
-A job sees all of its tree or none: it is built beside `DIR` under a temporary name and renamed into
-place. While it exists, the node store keeps the closure: the tree's own `gcroots/provision/<name>`
-links point at the roots, and the node store's `gcroots/auto` holds an indirect root to each (as
-`nix-build`'s `result` links are held), so deleting the tree by any means drops the roots, and a
-garbage collection in the node store (storekit's or Nix's) never takes a path a job is using.
-`release` renames the tree away first (the job sees none of it), drops the roots, then deletes it.
+A job sees all of it or none: the tree is built under a temporary name and renamed into place, and
+the job dir is a symlink to it, renamed into place too. While the job dir exists, the node store
+keeps the closure: the tree's `gcroots/provision/<name>` links point at the roots, and the node
+store's `gcroots/auto` holds an indirect root through the job dir to each (as `nix-build`'s
+`result` links are held), so removing the job dir by any means drops its roots, and a garbage
+collection in the node store (storekit's or Nix's) never takes a path a job is using. `release`
+removes the job dir first (the job sees none of it), then its roots, then the tree if unused.
 """
 
 from __future__ import annotations
@@ -23,30 +25,40 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from storekit.errors import StoreError
-from storekit.fdtree import remove_tree
 from storekit.progress import Progress
 from storekit.store.base import Store
 from storekit.store.gc import add_root, auto_root
-from storekit.store.link import LinkMode, link_tree
+from storekit.store.link import LinkMode
 from storekit.store.local import LocalStore
-from storekit.store.specs import LocalStoreSpec, local_spec_for
+from storekit.store.specs import LocalStoreSpec
 from storekit.store.substituters import SignaturePolicy
 from storekit.storepath import StorePath
 from storekit.transfer.copy import DEFAULT_JOBS, CopyResult, check_store_dirs, copy_closure
-
-#: The file at the top of a job tree saying what it holds and which node store roots it.
-MANIFEST = ".storekit-provision.json"
-ROOTS_DIR = os.path.join("gcroots", "provision")
+from storekit.transfer.job_trees import (
+    MANIFEST,
+    add_user,
+    drop_if_unused,
+    ensure_tree,
+    job_spec,
+    locked,
+    prune,
+    root_link,
+    tree_key,
+    trees_dir,
+)
 
 
 @dataclass(frozen=True, slots=True)
 class JobTree:
-    """A materialised job tree: where it is, the store it is, and the paths it was made for."""
+    """A job dir, the store of the tree it points at, the paths it was made for, their closure's size.
+
+    `spec` names the tree by its own path, not through the job dir: Nix refuses a store dir whose
+    path goes through a symlink.
+    """
 
     dir: str
     spec: LocalStoreSpec
@@ -57,17 +69,6 @@ class JobTree:
     def uri(self) -> str:
         """How Nix (and storekit) open it where it lies: `local?store=…&state=…&log=…&real=…`."""
         return str(self.spec)
-
-
-def job_spec(store_dir: str, top: str) -> LocalStoreSpec:
-    """The store of a job tree at `top`: the node's store dir, everything else under `top` as in a chroot."""
-    usual = local_spec_for(store_dir)
-    return local_spec_for(
-        store_dir,
-        state_dir=top + usual.state_dir,
-        log_dir=top + usual.log_dir,
-        real_dir=top + store_dir,
-    )
 
 
 def fetch(
@@ -111,33 +112,27 @@ def fetch(
 def materialise(
     node: LocalStore, paths: Sequence[StorePath], into: str, *, link: LinkMode = LinkMode.AUTO
 ) -> JobTree:
-    """Make the job tree `into` for the closures of `paths` (valid in `node`), atomically, and root them.
+    """Make the job dir `into` for the closures of `paths` (valid in `node`), atomically, and root them.
 
-    `into` must not exist (or be an empty directory, which the rename replaces). Nothing is left
-    behind when this fails: the half-made tree is deleted and no root was registered.
+    `into` must not exist (an empty directory, a mount point, is replaced). It becomes a symlink to
+    the tree for these paths, built first if no job uses it yet. Nothing is left behind when this
+    fails: a half-made tree is deleted, and no root was registered.
     """
     into = os.path.abspath(into)
     _check_target(node, into)
     wanted = tuple(dict.fromkeys(paths))
-    parent, name = os.path.split(into)
-    os.makedirs(parent, exist_ok=True)
-    temp = tempfile.mkdtemp(prefix=f".{name}.provision-", dir=parent)
-    spec = job_spec(node.store_dir.path, into)
-    try:
-        closure = _build(node, wanted, temp, spec, link)
-        os.chmod(temp, 0o755)  # mkdtemp's 0700 would hide the tree from a job's unprivileged user
-        os.rename(temp, into)
-    except BaseException:
-        remove_tree(temp)
-        raise
-    for path in wanted:  # the tree is in place: an indirect root to each of its root links
-        add_root(node, path, root_link(spec, path))
-    return JobTree(into, spec, wanted, closure)
-
-
-def root_link(spec: LocalStoreSpec, path: StorePath) -> str:
-    """The job tree's own root for `path`, which the node store's indirect root points at."""
-    return os.path.join(spec.state_dir, ROOTS_DIR, path.base_name)
+    os.makedirs(os.path.dirname(into), exist_ok=True)
+    os.makedirs(trees_dir(node), exist_ok=True)
+    prune(node)  # trees whose job dirs were deleted by hand: their files would pin deleted paths' data
+    tree = os.path.join(trees_dir(node), tree_key(wanted, link))
+    with locked(tree):
+        size = ensure_tree(node, tree, wanted, link)
+        add_user(tree, into)
+        _symlink_into_place(tree, into)
+    through_job_dir = job_spec(node.store_dir.path, into)
+    for path in wanted:  # the job dir is in place: an indirect root through it to each root link
+        add_root(node, path, root_link(through_job_dir, path))
+    return JobTree(into, job_spec(node.store_dir.path, tree), wanted, size)
 
 
 def _check_target(node: LocalStore, into: str) -> None:
@@ -152,85 +147,62 @@ def _check_target(node: LocalStore, into: str) -> None:
         )
 
 
-def _build(
-    node: LocalStore, paths: tuple[StorePath, ...], top: str, final: LocalStoreSpec, link: LinkMode
-) -> int:
-    """Fill the tree at `top` (files linked from `node`), register the closure, write roots and manifest."""
-    spec = job_spec(node.store_dir.path, top)
-    closure = node.closure(paths)
-    infos = [node.query_path_info(p) for p in sorted(closure)]
-    os.makedirs(spec.real_dir)
-    for info in infos:
-        link_tree(node.real_path(info.path), os.path.join(spec.real_dir, info.path.base_name), link)
-    with LocalStore(spec) as job:
-        assert isinstance(job, LocalStore)
-        job.register_valid_paths(infos)  # also makes the new directories canonical (0555, mtime 1)
-    roots = os.path.join(spec.state_dir, ROOTS_DIR)
-    os.makedirs(roots)
-    for path in paths:
-        os.symlink(str(path), os.path.join(roots, path.base_name))
-    manifest = {
-        "version": 1,
-        "store": node.uri,
-        "jobStore": str(final),
-        "paths": [str(p) for p in paths],
-        "roots": [root_link(final, p) for p in paths],
-    }
-    with open(os.path.join(top, MANIFEST), "x", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=2)
-        f.write("\n")
-    os.chmod(spec.real_dir, 0o555)
-    return len(closure)
+def _symlink_into_place(tree: str, into: str) -> None:
+    parent, name = os.path.split(into)
+    temp = os.path.join(parent, f".{name}.provision-{os.getpid()}-{os.urandom(4).hex()}")
+    os.symlink(tree, temp)
+    try:
+        if os.path.isdir(into) and not os.path.islink(into):
+            os.rmdir(into)  # an empty mount point: a symlink cannot be renamed over a directory
+        os.rename(temp, into)
+    except BaseException:
+        os.unlink(temp)
+        raise
 
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
-    """What a job tree's manifest says: the node store that roots it, and the root links."""
+    """What a job dir's tree says: the node store it belongs to and the paths it was made for."""
 
     store: str
-    job_store: str
     paths: tuple[str, ...]
-    roots: tuple[str, ...]
 
 
 def read_manifest(into: str) -> Manifest:
-    """The manifest of the job tree `into`; a StoreError when `into` is not one `materialise` made."""
+    """The manifest of the tree behind the job dir `into`; a StoreError when it is not a job dir."""
     file = os.path.join(into, MANIFEST)
     try:
         with open(file, encoding="utf-8") as f:
             data = json.load(f)
-        return Manifest(
-            str(data["store"]),
-            str(data["jobStore"]),
-            tuple(map(str, data["paths"])),
-            tuple(map(str, data["roots"])),
-        )
+        return Manifest(str(data["store"]), tuple(map(str, data["paths"])))
     except FileNotFoundError:
         if not os.path.lexists(into):
-            raise StoreError(f"there is no job tree at '{into}' (released already?)") from None
-        why = f"'{into}' is not a job tree made by `storekit provision --into` (it has no {MANIFEST})"
+            raise StoreError(f"there is no job dir at '{into}' (released already?)") from None
+        why = f"'{into}' is not a job dir made by `storekit provision --into` (it has no {MANIFEST})"
         raise StoreError(why) from None
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise StoreError(f"cannot read the job tree manifest '{file}': {e}") from e
 
 
 def release(node: LocalStore, into: str) -> Manifest:
-    """Take the job tree `into` away: renamed out of sight first, then its roots dropped, then deleted.
+    """Take the job dir `into` away at once, drop its roots, and delete its tree if no job uses it.
 
-    Killed half-way, what is left is a renamed tree whose roots are dangling (any garbage collection
-    drops them) or already gone; the job never sees a partial tree.
+    Killed half-way, what is left is a tree no job dir points at (the next `provision` or `release`
+    deletes it, `prune`) and roots that dangle (any garbage collection drops them).
     """
     into = os.path.abspath(into)
     manifest = read_manifest(into)
-    if manifest.store != node.uri:
-        raise StoreError(f"job tree '{into}' is rooted in '{manifest.store}', not in '{node.uri}'")
-    parent, name = os.path.split(into)
-    gone = os.path.join(parent, f".{name}.release-{os.getpid()}-{os.urandom(4).hex()}")
-    os.rename(into, gone)
-    for link in manifest.roots:
-        auto = auto_root(node, link)
-        with contextlib.suppress(FileNotFoundError):
-            if os.readlink(auto) == link:
-                os.unlink(auto)
-    remove_tree(gone)
+    tree = os.readlink(into) if os.path.islink(into) else ""
+    if os.path.dirname(tree) != trees_dir(node):
+        raise StoreError(f"job dir '{into}' belongs to the node store '{manifest.store}', not '{node.uri}'")
+    spec = job_spec(node.store_dir.path, into)
+    with locked(tree):
+        os.unlink(into)
+        for text in manifest.paths:
+            link = root_link(spec, node.parse_path(text))
+            with contextlib.suppress(FileNotFoundError):
+                if os.readlink(auto_root(node, link)) == link:
+                    os.unlink(auto_root(node, link))
+        drop_if_unused(tree)
+    prune(node)
     return manifest

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ from storekit.store.local import LocalStore
 from storekit.store.open import open_store
 from storekit.store.specs import local_spec_for
 from storekit.storepath import StorePath
-from storekit.transfer import provision as provision_module
+from storekit.transfer import job_trees
 from storekit.transfer.copy import copy_closure
 from storekit.transfer.provision import MANIFEST, job_spec, materialise
 
@@ -50,6 +51,12 @@ def node_uri(tmp_path: Path, store_dir: str) -> str:
 def closure_of(nix_store: NixStore, top: StorePath) -> set[StorePath]:
     with open_nix_store(nix_store) as src:
         return src.closure([top])
+
+
+def trees_left(state_dir: Path | str) -> list[str]:
+    """The trees (and their records) in a node store's state dir; lock files do not count."""
+    top = os.path.join(state_dir, "provision")
+    return [n for n in os.listdir(top) if not n.endswith(".lock")] if os.path.isdir(top) else []
 
 
 def auto_roots(gcroots_dir: str) -> list[str]:
@@ -83,8 +90,9 @@ def test_a_job_tree_from_a_signed_cache_is_a_store_nix_verifies(  # type: ignore
     assert code == 0, err
     doc = json.loads(out)
     closure = closure_of(nix_store, top)
-    spec = job_spec(nix_store.store_dir, str(job))
+    spec = job_spec(nix_store.store_dir, os.readlink(job))  # the job dir points at its tree
     assert doc["paths"] == [str(top)] and doc["into"] == str(job) and doc["store"] == str(spec)
+    assert os.path.samefile(os.path.join(str(job) + nix_store.store_dir), spec.real_dir)
     assert sorted(doc["copied"]) == sorted(map(str, closure)) and doc["closureSize"] == 3
     # real Nix opens the tree as a store: exactly the closure, contents checked
     nix_on(nix_store, doc["store"], "nix-store", "--verify", "--check-contents")
@@ -140,12 +148,12 @@ def test_a_job_tree_keeps_its_closure_alive_until_released(
     assert code == 0 and "released" in err and not (jobs / "a").exists()
     nix_on(nix_store, node, "nix-store", "--gc")
     assert valid_in_node() == set(map(str, closure))  # b still holds it
-    assert run(capsys, "provision", "--release", str(jobs / "a"))[2].startswith("error: there is no job tree")
+    assert run(capsys, "provision", "--release", str(jobs / "a"))[2].startswith("error: there is no job dir")
     code, _, err = run(capsys, "provision", "--release", str(jobs / "b"), "--to", node)
     assert code == 0, err
     nix_on(nix_store, node, "nix-store", "--gc")
     assert valid_in_node() == set()
-    assert os.listdir(jobs) == []
+    assert os.listdir(jobs) == [] and trees_left(tmp_path / "node" / "var" / "nix") == []
     # a tree deleted without --release drops its roots too (they point into it)
     code, _, err = run(
         capsys, "provision", "-q", str(top), "--from", nix_store.uri, "--to", node, "--into", str(jobs / "c")
@@ -161,33 +169,19 @@ def test_twenty_job_trees_add_metadata_only(nix_store: NixStore, tmp_path: Path)
     with open_nix_store(nix_store) as src, side_store(tmp_path / "node", nix_store.store_dir) as node:
         copy_closure(src, node, [top])
         node_inodes = {(st.st_dev, st.st_ino) for st in files_below(node.real_dir).values()}
-        node_files = {
-            p: files_below(node.real_path(p)) for p in node.closure([top]) if os.path.isdir(node.real_path(p))
-        }
+        before = {(st.st_dev, st.st_ino) for st in files_below(str(tmp_path / "node")).values()}
         trees = [materialise(node, [top], str(tmp_path / "jobs" / f"job{i}")) for i in range(20)]
-    new_bytes = []
-    for tree in trees:
-        seen: set[tuple[int, int]] = set()
-        added = 0
-        for rel, st in files_below(tree.dir).items():
-            key = (st.st_dev, st.st_ino)
-            in_store = rel.startswith(tree.spec.real_dir[len(tree.dir) + 1 :] + "/")
-            if (
-                in_store
-                and os.path.isfile(os.path.join(tree.dir, rel))
-                and not os.path.islink(os.path.join(tree.dir, rel))
-            ):
-                assert key in node_inodes, f"{rel} was copied, not linked"
-            if key not in node_inodes and key not in seen:
-                seen.add(key)
-                added += st.st_blocks * 512
-        new_bytes.append(added)
-    assert max(new_bytes) < METADATA_BUDGET, new_bytes
-    for path, files in node_files.items():  # each of the node's files now has 20 more names
-        for name, st in files.items():
-            full = os.path.join(trees[0].spec.real_dir, path.base_name, name)
-            if os.path.isfile(full) and not os.path.islink(full):
-                assert os.stat(full).st_nlink == st.st_nlink + 20
+    for tree in trees:  # every job sees the whole closure, its files the node store's own inodes
+        assert sorted(os.listdir(tree.spec.real_dir)) == sorted(os.listdir(node.real_dir))
+        for rel, st in files_below(tree.spec.real_dir).items():
+            if stat.S_ISREG(st.st_mode):
+                assert (st.st_dev, st.st_ino) in node_inodes, f"{rel} was copied, not linked"
+    added, seen = 0, set(before)  # what the disk gained, each new inode counted once (as du does)
+    for st in [*files_below(str(tmp_path / "node")).values(), *files_below(str(tmp_path / "jobs")).values()]:
+        if (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            added += st.st_blocks * 512
+    assert added < METADATA_BUDGET, added
 
 
 def test_a_tree_appears_whole_or_not_at_all(
@@ -195,7 +189,7 @@ def test_a_tree_appears_whole_or_not_at_all(
 ) -> None:
     top = build_closure(nix_store)
     jobs = tmp_path / "jobs"
-    real_link_tree = provision_module.link_tree
+    real_link_tree = job_trees.link_tree
     calls: list[str] = []
 
     def failing_link_tree(src: str, dst: str, mode: object) -> None:
@@ -207,11 +201,12 @@ def test_a_tree_appears_whole_or_not_at_all(
 
     with open_nix_store(nix_store) as src, side_store(tmp_path / "node", nix_store.store_dir) as node:
         copy_closure(src, node, [top])
-        monkeypatch.setattr(provision_module, "link_tree", failing_link_tree)
+        monkeypatch.setattr(job_trees, "link_tree", failing_link_tree)
         with pytest.raises(OSError, match="No space left"):
             materialise(node, [top], str(jobs / "a"))
         assert os.listdir(jobs) == [] and auto_roots(node.gcroots_dir) == []
-        monkeypatch.setattr(provision_module, "link_tree", real_link_tree)
+        assert trees_left(node.state_dir) == []
+        monkeypatch.setattr(job_trees, "link_tree", real_link_tree)
         (jobs / "b").mkdir()
         (jobs / "b" / "keep").write_text("mine")
         with pytest.raises(Exception, match="it exists; release it first"):
@@ -262,7 +257,7 @@ def test_run_gives_the_job_only_its_closure_read_only_then_releases(
     lines = proc.stdout.split()
     assert sorted(lines[:-2]) == sorted([".links", *(p.base_name for p in closure)])
     assert lines[-2:] == ["1", "read-only"]  # the closure's own program ran; the store is read-only
-    assert not (tmp_path / "job").exists()
+    assert not (tmp_path / "job").exists() and trees_left(tmp_path / "node" / "var" / "nix") == []
     assert auto_roots(str(tmp_path / "node" / "var" / "nix" / "gcroots")) == []
 
 
@@ -287,23 +282,14 @@ def test_provision_and_copy_say_where_relocated_paths_went(
     assert json.loads(out)["relocated"] == {str(top): new}
     # provision relocating into a node store of another store dir: the job tree holds the new names
     node = str(tmp_path / "node2" / "store")
-    argv = [
-        "provision",
-        str(top),
-        "--from",
-        nix_store.uri,
-        "--to",
-        node,
-        "--relocate",
-        "--into",
-        str(tmp_path / "job"),
-    ]
-    code, out, err = run(capsys, *argv)
+    argv = ["provision", str(top), "--from", nix_store.uri, "--to", node, "--relocate"]
+    code, out, err = run(capsys, *argv, "--into", str(tmp_path / "job"))
     assert code == 0, err
     [line] = out.splitlines()
     moved = line.split(" -> ")[1]
     assert line.startswith(f"{top} -> {node}/") and moved.endswith("-top")
     manifest = json.loads((tmp_path / "job" / MANIFEST).read_text())
     assert manifest["paths"] == [moved]
-    nix_on(nix_store, manifest["jobStore"], "nix-store", "--verify", "--check-contents")
-    assert len(nix_on(nix_store, manifest["jobStore"], "nix-store", "-qR", moved).stdout.split()) == 3
+    job_store = str(job_spec(node, os.readlink(tmp_path / "job")))
+    nix_on(nix_store, job_store, "nix-store", "--verify", "--check-contents")
+    assert len(nix_on(nix_store, job_store, "nix-store", "-qR", moved).stdout.split()) == 3
