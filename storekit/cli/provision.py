@@ -196,7 +196,10 @@ def _report(
         err=True,
     )
     if tree is not None:
-        typer.echo(f"provisioned {tree.closure_size} paths into '{tree.dir}': store '{tree.uri}'", err=True)
+        k = tree.closure_size
+        typer.echo(
+            f"provisioned {k} path{'' if k == 1 else 's'} into '{tree.dir}': store '{tree.uri}'", err=True
+        )
 
 
 def _release(to: str | None, into: str, quiet: bool, as_json: bool) -> None:
