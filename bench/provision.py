@@ -24,7 +24,7 @@ from storekit.store.specs import local_spec_for
 from storekit.storepath import StorePath
 from storekit.transfer.provision import materialise
 
-TITLE = "provision: 20 job trees of one closure (vs nix copy into a store per job)"
+TITLE = "provision: 20 jobs of one closure (vs nix copy into a store per job)"
 JOBS = 20
 #: About 1 GiB of real libraries (0.8 directories per MiB): what a job's runtime closure holds.
 SOURCES = ["/usr/lib/x86_64-linux-gnu", "/usr/lib/gcc", "/usr/lib/python3"]
@@ -59,8 +59,8 @@ def run(quick: bool) -> list[Row]:
     dirs = sum(_count_dirs(s) for s in sources)
     note = (
         f"{_mib(nar_bytes)} closure ({dirs} dirs), {JOBS} jobs: +{_mib(growth)} "
-        f"({100 * growth / nar_bytes:.2f}%), statvfs +{_mib(fs_growth)}; the tree alone {_mib(one_tree)}, "
-        f"first job {first_s:.2f}s; nix copy: +{_mib(nix_growth)} per job"
+        f"({100 * growth / nar_bytes:.2f}%), statvfs (noisy) {_mib(fs_growth)}; "
+        f"the tree alone {_mib(one_tree)}, first job {first_s:.2f}s; nix copy: +{_mib(nix_growth)} per job"
     )
     return [
         Row(f"one job of a {_mib(nar_bytes)} closure (mean of {JOBS})", storekit_s, "nix copy", nix_s, note)
@@ -110,12 +110,10 @@ def _nix_copy(node_uri: str, top: str, root: Path) -> tuple[float, int]:
     target = f"local?store={store_dir}&state={job / 'var' / 'nix'}&real={job / 'store'}"
     env = dict(os.environ, NIX_CONFIG=NIX_CONFIG, HOME=str(root / "home"), XDG_CACHE_HOME=str(root / "cache"))
     t0 = time.perf_counter()
-    subprocess.run(
-        ["nix", "copy", "--no-check-sigs", "--from", node_uri, "--to", target, top],
-        check=True,
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
+    argv = ["nix", "copy", "--no-check-sigs", "--from", node_uri, "--to", target, top]
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed:\n{proc.stderr}")
     elapsed = time.perf_counter() - t0
     return elapsed, _new_bytes(str(job), set())
 

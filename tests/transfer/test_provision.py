@@ -18,13 +18,15 @@ from nixoracle import NixStore
 
 from storekit.cli import main
 from storekit.fdtree import remove_tree
+from storekit.progress import ProgressEvent
+from storekit.store.link import LinkMode
 from storekit.store.local import LocalStore
 from storekit.store.open import open_store
 from storekit.store.specs import local_spec_for
 from storekit.storepath import StorePath
 from storekit.transfer import job_trees
 from storekit.transfer.copy import copy_closure
-from storekit.transfer.provision import MANIFEST, job_spec, materialise
+from storekit.transfer.provision import MANIFEST, fetch, job_spec, materialise
 
 pytestmark = pytest.mark.interop
 
@@ -293,3 +295,46 @@ def test_provision_and_copy_say_where_relocated_paths_went(
     job_store = str(job_spec(node, os.readlink(tmp_path / "job")))
     nix_on(nix_store, job_store, "nix-store", "--verify", "--check-contents")
     assert len(nix_on(nix_store, job_store, "nix-store", "-qR", moved).stdout.split()) == 3
+
+
+def test_jobs_provisioned_at_once_share_one_tree_built_once(  # type: ignore[no-untyped-def]
+    nix_store: NixStore, tmp_path: Path, capsys
+) -> None:
+    top = build_closure(nix_store)
+    node = node_uri(tmp_path, nix_store.store_dir)
+    state = tmp_path / "node" / "var" / "nix"
+    argv = [
+        sys.executable,
+        "-m",
+        "storekit",
+        "provision",
+        "-q",
+        str(top),
+        "--from",
+        nix_store.uri,
+        "--to",
+        node,
+    ]
+    jobs = [tmp_path / "jobs" / f"j{i}" for i in range(4)]
+    procs = [subprocess.Popen([*argv, "--into", str(job)], stderr=subprocess.PIPE, text=True) for job in jobs]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    [tree] = {os.readlink(job) for job in jobs}
+    name = os.path.basename(tree)
+    assert sorted(trees_left(state)) == [name, f"{name}.jobs"]
+    nix_on(nix_store, str(job_spec(nix_store.store_dir, tree)), "nix-store", "--verify", "--check-contents")
+    for i, job in enumerate(jobs):
+        code, _, err = run(capsys, "provision", "--release", str(job))
+        assert code == 0, err
+        assert sorted(trees_left(state)) == ([] if i == 3 else [name, f"{name}.jobs"])
+
+
+def test_fetch_reports_progress_in_bytes(nix_store: NixStore, tmp_path: Path) -> None:
+    top = build_closure(nix_store)
+    events: list[ProgressEvent] = []
+    with open_nix_store(nix_store) as src, side_store(tmp_path / "node", nix_store.store_dir) as node:
+        result, present = fetch(src, node, [top], link=LinkMode.STREAM, progress=events.append)
+    assert present == (top,) and len(result.copied) == 3
+    assert events and all(e.unit == "bytes" and e.activity == "copy" for e in events)
+    assert events[-1].done == events[-1].total == result.nar_bytes
