@@ -121,6 +121,8 @@ def materialise(
     into = os.path.abspath(into)
     _check_target(node, into)
     wanted = tuple(dict.fromkeys(paths))
+    for path in wanted:  # kept from now on against a concurrent GC, until the job dir roots them
+        node.add_temp_root(path)
     os.makedirs(os.path.dirname(into), exist_ok=True)
     os.makedirs(trees_dir(node), exist_ok=True)
     prune(node)  # trees whose job dirs were deleted by hand: their files would pin deleted paths' data
@@ -129,9 +131,13 @@ def materialise(
         size = ensure_tree(node, tree, wanted, link)
         add_user(tree, into)
         _symlink_into_place(tree, into)
-    through_job_dir = job_spec(node.store_dir.path, into)
-    for path in wanted:  # the job dir is in place: an indirect root through it to each root link
-        add_root(node, path, root_link(through_job_dir, path))
+    try:
+        through_job_dir = job_spec(node.store_dir.path, into)
+        for path in wanted:  # the job dir is in place: an indirect root through it to each root link
+            add_root(node, path, root_link(through_job_dir, path))
+    except BaseException:
+        _take_away(node, into, tree, wanted)
+        raise
     return JobTree(into, job_spec(node.store_dir.path, tree), wanted, size)
 
 
@@ -195,14 +201,20 @@ def release(node: LocalStore, into: str) -> Manifest:
     tree = os.readlink(into) if os.path.islink(into) else ""
     if os.path.dirname(tree) != trees_dir(node):
         raise StoreError(f"job dir '{into}' belongs to the node store '{manifest.store}', not '{node.uri}'")
+    _take_away(node, into, tree, [node.parse_path(text) for text in manifest.paths])
+    prune(node)
+    return manifest
+
+
+def _take_away(node: LocalStore, into: str, tree: str, paths: Sequence[StorePath]) -> None:
+    """Remove the job dir `into`, then its roots, then `tree` if no other job dir points at it."""
     spec = job_spec(node.store_dir.path, into)
     with locked(tree):
-        os.unlink(into)
-        for text in manifest.paths:
-            link = root_link(spec, node.parse_path(text))
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(into)
+        for path in paths:
+            link = root_link(spec, path)
             with contextlib.suppress(FileNotFoundError):
                 if os.readlink(auto_root(node, link)) == link:
                     os.unlink(auto_root(node, link))
         drop_if_unused(tree)
-    prune(node)
-    return manifest

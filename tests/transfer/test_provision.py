@@ -24,7 +24,7 @@ from storekit.store.local import LocalStore
 from storekit.store.open import open_store
 from storekit.store.specs import local_spec_for
 from storekit.storepath import StorePath
-from storekit.transfer import job_trees
+from storekit.transfer import job_trees, provision
 from storekit.transfer.copy import copy_closure
 from storekit.transfer.provision import MANIFEST, fetch, job_spec, materialise
 
@@ -218,6 +218,18 @@ def test_a_tree_appears_whole_or_not_at_all(
         tree = materialise(node, [top], str(jobs / "c"))
         assert (jobs / "c" / MANIFEST).is_file() and len(auto_roots(node.gcroots_dir)) == 1
         assert tree.closure_size == 3
+
+        def failing_add_root(*args: object) -> str:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(provision, "add_root", failing_add_root)  # the roots fail: no job dir is left
+        with pytest.raises(OSError, match="No space left"):
+            materialise(node, [top], str(jobs / "d"))
+        assert not os.path.lexists(jobs / "d") and len(auto_roots(node.gcroots_dir)) == 1
+        assert os.readlink(jobs / "c") in [
+            os.path.join(node.state_dir, "provision", t) for t in trees_left(node.state_dir)
+        ]
+        monkeypatch.undo()
         with pytest.raises(Exception, match="overlaps the node store"):
             materialise(node, [top], os.path.join(node.state_dir, "job"))
 
