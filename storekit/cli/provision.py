@@ -22,6 +22,7 @@ from storekit.cli._options import (
     STORE_FORMS,
     TrustedKeysOption,
     cli_config,
+    complete_store_path,
     opened_store,
     print_json,
     require_local,
@@ -44,7 +45,11 @@ HELP = "Make closures present in a node's store and give each job a read-only tr
 def provision(
     paths: Annotated[
         list[str] | None,
-        typer.Argument(help="Store paths whose closures to provision.", show_default=False),
+        typer.Argument(
+            help="Store paths whose closures to provision.",
+            autocompletion=complete_store_path,
+            show_default=False,
+        ),
     ] = None,
     to: Annotated[
         str | None,
