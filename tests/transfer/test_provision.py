@@ -350,3 +350,40 @@ def test_fetch_reports_progress_in_bytes(nix_store: NixStore, tmp_path: Path) ->
     assert present == (top,) and len(result.copied) == 3
     assert events and all(e.unit == "bytes" and e.activity == "copy" for e in events)
     assert events[-1].done == events[-1].total == result.nar_bytes
+
+
+def test_provision_over_http_falls_through_the_substituters(  # type: ignore[no-untyped-def]
+    nix_store: NixStore, tmp_path: Path, capsys
+) -> None:
+    """A node filled from `storekit cache serve` over HTTP (signed), after a cache that lacks the paths."""
+    top = build_closure(nix_store)
+    key_file, public = nix_key(nix_store, tmp_path, "provision-http-1")
+    argv = [sys.executable, "-m", "storekit", "cache", "serve", "--store", nix_store.uri, "--port", "0"]
+    proc = subprocess.Popen(
+        [*argv, "--sign-key", str(key_file)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode()
+        assert " at http://127.0.0.1:" in line, proc.stderr.read().decode() if proc.stderr else line
+        url = f"{line.split(' at ')[1].strip()}?store={nix_store.store_dir}"
+        empty = f"file://{tmp_path / 'empty'}?store={nix_store.store_dir}"
+        signed = f"{empty}&secret-key={key_file}"
+        with open_nix_store(nix_store) as src, open_store(signed) as first:  # a cache with only `dep`
+            copy_closure(src, first, [p for p in src.closure([top]) if p.name == "dep"])
+        node = node_uri(tmp_path, nix_store.store_dir)
+        job = tmp_path / "job"
+        wanted = ["provision", str(top), "--from", empty, "--from", url, "--to", node, "--into", str(job)]
+        code, out, err = run(capsys, *wanted, "--json")
+        assert code == 1 and "lacks a valid signature" in err and not job.exists()
+        code, out, err = run(capsys, *wanted, "--trusted-public-keys", public, "--json")
+        assert code == 0, err
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    doc = json.loads(out)
+    assert len(doc["copied"]) == 3 and doc["paths"] == [str(top)]
+    nix_on(nix_store, doc["store"], "nix-store", "--verify", "--check-contents")
+    with LocalStore(side_spec(tmp_path / "node", nix_store.store_dir)) as node_store:
+        sigs = {p.name: node_store.query_path_info(p).sigs for p in node_store.closure([top])}
+    assert all(any(s.startswith("provision-http-1:") for s in sigs[n]) for n in sigs), sigs
