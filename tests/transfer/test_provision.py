@@ -387,3 +387,17 @@ def test_provision_over_http_falls_through_the_substituters(  # type: ignore[no-
     with LocalStore(side_spec(tmp_path / "node", nix_store.store_dir)) as node_store:
         sigs = {p.name: node_store.query_path_info(p).sigs for p in node_store.closure([top])}
     assert all(any(s.startswith("provision-http-1:") for s in sigs[n]) for n in sigs), sigs
+
+
+def test_a_copied_tree_has_inodes_of_its_own_and_is_a_tree_apart(nix_store: NixStore, tmp_path: Path) -> None:
+    """`--link copy` (or reflink, which falls back to a copy where the file system has none)."""
+    top = build_closure(nix_store)
+    with open_nix_store(nix_store) as src, side_store(tmp_path / "node", nix_store.store_dir) as node:
+        copy_closure(src, node, [top])
+        node_inodes = {(st.st_dev, st.st_ino) for st in files_below(node.real_dir).values()}
+        linked = materialise(node, [top], str(tmp_path / "linked"))
+        copied = materialise(node, [top], str(tmp_path / "copied"), link=LinkMode.COPY)
+    assert os.readlink(linked.dir) != os.readlink(copied.dir)
+    files = {rel: st for rel, st in files_below(copied.spec.real_dir).items() if stat.S_ISREG(st.st_mode)}
+    assert files and not any((st.st_dev, st.st_ino) in node_inodes for st in files.values())
+    nix_on(nix_store, copied.uri, "nix-store", "--verify", "--check-contents")
