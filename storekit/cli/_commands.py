@@ -13,6 +13,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "key": ("storekit.cli.key", "app"),
     "store": ("storekit.cli.store", "app"),
     "copy": ("storekit.cli.copy", "copy"),
+    "provision": ("storekit.cli.provision", "provision"),
     "cache": ("storekit.cli.cache", "app"),
     "build": ("storekit.cli.build", "command"),
     "log": ("storekit.cli.log", "command"),

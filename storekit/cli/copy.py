@@ -75,7 +75,10 @@ def copy(
         ),
     ] = False,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print {to, copied, alreadyValid, narBytes} as JSON.")
+        bool,
+        typer.Option(
+            "--json", help="Print {to, copied, alreadyValid, narBytes} (and relocated: {old: new}) as JSON."
+        ),
     ] = False,
     create_bucket: Annotated[
         bool, typer.Option("--create-bucket", help="An s3:// destination whose bucket is missing: create it.")
@@ -120,15 +123,18 @@ def copy(
 
 def _report(result: CopyResult, to: str, quiet: bool, as_json: bool) -> None:
     if as_json:
-        print_json(
-            {
-                "to": to,
-                "copied": [str(p) for p in result.copied],
-                "alreadyValid": [str(p) for p in result.already_valid],
-                "narBytes": result.nar_bytes,
-            }
-        )
-    elif not quiet:
+        document: dict[str, object] = {
+            "to": to,
+            "copied": [str(p) for p in result.copied],
+            "alreadyValid": [str(p) for p in result.already_valid],
+            "narBytes": result.nar_bytes,
+        }
+        if result.relocated:
+            document["relocated"] = relocated_json(result)
+        print_json(document)
+        return
+    print_relocated(result)
+    if not quiet:
         typer.echo(
             f"copied {_paths(len(result.copied))} ({show_bytes(result.nar_bytes)}) to '{to}'; "
             f"{len(result.already_valid)} already there",
@@ -138,3 +144,15 @@ def _report(result: CopyResult, to: str, quiet: bool, as_json: bool) -> None:
 
 def _paths(n: int) -> str:
     return f"{n} path" if n == 1 else f"{n} paths"
+
+
+def relocated_json(result: CopyResult) -> dict[str, str]:
+    """`{old: new}` for each path asked for, in the order asked."""
+    return {str(old): str(new) for old, new in result.relocated}
+
+
+def print_relocated(result: CopyResult) -> None:
+    """`old -> new` on stdout for each path asked for, as `nix-build` prints its outputs: the result,
+    so printed even with --quiet (which silences the progress and the summary on stderr)."""
+    for old, new in result.relocated:
+        typer.echo(f"{old} -> {new}")

@@ -58,9 +58,13 @@ def add_root(store: LocalStore, path: StorePath, link: str) -> str:
     if os.path.lexists(link) and not (os.path.islink(link) and _in_store(store, os.readlink(link))):
         raise StoreError(f"cannot create symlink '{link}': it already exists and is not a root")
     _make_symlink(link, str(path))
-    auto = os.path.join(store.gcroots_dir, "auto", nixbase32.encode(hashlib.sha1(link.encode()).digest()))
-    _make_symlink(auto, link)
+    _make_symlink(auto_root(store, link), link)
     return link
+
+
+def auto_root(store: LocalStore, link: str) -> str:
+    """Where `gcroots/auto` holds the indirect root for `link` (an absolute path), named as Nix names it."""
+    return os.path.join(store.gcroots_dir, "auto", nixbase32.encode(hashlib.sha1(link.encode()).digest()))
 
 
 def _make_symlink(link: str, target: str) -> None:

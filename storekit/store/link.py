@@ -72,7 +72,7 @@ def stage_by_linking(real: str, stage: str, info: ValidPathInfo, mode: LinkMode,
     from storekit.nar.fs import hash_path
 
     staged = os.path.join(stage, "x")
-    _link_tree(real, staged, mode)
+    link_tree(real, staged, mode)
     got_hash, got_size = hash_path(staged)
     _check(info, staged, got_hash, got_size, f" (linked from '{src_uri}')")
     return staged
@@ -91,7 +91,7 @@ def _check(info: ValidPathInfo, staged: str, got_hash: object, got_size: int, ho
     check_content_address(info, staged, info.nar_hash)
 
 
-def _link_tree(src: str, dst: str, mode: LinkMode) -> None:
+def link_tree(src: str, dst: str, mode: LinkMode) -> None:
     """Recreate `src` at `dst`: directories made, symlinks copied, regular files linked or copied.
 
     Iterative and relative to directory descriptors on both sides (`DirChain`), so a tree of any

@@ -49,9 +49,12 @@ DEFAULT_JOBS = 4
 
 @dataclass(frozen=True, slots=True)
 class CopyResult:
+    """What a copy did; `relocated` maps each path asked for to its name in the target (relocating only)."""
+
     copied: tuple[StorePath, ...] = ()
     already_valid: tuple[StorePath, ...] = ()
     nar_bytes: int = 0
+    relocated: tuple[tuple[StorePath, StorePath], ...] = ()
 
 
 def check_store_dirs(src: Store, dst: Store) -> None:

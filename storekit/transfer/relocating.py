@@ -61,7 +61,8 @@ def relocating_copy(
     new = sorted(result.paths.values())
     copied = tuple(p for p in new if p not in before)
     size = sum(dst.query_path_info(p).nar_size for p in copied)
-    return CopyResult(copied, tuple(p for p in new if p in before), size)
+    renamed = tuple((old, result.paths[old]) for old in dict.fromkeys(wanted))
+    return CopyResult(copied, tuple(p for p in new if p in before), size, renamed)
 
 
 class RelocatingStore(Store):
