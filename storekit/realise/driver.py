@@ -20,7 +20,9 @@ from storekit.derivation.model import Derivation
 from storekit.errors import PathNotValid, StorekitError
 from storekit.progress import Progress
 from storekit.realise.builddir import reclaim
+from storekit.realise.content_addressed import build_content_addressed, realised_outputs
 from storekit.realise.plan import BuildPlan, Goal, make_plan
+from storekit.realise.resolve import needs_resolution
 from storekit.realise.runner import BuildOptions, BuildResult, LogSink, build_derivation
 from storekit.realise.scheduler import OnFinish, Report, run_plan
 from storekit.store.base import ValidPathInfo
@@ -67,7 +69,24 @@ def plan_build(store: LocalStore, targets: Sequence[Target], sources: Sources | 
         def substitutable(paths: Collection[StorePath]) -> set[StorePath]:
             return {p for p in paths if sources.trusted_info(p) is not None}
 
-    return make_plan(targets, store.store_dir, derivation_reader(store), store.is_valid_path, substitutable)
+    def realised(drv_path: StorePath, drv: Derivation) -> dict[str, StorePath]:
+        return realised_outputs(store, drv_path, drv)
+
+    reader = derivation_reader(store)
+    return make_plan(targets, store.store_dir, reader, store.is_valid_path, substitutable, realised)
+
+
+def build_goal(
+    store: LocalStore,
+    goal: Goal,
+    options: BuildOptions,
+    cancel: threading.Event | None = None,
+    on_log: LogSink | None = None,
+) -> BuildResult:
+    """One derivation: content-addressed (and deferred) ones are resolved first (`content_addressed`)."""
+    if needs_resolution(goal.drv):
+        return build_content_addressed(store, goal, options, cancel=cancel, on_log=on_log)
+    return build_derivation(store, goal, options, cancel=cancel, on_log=on_log)
 
 
 def build(
@@ -89,7 +108,7 @@ def build(
         copy_closure(sources.substituters, store, sorted(plan.sources), policy=sources.policy)
 
     def do_build(goal: Goal, cancel: threading.Event) -> BuildResult:
-        return build_derivation(store, goal, options, cancel=cancel, on_log=on_log)
+        return build_goal(store, goal, options, cancel, on_log)
 
     def do_substitute(goal: Goal, cancel: threading.Event) -> BuildResult | None:
         assert sources is not None
@@ -124,5 +143,5 @@ def _build_instead(
     Returns the build of the goal's own derivation (None if it turned out valid meanwhile).
     """
     plan = plan_build(store, [(goal.drv_path, goal.wanted)])
-    results = [build_derivation(store, g, options, cancel=cancel, on_log=on_log) for g in plan.todo]
+    results = [build_goal(store, g, options, cancel, on_log) for g in plan.todo]
     return next((r for r in results if r.drv_path == goal.drv_path), None)
