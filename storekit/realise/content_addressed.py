@@ -31,10 +31,12 @@ from storekit.realise.logs import log_path
 from storekit.realise.plan import Action, Goal
 from storekit.realise.resolve import resolve, rewrite_derivation
 from storekit.store import canonical
-from storekit.store.base import ValidPathInfo
+from storekit.store.base import Store, ValidPathInfo
 from storekit.store.local import LocalStore
 from storekit.store.lock import path_lock
+from storekit.store.substituters import SignaturePolicy
 from storekit.storepath import StorePath
+from storekit.transfer.realisations import fetch_realisation, register_fetched
 from storekit.wire.values import DrvOutput, Realisation
 
 
@@ -66,6 +68,38 @@ def realised_outputs(store: LocalStore, drv_path: StorePath, drv: Derivation) ->
             if name not in found and r is not None:
                 found[name] = r.out_path
     return {n: p for n, p in found.items() if store.is_valid_path(p)}
+
+
+class Realised:
+    """The planner's view of content-addressed outputs: this store's realisations, else a trusted one
+    a substituter has (its path is then substituted like any other, and the realisation registered)."""
+
+    def __init__(
+        self, store: LocalStore, substituters: Store | None = None, policy: SignaturePolicy | None = None
+    ) -> None:
+        self.store = store
+        self.substituters = substituters
+        self.policy = policy
+        self.fetched: dict[StorePath, list[Realisation]] = {}
+
+    def __call__(self, drv_path: StorePath, drv: Derivation) -> dict[str, StorePath]:
+        found = realised_outputs(self.store, drv_path, drv)
+        if self.substituters is None or len(found) == len(drv.outputs):
+            return found
+        keys = drv_outputs(modulo_hasher(self.store), drv, drv_path.name.removesuffix(".drv"))
+        for name, key in keys.items():
+            r = None if name in found else fetch_realisation(self.substituters, key, self.policy)
+            if r is not None:
+                self.fetched.setdefault(drv_path, []).append(r)
+                found[name] = r.out_path
+        return found
+
+    def register(self, drv_path: StorePath) -> None:
+        """After the outputs of `drv_path` were substituted: record how they were found."""
+        assert self.substituters is not None or drv_path not in self.fetched
+        for r in self.fetched.pop(drv_path, []):
+            if self.substituters is not None and self.store.is_valid_path(r.out_path):
+                register_fetched(self.store, self.substituters, r, self.policy)
 
 
 def build_content_addressed(

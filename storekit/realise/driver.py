@@ -20,7 +20,7 @@ from storekit.derivation.model import Derivation
 from storekit.errors import PathNotValid, StorekitError
 from storekit.progress import Progress
 from storekit.realise.builddir import reclaim
-from storekit.realise.content_addressed import build_content_addressed, realised_outputs
+from storekit.realise.content_addressed import Realised, build_content_addressed
 from storekit.realise.plan import BuildPlan, Goal, make_plan
 from storekit.realise.resolve import needs_resolution
 from storekit.realise.runner import BuildOptions, BuildResult, LogSink, build_derivation
@@ -61,7 +61,12 @@ def derivation_reader(store: LocalStore) -> Callable[[StorePath], Derivation]:
     return read
 
 
-def plan_build(store: LocalStore, targets: Sequence[Target], sources: Sources | None = None) -> BuildPlan:
+def plan_build(
+    store: LocalStore,
+    targets: Sequence[Target],
+    sources: Sources | None = None,
+    realised: Realised | None = None,
+) -> BuildPlan:
     """What `build` would do, without doing it (`storekit build --dry-run`)."""
     substitutable = None
     if sources is not None:
@@ -69,11 +74,17 @@ def plan_build(store: LocalStore, targets: Sequence[Target], sources: Sources | 
         def substitutable(paths: Collection[StorePath]) -> set[StorePath]:
             return {p for p in paths if sources.trusted_info(p) is not None}
 
-    def realised(drv_path: StorePath, drv: Derivation) -> dict[str, StorePath]:
-        return realised_outputs(store, drv_path, drv)
+    realised = realised or _realised(store, sources)
+    return make_plan(
+        targets, store.store_dir, derivation_reader(store), store.is_valid_path, substitutable, realised
+    )
 
-    reader = derivation_reader(store)
-    return make_plan(targets, store.store_dir, reader, store.is_valid_path, substitutable, realised)
+
+def _realised(store: LocalStore, sources: Sources | None) -> Realised:
+    if sources is None:
+        return Realised(store)
+    policy = sources.policy or SignaturePolicy(require_sigs=is_untrusted_source(sources.substituters))
+    return Realised(store, sources.substituters, policy)
 
 
 def build_goal(
@@ -103,7 +114,8 @@ def build(
 ) -> tuple[BuildPlan, Report]:
     """Make the wanted outputs of `targets` valid in `store`; see `Report.error()` for failures."""
     reclaim(options.tmp_dir)  # build dirs of builds that were killed (kill -9) before they cleaned up
-    plan = plan_build(store, targets, sources)
+    realised = _realised(store, sources)
+    plan = plan_build(store, targets, sources, realised)
     if sources is not None and plan.sources:
         copy_closure(sources.substituters, store, sorted(plan.sources), policy=sources.policy)
 
@@ -115,6 +127,7 @@ def build(
         wanted = sorted(goal.outputs[o] for o in goal.missing)
         try:
             copy_closure(sources.substituters, store, wanted, policy=sources.policy)
+            realised.register(goal.drv_path)
             return None
         except StorekitError:
             return _build_instead(store, goal, options, cancel, on_log)

@@ -158,6 +158,9 @@ class LocalStore(Store):
     def register_realisation(self, value: Realisation) -> None:
         realisations.register_realisation(self._db, self.store_dir, value)
 
+    def realisations_of_paths(self, paths: Iterable[StorePath]) -> list[Realisation]:
+        return realisations.realisations_of_paths(self._db, self.store_dir, [str(p) for p in paths])
+
     def nar_from_path(self, path: StorePath) -> Iterator[bytes]:
         from storekit.nar.fs import dump_path
 

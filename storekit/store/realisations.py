@@ -95,3 +95,20 @@ def register_realisation(db: StoreDb, sd: StoreDir, value: Realisation) -> None:
                     f"this store has it at '{dep[1].out_path}'"
                 )
             db.rows(_ADD_REF, (key.drv_hash, key.output, dep_key.drv_hash, dep_key.output))
+
+
+def realisations_of_paths(db: StoreDb, sd: StoreDir, paths: list[str]) -> list[Realisation]:
+    """Every realisation whose output is one of `paths` (what to publish with them)."""
+    db.ensure_ca_schema()
+    found = []
+    for path in paths:
+        rows = db.rows(
+            "select drvPath, outputName from Realisations where outputPath = "
+            "(select id from ValidPaths where path = ?)",
+            (path,),
+        )
+        for drv_hash, output in rows:
+            r = query_realisation(db, sd, DrvOutput(str(output), str(drv_hash)))
+            assert r is not None
+            found.append(r)
+    return found

@@ -1,0 +1,221 @@
+"""Content-addressed derivations against real Nix 2.8 (`experimental-features = ca-derivations`).
+
+Real Nix instantiates a small CA world for a store dir that is not /nix/store: `a` (floating CA, refers
+to itself), `b` (CA, uses `a`), `multi` (CA with two outputs, `dev` referring to `out`) and `c`
+(input-addressed but deferred, as it uses CA outputs). storekit builds it in its sandbox; real Nix
+builds the same `.drv`s in its sandbox in a second store with the same store dir (`real=` elsewhere).
+Output paths, NAR hashes, references, content addresses, derivers and realisations (as
+`nix realisation info` prints them) must agree; stores and caches written by one are read by the other.
+Each builder prints `built`, so `-L` shows which derivations really ran.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nixoracle import NixStore
+
+pytestmark = pytest.mark.interop
+
+REPO = Path(__file__).parent.parent.parent
+ATTRS = ("a", "b", "multi", "c")
+
+EXPRESSION = r"""
+{ bbdir, comment ? "first" }:
+let
+  bb = builtins.path { path = bbdir; name = "busybox"; };
+  mk = name: script: attrs: derivation ({
+    inherit name;
+    system = builtins.currentSystem;
+    builder = "${bb}/busybox";
+    args = [ "sh" "-e" "-c" "echo built\n${script}" ];
+  } // attrs);
+  ca = { __contentAddressed = true; outputHashMode = "recursive"; outputHashAlgo = "sha256"; };
+in rec {
+  a = mk "a" "# ${comment}\nmkdir $out; echo hello > $out/greeting; echo $out > $out/self" ca;
+  b = mk "b" "mkdir $out; $builder cat ${a}/greeting > $out/copy; echo ${a} > $out/dep" ca;
+  multi = mk "multi" "mkdir $out $dev; echo lib > $out/lib; echo $out > $dev/out-path" (ca // {
+    outputs = [ "out" "dev" ];
+  });
+  c = mk "c" "echo ${b} ${multi.dev} > $out" {};
+}
+"""
+
+
+def nix_env(nix_store: NixStore) -> dict[str, str]:
+    env = nix_store.env()
+    env["NIX_CONFIG"] += "\nexperimental-features = nix-command ca-derivations"
+    return env
+
+
+def run_nix(nix_store: NixStore, *argv: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(argv, capture_output=True, text=True, env=nix_env(nix_store), check=False)
+    assert proc.returncode == 0, f"{' '.join(argv)}:\n{proc.stderr}"
+    return proc
+
+
+def storekit(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with tempfile.TemporaryDirectory(prefix="storekit-cwd-") as cwd:
+        proc = subprocess.run(
+            [sys.executable, "-m", "storekit", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            cwd=cwd,
+        )
+    assert proc.returncode == 0, f"storekit {' '.join(args)} failed:\n{proc.stderr}"
+    return proc
+
+
+def built_names(stderr: str) -> list[str]:
+    """The derivations whose builder ran (each prints `built`; `-L` prefixes it with the name)."""
+    return sorted(m.group(1) for m in re.finditer(r"^(\S+)> built$", stderr, re.MULTILINE))
+
+
+@pytest.fixture
+def expression(tmp_path: Path) -> Path:
+    bbdir = tmp_path / "bbdir"
+    bbdir.mkdir()
+    shutil.copy("/bin/busybox", bbdir / "busybox")
+    (tmp_path / "default.nix").write_text(EXPRESSION)
+    return tmp_path
+
+
+def instantiate(nix_store: NixStore, uri: str, expr: Path, attr: str, comment: str = "first") -> str:
+    out = run_nix(
+        nix_store, "nix-instantiate", "--store", uri, str(expr / "default.nix"), "-A", attr,
+        "--arg", "bbdir", str(expr / "bbdir"), "--argstr", "comment", comment,
+    )  # fmt: skip
+    return out.stdout.strip()
+
+
+def other_store(nix_store: NixStore, name: str) -> str:
+    """A store with the same store dir whose files live elsewhere (so Nix must sandbox)."""
+    root = nix_store.root.parent / name
+    return (
+        f"local?store={nix_store.store_dir}&real={root / 'store'}&state={root / 'var' / 'nix'}"
+        f"&log={root / 'var' / 'log' / 'nix'}"
+    )
+
+
+def realisations(nix_store: NixStore, uri: str, drv: str) -> list[dict[str, Any]]:
+    out = run_nix(nix_store, "nix", "realisation", "info", "--store", uri, "--json", drv).stdout
+    return sorted(json.loads(out), key=lambda r: r["id"])
+
+
+def path_infos(nix_store: NixStore, uri: str, paths: list[str]) -> dict[str, dict[str, Any]]:
+    out = run_nix(nix_store, "nix", "path-info", "--store", uri, "--json", *paths).stdout
+    return {o["path"]: o for o in json.loads(out)}
+
+
+def outputs_of(nix_store: NixStore, uri: str, drv: str) -> list[str]:
+    return sorted(f"{nix_store.store_dir}/{r['outPath']}" for r in realisations(nix_store, uri, drv))
+
+
+def test_ca_builds_like_nix(nix_store: NixStore, expression: Path) -> None:
+    drvs = {a: instantiate(nix_store, nix_store.uri, expression, a) for a in ATTRS}
+    proc = storekit("build", drvs["c"], drvs["multi"], "--store", nix_store.uri, "-L", "--no-out-link")
+    assert built_names(proc.stderr) == ["a", "b", "c", "multi"]
+
+    oracle = other_store(nix_store, "oracle")
+    assert {a: instantiate(nix_store, oracle, expression, a) for a in ATTRS} == drvs
+    nix_built = run_nix(
+        nix_store,
+        "nix-store",
+        "--store",
+        oracle,
+        "--option",
+        "sandbox",
+        "true",
+        "--realise",
+        drvs["c"],
+        drvs["multi"],
+    ).stdout.split()
+    assert sorted(proc.stdout.split()) == sorted(nix_built)
+
+    for attr, drv in drvs.items():  # the realisations of the .drv Nix instantiated, and of those they need
+        mine, nix = realisations(nix_store, nix_store.uri, drv), realisations(nix_store, oracle, drv)
+        assert mine == nix, attr
+    every = sorted({p for drv in drvs.values() for p in outputs_of(nix_store, oracle, drv)})
+    assert len(every) == 5
+    ours, theirs = path_infos(nix_store, nix_store.uri, every), path_infos(nix_store, oracle, every)
+    for path in every:
+        for key in ("narHash", "narSize", "references", "ca", "deriver"):
+            assert ours[path].get(key) == theirs[path].get(key), (path, key)
+    a_out = outputs_of(nix_store, oracle, drvs["a"])[0]
+    assert (Path(a_out) / "self").read_text() == a_out + "\n"  # the self-reference, rewritten
+    assert a_out in ours[a_out]["references"]
+    run_nix(nix_store, "nix-store", "--store", nix_store.uri, "--verify", "--check-contents")
+
+
+def test_early_cutoff(nix_store: NixStore, expression: Path) -> None:
+    """A changed comment in `a` rebuilds `a`, to the same output: `b` and `c` are not built again."""
+    first = instantiate(nix_store, nix_store.uri, expression, "c")
+    proc = storekit("build", first, "--store", nix_store.uri, "-L", "--no-out-link")
+    assert built_names(proc.stderr) == ["a", "b", "c", "multi"]
+
+    second = instantiate(nix_store, nix_store.uri, expression, "c", comment="second")
+    assert second != first
+    again = storekit("build", second, "--store", nix_store.uri, "-L", "--no-out-link")
+    assert built_names(again.stderr) == ["a"]
+    assert again.stdout == proc.stdout
+    # real Nix finds the new derivation's realisation, with those of the inputs its output refers to
+    (real,) = realisations(nix_store, nix_store.uri, second)
+    assert nix_store.store_dir + "/" + real["outPath"] == proc.stdout.strip()
+    assert sorted(p.split("-", 1)[1] for p in real["dependentRealisations"].values()) == ["b", "multi-dev"]
+    # and nothing is left to do for either
+    assert built_names(storekit("build", first, second, "--store", nix_store.uri, "-L").stderr) == []
+
+
+def test_storekit_uses_nix_realisations(nix_store: NixStore, expression: Path) -> None:
+    """A store where real Nix built the CA world: storekit finds every output through Nix's rows."""
+    drvs = {a: instantiate(nix_store, nix_store.uri, expression, a) for a in ATTRS}
+    nix_out = run_nix(nix_store, "nix-store", "--store", nix_store.uri, "--realise", drvs["c"]).stdout.split()
+    proc = storekit("build", drvs["c"], drvs["b"], "--store", nix_store.uri, "-L", "--no-out-link")
+    assert built_names(proc.stderr) == []
+    assert proc.stdout.split() == [*nix_out, *outputs_of(nix_store, nix_store.uri, drvs["b"])]
+
+
+def test_realisations_through_caches(nix_store: NixStore, expression: Path, tmp_path: Path) -> None:
+    """storekit pushes realisations that real Nix substitutes from, and substitutes Nix's."""
+    c = instantiate(nix_store, nix_store.uri, expression, "c")
+    out = storekit("build", c, "--store", nix_store.uri, "--no-out-link").stdout.strip()
+    cache = f"file://{tmp_path / 'cache'}?store={nix_store.store_dir}"
+    storekit("copy", "--from", nix_store.uri, "--to", cache, out, "-q")
+    assert os.listdir(tmp_path / "cache" / "realisations")
+
+    fresh = other_store(nix_store, "nix-fresh")
+    assert instantiate(nix_store, fresh, expression, "c") == c
+    proc = run_nix(
+        nix_store, "nix-store", "--store", fresh, "--realise", c,
+        "--option", "substituters", cache, "--option", "require-sigs", "false",
+    )  # fmt: skip
+    assert proc.stdout.split() == [out]
+    assert "building '" not in proc.stderr
+    assert realisations(nix_store, fresh, c) == realisations(nix_store, nix_store.uri, c)
+
+    # the other way: real Nix pushes, storekit substitutes into a store holding only the .drv files
+    nix_cache = f"file://{tmp_path / 'nix-cache'}?store={nix_store.store_dir}"
+    run_nix(
+        nix_store, "nix", "copy", "--store", fresh, "--to", nix_cache,
+        "--file", str(expression / "default.nix"), "--arg", "bbdir", str(expression / "bbdir"), "c",
+    )  # fmt: skip
+    mine = other_store(nix_store, "storekit-fresh")
+    storekit("copy", "--from", nix_store.uri, "--to", mine, c, "-q")
+    got = storekit(
+        "build", c, "--store", mine, "-L", "--no-out-link", "--substituters", nix_cache, "--no-check-sigs"
+    )
+    assert built_names(got.stderr) == []
+    assert got.stdout.split() == [out]
+    assert realisations(nix_store, mine, c) == realisations(nix_store, nix_store.uri, c)
