@@ -87,8 +87,8 @@ def output_paths(drv_path: StorePath, drv: Derivation, store_dir: StoreDir) -> d
         if not out.path:
             raise BuildError(
                 str(drv_path),
-                f"output '{name}' has no path before building (a content-addressed or impure "
-                "derivation); storekit builds only input-addressed and fixed-output derivations",
+                f"output '{name}' has no path before building (a content-addressed or deferred "
+                "derivation): its path comes from a realisation, which this plan was not given",
             )
         paths[name] = store_dir.parse_path(out.path)
     return paths
