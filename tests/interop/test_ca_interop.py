@@ -41,7 +41,7 @@ let
   } // attrs);
   ca = { __contentAddressed = true; outputHashMode = "recursive"; outputHashAlgo = "sha256"; };
 in rec {
-  a = mk "a" "# ${comment}\nmkdir $out; echo hello > $out/greeting; echo $out > $out/self" ca;
+  a = mk "a" "# ${comment}\necho out=$out\nmkdir $out; echo hello > $out/greeting; echo $out > $out/self" ca;
   b = mk "b" "mkdir $out; $builder cat ${a}/greeting > $out/copy; echo ${a} > $out/dep" ca;
   multi = mk "multi" "mkdir $out $dev; echo lib > $out/lib; echo $out > $dev/out-path" (ca // {
     outputs = [ "out" "dev" ];
@@ -157,6 +157,12 @@ def test_ca_builds_like_nix(nix_store: NixStore, expression: Path) -> None:
     assert (Path(a_out) / "self").read_text() == a_out + "\n"  # the self-reference, rewritten
     assert a_out in ours[a_out]["references"]
     run_nix(nix_store, "nix-store", "--store", nix_store.uri, "--verify", "--check-contents")
+    # the builder saw the same scratch path for $out (Nix's makeFallbackPath) in both
+    logs = [
+        run_nix(nix_store, "nix", "log", "--store", uri, drvs["a"]).stdout for uri in (nix_store.uri, oracle)
+    ]
+    assert logs[0] == logs[1]
+    assert re.search(r"^out=/\S+-a$", logs[0], re.MULTILINE)
 
 
 def test_early_cutoff(nix_store: NixStore, expression: Path) -> None:
@@ -205,17 +211,39 @@ def test_realisations_through_caches(nix_store: NixStore, expression: Path, tmp_
     assert "building '" not in proc.stderr
     assert realisations(nix_store, fresh, c) == realisations(nix_store, nix_store.uri, c)
 
-    # the other way: real Nix pushes, storekit substitutes into a store holding only the .drv files
+    # the other way: real Nix builds signing paths and realisations, pushes them, and storekit
+    # substitutes into a store holding only the .drv files, requiring signatures by Nix's key
+    key = tmp_path / "key"
+    run_nix(nix_store, "nix-store", "--generate-binary-cache-key", "nix-1", f"{key}.sec", f"{key}.pub")
+    signed = other_store(nix_store, "nix-signed")
+    instantiate(nix_store, signed, expression, "c")
+    run_nix(
+        nix_store,
+        "nix-store",
+        "--store",
+        signed,
+        "--option",
+        "secret-key-files",
+        f"{key}.sec",
+        "--realise",
+        c,
+    )
     nix_cache = f"file://{tmp_path / 'nix-cache'}?store={nix_store.store_dir}"
     run_nix(
-        nix_store, "nix", "copy", "--store", fresh, "--to", nix_cache,
+        nix_store, "nix", "copy", "--store", signed, "--to", nix_cache,
         "--file", str(expression / "default.nix"), "--arg", "bbdir", str(expression / "bbdir"), "c",
     )  # fmt: skip
     mine = other_store(nix_store, "storekit-fresh")
     storekit("copy", "--from", nix_store.uri, "--to", mine, c, "-q")
-    got = storekit(
-        "build", c, "--store", mine, "-L", "--no-out-link", "--substituters", nix_cache, "--no-check-sigs"
-    )
+    pub = (tmp_path / "key.pub").read_text().strip()
+    args = ("--store", mine, "-L", "--no-out-link", "--substituters", nix_cache, "--trusted-public-keys", pub)
+    got = storekit("build", c, *args)
     assert built_names(got.stderr) == []
     assert got.stdout.split() == [out]
-    assert realisations(nix_store, mine, c) == realisations(nix_store, nix_store.uri, c)
+    (theirs,) = realisations(nix_store, signed, c)
+    assert theirs["signatures"] and realisations(nix_store, mine, c) == [theirs]
+    # unsigned (storekit's first cache) is not believed when signatures are required: built instead
+    other = other_store(nix_store, "storekit-strict")
+    storekit("copy", "--from", nix_store.uri, "--to", other, c, "-q")
+    strict = storekit("build", c, "--store", other, "-L", "--no-out-link", "--substituters", cache)
+    assert built_names(strict.stderr) == ["a", "b", "c", "multi"]
