@@ -58,11 +58,13 @@ def drv_outputs(hasher: ModuloHasher, drv: Derivation, name: str) -> dict[str, D
     return {o: DrvOutput(o, f"{h.algo}:{h.base16}") for o, h in hashes.items()}
 
 
-def realised_outputs(store: LocalStore, drv_path: StorePath, drv: Derivation) -> dict[str, StorePath]:
+def realised_outputs(
+    store: LocalStore, drv_path: StorePath, drv: Derivation, hasher: ModuloHasher | None = None
+) -> dict[str, StorePath]:
     """The outputs of `drv` whose paths are known and valid: from the `.drv` or from realisations."""
     found = {n: store.store_dir.parse_path(o.path) for n, o in drv.outputs.items() if o.path}
     if len(found) < len(drv.outputs):
-        keys = drv_outputs(modulo_hasher(store), drv, drv_path.name.removesuffix(".drv"))
+        keys = drv_outputs(hasher or modulo_hasher(store), drv, drv_path.name.removesuffix(".drv"))
         for name, key in keys.items():
             r = store.query_realisation(key)
             if name not in found and r is not None:
@@ -81,12 +83,13 @@ class Realised:
         self.substituters = substituters
         self.policy = policy
         self.fetched: dict[StorePath, list[Realisation]] = {}
+        self.hasher = modulo_hasher(store)  # one memo of hashes modulo for the whole plan
 
     def __call__(self, drv_path: StorePath, drv: Derivation) -> dict[str, StorePath]:
-        found = realised_outputs(self.store, drv_path, drv)
+        found = realised_outputs(self.store, drv_path, drv, self.hasher)
         if self.substituters is None or len(found) == len(drv.outputs):
             return found
-        keys = drv_outputs(modulo_hasher(self.store), drv, drv_path.name.removesuffix(".drv"))
+        keys = drv_outputs(self.hasher, drv, drv_path.name.removesuffix(".drv"))
         for name, key in keys.items():
             r = None if name in found else fetch_realisation(self.substituters, key, self.policy)
             if r is not None:
@@ -157,7 +160,7 @@ def _realised_inputs(
     found = {}
     for input_drv, outputs in drv.input_drvs.items():
         path = store.store_dir.parse_path(input_drv)
-        known = realised_outputs(store, path, hasher.lookup(input_drv))
+        known = realised_outputs(store, path, hasher.lookup(input_drv), hasher)
         for output in outputs:
             if output not in known:
                 raise BuildError(drv.name, f"output '{output}' of its input '{input_drv}' is not built")
@@ -173,7 +176,7 @@ def _register_original(
     for input_drv, names in goal.drv.input_drvs.items():
         input_path = store.store_dir.parse_path(input_drv)
         keys = drv_outputs(hasher, hasher.lookup(input_drv), input_path.name.removesuffix(".drv"))
-        known = realised_outputs(store, input_path, hasher.lookup(input_drv))
+        known = realised_outputs(store, input_path, hasher.lookup(input_drv), hasher)
         for output in names:
             r = store.query_realisation(keys[output])
             if r is None:  # an input-addressed input built without realisations: Nix records it now
