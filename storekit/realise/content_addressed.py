@@ -29,7 +29,7 @@ from storekit.realise import runner
 from storekit.realise.ca_outputs import Finished, finish_outputs, scratch_path
 from storekit.realise.logs import log_path
 from storekit.realise.plan import Action, Goal
-from storekit.realise.resolve import resolve, rewrite_derivation
+from storekit.realise.resolve import needs_resolution, resolve, rewrite_derivation
 from storekit.store import canonical
 from storekit.store.base import Store, ValidPathInfo
 from storekit.store.local import LocalStore
@@ -70,6 +70,15 @@ def realised_outputs(
             if name not in found and r is not None:
                 found[name] = r.out_path
     return {n: p for n, p in found.items() if store.is_valid_path(p)}
+
+
+def needs_realisations(store: LocalStore, drv: Derivation) -> bool:
+    """Whether `drv` must go through `build_content_addressed`: its own output paths are unknown, or
+    (a fixed-output derivation) an input's are, so it has to be resolved before it can be built."""
+    if needs_resolution(drv):
+        return True
+    read = modulo_hasher(store).lookup
+    return drv.is_fixed_output and any(not o.path for p in drv.input_drvs for o in read(p).outputs.values())
 
 
 class Realised:

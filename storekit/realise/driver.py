@@ -20,9 +20,8 @@ from storekit.derivation.model import Derivation
 from storekit.errors import PathNotValid, StorekitError
 from storekit.progress import Progress
 from storekit.realise.builddir import reclaim
-from storekit.realise.content_addressed import Realised, build_content_addressed
+from storekit.realise.content_addressed import Realised, build_content_addressed, needs_realisations
 from storekit.realise.plan import BuildPlan, Goal, make_plan
-from storekit.realise.resolve import needs_resolution
 from storekit.realise.runner import BuildOptions, BuildResult, LogSink, build_derivation
 from storekit.realise.scheduler import OnFinish, Report, run_plan
 from storekit.store.base import ValidPathInfo
@@ -95,7 +94,7 @@ def build_goal(
     on_log: LogSink | None = None,
 ) -> BuildResult:
     """One derivation: content-addressed (and deferred) ones are resolved first (`content_addressed`)."""
-    if needs_resolution(goal.drv):
+    if needs_realisations(store, goal.drv):
         return build_content_addressed(store, goal, options, cancel=cancel, on_log=on_log)
     return build_derivation(store, goal, options, cancel=cancel, on_log=on_log)
 

@@ -47,6 +47,9 @@ in rec {
     outputs = [ "out" "dev" ];
   });
   c = mk "c" "echo ${b} ${multi.dev} > $out" {};
+  fod = mk "fod" "$builder cat ${b}/copy > /dev/null; echo fixed > $out" {
+    outputHash = "sha256-DDBxQY5jVuYUiYyE7QZMqV6IVRvAgRtTS98ZUuza5TQ=";
+  };
 }
 """
 
@@ -163,6 +166,20 @@ def test_ca_builds_like_nix(nix_store: NixStore, expression: Path) -> None:
     ]
     assert logs[0] == logs[1]
     assert re.search(r"^out=/\S+-a$", logs[0], re.MULTILINE)
+
+
+def test_fixed_output_using_a_ca_input(nix_store: NixStore, expression: Path) -> None:
+    """A fixed-output derivation whose input is content-addressed is resolved before it is built."""
+    fod = instantiate(nix_store, nix_store.uri, expression, "fod")
+    proc = storekit("build", fod, "--store", nix_store.uri, "-L", "--no-out-link")
+    assert built_names(proc.stderr) == ["a", "b", "fod"]
+    oracle = other_store(nix_store, "oracle")
+    instantiate(nix_store, oracle, expression, "fod")
+    nix_out = run_nix(
+        nix_store, "nix-store", "--store", oracle, "--option", "sandbox", "true", "--realise", fod
+    )
+    assert proc.stdout.split() == nix_out.stdout.split()
+    assert realisations(nix_store, nix_store.uri, fod) == realisations(nix_store, oracle, fod)
 
 
 def test_early_cutoff(nix_store: NixStore, expression: Path) -> None:
