@@ -35,6 +35,11 @@ _ADD_REF = (
 )
 
 
+def _has_tables(db: StoreDb) -> bool:
+    """Reads do not create the tables (a store Nix made without `ca-derivations` has none)."""
+    return bool(db.rows("select 1 from sqlite_master where type = 'table' and name = 'Realisations'"))
+
+
 def _core(db: StoreDb, sd: StoreDir, key: DrvOutput) -> tuple[int, Realisation] | None:
     rows = db.rows(_QUERY, (key.drv_hash, key.output))
     if not rows:
@@ -46,7 +51,8 @@ def _core(db: StoreDb, sd: StoreDir, key: DrvOutput) -> tuple[int, Realisation] 
 
 def query_realisation(db: StoreDb, sd: StoreDir, key: DrvOutput) -> Realisation | None:
     """Nix's `queryRealisation`: the realisation with the ones it depends on, or None."""
-    db.ensure_ca_schema()
+    if not _has_tables(db):
+        return None
     found = _core(db, sd, key)
     if found is None:
         return None
@@ -99,8 +105,9 @@ def register_realisation(db: StoreDb, sd: StoreDir, value: Realisation) -> None:
 
 def realisations_of_paths(db: StoreDb, sd: StoreDir, paths: list[str]) -> list[Realisation]:
     """Every realisation whose output is one of `paths` (what to publish with them)."""
-    db.ensure_ca_schema()
-    found = []
+    found: list[Realisation] = []
+    if not _has_tables(db):
+        return found
     for path in paths:
         rows = db.rows(
             "select drvPath, outputName from Realisations where outputPath = "

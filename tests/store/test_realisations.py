@@ -88,6 +88,8 @@ def test_database_without_the_ca_tables_gets_them(tmp_path: Path) -> None:
     store = open_local(tmp_path)
     try:
         assert store.query_realisation(A) is None
+        assert store.realisations_of_paths([]) == []
+        assert not (db_dir / "ca-schema").exists()  # reading changes nothing
         a = add(store, "a")
         store.register_realisation(Realisation(a, id=A))
         assert store.query_realisation(A) == Realisation(a, id=A)
