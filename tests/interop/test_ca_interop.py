@@ -24,6 +24,13 @@ from typing import Any
 import pytest
 from nixoracle import NixStore
 
+from storekit.derivation.fs import read_derivation
+from storekit.realise.content_addressed import drv_outputs, modulo_hasher
+from storekit.store.local import LocalStore
+from storekit.store.open import open_store
+from storekit.store.specs import parse_store_spec
+from storekit.wire.common import realisation_to_json
+
 pytestmark = pytest.mark.interop
 
 REPO = Path(__file__).parent.parent.parent
@@ -208,6 +215,20 @@ def test_storekit_uses_nix_realisations(nix_store: NixStore, expression: Path) -
     proc = storekit("build", drvs["c"], drvs["b"], "--store", nix_store.uri, "-L", "--no-out-link")
     assert built_names(proc.stderr) == []
     assert proc.stdout.split() == [*nix_out, *outputs_of(nix_store, nix_store.uri, drvs["b"])]
+    # storekit's reading of Nix's rows is what `nix realisation info` prints
+    store = open_store(parse_store_spec(nix_store.uri))
+    assert isinstance(store, LocalStore)
+    try:
+        for drv in drvs.values():
+            path = store.store_dir.parse_path(drv)
+            name = path.name.removesuffix(".drv")
+            keys = drv_outputs(modulo_hasher(store), read_derivation(Path(drv)), name)
+            for nix in realisations(nix_store, nix_store.uri, drv):
+                mine = store.query_realisation(keys[nix["id"].rsplit("!", 1)[1]])
+                assert mine is not None and str(mine.id) == nix["id"]
+                assert json.loads(realisation_to_json(mine)) == nix
+    finally:
+        store.close()
 
 
 def test_realisations_through_caches(nix_store: NixStore, expression: Path, tmp_path: Path) -> None:
