@@ -142,10 +142,10 @@ def build_content_addressed(
             sub = Goal(drv_path, drv, paths, wanted, wanted, Action.BUILD)
             registered = runner.build_derivation(store, sub, options, cancel=cancel, on_log=on_log).registered
             outputs = paths
-        else:
-            outputs, registered = _build_floating(store, drv_path, drv, options, cancel, on_log)
-        for output, path in outputs.items():
-            store.register_realisation(Realisation(path, id=keys[output]))
+            for output, path in outputs.items():
+                store.register_realisation(Realisation(path, id=keys[output]))
+        else:  # registers the realisations itself, under the scratch paths' locks
+            outputs, registered = _build_floating(store, drv_path, drv, keys, options, cancel, on_log)
     if drv_path != goal.drv_path:
         _register_original(store, hasher, goal, outputs)
     log_file = log_path(store.spec.log_dir, drv_path)
@@ -220,11 +220,15 @@ def _build_floating(
     store: LocalStore,
     drv_path: StorePath,
     drv: Derivation,
+    keys: Mapping[str, DrvOutput],
     options: runner.BuildOptions,
     cancel: threading.Event | None,
     on_log: runner.LogSink | None,
 ) -> tuple[dict[str, StorePath], tuple[ValidPathInfo, ...]]:
-    """Build at scratch paths (placeholders rewritten to them), then move to content-addressed paths."""
+    """Build at scratch paths (placeholders rewritten to them), then move to content-addressed paths.
+
+    The scratch paths' locks make a second process building the same derivation wait; it then finds
+    the realisations the first registered (under the locks) and builds nothing."""
     name = drv.name
     scratch = {o: scratch_path(store.store_dir, drv_path, name, o) for o in drv.outputs}
     placeholders = {hash_placeholder(o): str(p) for o, p in scratch.items()}
@@ -244,6 +248,9 @@ def _build_floating(
     with contextlib.ExitStack() as locks:
         for path in sorted(scratch.values()):
             locks.enter_context(path_lock(store.real_path(path)))
+        done = _cutoff(store, keys)
+        if done is not None:
+            return done, ()
         closure = runner.input_closure(store, goal)
         runner.check_builder(goal, closure, options)
         with store.staging() as stage:
@@ -253,6 +260,8 @@ def _build_floating(
                 built = runner.fresh_copies(goal, stage, built, options)
                 finished = finish_outputs(drv_path, drv, scratch, built, closure, stage)
                 result = _install(store, finished)
+                for output, path in result[0].items():
+                    store.register_realisation(Realisation(path, id=keys[output]))
             except BaseException:
                 runner._discard(store, goal, built, stage, options)
                 raise

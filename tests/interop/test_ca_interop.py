@@ -54,6 +54,7 @@ in rec {
     outputs = [ "out" "dev" ];
   });
   c = mk "c" "echo ${b} ${multi.dev} > $out" {};
+  slow = mk "slow" "$builder sleep 2; echo slow > $out" ca;
   fod = mk "fod" "$builder cat ${b}/copy > /dev/null; echo fixed > $out" {
     outputHash = "sha256-DDBxQY5jVuYUiYyE7QZMqV6IVRvAgRtTS98ZUuza5TQ=";
   };
@@ -187,6 +188,22 @@ def test_fixed_output_using_a_ca_input(nix_store: NixStore, expression: Path) ->
     )
     assert proc.stdout.split() == nix_out.stdout.split()
     assert realisations(nix_store, nix_store.uri, fod) == realisations(nix_store, oracle, fod)
+
+
+def test_two_processes_build_once(nix_store: NixStore, expression: Path) -> None:
+    """Two `storekit build`s of one CA derivation at once: the second waits on the scratch paths'
+    locks, then finds the first one's realisation; the builder runs once."""
+    drv = instantiate(nix_store, nix_store.uri, expression, "slow")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    argv = [sys.executable, "-m", "storekit", "build", drv, "--store", nix_store.uri, "-L", "--no-out-link"]
+    procs = [
+        subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in "12"
+    ]
+    results = [p.communicate() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert sorted(n for _, err in results for n in built_names(err)) == ["slow"]
+    assert results[0][0] == results[1][0] != ""
 
 
 def test_early_cutoff(nix_store: NixStore, expression: Path) -> None:
