@@ -233,6 +233,9 @@ def test_storekit_uses_nix_realisations(nix_store: NixStore, expression: Path) -
     assert built_names(proc.stderr) == []
     assert proc.stdout.split() == [*nix_out, *outputs_of(nix_store, nix_store.uri, drvs["b"])]
     # storekit's reading of Nix's rows is what `nix realisation info` prints
+    for drv in drvs.values():
+        cli = storekit("store", "realisation", "--json", drv, "--store", nix_store.uri).stdout
+        assert sorted(json.loads(cli), key=lambda r: r["id"]) == realisations(nix_store, nix_store.uri, drv)
     store = open_store(parse_store_spec(nix_store.uri))
     assert isinstance(store, LocalStore)
     try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -120,3 +122,21 @@ def test_binary_cache_writes_nix_json(tmp_path: Path, store: LocalStore) -> None
 def _cache(spec: object) -> BinaryCacheStore:
     assert isinstance(spec, FileCacheSpec)
     return open_binary_cache(spec)
+
+
+def test_cli_names_what_is_missing(tmp_path: Path, store: LocalStore) -> None:
+    """`storekit store realisation` of an output that has none, or that does not exist, says so."""
+    from storekit.derivation.aterm import print_aterm
+    from storekit.derivation.hashing import instantiate
+    from storekit.derivation.model import Derivation, DerivationOutput
+
+    template = Derivation(
+        outputs={"out": DerivationOutput()}, system="x86_64-linux", builder="/bin/sh", env={"name": "x"}
+    )
+    path, drv = instantiate(template, store.store_dir, lambda p: template)
+    assert store.add_text(path.name, print_aterm(drv).encode()) == path
+    argv = [sys.executable, "-m", "storekit", "store", "realisation", "--store", store.uri]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent.parent)}
+    for target, message in ((str(path), "output 'out' of"), (f"{path}!dev", "has no output 'dev'")):
+        proc = subprocess.run([*argv, target], capture_output=True, text=True, env=env, check=False)
+        assert proc.returncode == 1 and proc.stderr.startswith("error: ") and message in proc.stderr
