@@ -106,8 +106,7 @@ def make_plan(
 
     Without `realised`, a derivation whose output paths are unknown before building is refused.
     """
-    planner = _Planner(store_dir, read_drv, is_valid, substitutable)
-    planner.realised = realised
+    planner = _Planner(store_dir, read_drv, is_valid, substitutable, realised)
     root_paths = []
     for drv_path, outputs in roots:
         root_paths.append(drv_path)
@@ -120,7 +119,12 @@ def make_plan(
 
 class _Planner:
     def __init__(
-        self, store_dir: StoreDir, read_drv: ReadDerivation, is_valid: IsValid, subst: Substitutable | None
+        self,
+        store_dir: StoreDir,
+        read_drv: ReadDerivation,
+        is_valid: IsValid,
+        subst: Substitutable | None,
+        realised: Realised | None = None,
     ) -> None:
         self.store_dir = store_dir
         self.read_drv = read_drv
@@ -131,7 +135,7 @@ class _Planner:
         self.decided: dict[StorePath, tuple[Action, frozenset[str]]] = {}
         self.sources: set[StorePath] = set()
         self.todo: deque[StorePath] = deque()
-        self.realised: Realised | None = None
+        self.realised = realised
 
     def want(self, drv_path: StorePath, outputs: Collection[str] | None) -> None:
         if drv_path not in self.drvs:
