@@ -172,8 +172,10 @@ def _done_outputs(plan: BuildPlan, report: Report, wanted: list[Target]) -> list
     done: list[Done] = []
     for drv_path, outputs in wanted:
         goal = plan.goals[drv_path]
-        if report.outcomes[drv_path].status.value in ("built", "substituted", "valid"):
-            done.append((drv_path, {n: str(goal.outputs[n]) for n in sorted(outputs or goal.outputs)}))
+        outcome = report.outcomes[drv_path]
+        if outcome.status.value in ("built", "substituted", "valid"):
+            paths = outcome.result.outputs if outcome.result is not None else goal.outputs  # CA: once built
+            done.append((drv_path, {n: str(paths[n]) for n in sorted(outputs or goal.drv.outputs)}))
     return done
 
 

@@ -30,6 +30,7 @@ from storekit.cli._options import (
     resolve_path,
     show_bytes,
 )
+from storekit.cli.store_realisation import realisation
 from storekit.cli.store_sign import sign
 from storekit.errors import StoreError
 from storekit.store.base import Store, ValidPathInfo
@@ -179,6 +180,7 @@ def _print_paths(paths: list[str], as_json: bool) -> None:
 
 
 app.command("sign")(sign)
+app.command("realisation")(realisation)
 
 
 # --- export / import -------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from storekit.derivation.model import Derivation
 from storekit.errors import PathNotValid, StorekitError
 from storekit.progress import Progress
 from storekit.realise.builddir import reclaim
+from storekit.realise.content_addressed import Realised, build_content_addressed, needs_realisations
 from storekit.realise.plan import BuildPlan, Goal, make_plan
 from storekit.realise.runner import BuildOptions, BuildResult, LogSink, build_derivation
 from storekit.realise.scheduler import OnFinish, Report, run_plan
@@ -60,7 +61,12 @@ def derivation_reader(store: LocalStore) -> Callable[[StorePath], Derivation]:
     return read
 
 
-def plan_build(store: LocalStore, targets: Sequence[Target], sources: Sources | None = None) -> BuildPlan:
+def plan_build(
+    store: LocalStore,
+    targets: Sequence[Target],
+    sources: Sources | None = None,
+    realised: Realised | None = None,
+) -> BuildPlan:
     """What `build` would do, without doing it (`storekit build --dry-run`)."""
     substitutable = None
     if sources is not None:
@@ -68,7 +74,30 @@ def plan_build(store: LocalStore, targets: Sequence[Target], sources: Sources | 
         def substitutable(paths: Collection[StorePath]) -> set[StorePath]:
             return {p for p in paths if sources.trusted_info(p) is not None}
 
-    return make_plan(targets, store.store_dir, derivation_reader(store), store.is_valid_path, substitutable)
+    realised = realised or _realised(store, sources)
+    return make_plan(
+        targets, store.store_dir, derivation_reader(store), store.is_valid_path, substitutable, realised
+    )
+
+
+def _realised(store: LocalStore, sources: Sources | None) -> Realised:
+    if sources is None:
+        return Realised(store)
+    policy = sources.policy or SignaturePolicy(require_sigs=is_untrusted_source(sources.substituters))
+    return Realised(store, sources.substituters, policy)
+
+
+def build_goal(
+    store: LocalStore,
+    goal: Goal,
+    options: BuildOptions,
+    cancel: threading.Event | None = None,
+    on_log: LogSink | None = None,
+) -> BuildResult:
+    """One derivation: content-addressed (and deferred) ones are resolved first (`content_addressed`)."""
+    if needs_realisations(store, goal.drv):
+        return build_content_addressed(store, goal, options, cancel=cancel, on_log=on_log)
+    return build_derivation(store, goal, options, cancel=cancel, on_log=on_log)
 
 
 def build(
@@ -85,18 +114,20 @@ def build(
 ) -> tuple[BuildPlan, Report]:
     """Make the wanted outputs of `targets` valid in `store`; see `Report.error()` for failures."""
     reclaim(options.tmp_dir)  # build dirs of builds that were killed (kill -9) before they cleaned up
-    plan = plan_build(store, targets, sources)
+    realised = _realised(store, sources)
+    plan = plan_build(store, targets, sources, realised)
     if sources is not None and plan.sources:
         copy_closure(sources.substituters, store, sorted(plan.sources), policy=sources.policy)
 
     def do_build(goal: Goal, cancel: threading.Event) -> BuildResult:
-        return build_derivation(store, goal, options, cancel=cancel, on_log=on_log)
+        return build_goal(store, goal, options, cancel, on_log)
 
     def do_substitute(goal: Goal, cancel: threading.Event) -> BuildResult | None:
         assert sources is not None
         wanted = sorted(goal.outputs[o] for o in goal.missing)
         try:
             copy_closure(sources.substituters, store, wanted, policy=sources.policy)
+            realised.register(goal.drv_path)
             return None
         except StorekitError:
             return _build_instead(store, goal, options, cancel, on_log)
@@ -126,5 +157,5 @@ def _build_instead(
     Returns the build of the goal's own derivation (None if it turned out valid meanwhile).
     """
     plan = plan_build(store, [(goal.drv_path, goal.wanted)])
-    results = [build_derivation(store, g, options, cancel=cancel, on_log=on_log) for g in plan.todo]
+    results = [build_goal(store, g, options, cancel, on_log) for g in plan.todo]
     return next((r for r in results if r.drv_path == goal.drv_path), None)

@@ -26,6 +26,8 @@ ReadDerivation = Callable[[StorePath], Derivation]
 IsValid = Callable[[StorePath], bool]
 Substitutable = Callable[[Collection[StorePath]], set[StorePath]]
 """Which of the given paths some substituter can provide (a batch query: `querySubstitutablePaths`)."""
+Realised = Callable[[StorePath, Derivation], Mapping[str, StorePath]]
+"""The known output paths of a content-addressed (or deferred) derivation: its realisations."""
 
 
 class Action(Enum):
@@ -41,7 +43,7 @@ class Goal:
     drv_path: StorePath
     drv: Derivation
     outputs: Mapping[str, StorePath]
-    """Every output of the derivation and its path."""
+    """Every output of the derivation and its path (a content-addressed one: those realised so far)."""
     wanted: frozenset[str]
     """The outputs that the roots or the derivations being built use."""
     missing: frozenset[str]
@@ -85,8 +87,8 @@ def output_paths(drv_path: StorePath, drv: Derivation, store_dir: StoreDir) -> d
         if not out.path:
             raise BuildError(
                 str(drv_path),
-                f"output '{name}' has no path before building (a content-addressed or impure "
-                "derivation); storekit builds only input-addressed and fixed-output derivations",
+                f"output '{name}' has no path before building (a content-addressed or deferred "
+                "derivation): its path comes from a realisation, which this plan was not given",
             )
         paths[name] = store_dir.parse_path(out.path)
     return paths
@@ -98,9 +100,13 @@ def make_plan(
     read_drv: ReadDerivation,
     is_valid: IsValid,
     substitutable: Substitutable | None = None,
+    realised: Realised | None = None,
 ) -> BuildPlan:
-    """Plan the build of `roots`: (`.drv` path, wanted outputs or None for all of them)."""
-    planner = _Planner(store_dir, read_drv, is_valid, substitutable)
+    """Plan the build of `roots`: (`.drv` path, wanted outputs or None for all of them).
+
+    Without `realised`, a derivation whose output paths are unknown before building is refused.
+    """
+    planner = _Planner(store_dir, read_drv, is_valid, substitutable, realised)
     root_paths = []
     for drv_path, outputs in roots:
         root_paths.append(drv_path)
@@ -113,7 +119,12 @@ def make_plan(
 
 class _Planner:
     def __init__(
-        self, store_dir: StoreDir, read_drv: ReadDerivation, is_valid: IsValid, subst: Substitutable | None
+        self,
+        store_dir: StoreDir,
+        read_drv: ReadDerivation,
+        is_valid: IsValid,
+        subst: Substitutable | None,
+        realised: Realised | None = None,
     ) -> None:
         self.store_dir = store_dir
         self.read_drv = read_drv
@@ -124,19 +135,26 @@ class _Planner:
         self.decided: dict[StorePath, tuple[Action, frozenset[str]]] = {}
         self.sources: set[StorePath] = set()
         self.todo: deque[StorePath] = deque()
+        self.realised = realised
 
     def want(self, drv_path: StorePath, outputs: Collection[str] | None) -> None:
         if drv_path not in self.drvs:
             if not drv_path.is_derivation:
                 raise BuildError(str(drv_path), "it is not a derivation (its name does not end in '.drv')")
             drv = self.read_drv(drv_path)
-            self.drvs[drv_path] = (drv, output_paths(drv_path, drv, self.store_dir))
+            pathless = any(not o.path for o in drv.outputs.values())
+            if pathless and self.realised is not None:
+                paths = dict(self.realised(drv_path, drv))
+            else:
+                paths = output_paths(drv_path, drv, self.store_dir)
+            self.drvs[drv_path] = (drv, paths)
         drv, paths = self.drvs[drv_path]
-        names = set(paths) if outputs is None else set(outputs)
-        unknown = names - set(paths)
+        names = set(drv.outputs) if outputs is None else set(outputs)
+        unknown = names - set(drv.outputs)
         if unknown:
             raise BuildError(
-                str(drv_path), f"it has no output(s) {', '.join(sorted(unknown))} (it has {', '.join(paths)})"
+                str(drv_path),
+                f"it has no output(s) {', '.join(sorted(unknown))} (it has {', '.join(drv.outputs)})",
             )
         have = self.wanted.setdefault(drv_path, set())
         if not names <= have or drv_path not in self.decided:
@@ -150,11 +168,15 @@ class _Planner:
     def decide(self, drv_path: StorePath) -> None:
         drv, paths = self.drvs[drv_path]
         wanted = self.wanted[drv_path]
-        missing = frozenset(o for o in wanted if not self.is_valid(paths[o]))
-        missing_paths = {paths[o] for o in missing}
+        missing = frozenset(o for o in wanted if o not in paths or not self.is_valid(paths[o]))
+        missing_paths = {paths[o] for o in missing if o in paths}
         if not missing:
             action = Action.VALID
-        elif self.subst is not None and self.subst(missing_paths) >= missing_paths:
+        elif (
+            self.subst is not None
+            and len(missing_paths) == len(missing)
+            and self.subst(missing_paths) >= missing_paths
+        ):
             action = Action.SUBSTITUTE
         else:
             action = Action.BUILD

@@ -41,7 +41,7 @@ from storekit.store.pipeline import HashedPrefetch
 from storekit.store.specs import FileCacheSpec, HttpCacheSpec
 from storekit.store.transport import FileTransport, HttpTransport, Transport, name_problem
 from storekit.storepath import StoreDir, StorePath
-from storekit.wire.common import realisation_from_json
+from storekit.wire.common import realisation_from_json, realisation_to_json
 from storekit.wire.values import DrvOutput, Realisation
 
 CACHE_INFO = "nix-cache-info"
@@ -202,6 +202,13 @@ class BinaryCacheStore(Store):
         except (UnicodeDecodeError, WireFormatError) as e:
             raise NarInfoError(f"build trace file '{where}' is corrupt: {e}") from e
         return found if found.id is not None else dataclasses.replace(found, id=output)
+
+    def register_realisation(self, value: Realisation) -> None:
+        """Nix 2.8's `registerDrvOutput`: `realisations/<hash>!<output>.doi`, the realisation's JSON."""
+        assert value.id is not None, "a realisation is published under its DrvOutput"
+        self._ensure_layout()
+        full = dataclasses.replace(value, json_keys=("dependentRealisations", "id", "outPath", "signatures"))
+        self.transport.write(f"realisations/{value.id}.doi", realisation_to_json(full).encode())
 
     def query_referrers(self, path: StorePath) -> set[StorePath]:
         """Caches keep no reverse index: this reads every narinfo (file caches only)."""

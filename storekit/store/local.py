@@ -25,7 +25,7 @@ from pathlib import Path
 from storekit.bytestreams import ByteSource
 from storekit.errors import HashMismatch, StoreError, StorekitError
 from storekit.hashing import Hash
-from storekit.store import canonical, dbmarker, schema
+from storekit.store import canonical, dbmarker, realisations, schema
 from storekit.store.base import Store, ValidPathInfo
 from storekit.store.content_address import ContentAddress, source_ca, text_ca
 from storekit.store.deferred import later
@@ -34,6 +34,7 @@ from storekit.store.lock import TempRoots, lock_fd, open_lock_file, path_lock, u
 from storekit.store.specs import LocalStoreSpec
 from storekit.store.streams import ChunkReader, HashingReader
 from storekit.storepath import StoreDir, StorePath, check_name
+from storekit.wire.values import DrvOutput, Realisation
 
 
 class LocalStore(Store):
@@ -150,6 +151,16 @@ class LocalStore(Store):
 
     def query_valid_derivers(self, path: StorePath) -> set[StorePath]:
         return {self.store_dir.parse_path(p) for p in self._db.valid_derivers(str(path))}
+
+    def query_realisation(self, output: DrvOutput) -> Realisation | None:
+        """Where an output of a content-addressed derivation went (`store.realisations`)."""
+        return realisations.query_realisation(self._db, self.store_dir, output)
+
+    def register_realisation(self, value: Realisation) -> None:
+        realisations.register_realisation(self._db, self.store_dir, value)
+
+    def realisations_of_paths(self, paths: Iterable[StorePath]) -> list[Realisation]:
+        return realisations.realisations_of_paths(self._db, self.store_dir, [str(p) for p in paths])
 
     def nar_from_path(self, path: StorePath) -> Iterator[bytes]:
         from storekit.nar.fs import dump_path

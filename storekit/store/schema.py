@@ -300,6 +300,17 @@ class StoreDb:
                 return row[0], row[1] or ""
         return None
 
+    def rows(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        """One statement's rows: for the store's other tables (`store.realisations`)."""
+        return [tuple(r) for r in self._conn.execute(sql, args).fetchall()]
+
+    def ensure_ca_schema(self) -> None:
+        """Nix's `migrateCASchema` from version 0: a database Nix made without `ca-derivations` has no
+        `Realisations` table until one is needed (idempotent DDL, so a race is harmless)."""
+        if not self._has_table("Realisations"):
+            self._conn.executescript(CA_SCHEMA_SQL)
+            _write_atomically(os.path.join(os.path.dirname(self._path), "ca-schema"), str(CA_SCHEMA_VERSION))
+
     def _has_table(self, name: str) -> bool:
         query = "select 1 from sqlite_master where type = 'table' and name = ?"
         return self._conn.execute(query, (name,)).fetchone() is not None

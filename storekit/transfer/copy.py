@@ -34,6 +34,7 @@ from storekit.store.link import LinkMode, local_source_path, stage_by_linking, s
 from storekit.store.streams import ChunkReader
 from storekit.store.substituters import SignaturePolicy, Substituters, is_untrusted_source
 from storekit.storepath import StorePath
+from storekit.transfer.realisations import copy_realisations
 
 __all__ = [
     "CopyResult",
@@ -124,6 +125,7 @@ def copy_closure(
         reporter = _Reporter(progress, src, wanted)
         sink = _sink_for(src, dst, link, reporter.moved)
         _transfer(sink, wanted, pool, max(1, jobs), reporter, src)
+    copy_realisations(src, dst, infos, sign_keys)  # CA derivations' outputs are found through them
     already = tuple(sorted(set(infos) - set(missing)))
     return CopyResult(tuple(order), already, sum(infos[p].nar_size for p in order))
 

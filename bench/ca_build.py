@@ -1,0 +1,94 @@
+"""Content-addressed builds: a chain of CA derivations, then the early cutoff, storekit vs Nix 2.8.
+
+Real Nix instantiates a chain of floating CA derivations (each refers to the one before it; busybox is
+the builder) for a fresh store per side and run; storekit builds it with `storekit build`, Nix with
+`nix-store --realise` (`ca-derivations` on, sandbox on). Then the first derivation's comment changes:
+both rebuild it and resolve every other one to a derivation already realised (the early cutoff),
+so the second row measures resolution and realisation lookups rather than builders. Best of 3.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench._harness import Row
+
+TITLE = "Content-addressed builds: a chain, then the early cutoff (vs Nix 2.8, ca-derivations)"
+REPO = Path(__file__).resolve().parent.parent
+
+EXPRESSION = r"""
+{ bbdir, n, comment }:
+let
+  bb = builtins.path { path = bbdir; name = "busybox"; };
+  ca = { __contentAddressed = true; outputHashMode = "recursive"; outputHashAlgo = "sha256"; };
+  mk = name: script: derivation ({
+    inherit name;
+    system = builtins.currentSystem;
+    builder = "${bb}/busybox";
+    args = [ "sh" "-c" script ];
+  } // ca);
+  link = i: if i == 0 then mk "ca-0" "# ${comment}\necho 0 > $out"
+            else mk "ca-${toString i}" "echo ${link (i - 1)} > $out";
+in link (n - 1)
+"""
+
+
+def _env(root: Path) -> dict[str, str]:
+    config = ["experimental-features = nix-command ca-derivations", "sandbox = true", "build-users-group ="]
+    config.append("substituters =")
+    env = {**os.environ, "NIX_CONFIG": "\n".join(config), "HOME": str(root / "home")}
+    return {**env, "PYTHONPATH": str(REPO)}
+
+
+def _uri(root: Path) -> str:
+    return f"local?store={root / 'store'}&state={root / 'var/nix'}&log={root / 'var/log/nix'}"
+
+
+def _instantiate(root: Path, expr: Path, n: int, comment: str) -> str:
+    argv = ["nix-instantiate", "--store", _uri(root), str(expr / "default.nix"), "--arg", "n", str(n)]
+    argv += ["--arg", "bbdir", str(expr / "bbdir"), "--argstr", "comment", comment]
+    return subprocess.run(argv, capture_output=True, text=True, env=_env(root), check=True).stdout.strip()
+
+
+def _build(root: Path, drv: str, tool: str) -> float:
+    if tool == "storekit":
+        argv = [sys.executable, "-m", "storekit", "build", "-q", "--no-out-link", "--store", _uri(root), drv]
+    else:
+        argv = ["nix-store", "--store", _uri(root), "--realise", drv]
+    t0 = time.perf_counter()
+    subprocess.run(argv, check=True, env=_env(root), capture_output=True)
+    return time.perf_counter() - t0
+
+
+def _case(work: Path, expr: Path, n: int, tool: str) -> tuple[float, float]:
+    first, cutoff = float("inf"), float("inf")
+    for i in range(3):
+        root = work / f"{tool}-{i}"
+        first = min(first, _build(root, _instantiate(root, expr, n, "one"), tool))
+        cutoff = min(cutoff, _build(root, _instantiate(root, expr, n, "two"), tool))
+        subprocess.run(["chmod", "-R", "u+w", str(root)], check=False)
+        shutil.rmtree(root, ignore_errors=True)
+    return first, cutoff
+
+
+def run(quick: bool) -> list[Row]:
+    n = 5 if quick else 20
+    with tempfile.TemporaryDirectory(prefix="bench-ca-") as tmp:
+        work = Path(tmp)
+        expr = work / "expr"
+        (expr / "bbdir").mkdir(parents=True)
+        shutil.copy("/bin/busybox", expr / "bbdir" / "busybox")
+        (expr / "default.nix").write_text(EXPRESSION)
+        sk_first, sk_cut = _case(work, expr, n, "storekit")
+        nix_first, nix_cut = _case(work, expr, n, "nix")
+    nix = "nix-store --realise"
+    return [
+        Row(f"chain of {n} CA drvs, built", sk_first, nix, nix_first, "CLI, incl. start-up"),
+        Row(f"chain of {n}: first changed, cutoff", sk_cut, nix, nix_cut, "1 builder runs"),
+    ]
