@@ -26,8 +26,9 @@ from dataclasses import dataclass
 
 from storekit import nixbase32
 from storekit.derivation.model import Derivation
-from storekit.errors import BuildError, StorekitError
+from storekit.errors import StorekitError
 from storekit.hashing import Hash
+from storekit.realise import structured_attrs
 
 BUILD_DIR = "/build"
 HOME_DIR = "/homeless-shelter"
@@ -157,14 +158,11 @@ def builder_env(
     `host_env` supplies the `impureEnvVars` a fixed-output derivation asks for (Nix takes them from
     the environment of whoever runs the build).
     """
-    if "__json" in drv.env:
-        raise BuildError(
-            drv.name, "derivations with structured attributes (__structuredAttrs) are not supported yet"
-        )
     env = {"PATH": "/path-not-set", "HOME": HOME_DIR, "NIX_STORE": store_dir, "NIX_BUILD_CORES": str(cores)}
+    structured = structured_attrs.parse(drv, drv.name) if structured_attrs.is_structured(drv) else None
     pass_as_file = set(drv.env.get("passAsFile", "").split())
     files: dict[str, str] = {}
-    for key, value in drv.env.items():
+    for key, value in drv.env.items() if structured is None else ():  # structured: in .attrs.* only
         if key in pass_as_file:
             name = ".attr-" + nixbase32.encode(Hash.of(key.encode("utf-8", "surrogateescape")).digest)
             files[name] = value
@@ -176,10 +174,16 @@ def builder_env(
         env[key] = BUILD_DIR
     if drv.is_fixed_output:
         env["NIX_OUTPUT_CHECKED"] = "1"
-        for key in drv.env.get("impureEnvVars", "").split():
+        impure = drv.env.get("impureEnvVars", "").split()
+        if structured is not None:
+            impure = structured_attrs.strings_attr(structured, "impureEnvVars", drv.name) or []
+        for key in impure:
             env[key] = (host_env or {}).get(key, "")
     env["NIX_LOG_FD"] = "2"
     env["TERM"] = "xterm-256color"
+    if structured is not None:
+        env[structured_attrs.ENV_SH] = f"{BUILD_DIR}/{structured_attrs.SH_FILE}"
+        env[structured_attrs.ENV_JSON] = f"{BUILD_DIR}/{structured_attrs.JSON_FILE}"
     return BuilderEnv(env, files)
 
 
