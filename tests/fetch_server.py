@@ -16,8 +16,11 @@ from pathlib import Path
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     hits: list[str]
 
-    def log_message(self, format: str, *args: object) -> None:
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         self.hits.append(self.path)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
 
 
 def self_signed(dir: Path) -> tuple[Path, Path]:

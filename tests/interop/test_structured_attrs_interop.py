@@ -65,7 +65,7 @@ in {
     ints = [ 0 1 (-5) 2147483647 2147483648 4294967296 1099511627776 9007199254740993 ];
     big = 1099511627776;
     negative = -42;
-    floats = [ 1.5 2.0 0.0001 0.00001 1.0e20 3.14159265358979 (-0.5) ];
+    floats = [ 1.5 2.0 0.0001 0.00001 1.0e20 3.14159265358979 (-0.5) 1.0e15 123456789.0 ];
     half = 1.5;
     whole = 2.0;
     yes = true;
@@ -139,7 +139,7 @@ def test_attrs_files_byte_equal_to_nix(nix_store: NixStore, expression: Path) ->
     assert "declare big=0\n" in sh and "declare -a floats=" not in sh and "not-a-shell-name" not in sh
     text = (ours / ".attrs.json").read_text()
     assert '"graph":[{"closureSize":' in text
-    assert '"floats":[1.5,2,0.0001,1e-05,1e+20,3.14159,-0.5]' in text  # Nix 2.8 wrote them with "%g"
+    assert '"floats":[1.5,2,0.0001,1e-05,1e+20,3.14159,-0.5,1e+15,123457000.0]' in text  # Nix 2.8 wrote them with "%g"
 
 
 def test_legacy_export_references_graph_like_nix(nix_store: NixStore, expression: Path) -> None:
