@@ -54,7 +54,7 @@ def test_dump_is_iterative() -> None:
 
 
 def test_shell_values() -> None:
-    doc = {
+    doc: dict[str, object] = {
         "s": "it's",
         "n": None,
         "t": True,
