@@ -44,6 +44,7 @@ from storekit.realise.sandbox import (
     BuilderEnv,
     SandboxPath,
     SandboxSpec,
+    builder_args,
     builder_command,
     builder_env,
     bwrap_args,
@@ -373,7 +374,7 @@ def _unsandboxed(
             env[key] = build_dir
         elif value.startswith(BUILD_DIR + "/.attr"):  # passAsFile's .attr-*, structured attrs' .attrs.*
             env[key] = build_dir + value[len(BUILD_DIR) :]
-    argv = [os.path.basename(goal.drv.builder), *goal.drv.args]
+    argv = [os.path.basename(goal.drv.builder), *builder_args(goal.drv)]
     return argv, env, goal.drv.builder
 
 

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from storekit import nixbase32
+from storekit.derivation.hashing import hash_placeholder
 from storekit.derivation.model import Derivation
 from storekit.errors import StorekitError
 from storekit.hashing import Hash
@@ -138,8 +139,27 @@ def builder_command(drv: Derivation, trampoline: str | None) -> tuple[str, ...]:
     """The command bwrap runs: through the trampoline (argv[0] = base name, as Nix) when there is one."""
     argv0 = posixpath.basename(drv.builder)
     if trampoline is None:
-        return (drv.builder, *drv.args)
-    return (trampoline, drv.builder, argv0, *drv.args)
+        return (drv.builder, *builder_args(drv))
+    return (trampoline, drv.builder, argv0, *builder_args(drv))
+
+
+def output_rewrites(drv: Derivation) -> dict[str, str]:
+    """Nix's `inputRewrites` for outputs whose path is known: each output's hash placeholder
+    (`placeholder "out"` in the Nix language) -> its path. Applied to the env, args and passAsFile
+    files, as Nix 2.8 does just before it runs the builder."""
+    return {hash_placeholder(name): out.path for name, out in drv.outputs.items() if out.path}
+
+
+def rewrite(text: str, rewrites: Mapping[str, str]) -> str:
+    for old, new in rewrites.items():
+        text = text.replace(old, new)
+    return text
+
+
+def builder_args(drv: Derivation) -> list[str]:
+    """The derivation's args with output placeholders rewritten."""
+    rewrites = output_rewrites(drv)
+    return [rewrite(a, rewrites) for a in drv.args]
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +201,9 @@ def builder_env(
             env[key] = (host_env or {}).get(key, "")
     env["NIX_LOG_FD"] = "2"
     env["TERM"] = "xterm-256color"
+    rewrites = output_rewrites(drv)
+    env = {rewrite(k, rewrites): rewrite(v, rewrites) for k, v in env.items()}
+    files = {name: rewrite(text, rewrites) for name, text in files.items()}
     if structured is not None:
         env[structured_attrs.ENV_SH] = f"{BUILD_DIR}/{structured_attrs.SH_FILE}"
         env[structured_attrs.ENV_JSON] = f"{BUILD_DIR}/{structured_attrs.JSON_FILE}"

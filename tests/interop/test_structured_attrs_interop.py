@@ -100,6 +100,19 @@ in {
     allowedRequisites = [ dep bb dep.drvPath ];
     disallowedReferences = [ "out" ];
   };
+  # output placeholders in the env, the args and a passAsFile file become the output paths
+  placeholders = derivation {
+    name = "placeholders"; system = sys; builder = "${bb}/busybox";
+    outputs = [ "out" "doc" ];
+    args = [ "sh" "-c" ''
+      echo ${placeholder "doc"} $prefix > $out
+      ${bb}/busybox cat $notesPath >> $out
+      echo > $doc
+    '' ];
+    prefix = "${placeholder "out"}/share";
+    notes = "docs at ${placeholder "doc"}";
+    passAsFile = [ "notes" ];
+  };
   tooBig = mk "too-big" "echo 0123456789 > $out" { outputChecks.out.maxSize = 10; };
   notAllowed = mk "not-allowed" "echo ${dep} > $out" {
     outputChecks.out.allowedRequisites = [ "out" ];
@@ -155,6 +168,16 @@ REFUSALS = [
     ("tooBig", "is too large at 128 bytes; limit is 10 bytes"),
     ("notAllowed", "is not allowed to refer to"),
 ]
+
+
+def test_placeholders_rewritten_like_nix(nix_store: NixStore, expression: Path) -> None:
+    drv = both(nix_store, expression, "placeholders")
+    built = storekit("build", drv, "--store", nix_store.uri).stdout.split()
+    assert sorted(realise(nix_store, oracle_uri(nix_store), drv).stdout.split()) == sorted(built)
+    assert_same_infos(nix_store, built)
+    out = next(p for p in built if not p.endswith("-doc"))
+    doc = next(p for p in built if p.endswith("-doc"))
+    assert Path(out).read_text() == f"{doc} {out}/share\ndocs at {doc}"
 
 
 @pytest.mark.parametrize(("attr", "message"), REFUSALS)

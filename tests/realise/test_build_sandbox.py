@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from build_fixtures import BUSYBOX, goals, instantiate, open_store, write_recipe
 
+from storekit.derivation.hashing import hash_placeholder
 from storekit.derivation.model import Derivation, DerivationOutput
 from storekit.errors import BuildError, StorekitError
 from storekit.hashing import Hash
@@ -292,3 +293,13 @@ def test_sandbox_works_without_root(tmp_path: Path) -> None:
         assert not os.path.exists("/opt/nowhere")
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_output_placeholders_rewritten_in_env_args_and_files() -> None:
+    """Nix's inputRewrites: `placeholder "out"` in the env, the args and passAsFile files is the path."""
+    ph = hash_placeholder("out")
+    d = drv(prefix=f"{ph}/share", text=f"at {ph}", passAsFile="text")
+    d = Derivation(outputs=d.outputs, builder=d.builder, args=("sh", "-c", f"echo {ph}"), env=d.env)
+    benv = builder_env(d, store_dir="/s", cores=1)
+    assert benv.env["prefix"] == "/s/abc-x/share" and list(benv.files.values()) == ["at /s/abc-x"]
+    assert builder_command(d, None)[-1] == "echo /s/abc-x"
