@@ -8,13 +8,17 @@ produce (floats with many digits, numbers that overflow a C int, deep nesting).
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
+from build_fixtures import goals, instantiate, open_store, write_recipe
 
 from storekit.derivation.hashing import hash_placeholder
 from storekit.derivation.model import Derivation, DerivationOutput
 from storekit.errors import BuildError
 from storekit.realise import structured_attrs as sa
+from storekit.realise.runner import BuildOptions, build_derivation
 
 
 @pytest.mark.parametrize(
@@ -111,3 +115,21 @@ def test_strings_attr() -> None:
     assert sa.strings_attr({}, "a", "d") is None
     with pytest.raises(BuildError, match="must be a list of strings"):
         sa.strings_attr({"a": "x"}, "a", "d")
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
+@pytest.mark.parametrize("sandbox", [True, False])
+def test_builder_finds_the_files_through_the_env(tmp_path: Path, sandbox: bool) -> None:
+    """NIX_ATTRS_*_FILE name the files where the builder runs, with the sandbox and without it."""
+    script = (
+        "bb=${inputs.bb}/busybox; "
+        'out=$($bb sed \'s/.*"out":"\\([^"]*\\)".*/\\1/\' "$NIX_ATTRS_JSON_FILE"); '
+        '$bb cp "$NIX_ATTRS_SH_FILE" $out; test -z "$greeting"'
+    )
+    recipe = write_recipe(tmp_path, "attrs", script, env={"__json": '{"greeting": "hi", "n": [1, 2]}'})
+    with open_store(tmp_path / "s") as store:
+        (goal,) = goals(store, instantiate(store, recipe))
+        out = build_derivation(store, goal, BuildOptions(sandbox=sandbox)).outputs["out"]
+        assert Path(store.real_path(out)).read_text() == (
+            f"declare greeting='hi'\ndeclare -a n=(1 2 )\ndeclare -A outputs=(['out']='{out}' )\n"
+        )
