@@ -209,12 +209,12 @@ def _proxies_for(url: str, proxies: Mapping[str, str]) -> dict[str, str]:
 
 
 def _opener(proxies: Mapping[str, str]) -> urllib.request.OpenerDirector:
-    tls = ssl.create_default_context()
-    tls.check_hostname = False
-    tls.verify_mode = ssl.CERT_NONE  # as Nix: the fixed-output hash is what is trusted
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # no CA bundle loaded: nothing is verified
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # as Nix: the fixed-output hash is what is trusted
     handlers: list[urllib.request.BaseHandler] = [
-        urllib.request.HTTPSHandler(context=tls),
         urllib.request.ProxyHandler(dict(proxies)),  # never the process's own environment
+        urllib.request.HTTPSHandler(context=context),  # also after a redirect from http
     ]
     return urllib.request.build_opener(*handlers)
 
