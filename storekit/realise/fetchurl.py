@@ -37,13 +37,17 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from storekit.derivation.model import Derivation
 from storekit.errors import BuildError, StorekitError
 from storekit.nar.restore import restore
 from storekit.realise.logs import LogWriter
+from storekit.realise.plan import Goal
 from storekit.realise.sandbox import SandboxPath
+from storekit.store.fsdelete import remove_tree
+from storekit.store.local import LocalStore
+from storekit.storepath import StorePath
 
 BUILDER = "builtin:fetchurl"
 _CHUNK = 1 << 16
@@ -122,8 +126,7 @@ def fetch(
         except _FetchFailed as e:
             errors.append(str(e))
             log(f"error: {e}\n")
-            with contextlib.suppress(FileNotFoundError):
-                _remove(dest)
+            remove_tree(os.path.dirname(dest), os.path.basename(dest))  # fd-relative, nothing followed
             continue
         if job.executable:
             os.chmod(dest, 0o755)
@@ -149,13 +152,6 @@ def _write(job: Fetch, main_url: str, stream: _Guarded, dest: str) -> None:
         if isinstance(e, (_FetchFailed, BuildError)):
             raise
         raise _FetchFailed(f"unpacking '{main_url}': {e}" if job.unpack else f"'{main_url}': {e}") from e
-
-
-def _remove(path: str) -> None:
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path)
-    else:
-        os.unlink(path)
 
 
 @contextlib.contextmanager
@@ -244,31 +240,47 @@ class _Guarded:
         return True
 
 
-def run(
-    drv_label: str,
-    drv: Derivation,
+class Options(Protocol):
+    """What of `runner.BuildOptions` a download uses."""
+
+    @property
+    def sandbox(self) -> bool: ...
+    @property
+    def sandbox_paths(self) -> tuple[SandboxPath, ...]: ...
+    @property
+    def host_env(self) -> Mapping[str, str]: ...
+    @property
+    def timeout(self) -> float | None: ...
+
+
+def build(
+    store: LocalStore,
+    goal: Goal,
+    closure: set[StorePath],
     dest: str,
-    view: FileView,
     log_file: str,
+    options: Options,
     *,
-    host_env: Mapping[str, str],
-    timeout: float | None = None,
     cancel: threading.Event | None = None,
-    on_log: Callable[[bytes], None] | None = None,
+    on_log: Callable[[StorePath, bytes], None] | None = None,
 ) -> None:
-    """Do a `builtin:fetchurl` build into `dest`, logging to `log_file`; `BuildError` if no URL works."""
-    job = Fetch.of(drv, drv_label, host_env)
+    """Do the `builtin:fetchurl` build `goal` into `dest`, logging to `log_file`; `BuildError` if no URL
+    works. `file://` URLs see the input `closure` and the sandbox paths (see `file_view`)."""
+    label = str(goal.drv_path)
+    job = Fetch.of(goal.drv, label, options.host_env)
+    inputs = [(store.real_path(p), str(p)) for p in sorted(closure)]
+    view = file_view(options.sandbox, inputs, options.sandbox_paths)
     log = LogWriter(log_file)
 
     def say(text: str) -> None:
         data = text.encode("utf-8", "surrogateescape")
         log.write(data)
         if on_log is not None:
-            on_log(data)
+            on_log(goal.drv_path, data)
 
     try:
-        fetch(job, dest, view, log=say, timeout=timeout, cancel=cancel)
+        fetch(job, dest, view, log=say, timeout=options.timeout, cancel=cancel)
     except _FetchFailed as e:
-        raise BuildError(drv_label, str(e)) from e
+        raise BuildError(label, str(e)) from e
     finally:
         log.close()

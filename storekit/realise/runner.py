@@ -127,7 +127,8 @@ def build_derivation(
             built = output_locations(store, goal, stage, options)
             try:
                 if goal.drv.builder == fetchurl.BUILDER:
-                    _fetch(store, goal, closure, built, log_file, options, cancel, on_log)
+                    out = built["out"]
+                    fetchurl.build(store, goal, closure, out, log_file, options, cancel=cancel, on_log=on_log)
                 else:
                     run_builder(store, goal, closure, stage, log_file, options, cancel, on_log)
                 built = fresh_copies(goal, stage, built, options)
@@ -280,33 +281,6 @@ def run_builder(
                 os.close(fd)
             if net is not None:
                 net.close()
-
-
-def _fetch(
-    store: LocalStore,
-    goal: Goal,
-    closure: set[StorePath],
-    built: Mapping[str, str],
-    log_file: str,
-    options: BuildOptions,
-    cancel: threading.Event | None,
-    on_log: LogSink | None,
-) -> None:
-    """`builtin:fetchurl`: storekit downloads into the output location itself (see `fetchurl.py`)."""
-    inputs = [(store.real_path(p), str(p)) for p in sorted(closure)]
-    view = fetchurl.file_view(options.sandbox, inputs, options.sandbox_paths)
-    sink = None if on_log is None else (lambda data: on_log(goal.drv_path, data))
-    fetchurl.run(
-        str(goal.drv_path),
-        goal.drv,
-        built["out"],
-        view,
-        log_file,
-        host_env=options.host_env,
-        timeout=options.timeout,
-        cancel=cancel,
-        on_log=sink,
-    )
 
 
 def _sink(goal: Goal, log: LogWriter, on_log: LogSink | None) -> Callable[[bytes], None]:
