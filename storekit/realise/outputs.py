@@ -5,19 +5,20 @@ read-only, no setuid, owned by the store's user); its NAR is produced once and f
 the NAR hash, the reference scanner (hash parts of the input closure and of all the derivation's own
 outputs) and, for a recursive fixed output, the content hash. A fixed output must hash to what the
 derivation promised. Outputs may refer to each other but not in a cycle; `allowedReferences` and
-friends are enforced as Nix does.
+friends, and structured attributes' `outputChecks`, are enforced as Nix does (`output_checks.py`).
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from storekit.errors import BuildError, DependencyCycle, HashMismatch, StoreError
 from storekit.graph import toposort
 from storekit.hashing import Hash, new_hasher
 from storekit.nar.fs import dump_path, hash_file
+from storekit.realise import output_checks
 from storekit.realise.plan import Goal
 from storekit.references import HashModuloSink, RefScanSink
 from storekit.store import canonical
@@ -51,7 +52,7 @@ def collect(
             raise BuildError(drv_label, f"output '{name}': {e}") from e
         infos[name] = _describe(goal, name, path, location, candidates)
     _check_cycles(goal, infos)
-    _check_reference_rules(store, goal, infos)
+    output_checks.check_outputs(store, goal, infos)
     return infos
 
 
@@ -127,54 +128,3 @@ def _check_cycles(goal: Goal, infos: Mapping[str, ValidPathInfo]) -> None:
         raise BuildError(
             str(goal.drv_path), f"cycle detected in the references of output '{child}' from output '{name}'"
         ) from e
-
-
-_RULES = ("allowedReferences", "allowedRequisites", "disallowedReferences", "disallowedRequisites")
-
-
-def _check_reference_rules(store: Store, goal: Goal, infos: Mapping[str, ValidPathInfo]) -> None:
-    """Nix's `checkOutputs` for the four env attributes (space-separated paths or output names)."""
-    env = goal.drv.env
-    for rule in _RULES:
-        if rule not in env:
-            continue
-        spec = _rule_paths(goal, env[rule].split())
-        for name, info in infos.items():
-            direct = rule.endswith("References")
-            used = set(info.references) if direct else _requisites(store, info, infos)
-            allowed = rule.startswith("allowed")
-            bad = sorted(str(p) for p in used if (p in spec) != allowed)
-            if bad:
-                raise BuildError(
-                    str(goal.drv_path),
-                    f"output '{name}' is not allowed to refer to the following paths ({rule}): "
-                    + ", ".join(bad),
-                )
-
-
-def _rule_paths(goal: Goal, items: Iterable[str]) -> set[StorePath]:
-    """Nix's `parseReferenceSpecifiers`: output names of this derivation or store paths."""
-    store_dir = goal.drv_path.store_dir
-    found = set()
-    for item in items:
-        if item in goal.outputs:
-            found.add(goal.outputs[item])
-        elif store_dir.is_store_path(item):
-            found.add(store_dir.parse_path(item))
-        else:
-            raise BuildError(str(goal.drv_path), f"it contains an illegal reference specifier '{item}'")
-    return found
-
-
-def _requisites(store: Store, info: ValidPathInfo, infos: Mapping[str, ValidPathInfo]) -> set[StorePath]:
-    own = {i.path: i for i in infos.values()}
-    seen: set[StorePath] = set()
-    todo = [info.path]
-    while todo:
-        path = todo.pop()
-        if path in seen:
-            continue
-        seen.add(path)
-        refs = own[path].references if path in own else store.query_references(path)
-        todo.extend(refs)
-    return seen

@@ -20,6 +20,7 @@ from enum import Enum
 from storekit.derivation.model import Derivation
 from storekit.errors import BuildError, DependencyCycle, StoreError
 from storekit.graph import toposort
+from storekit.realise.impure import refuse_impure
 from storekit.storepath import StoreDir, StorePath
 
 ReadDerivation = Callable[[StorePath], Derivation]
@@ -142,6 +143,7 @@ class _Planner:
             if not drv_path.is_derivation:
                 raise BuildError(str(drv_path), "it is not a derivation (its name does not end in '.drv')")
             drv = self.read_drv(drv_path)
+            refuse_impure(drv_path, drv)
             pathless = any(not o.path for o in drv.outputs.values())
             if pathless and self.realised is not None:
                 paths = dict(self.realised(drv_path, drv))

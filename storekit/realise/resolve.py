@@ -22,6 +22,7 @@ from storekit.derivation.hashing import Kind, ModuloHasher, derivation_kind
 from storekit.derivation.model import Derivation, DerivationOutput
 from storekit.errors import BuildError
 from storekit.hashing import Hash
+from storekit.realise.impure import REASON
 from storekit.storepath import StorePath, output_path_name
 
 InputOutputs = Mapping[tuple[str, str], StorePath]
@@ -39,10 +40,7 @@ def needs_resolution(drv: Derivation) -> bool:
     """Whether output paths are unknown until the inputs are built (floating CA or deferred)."""
     kind = derivation_kind(drv)
     if kind is Kind.IMPURE:
-        raise BuildError(
-            drv.name,
-            "impure derivations (__impure) are experimental in Nix 2.8 and storekit does not build them",
-        )
+        raise BuildError(drv.name, REASON)  # planning refuses them first (refuse_impure): one wording
     return kind in (Kind.FLOATING, Kind.DEFERRED)
 
 

@@ -31,8 +31,8 @@ from pathlib import Path
 from storekit.derivation.fs import read_derivation
 from storekit.derivation.model import Derivation
 from storekit.errors import BuildError, SandboxError, StorekitError
+from storekit.realise import export_graph, fetchurl, trampoline
 from storekit.realise import outputs as out_checks
-from storekit.realise import trampoline
 from storekit.realise.builddir import BuildDir, build_dir
 from storekit.realise.logs import LogWriter, log_path
 from storekit.realise.network import FodNetwork, find_pasta
@@ -44,6 +44,7 @@ from storekit.realise.sandbox import (
     BuilderEnv,
     SandboxPath,
     SandboxSpec,
+    builder_args,
     builder_command,
     builder_env,
     bwrap_args,
@@ -125,7 +126,11 @@ def build_derivation(
         with store.staging() as stage:
             built = output_locations(store, goal, stage, options)
             try:
-                run_builder(store, goal, closure, stage, log_file, options, cancel, on_log)
+                if goal.drv.builder == fetchurl.BUILDER:
+                    out = built["out"]
+                    fetchurl.build(store, goal, closure, out, log_file, options, cancel=cancel, on_log=on_log)
+                else:
+                    run_builder(store, goal, closure, stage, log_file, options, cancel, on_log)
                 built = fresh_copies(goal, stage, built, options)
                 infos = out_checks.collect(store, goal, built, closure)
                 registered = _install(store, built, infos)
@@ -173,13 +178,19 @@ def _discard(
 
 
 def _check_buildable(goal: Goal, options: BuildOptions) -> None:
+    builtin = goal.drv.builder.startswith("builtin:")
+    if builtin and goal.drv.builder != fetchurl.BUILDER:
+        raise BuildError(
+            str(goal.drv_path),
+            f"Nix's built-in builder '{goal.drv.builder}' is not supported (only builtin:fetchurl is)",
+        )
     system = goal.drv.system
+    if builtin and system == "builtin":
+        return
     if system != options.system and not (options.system == "x86_64-linux" and system == "i686-linux"):
         raise BuildError(
             str(goal.drv_path), f"it needs a '{system}' machine to build on, but this is '{options.system}'"
         )
-    if goal.drv.builder.startswith("builtin:"):
-        raise BuildError(str(goal.drv_path), f"Nix's built-in builder '{goal.drv.builder}' is not supported")
 
 
 def input_closure(store: LocalStore, goal: Goal) -> set[StorePath]:
@@ -235,6 +246,7 @@ def run_builder(
                 goal.drv, store_dir=store.store_dir.path, cores=options.cores, host_env=options.host_env
             )
             _write_files(bd.build, benv.files)
+            _write_files(bd.build, export_graph.build_files(store, goal, closure, store.real_path))
             env: dict[str, str] | None = None
             executable = None
             if options.sandbox:
@@ -334,9 +346,9 @@ def _unsandboxed(
     for key, value in env.items():
         if value == BUILD_DIR:
             env[key] = build_dir
-        elif value.startswith(BUILD_DIR + "/.attr-"):
+        elif value.startswith(BUILD_DIR + "/.attr"):  # passAsFile's .attr-*, structured attrs' .attrs.*
             env[key] = build_dir + value[len(BUILD_DIR) :]
-    argv = [os.path.basename(goal.drv.builder), *goal.drv.args]
+    argv = [os.path.basename(goal.drv.builder), *builder_args(goal.drv)]
     return argv, env, goal.drv.builder
 
 

@@ -25,9 +25,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from storekit import nixbase32
+from storekit.derivation.hashing import hash_placeholder
 from storekit.derivation.model import Derivation
-from storekit.errors import BuildError, StorekitError
+from storekit.errors import StorekitError
 from storekit.hashing import Hash
+from storekit.realise import structured_attrs
 
 BUILD_DIR = "/build"
 HOME_DIR = "/homeless-shelter"
@@ -137,8 +139,27 @@ def builder_command(drv: Derivation, trampoline: str | None) -> tuple[str, ...]:
     """The command bwrap runs: through the trampoline (argv[0] = base name, as Nix) when there is one."""
     argv0 = posixpath.basename(drv.builder)
     if trampoline is None:
-        return (drv.builder, *drv.args)
-    return (trampoline, drv.builder, argv0, *drv.args)
+        return (drv.builder, *builder_args(drv))
+    return (trampoline, drv.builder, argv0, *builder_args(drv))
+
+
+def output_rewrites(drv: Derivation) -> dict[str, str]:
+    """Nix's `inputRewrites` for outputs whose path is known: each output's hash placeholder
+    (`placeholder "out"` in the Nix language) -> its path. Applied to the env, args and passAsFile
+    files, as Nix 2.8 does just before it runs the builder."""
+    return {hash_placeholder(name): out.path for name, out in drv.outputs.items() if out.path}
+
+
+def rewrite(text: str, rewrites: Mapping[str, str]) -> str:
+    for old, new in rewrites.items():
+        text = text.replace(old, new)
+    return text
+
+
+def builder_args(drv: Derivation) -> list[str]:
+    """The derivation's args with output placeholders rewritten."""
+    rewrites = output_rewrites(drv)
+    return [rewrite(a, rewrites) for a in drv.args]
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,14 +178,11 @@ def builder_env(
     `host_env` supplies the `impureEnvVars` a fixed-output derivation asks for (Nix takes them from
     the environment of whoever runs the build).
     """
-    if "__json" in drv.env:
-        raise BuildError(
-            drv.name, "derivations with structured attributes (__structuredAttrs) are not supported yet"
-        )
     env = {"PATH": "/path-not-set", "HOME": HOME_DIR, "NIX_STORE": store_dir, "NIX_BUILD_CORES": str(cores)}
+    structured = structured_attrs.parse(drv, drv.name) if structured_attrs.is_structured(drv) else None
     pass_as_file = set(drv.env.get("passAsFile", "").split())
     files: dict[str, str] = {}
-    for key, value in drv.env.items():
+    for key, value in drv.env.items() if structured is None else ():  # structured: in .attrs.* only
         if key in pass_as_file:
             name = ".attr-" + nixbase32.encode(Hash.of(key.encode("utf-8", "surrogateescape")).digest)
             files[name] = value
@@ -176,10 +194,19 @@ def builder_env(
         env[key] = BUILD_DIR
     if drv.is_fixed_output:
         env["NIX_OUTPUT_CHECKED"] = "1"
-        for key in drv.env.get("impureEnvVars", "").split():
+        impure = drv.env.get("impureEnvVars", "").split()
+        if structured is not None:
+            impure = structured_attrs.strings_attr(structured, "impureEnvVars", drv.name) or []
+        for key in impure:
             env[key] = (host_env or {}).get(key, "")
     env["NIX_LOG_FD"] = "2"
     env["TERM"] = "xterm-256color"
+    rewrites = output_rewrites(drv)
+    env = {rewrite(k, rewrites): rewrite(v, rewrites) for k, v in env.items()}
+    files = {name: rewrite(text, rewrites) for name, text in files.items()}
+    if structured is not None:
+        env[structured_attrs.ENV_SH] = f"{BUILD_DIR}/{structured_attrs.SH_FILE}"
+        env[structured_attrs.ENV_JSON] = f"{BUILD_DIR}/{structured_attrs.JSON_FILE}"
     return BuilderEnv(env, files)
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from build_fixtures import BUSYBOX, goals, instantiate, open_store, write_recipe
 
+from storekit.derivation.hashing import hash_placeholder
 from storekit.derivation.model import Derivation, DerivationOutput
 from storekit.errors import BuildError, StorekitError
 from storekit.hashing import Hash
@@ -116,9 +117,16 @@ def test_pass_as_file_and_impure_env_vars() -> None:
     assert fod.env["http_proxy"] == "" and fod.env["NIX_OUTPUT_CHECKED"] == "1"
 
 
-def test_structured_attrs_are_refused_not_misbuilt() -> None:
-    with pytest.raises(BuildError, match="structured"):
-        builder_env(drv(__json="{}"), store_dir="/s", cores=1)
+def test_structured_attrs_env_holds_no_attribute() -> None:
+    """With __json, attributes reach the builder only through .attrs.json/.attrs.sh (Nix's initTmpDir)."""
+    d = drv(__json='{"greeting": "hi", "impureEnvVars": ["http_proxy"]}', fixed=True, greeting="hi")
+    env = builder_env(d, store_dir="/s", cores=1, host_env={"http_proxy": "p"}).env
+    assert "greeting" not in env and "__json" not in env and "name" not in env
+    assert env["http_proxy"] == "p"  # impureEnvVars is read from the JSON
+    assert env["NIX_ATTRS_JSON_FILE"] == "/build/.attrs.json"
+    assert env["NIX_ATTRS_SH_FILE"] == "/build/.attrs.sh"
+    with pytest.raises(BuildError, match="__json"):
+        builder_env(drv(__json="[1]"), store_dir="/s", cores=1)
 
 
 def test_trampoline_gives_argv0_the_builder_base_name(tmp_path: Path) -> None:
@@ -285,3 +293,13 @@ def test_sandbox_works_without_root(tmp_path: Path) -> None:
         assert not os.path.exists("/opt/nowhere")
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_output_placeholders_rewritten_in_env_args_and_files() -> None:
+    """Nix's inputRewrites: `placeholder "out"` in the env, the args and passAsFile files is the path."""
+    ph = hash_placeholder("out")
+    d = drv(prefix=f"{ph}/share", text=f"at {ph}", passAsFile="text")
+    d = Derivation(outputs=d.outputs, builder=d.builder, args=("sh", "-c", f"echo {ph}"), env=d.env)
+    benv = builder_env(d, store_dir="/s", cores=1)
+    assert benv.env["prefix"] == "/s/abc-x/share" and list(benv.files.values()) == ["at /s/abc-x"]
+    assert builder_command(d, None)[-1] == "echo /s/abc-x"

@@ -1,0 +1,286 @@
+"""Nix's built-in builder `builtin:fetchurl` (what `<nix/fetchurl.nix>` makes), done by storekit itself.
+
+Nix 2.8 runs it in its forked build process (libstore/builtins/fetchurl.cc): download `url` with curl,
+TLS unverified (the fixed-output hash is checked afterwards anyway), no `Content-Encoding` decoding;
+with `unpack = "1"` the download is a NAR (xz-compressed when the URL ends in `.xz`) restored at the
+output path, else the bytes are the output file; `executable = "1"` makes it mode 0755. The output
+then goes through the ordinary checks of a fixed output (`outputs.py`): a wrong hash is refused with
+both hashes and nothing is registered.
+
+What storekit does the same way, and where it differs:
+
+- the fetch runs in the storekit process, not in a sandbox: there is no builder program, only this
+  module, and what it writes is the scratch output a sandboxed builder would have written;
+- `http://` and `https://` go out like a fixed-output build's connections (Nix shares the host's
+  network with them; so does pasta, for `127.0.0.1` too); redirects are followed, as curl does, but
+  only to http(s); the caller's `http_proxy`/`https_proxy`/`no_proxy` are used when the derivation
+  lists them in `impureEnvVars` (as `<nix/fetchurl.nix>` does);
+- `file://` URLs see what a sandboxed builder would see: paths under a `--sandbox-path` (read from
+  its host source) and the derivation's input closure, nothing else of the host (without the sandbox,
+  `--no-sandbox`, any host file, as in Nix);
+- `urls`: Nix 2.8 downloads only `url` (and its `hashed-mirrors`, empty by default); storekit tries
+  the other entries of `urls` in order when `url` fails, since the hash decides anyway.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import lzma
+import os
+import posixpath
+import shutil
+import ssl
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+from storekit.derivation.model import Derivation
+from storekit.errors import BuildError, StorekitError
+from storekit.nar.restore import restore
+from storekit.realise.logs import LogWriter
+from storekit.realise.plan import Goal
+from storekit.realise.sandbox import SandboxPath
+from storekit.store.fsdelete import remove_tree
+from storekit.store.local import LocalStore
+from storekit.storepath import StorePath
+
+BUILDER = "builtin:fetchurl"
+_CHUNK = 1 << 16
+_PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class FileView:
+    """Where `file://` URLs may read: logical path prefix -> host path (None: the whole host)."""
+
+    mounts: tuple[tuple[str, str], ...] | None
+
+    def resolve(self, path: str) -> str | None:
+        """The host path behind `path` as the sandbox shows it, or None when the sandbox has no such path."""
+        path = posixpath.normpath(path)
+        if self.mounts is None:
+            return path
+        for logical, host in self.mounts:
+            if path == logical or path.startswith(logical.rstrip("/") + "/"):
+                real = os.path.realpath(host + path[len(logical) :])
+                root = os.path.realpath(host)
+                if real == root or real.startswith(root.rstrip("/") + "/"):  # no symlink out of the mount
+                    return real
+                return None
+        return None
+
+
+def file_view(sandbox: bool, inputs: Sequence[tuple[str, str]], paths: Sequence[SandboxPath]) -> FileView:
+    """The view of a sandboxed build: `inputs` are (host path, logical path) of the input closure."""
+    if not sandbox:
+        return FileView(None)
+    mounts = [(p.target, p.source) for p in paths if not p.optional or os.path.exists(p.source)]
+    mounts += [(logical, host) for host, logical in inputs]
+    return FileView(tuple(sorted(mounts, key=lambda m: -len(m[0]))))  # the deepest mount wins, as in bwrap
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    """One `builtin:fetchurl` job, read from the derivation's env."""
+
+    urls: tuple[str, ...]
+    unpack: bool
+    executable: bool
+    proxies: Mapping[str, str]
+
+    @classmethod
+    def of(cls, drv: Derivation, label: str, host_env: Mapping[str, str]) -> Fetch:
+        env = drv.env
+        if "url" not in env:
+            raise BuildError(label, "attribute 'url' missing")
+        urls = [env["url"], *(u for u in env.get("urls", "").split() if u != env["url"])]
+        wanted = set(env.get("impureEnvVars", "").split())
+        proxies = {k: host_env[k] for k in _PROXY_VARS if k in wanted and host_env.get(k)}
+        return cls(tuple(urls), env.get("unpack") == "1", env.get("executable") == "1", proxies)
+
+
+def fetch(
+    job: Fetch,
+    dest: str,
+    view: FileView,
+    *,
+    log: Log,
+    timeout: float | None = None,
+    cancel: threading.Event | None = None,
+) -> str:
+    """Download to `dest` (which must not exist) from the first URL that works; returns that URL."""
+    errors = []
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for url in job.urls:
+        log(f"downloading '{url}'...\n")
+        try:
+            with _open(url, view, job.proxies, deadline) as body:
+                stream = _Guarded(body, deadline, cancel, url)
+                _write(job, job.urls[0], stream, dest)
+        except _FetchFailed as e:
+            errors.append(str(e))
+            log(f"error: {e}\n")
+            remove_tree(os.path.dirname(dest), os.path.basename(dest))  # fd-relative, nothing followed
+            continue
+        if job.executable:
+            os.chmod(dest, 0o755)
+        return url
+    raise _FetchFailed("; ".join(errors)) if len(errors) > 1 else _FetchFailed(errors[0])
+
+
+class _FetchFailed(StorekitError):
+    """No URL gave the file (the message says why for each)."""
+
+
+def _write(job: Fetch, main_url: str, stream: _Guarded, dest: str) -> None:
+    try:
+        if job.unpack and main_url.endswith(".xz"):
+            with lzma.LZMAFile(stream) as unxz:  # type: ignore[arg-type]
+                restore(unxz, dest)
+        elif job.unpack:
+            restore(stream, dest)
+        else:
+            with open(dest, "xb") as out:
+                shutil.copyfileobj(stream, out, _CHUNK)
+    except (OSError, lzma.LZMAError, StorekitError, EOFError) as e:
+        if isinstance(e, (_FetchFailed, BuildError)):
+            raise
+        raise _FetchFailed(f"unpacking '{main_url}': {e}" if job.unpack else f"'{main_url}': {e}") from e
+
+
+@contextlib.contextmanager
+def _open(url: str, view: FileView, proxies: Mapping[str, str], deadline: float | None) -> Iterator[BinaryIO]:
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme == "file":
+        with _open_file(url, view) as f:
+            yield f
+        return
+    if scheme not in ("http", "https"):
+        raise _FetchFailed(f"unable to download '{url}': storekit fetches only http, https and file URLs")
+    opener = _opener(_proxies_for(url, proxies))
+    left = None if deadline is None else max(deadline - time.monotonic(), 0.1)
+    try:
+        with opener.open(url, timeout=left if left is not None else 300) as response:
+            yield response
+    except urllib.error.HTTPError as e:
+        raise _FetchFailed(f"unable to download '{url}': HTTP error {e.code} ({e.reason})") from e
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        raise _FetchFailed(f"unable to download '{url}': {reason}") from e
+
+
+@contextlib.contextmanager
+def _open_file(url: str, view: FileView) -> Iterator[BinaryIO]:
+    parts = urllib.parse.urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise _FetchFailed(f"unable to download '{url}': a file URL must not name a host")
+    path = urllib.parse.unquote(parts.path)
+    real = view.resolve(path)
+    if real is None:
+        raise _FetchFailed(f"unable to download '{url}': '{path}' is not visible in the sandbox")
+    try:
+        with open(real, "rb") as f:
+            yield f
+    except OSError as e:
+        raise _FetchFailed(f"unable to download '{url}': {e.strerror}") from e
+
+
+def _proxies_for(url: str, proxies: Mapping[str, str]) -> dict[str, str]:
+    """`http`/`https` proxies for `url`, none when `no_proxy` names its host (curl's rules, roughly)."""
+    host = urllib.parse.urlsplit(url).hostname or ""
+    no_proxy = proxies.get("no_proxy")
+    if no_proxy and urllib.request.proxy_bypass_environment(host, {"no": no_proxy}):  # type: ignore[attr-defined]
+        return {}
+    found = {k.removesuffix("_proxy"): v for k, v in proxies.items() if k in ("http_proxy", "https_proxy")}
+    if "all_proxy" in proxies:
+        for scheme in ("http", "https"):
+            found.setdefault(scheme, proxies["all_proxy"])
+    return found
+
+
+def _opener(proxies: Mapping[str, str]) -> urllib.request.OpenerDirector:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # no CA bundle loaded: nothing is verified
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # as Nix: the fixed-output hash is what is trusted
+    handlers: list[urllib.request.BaseHandler] = [
+        urllib.request.ProxyHandler(dict(proxies)),  # never the process's own environment
+        urllib.request.HTTPSHandler(context=context),  # also after a redirect from http
+    ]
+    return urllib.request.build_opener(*handlers)
+
+
+class _Guarded:
+    """A body that stops at the deadline or when the build is cancelled."""
+
+    def __init__(
+        self, body: BinaryIO, deadline: float | None, cancel: threading.Event | None, url: str
+    ) -> None:
+        self.body = body
+        self.deadline = deadline
+        self.cancel = cancel
+        self.url = url
+
+    def read(self, size: int = -1, /) -> bytes:
+        if self.cancel is not None and self.cancel.is_set():
+            raise BuildError(self.url, "cancelled because another build failed")
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise _FetchFailed(f"timed out downloading '{self.url}'")
+        try:
+            return self.body.read(_CHUNK if size < 0 else min(size, _CHUNK * 16))
+        except OSError as e:
+            raise _FetchFailed(f"unable to download '{self.url}': {e}") from e
+
+    def readable(self) -> bool:
+        return True
+
+
+class Options(Protocol):
+    """What of `runner.BuildOptions` a download uses."""
+
+    @property
+    def sandbox(self) -> bool: ...
+    @property
+    def sandbox_paths(self) -> tuple[SandboxPath, ...]: ...
+    @property
+    def host_env(self) -> Mapping[str, str]: ...
+    @property
+    def timeout(self) -> float | None: ...
+
+
+def build(
+    store: LocalStore,
+    goal: Goal,
+    closure: set[StorePath],
+    dest: str,
+    log_file: str,
+    options: Options,
+    *,
+    cancel: threading.Event | None = None,
+    on_log: Callable[[StorePath, bytes], None] | None = None,
+) -> None:
+    """Do the `builtin:fetchurl` build `goal` into `dest`, logging to `log_file`; `BuildError` if no URL
+    works. `file://` URLs see the input `closure` and the sandbox paths (see `file_view`)."""
+    label = str(goal.drv_path)
+    job = Fetch.of(goal.drv, label, options.host_env)
+    inputs = [(store.real_path(p), str(p)) for p in sorted(closure)]
+    view = file_view(options.sandbox, inputs, options.sandbox_paths)
+    log = LogWriter(log_file)
+
+    def say(text: str) -> None:
+        data = text.encode("utf-8", "surrogateescape")
+        log.write(data)
+        if on_log is not None:
+            on_log(goal.drv_path, data)
+
+    try:
+        fetch(job, dest, view, log=say, timeout=options.timeout, cancel=cancel)
+    except _FetchFailed as e:
+        raise BuildError(label, str(e)) from e
+    finally:
+        log.close()
