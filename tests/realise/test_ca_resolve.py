@@ -75,5 +75,5 @@ def test_which_derivations_need_resolution() -> None:
     assert needs_resolution(lookup(ROOTS["deferred"]))
     assert not needs_resolution(lookup(ROOTS["simple"]))
     assert not needs_resolution(lookup(ROOTS["fodRecSha256"]))
-    with pytest.raises(BuildError, match=r"impure derivations .* experimental"):
+    with pytest.raises(BuildError, match=r"impure derivation .* experimental"):
         needs_resolution(lookup(ROOTS["impure"]))
