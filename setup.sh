@@ -18,7 +18,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 want="python3 python3-venv python3-pip ca-certificates nix-bin patchelf bubblewrap passt busybox-static
 nginx-light|nginx xz-utils zstd gcc g++ gcc-multilib binutils binutils-powerpc64-linux-gnu file strace
-dpkg-dev gawk m4 bison texinfo openssh-server openssh-client shellcheck just|
+dpkg-dev gawk m4 bison texinfo openssh-server openssh-client openssl shellcheck just|
 radosgw ceph-mon ceph-osd clang qemu-user-static"
 # Real programs for every machine the ELF editor patches: cross binutils, C libraries and libgcc
 # (compiled with clang; Debian's gcc cross compilers conflict with gcc-multilib). A machine a release
