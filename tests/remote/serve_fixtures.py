@@ -44,11 +44,12 @@ class Sides:
             f"&log={r / 'var' / 'log' / 'nix'}"
         )
 
-    def ssh_uri(self, remote_store: str | None = None, program: str | None = None) -> str:
-        params = {
-            "remote-program": program or f"{self.wrapper} nix-store",
-            "remote-store": remote_store or self.far_uri,
-        }
+    def ssh_uri(self, remote_store: str | None = "", program: str | None = None) -> str:
+        """The far side as Nix names it; `remote_store=None` leaves the store to the far side's
+        `$STOREKIT_STORE` (builder URIs must stay short: Nix makes a lock file named after them)."""
+        params = {"remote-program": program or f"{self.wrapper} nix-store"}
+        if remote_store is not None:
+            params["remote-store"] = remote_store or self.far_uri
         return f"ssh://{self.sshd.host}?{urllib.parse.urlencode(params, quote_via=urllib.parse.quote)}"
 
     def env(self) -> dict[str, str]:
@@ -71,5 +72,7 @@ def make_sides(client: NixStore, sshd: Sshd, tmp: Path) -> Sides:
     far.mkdir()
     path = os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"])
     env = {"PATH": path, "HOME": str(far / "home"), "XDG_CONFIG_HOME": str(far / "config")}
-    wrapper = sshd.wrapper(f"storekit-{tmp.name}", storekit_program(), env)
-    return Sides(client, sshd, far, wrapper)
+    sides = Sides(client, sshd, far, Path())
+    env["STOREKIT_STORE"] = sides.far_uri
+    sides.wrapper = sshd.wrapper(f"sk-{abs(hash(str(tmp))):x}", storekit_program(), env)
+    return sides
