@@ -1,0 +1,182 @@
+"""`storekit nix-store --serve` byte for byte against real `nix-store --serve`, and its faults.
+
+A client made of storekit's wire encoders sends the same commands to both servers over the same
+store (real Nix made it; storekit reads Nix's database), and the answers must be the same bytes. Then
+the faults: a connection dropped in the middle of a NAR leaves nothing (and a retry works), a NAR
+whose hash differs is refused naming both hashes, a path of another store dir is refused naming both
+store dirs, a client speaking another protocol version or no serve protocol gets a one-line error.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from nixoracle import NixStore
+
+from storekit.hashing import Hash
+from storekit.nar.fs import dump_path
+from storekit.storepath import StoreDir
+from storekit.wire.framing import WireWriter
+from storekit.wire.serve import SERVE_MAGIC_1, SERVE_MAGIC_2, ServeCommand
+
+pytestmark = pytest.mark.interop
+
+V27 = 0x207
+
+
+def greeting(version: int = V27) -> WireWriter:
+    return WireWriter().u64(SERVE_MAGIC_1).u64(version)
+
+
+def storekit_serve(uri: str) -> list[str]:
+    return [sys.executable, "-m", "storekit", "nix-store", "--serve", "--write", "--store", uri]
+
+
+def nix_serve(uri: str) -> list[str]:
+    return ["nix-store", "--serve", "--write", "--store", uri]
+
+
+def exchange(argv: list[str], request: bytes, env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(argv, input=request, capture_output=True, env=env, check=False, timeout=120)
+
+
+@pytest.fixture
+def populated(nix_store: NixStore, tmp_path: Path) -> tuple[NixStore, dict[str, str]]:
+    """A Nix store holding a source path, a text path referring to it, and a built derivation."""
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "f").write_text("hello\n")
+    (src / "x").write_bytes(os.urandom(100_000))
+    source = nix_store.text("nix-store", "--add", str(src))
+    (tmp_path / "e.nix").write_text(
+        f'derivation {{ name = "d"; system = "x86_64-linux"; builder = "/bin/sh"; '
+        f'args = [ "-c" "echo ${{builtins.storePath "{source}"}} > $out" ]; }}'
+    )
+    drv = nix_store.text("nix-instantiate", str(tmp_path / "e.nix"))
+    out = nix_store.text("nix-store", "--realise", drv)
+    return nix_store, {"source": source, "drv": drv, "out": out}
+
+
+def test_answers_are_nix_store_serves_bytes(populated: tuple[NixStore, dict[str, str]]) -> None:
+    store, p = populated
+    missing = p["source"].replace(os.path.basename(p["source"])[:4], "0000")
+    w = greeting()
+    w.u64(ServeCommand.QueryValidPaths).bool(False).bool(False).strings([p["out"], missing, p["source"]])
+    w.u64(ServeCommand.QueryPathInfos).strings([p["out"], missing, p["source"], p["drv"]])
+    w.u64(ServeCommand.QueryClosure).bool(False).strings([p["out"]])
+    w.u64(ServeCommand.QueryClosure).bool(True).strings([p["drv"]])
+    w.u64(ServeCommand.DumpStorePath).string(p["source"])
+    w.u64(ServeCommand.ExportPaths).u64(0).strings([p["out"], p["source"]])
+    request = w.getvalue()
+    nix = exchange(nix_serve(store.uri), request, store.env())
+    ours = exchange(storekit_serve(store.uri), request, store.env())
+    assert nix.returncode == 0, nix.stderr
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout[:16] == WireWriter().u64(SERVE_MAGIC_2).u64(V27).getvalue()
+    assert len(ours.stdout) > 100_000
+    assert ours.stdout == nix.stdout
+
+
+def add_request(
+    store_dir: str, src: Path, *, nar_hash: Hash | None = None, cut: int = 0
+) -> tuple[str, bytes]:
+    """An `AddToStoreNar` of `src` as a source path (the NAR cut short by `cut` bytes)."""
+    nar = b"".join(dump_path(src))
+    real = Hash.of(nar)
+    path = StoreDir(store_dir).make_source_path(src.name, real)
+    w = greeting().u64(ServeCommand.AddToStoreNar).string(str(path)).string("")
+    w.string((nar_hash or real).base16).strings([]).u64(0).u64(len(nar)).bool(False).strings([]).string("")
+    return str(path), w.getvalue() + nar[: len(nar) - cut]
+
+
+def storekit_store(tmp_path: Path, store_dir: str) -> str:
+    far = tmp_path / "far"
+    return f"local?store={store_dir}&real={far / 'store'}&state={far / 'var/nix'}"
+
+
+def is_valid(store: NixStore, uri: str, path: str) -> bool:
+    argv = ["nix-store", "--store", uri, "--check-validity", path]
+    return subprocess.run(argv, env=store.env(), capture_output=True, check=False).returncode == 0
+
+
+def test_a_dropped_connection_leaves_nothing_and_a_retry_works(nix_store: NixStore, tmp_path: Path) -> None:
+    src = tmp_path / "payload"
+    src.mkdir()
+    (src / "big").write_bytes(os.urandom(3 << 20))
+    uri = storekit_store(tmp_path, nix_store.store_dir)
+    path, request = add_request(nix_store.store_dir, src, cut=1 << 20)
+    dropped = exchange(storekit_serve(uri), request, nix_store.env())
+    assert dropped.returncode == 1
+    assert dropped.stderr.decode().startswith("error: ")
+    assert not is_valid(nix_store, uri, path)
+    assert set(os.listdir(tmp_path / "far" / "store")) <= {".links"}  # no half-written path or staging dir
+    path2, request = add_request(nix_store.store_dir, src)
+    done = exchange(storekit_serve(uri), request, nix_store.env())
+    assert done.returncode == 0, done.stderr
+    assert done.stdout[16:] == WireWriter().u64(1).getvalue()
+    assert path2 == path and is_valid(nix_store, uri, path)
+    verify = ["nix-store", "--store", uri, "--verify", "--check-contents"]
+    subprocess.run(verify, env=nix_store.env(), check=True, capture_output=True)
+
+
+def test_a_nar_with_another_hash_is_refused_naming_both(nix_store: NixStore, tmp_path: Path) -> None:
+    src = tmp_path / "payload"
+    src.mkdir()
+    (src / "f").write_text("contents\n")
+    wrong = Hash.of(b"something else")
+    uri = storekit_store(tmp_path, nix_store.store_dir)
+    path, request = add_request(nix_store.store_dir, src, nar_hash=wrong)
+    done = exchange(storekit_serve(uri), request, nix_store.env())
+    assert done.returncode == 1
+    real = Hash.of(b"".join(dump_path(src)))
+    message = done.stderr.decode()
+    assert message.count("\n") == 1 and message.startswith("error: hash mismatch"), message
+    assert str(wrong) in message, message
+    assert str(real) in message, message
+    assert not is_valid(nix_store, uri, path)
+
+
+def test_a_path_of_another_store_dir_is_refused_naming_both(nix_store: NixStore, tmp_path: Path) -> None:
+    uri = storekit_store(tmp_path, nix_store.store_dir)
+    other = "/other/store/" + "a" * 32 + "-x"
+    request = greeting().u64(ServeCommand.QueryValidPaths).bool(False).bool(False).strings([other]).getvalue()
+    done = exchange(storekit_serve(uri), request, nix_store.env())
+    assert done.returncode == 1
+    message = done.stderr.decode()
+    assert message.count("\n") == 1, message
+    assert "'/other/store'" in message and f"'{nix_store.store_dir}'" in message, message
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "expected"),
+    [
+        (greeting(0x300).getvalue(), "unsupported serve protocol version 3.0"),
+        (WireWriter().u64(0x12345678).u64(V27).getvalue(), "serve protocol mismatch"),
+        (greeting().u64(99).getvalue(), "unknown serve command 99"),
+    ],
+)
+def test_another_protocol_gets_one_line(
+    nix_store: NixStore, tmp_path: Path, request_bytes: bytes, expected: str
+) -> None:
+    uri = storekit_store(tmp_path, nix_store.store_dir)
+    done = exchange(storekit_serve(uri), request_bytes, nix_store.env())
+    assert done.returncode == 1
+    message = done.stderr.decode()
+    assert message.count("\n") == 1 and message.startswith("error: ") and expected in message, message
+
+
+def test_without_write_nothing_is_added(nix_store: NixStore, tmp_path: Path) -> None:
+    src = tmp_path / "payload"
+    src.mkdir()
+    (src / "f").write_text("x\n")
+    uri = storekit_store(tmp_path, nix_store.store_dir)
+    path, request = add_request(nix_store.store_dir, src)
+    argv = [a for a in storekit_serve(uri) if a != "--write"]
+    done = exchange(argv, request, nix_store.env())
+    assert done.returncode == 1
+    assert "not allowed" in done.stderr.decode()
+    assert not is_valid(nix_store, uri, path)
