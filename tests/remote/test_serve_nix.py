@@ -2,19 +2,86 @@
 
 `nix copy --to` and `--from`, `nix path-info --store ssh://…`, and `nix-build --builders … --max-jobs 0`
 building on the storekit side in its sandbox: the same NAR hashes as real Nix's own sandboxed build.
+
+The two sides share one store dir (`<tmp>/nix/store`, where the client's files are) and keep their
+files apart: the storekit side is a `real=` store under `<tmp>/far`. The far side is reached through
+the session's sshd as Nix reaches any machine (`ssh://`, `$NIX_SSHOPTS`), and runs a wrapper script
+(what a user's profile would do) that gives storekit a PATH with bwrap on it and `$STOREKIT_STORE`;
+`nix copy` names the store with Nix's `remote-store=` URI parameter instead (passed on as `--store`).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
+import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from nixoracle import NixStore
-from serve_fixtures import Sides, make_sides
 from sshd_server import Sshd
 
 pytestmark = pytest.mark.interop
+
+
+def storekit_program() -> str:
+    """The storekit of this venv (the far side is the same machine)."""
+    return str(Path(sys.executable).parent / "storekit")
+
+
+@dataclass
+class Sides:
+    client: NixStore
+    sshd: Sshd
+    far_root: Path
+    wrapper: Path
+
+    @property
+    def far_uri(self) -> str:
+        r = self.far_root
+        return (
+            f"local?store={self.client.store_dir}&real={r / 'store'}&state={r / 'var' / 'nix'}"
+            f"&log={r / 'var' / 'log' / 'nix'}"
+        )
+
+    def ssh_uri(self, remote_store: str | None = "", program: str | None = None) -> str:
+        """The far side as Nix names it; `remote_store=None` leaves the store to the far side's
+        `$STOREKIT_STORE` (builder URIs must stay short: Nix makes a lock file named after them)."""
+        params = {"remote-program": program or f"{self.wrapper} nix-store"}
+        if remote_store is not None:
+            params["remote-store"] = remote_store or self.far_uri
+        return f"ssh://{self.sshd.host}?{urllib.parse.urlencode(params, quote_via=urllib.parse.quote)}"
+
+    def env(self) -> dict[str, str]:
+        return self.sshd.env(self.client.env())
+
+    def nix(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(argv, capture_output=True, text=True, env=self.env(), check=False,
+                              stdin=subprocess.DEVNULL)  # fmt: skip
+        if check:
+            assert proc.returncode == 0, f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stderr}"
+        return proc
+
+    def path_infos(self, store: str, paths: list[str], *extra: str) -> dict[str, dict[str, Any]]:
+        out = self.nix("nix", "path-info", "--store", store, "--json", *extra, *paths).stdout
+        return {o["path"]: o for o in json.loads(out)}
+
+
+def make_sides(client: NixStore, sshd: Sshd, tmp: Path) -> Sides:
+    far = tmp / "far"
+    far.mkdir()
+    path = os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"])
+    env = {"PATH": path, "HOME": str(far / "home"), "XDG_CONFIG_HOME": str(far / "config")}
+    sides = Sides(client, sshd, far, Path())
+    env["STOREKIT_STORE"] = sides.far_uri
+    sides.wrapper = sshd.wrapper(f"sk-{abs(hash(str(tmp))):x}", storekit_program(), env)
+    return sides
+
 
 EXPRESSION = r"""
 { bbdir }:
@@ -113,3 +180,12 @@ def test_the_build_log_reaches_the_client(sides: Sides, expr: Path) -> None:
     argv = ["nix-build", "--store", sides.client.uri, str(expr / "default.nix"), "-A", "one", "--no-out-link"]
     proc = sides.nix(*argv, "--arg", "bbdir", str(expr / "bbdir"), "--builders", builders, "--max-jobs", "0")
     assert "building-one-now" in proc.stderr
+
+
+def test_a_far_side_with_another_store_dir_is_refused(sides: Sides, expr: Path, tmp_path: Path) -> None:
+    out = nix_build(sides, sides.client.uri, expr, "one")
+    other = tmp_path / "other" / "store"
+    proc = sides.nix("nix", "copy", "--to", sides.ssh_uri(remote_store=str(other)), *out, check=False)
+    assert proc.returncode != 0
+    line = next(x for x in proc.stderr.splitlines() if "store dir mismatch" in x)
+    assert f"'{other}'" in line and f"'{sides.client.store_dir}'" in line, proc.stderr
