@@ -13,11 +13,14 @@ and build logs go to stderr, which ssh carries back to the client.
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from storekit.cli._options import StoreOption, opened_store
+
+if TYPE_CHECKING:
+    from storekit.realise.runner import BuildOptions
 
 NAME = "nix-store"
 HELP = "Serve a store to real Nix over ssh: nix-store --serve [--write] (remote-program=storekit nix-store)."
@@ -43,16 +46,21 @@ def command(
 ) -> None:
     """Serve the store to a Nix client on stdin/stdout (Nix's `nix-store --serve`)."""
     from storekit.errors import StorekitError
-    from storekit.realise.runner import BuildOptions
     from storekit.remote.server import ServeSession
 
     if not serve:
         raise StorekitError("storekit nix-store does only --serve (use the other storekit commands)")
     proto_out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
-    options = BuildOptions(timeout=timeout, cores=cores or os.cpu_count() or 1, host_env=dict(os.environ))
+    options = _build_options(timeout, cores)
     stdin = os.fdopen(os.dup(0), "rb")
     with opened_store(store) as s, proto_out, stdin:
         session = ServeSession(s, stdin, proto_out, write_allowed=write, build_options=options,
                                log=os.fdopen(os.dup(2), "wb", buffering=0))  # fmt: skip
         session.run()
+
+
+def _build_options(timeout: float | None, cores: int | None) -> BuildOptions:
+    from storekit.realise.runner import BuildOptions
+
+    return BuildOptions(timeout=timeout, cores=cores or os.cpu_count() or 1, host_env=dict(os.environ))

@@ -22,13 +22,11 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import BinaryIO
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, BinaryIO
 
 from storekit.errors import InvalidStorePath, StoreError, StorekitError, WireFormatError
 from storekit.hashing import Hash
-from storekit.realise.runner import BuildOptions
-from storekit.remote.server_builds import build_derivation_command, build_paths_command
 from storekit.store.base import Store, ValidPathInfo
 from storekit.store.export import export_paths, import_paths
 from storekit.store.local import LocalStore
@@ -38,6 +36,9 @@ from storekit.wire.framing import WireReader, WireWriter
 from storekit.wire.serve import SERVE_MAGIC_1, ServeCommand
 from storekit.wire.values import BuildOptions as WireBuildOptions
 from storekit.wire.values import PathInfo
+
+if TYPE_CHECKING:
+    from storekit.realise.runner import BuildOptions
 
 SERVER_VERSION = serve.NIX_2_8_VERSION
 """The serve protocol version storekit speaks: Nix 2.8's (2.7)."""
@@ -55,7 +56,8 @@ class ServeSession:
     source: BinaryIO
     sink: BinaryIO
     write_allowed: bool = False
-    build_options: BuildOptions = field(default_factory=BuildOptions)
+    build_options: BuildOptions | None = None
+    """Builds' settings (sandbox, cores …); the client's timeout and keep-failed override them."""
     log: BinaryIO | None = None
     """Where build logs go as they come (the CLI's stderr, which ssh carries to the client)."""
     version: int = SERVER_VERSION
@@ -199,6 +201,8 @@ class ServeSession:
         self._require_write("building paths")
         drv_path, drv = serve.read_basic_derivation(self.r, self.store.store_dir)
         options = serve.read_build_options(self.r, self.version)
+        from storekit.remote.server_builds import build_derivation_command
+
         store, opts = self._local("build"), self._options(options)
         result = build_derivation_command(store, drv_path, drv, opts, self.log)
         w = WireWriter()
@@ -209,6 +213,8 @@ class ServeSession:
         self._require_write("building paths")
         targets = [self.read_path_with_outputs(s) for s in self.r.strings()]
         options = serve.read_build_options(self.r, self.version)
+        from storekit.remote.server_builds import build_paths_command
+
         status, message = build_paths_command(self._local("build"), targets, self._options(options), self.log)
         w = WireWriter().u64(status)
         if status != 0:
@@ -268,8 +274,11 @@ class ServeSession:
     def _options(self, options: WireBuildOptions) -> BuildOptions:
         from dataclasses import replace
 
-        timeout = options.build_timeout or self.build_options.timeout
-        return replace(self.build_options, timeout=timeout, keep_failed=options.keep_failed)
+        from storekit.realise.runner import BuildOptions
+
+        base = self.build_options or BuildOptions()
+        timeout = options.build_timeout or base.timeout
+        return replace(base, timeout=timeout, keep_failed=options.keep_failed)
 
 
 def _wire_info(info: ValidPathInfo) -> PathInfo:
