@@ -10,6 +10,7 @@ store dirs, a client speaking another protocol version or no serve protocol gets
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,11 +18,19 @@ from pathlib import Path
 import pytest
 from nixoracle import NixStore
 
+from storekit.derivation.fs import read_derivation
 from storekit.hashing import Hash
 from storekit.nar.fs import dump_path
 from storekit.storepath import StoreDir
-from storekit.wire.framing import WireWriter
-from storekit.wire.serve import SERVE_MAGIC_1, SERVE_MAGIC_2, ServeCommand
+from storekit.wire.framing import WireReader, WireWriter
+from storekit.wire.serve import (
+    SERVE_MAGIC_1,
+    SERVE_MAGIC_2,
+    ServeCommand,
+    read_build_result,
+    write_basic_derivation,
+)
+from storekit.wire.values import BuildStatus
 
 pytestmark = pytest.mark.interop
 
@@ -180,3 +189,77 @@ def test_without_write_nothing_is_added(nix_store: NixStore, tmp_path: Path) -> 
     assert done.returncode == 1
     assert "not allowed" in done.stderr.decode()
     assert not is_valid(nix_store, uri, path)
+
+
+BUILDS = r"""
+{ bbdir }:
+let
+  bb = builtins.path { path = bbdir; name = "busybox"; };
+  mk = name: script: derivation {
+    inherit name;
+    system = builtins.currentSystem;
+    builder = "${bb}/busybox";
+    args = [ "sh" "-e" "-c" script ];
+  };
+in {
+  ok = mk "ok" "echo built-ok; echo ok > $out";
+  fails = mk "fails" "echo about-to-fail; exit 3";
+  hangs = mk "hangs" "$builder sleep 600";
+}
+"""
+
+
+@pytest.fixture
+def drvs(nix_store: NixStore, tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "bbdir").mkdir()
+    shutil.copy("/bin/busybox", tmp_path / "bbdir" / "busybox")
+    (tmp_path / "b.nix").write_text(BUILDS)
+    args = ["--arg", "bbdir", str(tmp_path / "bbdir")]
+    return {
+        a: nix_store.text("nix-instantiate", str(tmp_path / "b.nix"), "-A", a, *args)
+        for a in ("ok", "fails", "hangs")
+    }
+
+
+def build_options(w: WireWriter, timeout: int = 0) -> WireWriter:
+    """Serve 2.7's build settings: max silent time, timeout, log size, repeats, determinism, keep-failed."""
+    return w.u64(0).u64(timeout).u64(0).u64(0).u64(0).bool(False)
+
+
+def test_build_paths_builds_in_the_sandbox(nix_store: NixStore, drvs: dict[str, str]) -> None:
+    w = greeting().u64(ServeCommand.BuildPaths).strings([f"{drvs['ok']}!out"])
+    build_options(w).u64(ServeCommand.BuildPaths).strings([drvs["fails"]])
+    done = exchange(storekit_serve(nix_store.uri), build_options(w).getvalue(), nix_store.env())
+    assert done.returncode == 0, done.stderr
+    r = WireReader(done.stdout[16:])
+    assert r.u64() == 0  # built
+    status = r.u64()
+    assert status == BuildStatus.PermanentFailure, status
+    assert "fails" in r.string()
+    assert b"built-ok" in done.stderr and b"about-to-fail" in done.stderr  # the logs, as they came
+    out = nix_store.text("nix-store", "-q", "--outputs", drvs["ok"])
+    assert nix_store.text("nix-store", "-q", "--deriver", out) == drvs["ok"]
+    nix_store.run("nix-store", "--verify-path", out)
+
+
+def test_build_derivation_reports_failures_and_timeouts(nix_store: NixStore, drvs: dict[str, str]) -> None:
+    """The build hook's command: a basic derivation; a failure is a status, and the session goes on."""
+    w = greeting()
+    for name, timeout in (("ok", 0), ("fails", 0), ("hangs", 2)):
+        drv = read_derivation(Path(drvs[name]))
+        w.u64(ServeCommand.BuildDerivation)
+        write_basic_derivation(w, StoreDir(nix_store.store_dir).parse_path(drvs[name]), drv)
+        build_options(w, timeout)
+    done = exchange(storekit_serve(nix_store.uri), w.getvalue(), nix_store.env())
+    assert done.returncode == 0, done.stderr
+    r = WireReader(done.stdout[16:])
+    sd = StoreDir(nix_store.store_dir)
+    results = [read_build_result(r, sd, V27) for _ in range(3)]
+    assert [x.status for x in results] == [
+        BuildStatus.Built,
+        BuildStatus.PermanentFailure,
+        BuildStatus.TimedOut,
+    ]
+    assert "exit" in results[1].error_msg or "status" in results[1].error_msg, results[1].error_msg
+    assert "timed out after 2 seconds" in results[2].error_msg
+    assert results[0].times_built == 1 and results[0].start_time <= results[0].stop_time
