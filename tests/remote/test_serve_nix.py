@@ -96,6 +96,7 @@ let
 in rec {
   one = mk "one" "echo one > $out; echo building-one-now" {};
   two = mk "two" "mkdir $out; echo ${one} > $out/prev; $builder cat ${one} > $out/copy" {};
+  hangs = mk "hangs" "echo hanging; $builder sleep 600" {};
   multi = mk "multi" ''
     mkdir $out $dev
     echo $out > $dev/out-path
@@ -189,3 +190,30 @@ def test_a_far_side_with_another_store_dir_is_refused(sides: Sides, expr: Path, 
     assert proc.returncode != 0
     line = next(x for x in proc.stderr.splitlines() if "store dir mismatch" in x)
     assert f"'{other}'" in line and f"'{sides.client.store_dir}'" in line, proc.stderr
+
+
+def test_a_hanging_build_is_cut_off_by_the_clients_timeout(sides: Sides, expr: Path) -> None:
+    builders = f"{sides.ssh_uri(remote_store=None)} x86_64-linux - 1 1"
+    argv = [
+        "nix-build",
+        "--store",
+        sides.client.uri,
+        str(expr / "default.nix"),
+        "-A",
+        "hangs",
+        "--no-out-link",
+    ]
+    argv += [
+        "--arg",
+        "bbdir",
+        str(expr / "bbdir"),
+        "--builders",
+        builders,
+        "--max-jobs",
+        "0",
+        "--timeout",
+        "2",
+    ]
+    proc = sides.nix(*argv, check=False)
+    assert proc.returncode != 0
+    assert "timed out after 2 seconds" in proc.stderr, proc.stderr
