@@ -15,9 +15,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,9 +70,14 @@ class Sides:
             assert proc.returncode == 0, f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stderr}"
         return proc
 
-    def path_infos(self, store: str, paths: list[str], *extra: str) -> dict[str, dict[str, Any]]:
-        out = self.nix("nix", "path-info", "--store", store, "--json", *extra, *paths).stdout
-        return {o["path"]: o for o in json.loads(out)}
+    def path_infos(
+        self, store: str, paths: list[str], *extra: str, check: bool = True
+    ) -> dict[str, dict[str, Any]]:
+        """Real Nix's `path-info --json` by path; without `check`, invalid paths are left out."""
+        proc = self.nix("nix", "path-info", "--store", store, "--json", *extra, *paths, check=check)
+        if proc.returncode != 0:
+            return {}
+        return {o["path"]: o for o in json.loads(proc.stdout) if o.get("valid", True)}
 
 
 def make_sides(client: NixStore, sshd: Sshd, tmp: Path) -> Sides:
@@ -217,3 +225,44 @@ def test_a_hanging_build_is_cut_off_by_the_clients_timeout(sides: Sides, expr: P
     proc = sides.nix(*argv, check=False)
     assert proc.returncode != 0
     assert "timed out after 2 seconds" in proc.stderr, proc.stderr
+
+
+def _wait_for(condition: Callable[[], bool], what: str, limit: float = 120.0) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_a_copy_killed_midway_leaves_nothing_and_a_retry_works(sides: Sides, tmp_path: Path) -> None:
+    src = tmp_path / "big"
+    src.mkdir()
+    with open(src / "blob", "wb") as f:
+        for _ in range(256):
+            f.write(os.urandom(1 << 20))
+    path = sides.nix("nix-store", "--store", sides.client.uri, "--add", str(src)).stdout.strip()
+    far_store = sides.far_root / "store"
+
+    def staged_bytes() -> int:
+        dirs = [d for d in far_store.glob(".storekit-tmp-*") if d.is_dir()] if far_store.exists() else []
+        return sum(f.stat().st_size for d in dirs for f in d.rglob("*") if f.is_file())
+
+    argv = ["nix", "copy", "--to", sides.ssh_uri(), path]
+    copy = subprocess.Popen(argv, env=sides.env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    try:
+        _wait_for(lambda: staged_bytes() > 0 or copy.poll() is not None, "the NAR to start arriving")
+        assert copy.poll() is None, "the copy finished before it could be interrupted"
+    finally:
+        os.killpg(copy.pid, signal.SIGKILL)  # nix and its ssh: the far side sees the pipe close
+        copy.wait()
+    _wait_for(lambda: not any(far_store.glob(".storekit-tmp-*")), "the far side to clean up")
+    assert not sides.path_infos(sides.far_uri, [path], check=False)
+    assert {p.name for p in far_store.iterdir()} <= {".links"}
+
+    sides.nix(*argv)  # and again, to the end
+    assert (
+        sides.path_infos(sides.far_uri, [path])[path]["narHash"]
+        == sides.path_infos(sides.client.uri, [path])[path]["narHash"]
+    )
+    sides.nix("nix-store", "--store", sides.far_uri, "--verify", "--check-contents")
