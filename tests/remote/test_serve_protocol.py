@@ -263,3 +263,22 @@ def test_build_derivation_reports_failures_and_timeouts(nix_store: NixStore, drv
     assert "exit" in results[1].error_msg or "status" in results[1].error_msg, results[1].error_msg
     assert "timed out after 2 seconds" in results[2].error_msg
     assert results[0].times_built == 1 and results[0].start_time <= results[0].stop_time
+
+
+def test_import_paths_takes_nix_store_export(
+    populated: tuple[NixStore, dict[str, str]], tmp_path: Path
+) -> None:
+    """`ImportPaths` (older clients' way to push): a `nix-store --export` stream, dependencies first."""
+    store, p = populated
+    export = store.run("nix-store", "--export", p["source"], p["out"])
+    uri = storekit_store(tmp_path, store.store_dir)
+    done = exchange(
+        storekit_serve(uri), greeting().u64(ServeCommand.ImportPaths).getvalue() + export, store.env()
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout[16:] == WireWriter().u64(1).getvalue()
+    assert is_valid(store, uri, p["out"]) and is_valid(store, uri, p["source"])
+    refs = ["nix-store", "--store", uri, "-q", "--references", p["out"]]
+    assert subprocess.run(
+        refs, env=store.env(), capture_output=True, text=True, check=True
+    ).stdout.split() == [p["source"]]
