@@ -6,7 +6,8 @@ side differs: storekit's serve command over a storekit store, or Nix's own `nix-
 over a Nix store, each time a fresh empty store with the same store dir as the client's. The closure
 is ~600 MB (`--quick`: ~60 MB): a few large files of random bytes (the NAR stream, hashing and writing
 dominate) and a tree of small files (per-entry cost), as `nix-store --add`ed paths referring to each
-other through a text path. Each row is the median of `REPEAT` runs: the machine is shared.
+other through a text path. Each row is the median of `REPEAT` runs, the two servers taking turns
+(the machine is shared, and its load changes).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from nixoracle import NIX_CONFIG, NixStore, nix_available
 from sshd_server import Sshd, missing_tools
 
 TITLE = "remote (ssh on 127.0.0.1): real Nix pushes a closure to a serve-protocol server"
-REPEAT = 3
+REPEAT = 5
 DEFAULT = True
 
 
@@ -55,27 +56,29 @@ def _push_row(root: Path, sshd: Sshd, megabytes: int) -> Row:
     ours = sshd.wrapper("bench-storekit", str(Path(venv_bin) / "storekit"), {"PATH": path})
     theirs = sshd.wrapper("bench-nix", shutil.which("nix-store") or "nix-store",
                           {"PATH": path, "NIX_CONFIG": NIX_CONFIG})  # fmt: skip
-    storekit_s = _median(root, sshd, client, env, top, f"{ours} nix-store")
-    nix_s = _median(root, sshd, client, env, top, str(theirs))
+    programs = {"storekit": f"{ours} nix-store", "nix": str(theirs)}
+    times: dict[str, list[float]] = {name: [] for name in programs}
+    for i in range(REPEAT):  # interleaved, so a change in the machine's load hits both alike
+        for name, program in programs.items():
+            times[name].append(_push(root / f"far-{name}-{i}", sshd, client, env, top, program))
+    storekit_s, nix_s = statistics.median(times["storekit"]), statistics.median(times["nix"])
     note = f"{megabytes} MB closure, nix copy --to ssh://"
     return Row(f"push {megabytes} MB closure (serve protocol)", storekit_s, "nix-store --serve", nix_s, note)
 
 
-def _median(root: Path, sshd: Sshd, client: NixStore, env: dict[str, str], top: str, program: str) -> float:
-    times = []
-    for i in range(REPEAT):
-        far = root / f"far-{abs(hash(program)):x}-{i}"
-        remote_store = f"local?store={client.store_dir}&real={far / 'store'}&state={far / 'var/nix'}"
-        params = urllib.parse.urlencode({"remote-program": program, "remote-store": remote_store},
-                                        quote_via=urllib.parse.quote)  # fmt: skip
-        argv = ["nix", "copy", "--store", client.uri, "--to", f"ssh://{sshd.host}?{params}", top]
-        t0 = time.perf_counter()
-        done = subprocess.run(argv, env=env, check=False, stdin=subprocess.DEVNULL, capture_output=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(argv)} failed:\n{done.stderr.decode()}")
-        times.append(time.perf_counter() - t0)
-        subprocess.run(["rm", "-rf", str(far)], check=True)
-    return statistics.median(times)
+def _push(far: Path, sshd: Sshd, client: NixStore, env: dict[str, str], top: str, program: str) -> float:
+    """One `nix copy --to` of `top`'s closure into a fresh far store; its wall time."""
+    remote_store = f"local?store={client.store_dir}&real={far / 'store'}&state={far / 'var/nix'}"
+    params = urllib.parse.urlencode({"remote-program": program, "remote-store": remote_store},
+                                    quote_via=urllib.parse.quote)  # fmt: skip
+    argv = ["nix", "copy", "--store", client.uri, "--to", f"ssh://{sshd.host}?{params}", top]
+    t0 = time.perf_counter()
+    done = subprocess.run(argv, env=env, check=False, stdin=subprocess.DEVNULL, capture_output=True)
+    elapsed = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed:\n{done.stderr.decode()}")
+    subprocess.run(["rm", "-rf", str(far)], check=True)
+    return elapsed
 
 
 def _closure(root: Path, client: NixStore, megabytes: int) -> str:
