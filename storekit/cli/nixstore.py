@@ -12,6 +12,7 @@ and build logs go to stderr, which ssh carries back to the client.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import TYPE_CHECKING, Annotated
 
@@ -53,11 +54,15 @@ def command(
     proto_out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     options = _build_options(timeout, cores)
-    stdin = os.fdopen(os.dup(0), "rb")
-    with opened_store(store) as s, proto_out, stdin:
-        session = ServeSession(s, stdin, proto_out, write_allowed=write, build_options=options,
-                               log=os.fdopen(os.dup(2), "wb", buffering=0))  # fmt: skip
-        session.run()
+    try:
+        with opened_store(store) as s, os.fdopen(os.dup(0), "rb") as stdin:
+            log = os.fdopen(os.dup(2), "wb", buffering=0)
+            session = ServeSession(s, stdin, proto_out, write_allowed=write, build_options=options, log=log)
+            session.run()
+    finally:
+        # the client may be gone: what is left in the buffer goes nowhere, and that is no new error
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            proto_out.close()
 
 
 def _build_options(timeout: float | None, cores: int | None) -> BuildOptions:

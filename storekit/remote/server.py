@@ -20,8 +20,12 @@ hash). Builds are in `server_builds`.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import posixpath
-from collections.abc import Iterable
+import select
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -204,7 +208,8 @@ class ServeSession:
         from storekit.remote.server_builds import build_derivation_command
 
         store, opts = self._local("build"), self._options(options)
-        result = build_derivation_command(store, drv_path, drv, opts, self.log)
+        with cancel_on_hangup(self.source) as cancel:
+            result = build_derivation_command(store, drv_path, drv, opts, self.log, cancel)
         w = WireWriter()
         serve.write_build_result(w, result, self.version)
         self._send(w)
@@ -279,6 +284,34 @@ class ServeSession:
         base = self.build_options or BuildOptions()
         timeout = options.build_timeout or base.timeout
         return replace(base, timeout=timeout, keep_failed=options.keep_failed)
+
+
+@contextlib.contextmanager
+def cancel_on_hangup(source: BinaryIO) -> Iterator[threading.Event | None]:
+    """An event set when the client hangs up while a build runs (Nix's `MonitorFdHup`): the build is
+    then killed rather than finished for nobody. None when `source` is no file descriptor."""
+    try:
+        fd = source.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        yield None
+        return
+    cancel, done = threading.Event(), threading.Event()
+
+    def watch() -> None:
+        poller = select.poll()
+        poller.register(fd, select.POLLHUP)  # as Nix 2.8: a hang-up, not a half-close
+        while not done.is_set():
+            if poller.poll(200):
+                cancel.set()
+                return
+
+    watcher = threading.Thread(target=watch, name="serve-hangup", daemon=True)
+    watcher.start()
+    try:
+        yield cancel
+    finally:
+        done.set()
+        watcher.join()
 
 
 def _wire_info(info: ValidPathInfo) -> PathInfo:

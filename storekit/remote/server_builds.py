@@ -14,10 +14,12 @@ client shows as the build's log (`nix-build -L` prints it under the derivation's
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import BinaryIO
 
+from storekit.derivation.hashing import hash_derivation_modulo
 from storekit.derivation.model import Derivation
 from storekit.errors import BuildError, StorekitError
 from storekit.realise.driver import build
@@ -25,30 +27,62 @@ from storekit.realise.plan import Action, Goal
 from storekit.realise.runner import BuildOptions, LogSink, build_derivation
 from storekit.store.local import LocalStore
 from storekit.storepath import StorePath
-from storekit.wire.values import BuildResult, BuildStatus
+from storekit.wire.values import BuildResult, BuildStatus, DrvOutput, Realisation
 
 Target = tuple[StorePath, Sequence[str] | None]
 
 
 def build_derivation_command(
-    store: LocalStore, drv_path: StorePath, drv: Derivation, options: BuildOptions, log: BinaryIO | None
+    store: LocalStore,
+    drv_path: StorePath,
+    drv: Derivation,
+    options: BuildOptions,
+    log: BinaryIO | None,
+    cancel: threading.Event | None = None,
 ) -> BuildResult:
-    """Build the basic derivation `drv` (as `drv_path`) into `store`; its outcome as a `BuildResult`."""
+    """Build the basic derivation `drv` (as `drv_path`) into `store`; its outcome as a `BuildResult`.
+
+    A success carries `builtOutputs` as Nix 2.8's server sends them: each output's realisation, keyed
+    by the derivation's hash modulo (of the derivation as received) and the output name.
+    """
     started = int(time.time())
     try:
         goal = _goal(store, drv_path, drv)
     except StorekitError as e:
         return BuildResult(BuildStatus.InputRejected, str(e), start_time=started, stop_time=started)
-    if not goal.missing:
-        return BuildResult(BuildStatus.AlreadyValid, start_time=started, stop_time=started)
-    try:
-        build_derivation(store, goal, options, on_log=_log_sink(log))
-    except BuildError as e:
-        status = BuildStatus.TimedOut if "timed out after" in str(e) else BuildStatus.PermanentFailure
-        return BuildResult(status, str(e), start_time=started, stop_time=int(time.time()))
-    except StorekitError as e:
-        return BuildResult(BuildStatus.MiscFailure, str(e), start_time=started, stop_time=int(time.time()))
-    return BuildResult(BuildStatus.Built, times_built=1, start_time=started, stop_time=int(time.time()))
+    status = BuildStatus.AlreadyValid
+    if goal.missing:
+        try:
+            build_derivation(store, goal, options, cancel=cancel, on_log=_log_sink(log))
+        except BuildError as e:
+            failed = BuildStatus.TimedOut if "timed out after" in str(e) else BuildStatus.PermanentFailure
+            return BuildResult(failed, str(e), start_time=started, stop_time=int(time.time()))
+        except StorekitError as e:
+            return BuildResult(
+                BuildStatus.MiscFailure, str(e), start_time=started, stop_time=int(time.time())
+            )
+        status = BuildStatus.Built
+    return BuildResult(
+        status,
+        times_built=1 if status is BuildStatus.Built else 0,
+        start_time=started,
+        stop_time=int(time.time()),
+        built_outputs=_realisations(store, drv_path, drv, goal.outputs),
+    )
+
+
+def _realisations(
+    store: LocalStore, drv_path: StorePath, drv: Derivation, outputs: Mapping[str, StorePath]
+) -> dict[str, Realisation]:
+    def no_lookup(path: str) -> Derivation:
+        raise BuildError(
+            str(drv_path), f"a basic derivation has no input derivations, yet '{path}' was asked"
+        )
+
+    name = drv_path.name.removesuffix(".drv")
+    drv_hash = hash_derivation_modulo(drv, store.store_dir, no_lookup, name=name)
+    key = f"sha256:{drv_hash.base16}"
+    return {o: Realisation(path, id=DrvOutput(o, key)) for o, path in outputs.items()}
 
 
 def _goal(store: LocalStore, drv_path: StorePath, drv: Derivation) -> Goal:

@@ -9,10 +9,12 @@ store dirs, a client speaking another protocol version or no serve protocol gets
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -30,7 +32,7 @@ from storekit.wire.serve import (
     read_build_result,
     write_basic_derivation,
 )
-from storekit.wire.values import BuildStatus
+from storekit.wire.values import BuildResult, BuildStatus
 
 pytestmark = pytest.mark.interop
 
@@ -204,7 +206,7 @@ let
 in {
   ok = mk "ok" "echo built-ok; echo ok > $out";
   fails = mk "fails" "echo about-to-fail; exit 3";
-  hangs = mk "hangs" "$builder sleep 600";
+  hangs = mk "hangs" "echo now-hanging; $builder sleep 600";
 }
 """
 
@@ -242,19 +244,35 @@ def test_build_paths_builds_in_the_sandbox(nix_store: NixStore, drvs: dict[str, 
     nix_store.run("nix-store", "--verify-path", out)
 
 
+def build_derivations(
+    argv: list[str], env: dict[str, str], sd: StoreDir, builds: list[tuple[str, int]]
+) -> tuple[list[BuildResult], bytes]:
+    """`BuildDerivation` for each (.drv, timeout), answers read while the pipe stays open (a server
+    that sees the client hang up kills the build, as Nix's does); the results and the server's stderr."""
+    proc = subprocess.Popen(
+        argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    w = greeting()
+    for drv, timeout in builds:
+        w.u64(ServeCommand.BuildDerivation)
+        write_basic_derivation(w, sd.parse_path(drv), read_derivation(Path(drv)))
+        build_options(w, timeout)
+    proc.stdin.write(w.getvalue())
+    proc.stdin.flush()
+    r = WireReader(proc.stdout)
+    assert (r.u64(), r.u64()) == (SERVE_MAGIC_2, V27)
+    results = [read_build_result(r, sd, V27) for _ in builds]
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    return results, err
+
+
 def test_build_derivation_reports_failures_and_timeouts(nix_store: NixStore, drvs: dict[str, str]) -> None:
     """The build hook's command: a basic derivation; a failure is a status, and the session goes on."""
-    w = greeting()
-    for name, timeout in (("ok", 0), ("fails", 0), ("hangs", 2)):
-        drv = read_derivation(Path(drvs[name]))
-        w.u64(ServeCommand.BuildDerivation)
-        write_basic_derivation(w, StoreDir(nix_store.store_dir).parse_path(drvs[name]), drv)
-        build_options(w, timeout)
-    done = exchange(storekit_serve(nix_store.uri), w.getvalue(), nix_store.env())
-    assert done.returncode == 0, done.stderr
-    r = WireReader(done.stdout[16:])
     sd = StoreDir(nix_store.store_dir)
-    results = [read_build_result(r, sd, V27) for _ in range(3)]
+    builds = [(drvs["ok"], 0), (drvs["fails"], 0), (drvs["hangs"], 2)]
+    results, _ = build_derivations(storekit_serve(nix_store.uri), nix_store.env(), sd, builds)
     assert [x.status for x in results] == [
         BuildStatus.Built,
         BuildStatus.PermanentFailure,
@@ -263,6 +281,33 @@ def test_build_derivation_reports_failures_and_timeouts(nix_store: NixStore, drv
     assert "exit" in results[1].error_msg or "status" in results[1].error_msg, results[1].error_msg
     assert "timed out after 2 seconds" in results[2].error_msg
     assert results[0].times_built == 1 and results[0].start_time <= results[0].stop_time
+
+
+def test_build_derivation_answers_as_nix_store_serve(
+    nix_store: NixStore, drvs: dict[str, str], tmp_path: Path
+) -> None:
+    """The same derivation built by Nix's server and by storekit's, each in its own store of one store dir:
+    the same result (times aside) with the same realisations, and the output has the same NAR hash."""
+    sd = StoreDir(nix_store.store_dir)
+    ours_uri = storekit_store(tmp_path, nix_store.store_dir)
+    bb = os.path.dirname(read_derivation(Path(drvs["ok"])).builder)
+    export = nix_store.run("nix-store", "--export", bb)
+    request = greeting().u64(ServeCommand.ImportPaths).getvalue() + export
+    subprocess.run(
+        storekit_serve(ours_uri), input=request, env=nix_store.env(), check=True, capture_output=True
+    )
+    builds = [(drvs["ok"], 0), (drvs["ok"], 0)]
+    nix, _ = build_derivations(nix_serve(nix_store.uri), nix_store.env(), sd, builds)
+    ours, _ = build_derivations(storekit_serve(ours_uri), nix_store.env(), sd, builds)
+    untimed = [replace(x, start_time=0, stop_time=0) for x in (*nix, *ours)]
+    assert untimed[:2] == untimed[2:]
+    assert [x.status for x in ours] == [BuildStatus.Built, BuildStatus.AlreadyValid]
+    out = str(ours[0].built_outputs["out"].out_path)
+    assert is_valid(nix_store, ours_uri, out)
+    info = ["nix", "path-info", "--json"]
+    hashes = [json.loads(nix_store.run(*info, "--store", u, out, store_flag=False))[0]["narHash"]
+              for u in (nix_store.uri, ours_uri)]  # fmt: skip
+    assert hashes[0] == hashes[1]
 
 
 def test_import_paths_takes_nix_store_export(
@@ -282,3 +327,29 @@ def test_import_paths_takes_nix_store_export(
     assert subprocess.run(
         refs, env=store.env(), capture_output=True, text=True, check=True
     ).stdout.split() == [p["source"]]
+
+
+def test_a_client_hanging_up_kills_its_build(nix_store: NixStore, drvs: dict[str, str]) -> None:
+    sd = StoreDir(nix_store.store_dir)
+    argv = storekit_serve(nix_store.uri)
+    proc = subprocess.Popen(
+        argv, env=nix_store.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdin is not None and proc.stderr is not None
+    w = greeting().u64(ServeCommand.BuildDerivation)
+    write_basic_derivation(w, sd.parse_path(drvs["hangs"]), read_derivation(Path(drvs["hangs"])))
+    proc.stdin.write(build_options(w).getvalue())
+    proc.stdin.flush()
+    seen = b""
+    while b"now-hanging" not in seen:  # the builder runs
+        chunk = proc.stderr.read1(4096)  # type: ignore[attr-defined]
+        assert chunk, seen
+        seen += chunk
+    assert proc.stdout is not None
+    proc.stdin.close()  # the client goes away, both ways
+    proc.stdout.close()
+    assert proc.wait(timeout=120) == 1
+    err = seen + proc.stderr.read()
+    assert err.decode().splitlines()[-1].startswith("error: serve protocol: the client closed"), err
+    out = read_derivation(Path(drvs["hangs"])).outputs["out"].path
+    assert not is_valid(nix_store, nix_store.uri, out)
