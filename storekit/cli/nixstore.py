@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from storekit.cli._options import StoreOption, opened_store
+from storekit.cli._options import StoreOption, TrustedKeysOption, cli_config, opened_store
 
 if TYPE_CHECKING:
     from storekit.realise.runner import BuildOptions
+    from storekit.remote.server import ServeSession
 
 NAME = "nix-store"
 HELP = "Serve a store to real Nix over ssh: nix-store --serve [--write] (remote-program=storekit nix-store)."
@@ -44,6 +45,14 @@ def command(
     cores: Annotated[
         int | None, typer.Option("--cores", min=1, help="NIX_BUILD_CORES (default: all CPUs).")
     ] = None,
+    substituters: Annotated[
+        str | None,
+        typer.Option(
+            "--substituters",
+            help="Space-separated stores to substitute from, when the client asks. Default: the config's.",
+        ),
+    ] = None,
+    trusted_public_keys: TrustedKeysOption = None,
 ) -> None:
     """Serve the store to a Nix client on stdin/stdout (Nix's `nix-store --serve`)."""
     from storekit.errors import StorekitError
@@ -55,9 +64,12 @@ def command(
     os.dup2(2, 1)
     options = _build_options(timeout, cores)
     try:
-        with opened_store(store) as s, os.fdopen(os.dup(0), "rb") as stdin:
+        with contextlib.ExitStack() as stack:
+            s = stack.enter_context(opened_store(store))
+            stdin = stack.enter_context(os.fdopen(os.dup(0), "rb"))
             log = os.fdopen(os.dup(2), "wb", buffering=0)
             session = ServeSession(s, stdin, proto_out, write_allowed=write, build_options=options, log=log)
+            _add_substituters(session, stack, substituters, trusted_public_keys)
             session.run()
     finally:
         # the client may be gone: what is left in the buffer goes nowhere, and that is no new error
@@ -69,3 +81,20 @@ def _build_options(timeout: float | None, cores: int | None) -> BuildOptions:
     from storekit.realise.runner import BuildOptions
 
     return BuildOptions(timeout=timeout, cores=cores or os.cpu_count() or 1, host_env=dict(os.environ))
+
+
+def _add_substituters(
+    session: ServeSession, stack: contextlib.ExitStack, specs: str | None, keys: str | None
+) -> None:
+    """The stores `QueryValidPaths` may substitute from, and whose signatures to believe (as
+    `storekit build` decides: a binary cache needs a signature by a trusted key)."""
+    from storekit.store.substituters import SignaturePolicy, Substituters, is_untrusted_source
+
+    config = cli_config()
+    names = (specs if specs is not None else " ".join(config.substituters)).split()
+    if not names:
+        return
+    union = Substituters([stack.enter_context(opened_store(n, config)) for n in names])
+    session.substituters = union
+    trusted = [keys or "", *config.trusted_public_keys]
+    session.policy = SignaturePolicy.from_text(trusted, require_sigs=is_untrusted_source(union))

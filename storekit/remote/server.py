@@ -43,6 +43,7 @@ from storekit.wire.values import PathInfo
 
 if TYPE_CHECKING:
     from storekit.realise.runner import BuildOptions
+    from storekit.store.substituters import SignaturePolicy
 
 SERVER_VERSION = serve.NIX_2_8_VERSION
 """The serve protocol version storekit speaks: Nix 2.8's (2.7)."""
@@ -65,6 +66,10 @@ class ServeSession:
     log: BinaryIO | None = None
     """Where build logs go as they come (the CLI's stderr, which ssh carries to the client)."""
     version: int = SERVER_VERSION
+    substituters: Store | None = None
+    """Where `QueryValidPaths` with its `substitute` flag fetches missing paths from (Nix's
+    `builders-use-substitutes`, `nix copy --substitute-on-destination`); None: nowhere."""
+    policy: SignaturePolicy | None = None
 
     def __post_init__(self) -> None:
         self.r = WireReader(self.source)
@@ -129,12 +134,28 @@ class ServeSession:
     # --- queries --------------------------------------------------------------------------------
 
     def query_valid_paths(self) -> None:
-        lock, _substitute = self.r.bool(), self.r.bool()
+        lock, substitute = self.r.bool(), self.r.bool()
         paths = self.read_paths()
         if lock and self.write_allowed and isinstance(self.store, LocalStore):
             for p in paths:
                 self.store.add_temp_root(p)
+        if substitute and self.write_allowed:
+            self.substitute([p for p in paths if not p.is_derivation and not self.store.is_valid_path(p)])
         self._send(self._paths(p for p in paths if self.store.is_valid_path(p)))
+
+    def substitute(self, paths: list[StorePath]) -> None:
+        """Fetch what the substituters have, as Nix's server does: a failure is a warning, not an end."""
+        if self.substituters is None or not paths:
+            return
+        from storekit.transfer.copy import copy_closure
+
+        for path in paths:
+            try:
+                if self.substituters.lookup_path_info(path) is not None:
+                    copy_closure(self.substituters, self.store, [path], policy=self.policy)
+            except StorekitError as e:
+                if self.log is not None:
+                    self.log.write(f"warning: cannot substitute '{path}': {e}\n".encode())
 
     def query_path_infos(self) -> None:
         w = WireWriter()

@@ -353,3 +353,44 @@ def test_a_client_hanging_up_kills_its_build(nix_store: NixStore, drvs: dict[str
     assert err.decode().splitlines()[-1].startswith("error: serve protocol: the client closed"), err
     out = read_derivation(Path(drvs["hangs"])).outputs["out"].path
     assert not is_valid(nix_store, nix_store.uri, out)
+
+
+def storekit_cli(*args: str, env: dict[str, str], input: bytes | None = None) -> bytes:
+    argv = [sys.executable, "-m", "storekit", *args]
+    return subprocess.run(argv, env=env, input=input, capture_output=True, check=True).stdout
+
+
+def test_valid_paths_substitutes_when_asked(nix_store: NixStore, tmp_path: Path) -> None:
+    """`QueryValidPaths` with `substitute` (builders-use-substitutes): from a cache, trusted keys only.
+
+    The path comes through `nix-store --export`, which drops its content address: only a signature
+    by a trusted key vouches for it."""
+    env = nix_store.env()
+    src = tmp_path / "payload"
+    src.mkdir()
+    (src / "f").write_text("from the cache\n")
+    elsewhere = (
+        f"local?store={nix_store.store_dir}&real={tmp_path / 'src/store'}&state={tmp_path / 'src/var'}"
+    )
+    path = nix_store.text("nix-store", "--add", str(src))
+    export = nix_store.run("nix-store", "--export", path)
+    storekit_cli("store", "import", "--store", elsewhere, env=env, input=export)
+    (tmp_path / "k.sk").write_bytes(storekit_cli("key", "generate", "demo-1", env=env))
+    public = storekit_cli("key", "public", env=env, input=(tmp_path / "k.sk").read_bytes()).decode().strip()
+    cache = f"file://{tmp_path / 'cache'}?store={nix_store.store_dir}"
+    storekit_cli(
+        "copy", "--from", elsewhere, "--to", cache, "--sign-key", str(tmp_path / "k.sk"), path, env=env
+    )
+    request = greeting().u64(ServeCommand.QueryValidPaths).bool(False).bool(True).strings([path]).getvalue()
+    uri = storekit_store(tmp_path, nix_store.store_dir)
+
+    untrusted = exchange([*storekit_serve(uri), "--substituters", cache], request, env)
+    assert untrusted.returncode == 0, untrusted.stderr
+    assert untrusted.stdout[16:] == WireWriter().strings([]).getvalue()  # unsigned for us: not taken
+    assert b"warning: cannot substitute" in untrusted.stderr
+
+    argv = [*storekit_serve(uri), "--substituters", cache, "--trusted-public-keys", public]
+    done = exchange(argv, request, env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout[16:] == WireWriter().strings([path]).getvalue()
+    assert is_valid(nix_store, uri, path)
