@@ -169,6 +169,7 @@ def test_a_path_of_another_store_dir_is_refused_naming_both(nix_store: NixStore,
         (WireWriter().u64(0x12345678).u64(V27).getvalue(), "serve protocol mismatch"),
         (greeting().u64(99).getvalue(), "unknown serve command 99"),
     ],
+    ids=["version", "magic", "command"],
 )
 def test_another_protocol_gets_one_line(
     nix_store: NixStore, tmp_path: Path, request_bytes: bytes, expected: str
