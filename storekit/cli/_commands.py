@@ -24,4 +24,5 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bootstrap": ("storekit.cli.bootstrap", "app"),
     "template": ("storekit.cli.template", "app"),
     "nix-conf": ("storekit.cli.nixconf", "nix_conf"),
+    "nix-store": ("storekit.cli.nixstore", "command"),
 }

@@ -47,6 +47,7 @@ GROUPS = (
     "bootstrap",
     "template",
     "nix-conf",
+    "nix-store",
 )
 
 
@@ -435,6 +436,7 @@ def _error_cases(tmp: Path) -> list[tuple[str, list[str]]]:
         ("template: unwritable dir", ["template", "init", "opt-store", f"{not_nar}/sub"]),
         ("nix-conf: not a local store", ["nix-conf", "--store", "file:///x"]),
         ("nix-conf: bad store spec", ["nix-conf", "--store", "bogus"]),
+        ("nix-store: not --serve", ["nix-store", "--store", store]),
     ]
 
 
