@@ -138,8 +138,10 @@ class HttpServer(ABC):
         """A `StorekitError` is a 500 saying why (and a log line); with `access_log`, one line a request."""
         try:
             response = await handler(request)
-        except web.HTTPException as e:
-            response = e
+        except web.HTTPException as e:  # raised, not returned: aiohttp wants it so
+            if self.access_log:
+                self._say(f'{request.remote} "{request.method} {request.path_qs}" {e.status}')
+            raise
         except StorekitError as e:
             self._say(f"{request.method} {request.path}: {e}")
             response = text(f"{e}\n", status=500)
