@@ -90,7 +90,7 @@ def serve(
         list[str] | None,
         typer.Option(
             "--upstream",
-            help="Serve a pull-through cache of this binary cache (http(s)://… or file://…; repeatable, "
+            help="Serve a pull-through cache of this binary cache (http(s)://, file:// or s3://; repeatable, "
             "asked in the order given, the next when one fails) instead of --store; needs --cache-dir.",
             show_default=False,
         ),

@@ -1,6 +1,6 @@
 """One upstream of a pull-through `cache serve`: its narinfos, and its NARs downloaded and verified.
 
-An upstream is a binary cache (`http(s)://…`, `file://…`) read through storekit's transport
+An upstream is a binary cache (`http(s)://…`, `file://…`, `s3://…`) read through storekit's transport
 (`store/transport.py`), so a faster HTTP client there serves the hierarchy too. It is untrusted:
 `fetch_into` stores the NAR file exactly as served while checking everything the narinfo promises
 (the file's size and hash, the decompressed NAR's size and hash, no byte past `NarSize`), and only a
@@ -21,6 +21,7 @@ from storekit.errors import HashMismatch, NarInfoError, StoreError, SubstituteEr
 from storekit.hashing import Hash, new_hasher
 from storekit.narinfo import NarInfo, NixCacheInfo
 from storekit.store.compression import CHUNK, EXTENSIONS, Decoding, decompressor
+from storekit.store.s3_spec import S3CacheSpec
 from storekit.store.specs import FileCacheSpec, HttpCacheSpec, parse_store_spec
 from storekit.store.transport import (
     FileTransport,
@@ -45,7 +46,11 @@ def open_transport(spec: str, timeout: float = TIMEOUT_S) -> tuple[Transport, st
         return HttpTransport(parsed.url, timeout, any_redirect=redirects == "any"), explicit
     if isinstance(parsed, FileCacheSpec):
         return FileTransport(parsed.path), explicit
-    raise StoreError(f"upstream '{spec}' is not a binary cache: give an http(s):// or file:// URL")
+    if isinstance(parsed, S3CacheSpec):
+        from storekit.store.s3 import S3Transport  # boto3 is loaded only here
+
+        return S3Transport(parsed), explicit
+    raise StoreError(f"upstream '{spec}' is not a binary cache: give an http(s)://, file:// or s3:// URL")
 
 
 def upstream_store_dir(spec: str, timeout: float = TIMEOUT_S) -> str | None:

@@ -8,8 +8,13 @@ Real Nix as the client is in tests/interop/test_pull_through_interop.py.
 
 from __future__ import annotations
 
+import fcntl
 import http.client
+import os
+import subprocess
+import sys
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
@@ -25,6 +30,7 @@ from pull_fixtures import (
     running,
     verify_cache_dir,
 )
+from s3_server import RadosGW
 
 from storekit.errors import StoreError
 from storekit.narinfo import NarInfo
@@ -189,3 +195,64 @@ def test_the_cache_dir_is_a_plain_binary_cache_and_has_one_server(tmp_path: Path
     with running(leaf):
         assert client_copy(leaf.url, [top]).closure([top]) == {dep, top}
     assert len(nar_files(tmp_path / "leaf")) == 2
+
+
+def test_an_s3_bucket_as_the_origin(
+    tmp_path: Path, radosgw: RadosGW, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The upstream is an `s3://` cache on a real radosgw, read through storekit's S3 transport."""
+    import boto3
+
+    for key, value in radosgw.env({}).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    bucket = f"pull-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=radosgw.endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
+    store, dep, top = origin_store()
+    spec = radosgw.spec(bucket, STORE_DIR.path, compression="zstd")
+    with open_store(spec) as bucket_cache:
+        copy_closure(store, bucket_cache, [top])
+    log: list[str] = []
+    with running(pull_server(tmp_path / "leaf", [spec], log=log)) as leaf:
+        got = client_copy(leaf.url, [top])
+    assert got.closure([top]) == {dep, top}
+    assert verify_cache_dir(tmp_path / "leaf") == {str(dep), str(top)}
+    assert sum("fetched" in line and spec.split("?")[0] in line for line in log) == 2, log
+
+
+def test_a_gc_holding_the_lock_holds_off_additions(tmp_path: Path) -> None:
+    """`cache gc` takes `.storekit/lock` (docs/caches.md): while it is held, nothing is renamed in."""
+    store, _, top = origin_store()
+    with running(CacheServer(store)) as origin:
+        leaf = pull_server(tmp_path / "leaf", [origin.url], log=[])
+        with running(leaf):
+            fd = os.open(tmp_path / "leaf" / ".storekit" / "lock", os.O_RDWR)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            results: list[int] = []
+            asker = threading.Thread(
+                target=lambda: results.append(get(f"{leaf.url}/{top.hash_part}.narinfo")[0])
+            )
+            asker.start()
+            asker.join(1.0)
+            try:
+                assert asker.is_alive() and not list((tmp_path / "leaf").glob("*.narinfo"))
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+            asker.join()
+    assert results == [200] and (tmp_path / "leaf" / f"{top.hash_part}.narinfo").exists()
+
+
+def test_pull_through_usage_errors(tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "storekit", "cache", "serve", "--port", "0"]
+    for extra, message in [
+        (["--upstream", "http://127.0.0.1:9"], "needs both --upstream URL and --cache-dir DIR"),
+        (["--upstream", "http://127.0.0.1:9", "--cache-dir", "c", "--compression", "xz"], "takes no --store"),
+        (["--max-size", "1G"], "--max-size is for a pull-through cache"),
+        (
+            ["--upstream", "http://127.0.0.1:9", "--cache-dir", str(tmp_path / "c")],
+            "cannot tell the store dir",
+        ),
+    ]:
+        proc = subprocess.run([*argv, *extra], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert proc.returncode == 1 and message in proc.stderr, proc.stderr
