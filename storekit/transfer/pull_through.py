@@ -21,6 +21,7 @@ import asyncio
 import dataclasses
 import re
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
@@ -115,11 +116,14 @@ class PullThroughServer(HttpServer):
     ) -> None:
         self.pull = pull
         self._inflight: dict[str, asyncio.Future[bytes | None]] = {}
-        super().__init__(host, port, log=log, access_log=access_log, workers=workers)
+        # fetches wait on upstreams (up to --timeout each): a pool of their own keeps hits answered
+        self._fetchers = ThreadPoolExecutor(workers, thread_name_prefix="cache-fetch")
+        super().__init__(host, port, log=log, access_log=access_log)
 
     def server_close(self) -> None:
         """Also release the cache dir (its server lock): the server owns its `PullThrough`."""
         super().server_close()
+        self._fetchers.shutdown(wait=False, cancel_futures=True)
         self.pull.close()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -137,10 +141,14 @@ class PullThroughServer(HttpServer):
         return not_found()
 
     async def _narinfo(self, hash_part: str) -> bytes | None:
-        """One `PullThrough.get` per hash part at a time: concurrent askers wait for the same fetch."""
+        """A hit from the cache dir; a miss is one `PullThrough.get` per hash part at a time."""
+        found = await self.blocking(self.pull.cache.lookup, hash_part)
+        if found is not None:
+            return found
         future = self._inflight.get(hash_part)
         if future is None:
-            future = asyncio.ensure_future(self.blocking(self.pull.get, hash_part))
+            loop = asyncio.get_running_loop()
+            future = loop.run_in_executor(self._fetchers, self.pull.get, hash_part)
             self._inflight[hash_part] = future
             future.add_done_callback(lambda _: self._inflight.pop(hash_part, None))
         return await asyncio.shield(future)
