@@ -90,6 +90,7 @@ def serve(
         list[str] | None,
         typer.Option(
             "--upstream",
+            metavar="URL",
             help="Serve a pull-through cache of this binary cache (http(s)://, file:// or s3://; repeatable, "
             "asked in the order given, the next when one fails) instead of --store; needs --cache-dir.",
             show_default=False,
@@ -99,6 +100,7 @@ def serve(
         Path | None,
         typer.Option(
             "--cache-dir",
+            metavar="DIR",
             help="With --upstream: the directory holding what was fetched (a file:// binary cache).",
             show_default=False,
         ),
@@ -107,6 +109,7 @@ def serve(
         str | None,
         typer.Option(
             "--max-size",
+            metavar="SIZE",
             help="With --upstream: evict least recently used paths to keep --cache-dir under this size "
             "(bytes, or a number with K, M, G or T).",
             show_default=False,
