@@ -5,7 +5,8 @@ leaf are `storekit cache serve --upstream … --cache-dir …` processes, the le
 first and the origin second. Real Nix substitutes from the leaf (`nix copy --from`, then
 `nix-store -r` with `--option substituters`) with `require-sigs` and only the origin's key trusted.
 Requests are counted in nginx's access log: a second client of the leaf adds none, and once the
-middle is killed the leaf falls over to the origin itself.
+middle is killed the leaf falls over to the origin itself. Real Nix then reads the leaf's cache dir
+as a `file://` cache.
 """
 
 from __future__ import annotations
@@ -110,3 +111,5 @@ def test_nix_substitutes_through_a_three_level_hierarchy(nix_store: NixStore, tm
         assert narinfo_hits(origin, late) == 1  # asked by the leaf itself
         text = leaf_log.read_text()
         assert f"upstream '{middle}' dropped for {late.hash_part}.narinfo: cannot reach" in text, text
+    # the leaf's cache dir is a plain binary cache: real Nix reads it as file://
+    substitute(nix_store, tmp_path, "client4", f"file://{tmp_path / 'l'}", public, late)
