@@ -61,6 +61,26 @@ CREATE INDEX IF NOT EXISTS paths_nar_url ON paths(nar_url);
 """
 
 
+@contextlib.contextmanager
+def locked_cache_dir(root: str) -> Iterator[None]:
+    """Hold a cache dir's write lock (`.storekit/lock`, created if missing), as `cache gc` must.
+
+    Another process's lock only: threads of one process share their open file's lock, so a server
+    also serialises its own threads (`CacheDir.locked`).
+    """
+    meta = os.path.join(root, BOOKKEEPING)
+    try:
+        os.makedirs(meta, exist_ok=True)
+    except OSError as e:
+        raise StoreError(f"cannot lock the cache dir '{root}': {e.strerror or e}") from e
+    fd = open_lock_file(os.path.join(meta, "lock"))
+    try:
+        lock_fd(fd, exclusive=True)
+        yield
+    finally:
+        os.close(fd)  # closing the last descriptor releases the flock
+
+
 class CacheDirError(StoreError):
     """The cache dir itself failed (disk full, permissions): not the upstream's fault."""
 

@@ -8,9 +8,7 @@ Real Nix as the client is in tests/interop/test_pull_through_interop.py.
 
 from __future__ import annotations
 
-import fcntl
 import http.client
-import os
 import subprocess
 import sys
 import threading
@@ -35,7 +33,7 @@ from s3_server import RadosGW
 from storekit.errors import StoreError
 from storekit.narinfo import NarInfo
 from storekit.store.open import open_store
-from storekit.transfer.cache_dir import CacheDir
+from storekit.transfer.cache_dir import CacheDir, locked_cache_dir
 from storekit.transfer.copy import copy_closure
 from storekit.transfer.serve import CacheServer
 
@@ -226,19 +224,13 @@ def test_a_gc_holding_the_lock_holds_off_additions(tmp_path: Path) -> None:
     with running(CacheServer(store)) as origin:
         leaf = pull_server(tmp_path / "leaf", [origin.url], log=[])
         with running(leaf):
-            fd = os.open(tmp_path / "leaf" / ".storekit" / "lock", os.O_RDWR)
-            fcntl.flock(fd, fcntl.LOCK_EX)
             results: list[int] = []
-            asker = threading.Thread(
-                target=lambda: results.append(get(f"{leaf.url}/{top.hash_part}.narinfo")[0])
-            )
-            asker.start()
-            asker.join(1.0)
-            try:
+            url = f"{leaf.url}/{top.hash_part}.narinfo"
+            asker = threading.Thread(target=lambda: results.append(get(url)[0]))
+            with locked_cache_dir(str(tmp_path / "leaf")):
+                asker.start()
+                asker.join(1.0)
                 assert asker.is_alive() and not list((tmp_path / "leaf").glob("*.narinfo"))
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
             asker.join()
     assert results == [200] and (tmp_path / "leaf" / f"{top.hash_part}.narinfo").exists()
 
