@@ -119,10 +119,13 @@ class HttpServer(ABC):
         )
         await runner.setup()
         stop = asyncio.Event()
-        with self._state:
-            self._loop, self._stop = asyncio.get_running_loop(), stop
-            if self._stop_requested:
-                stop.set()
+        with self._state:  # a shutdown() before this point finds no loop and leaves the flag instead
+            stopped_early = self._stop_requested
+            if not stopped_early:
+                self._loop, self._stop = asyncio.get_running_loop(), stop
+        if stopped_early:
+            await runner.cleanup()
+            return
         try:
             await web.SockSite(runner, self._sock).start()
             await stop.wait()

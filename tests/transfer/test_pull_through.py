@@ -248,3 +248,16 @@ def test_pull_through_usage_errors(tmp_path: Path) -> None:
     ]:
         proc = subprocess.run([*argv, *extra], capture_output=True, text=True, timeout=120, cwd=tmp_path)
         assert proc.returncode == 1 and message in proc.stderr, proc.stderr
+
+
+def test_a_cache_dir_seeded_as_a_file_cache_is_adopted_and_fitted(tmp_path: Path) -> None:
+    """Paths written by `copy --to file://DIR` are served, and count against --max-size at start-up."""
+    store, dep, top = origin_store()
+    with open_store(f"file://{tmp_path / 'leaf'}?store={STORE_DIR}&compression=zstd") as seed:
+        copy_closure(store, seed, [top])
+    log: list[str] = []
+    with running(pull_server(tmp_path / "leaf", ["http://127.0.0.1:9"], log=log)) as leaf:
+        assert client_copy(leaf.url, [top]).closure([top]) == {dep, top}
+    with running(pull_server(tmp_path / "leaf", ["http://127.0.0.1:9"], log=log, max_size=400_000)):
+        assert len(verify_cache_dir(tmp_path / "leaf")) == 1  # one of the two ~300 kB paths had to go
+    assert sum("evicted" in line for line in log) == 1, log
