@@ -47,6 +47,9 @@ CACHE_INFO = "nix-cache-info"
 BOOKKEEPING = ".storekit"
 #: A temp file this old is a crashed download (no server has taken this long to verify a NAR).
 STALE_TEMP_S = 3600.0
+#: Uses of paths are written to lru.sqlite after this many, or this many seconds, or before evicting.
+FLUSH_EVERY = 256
+FLUSH_S = 30.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS paths (
@@ -79,6 +82,14 @@ def locked_cache_dir(root: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing the last descriptor releases the flock
+
+
+def _url_of(narinfo: bytes) -> str | None:
+    """The `URL:` of a narinfo, read without parsing the rest (a hit needs only that)."""
+    for line in narinfo.split(b"\n"):
+        if line.startswith(b"URL: "):
+            return line[5:].decode("utf-8", "replace").strip()
+    return None
 
 
 class CacheDirError(StoreError):
@@ -125,10 +136,17 @@ class CacheDir:
         self._db = sqlite3.connect(os.path.join(meta, "lru.sqlite"), check_same_thread=False)
         self._db.isolation_level = None  # autocommit: every statement is its own transaction
         self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" + _SCHEMA)
+        # Uses are noted in memory and written in batches (before an eviction, every FLUSH_S, at
+        # close): a hit then costs no database write. `_known` mirrors the table's hash parts.
+        self._known: set[str] = set()
+        self._used: dict[str, float] = {}
+        self._used_nars: dict[str, float] = {}
+        self._flushed_at = time.monotonic()
         self._check_cache_info()
         self.check()
 
     def close(self) -> None:
+        self._flush()
         with self._db_lock:
             self._db.close()
         os.close(self._lock_fd)
@@ -161,15 +179,16 @@ class CacheDir:
         data = self.transport.read(name)
         if data is None:
             return None
-        narinfo = self._parse(name, data)
-        if narinfo is None or narinfo.store_path.hash_part != hash_part:
+        url = _url_of(data)
+        if url is None or name_problem(url) is not None:
+            self._parse(name, data)  # says what is wrong with it
             return None
-        if not os.path.exists(os.path.join(self.root, narinfo.url)):
+        if not os.path.exists(os.path.join(self.root, url)):
             with self.locked():
                 if self._nar_missing(name):
-                    self._say(f"removed {narinfo.store_path} from the cache dir: its NAR is gone")
+                    self._say(f"removed '{name}' from the cache dir: its NAR is gone")
             return None
-        self._touch(hash_part, narinfo, len(data))
+        self._touch(hash_part, name, data)
         return data
 
     def nar_file(self, file_name: str) -> str | None:
@@ -181,7 +200,7 @@ class CacheDir:
         if not os.path.isfile(full):
             return None
         with self._db_lock:
-            self._db.execute("UPDATE paths SET last_used = ? WHERE nar_url = ?", (time.time(), url))
+            self._used_nars[url] = time.time()
         return full
 
     def _parse(self, name: str, data: bytes) -> NarInfo | None:
@@ -197,20 +216,35 @@ class CacheDir:
             return None
         return narinfo
 
-    def _touch(self, hash_part: str, narinfo: NarInfo, narinfo_size: int, when: float | None = None) -> None:
-        """Mark a path used now (or at `when`), adopting it when it is not in the bookkeeping yet."""
+    def _touch(self, hash_part: str, name: str, data: bytes, when: float | None = None) -> None:
+        """Note a use of a path now (or at `when`), adopting it when it is not in the bookkeeping yet."""
         when = time.time() if when is None else when
         with self._db_lock:
-            updated = self._db.execute(
-                "UPDATE paths SET last_used = ? WHERE hash_part = ?", (when, hash_part)
+            known = hash_part in self._known
+            if known:
+                self._used[hash_part] = when
+            due = len(self._used) >= FLUSH_EVERY or time.monotonic() - self._flushed_at > FLUSH_S
+        if not known:
+            narinfo = self._parse(name, data)
+            with contextlib.suppress(FileNotFoundError):
+                if narinfo is not None:
+                    size = os.stat(os.path.join(self.root, narinfo.url)).st_size + len(data)
+                    self._record(narinfo, size, when)
+        elif due:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Write the uses noted since the last flush."""
+        with self._db_lock:
+            used, self._used = self._used, {}
+            used_nars, self._used_nars = self._used_nars, {}
+            self._flushed_at = time.monotonic()
+            self._db.executemany(
+                "UPDATE paths SET last_used = ? WHERE hash_part = ?", ((t, h) for h, t in used.items())
             )
-            if updated.rowcount:
-                return
-        try:
-            size = os.stat(os.path.join(self.root, narinfo.url)).st_size + narinfo_size
-        except FileNotFoundError:
-            return
-        self._record(narinfo, size, when)
+            self._db.executemany(
+                "UPDATE paths SET last_used = ? WHERE nar_url = ?", ((t, u) for u, t in used_nars.items())
+            )
 
     def _record(self, narinfo: NarInfo, size: int, when: float) -> None:
         path = narinfo.store_path
@@ -219,6 +253,7 @@ class CacheDir:
                 "INSERT OR REPLACE INTO paths VALUES (?, ?, ?, ?, ?)",
                 (path.hash_part, path.name, narinfo.url, size, when),
             )
+            self._known.add(path.hash_part)
 
     # --- writing (under the lock) --------------------------------------------------------------------
 
@@ -248,6 +283,7 @@ class CacheDir:
                 known = {row[0] for row in self._db.execute("SELECT hash_part FROM paths")}
                 gone = [(h,) for h in known if f"{h}.narinfo" not in names]
                 self._db.executemany("DELETE FROM paths WHERE hash_part = ?", gone)
+                self._known = known - {h for (h,) in gone}
             for name in sorted(names):
                 hash_part = name.removesuffix(".narinfo")
                 if hash_part not in known:
@@ -256,24 +292,28 @@ class CacheDir:
             self._evict(keep=None)
 
     def _adopt(self, name: str) -> None:
-        full = os.path.join(self.root, name)
+        """Record a path others added, last used when its narinfo was written."""
         data = self.transport.read(name)
-        narinfo = None if data is None else self._parse(name, data)
-        if narinfo is not None and data is not None:
-            with contextlib.suppress(FileNotFoundError):
-                self._touch(narinfo.store_path.hash_part, narinfo, len(data), os.stat(full).st_mtime)
+        with contextlib.suppress(FileNotFoundError):
+            if data is not None:
+                mtime = os.stat(os.path.join(self.root, name)).st_mtime
+                self._touch(name.removesuffix(".narinfo"), name, data, mtime)
 
     def _nar_missing(self, name: str) -> bool:
         """Remove narinfo `name` if its NAR file is gone (under the lock); whether it was removed."""
         data = self.transport.read(name)
-        narinfo = None if data is None else self._parse(name, data)
-        if narinfo is None or os.path.exists(os.path.join(self.root, narinfo.url)):
+        url = None if data is None else _url_of(data)
+        if url is None or name_problem(url) is not None or os.path.exists(os.path.join(self.root, url)):
             return False
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(self.root, name))
-        with self._db_lock:
-            self._db.execute("DELETE FROM paths WHERE hash_part = ?", (name.removesuffix(".narinfo"),))
+        self._forget(name.removesuffix(".narinfo"))
         return True
+
+    def _forget(self, hash_part: str) -> None:
+        with self._db_lock:
+            self._db.execute("DELETE FROM paths WHERE hash_part = ?", (hash_part,))
+            self._known.discard(hash_part)
 
     def _remove_stale_temps(self) -> None:
         nar = os.path.join(self.root, "nar")
@@ -287,6 +327,7 @@ class CacheDir:
         """Remove least recently used paths until the cache fits `max_size` (never `keep`, just added)."""
         if self.max_size is None:
             return
+        self._flush()
         with self._db_lock:
             total = self._db.execute("SELECT COALESCE(SUM(size), 0) FROM paths").fetchone()[0]
             if total <= self.max_size:
@@ -311,8 +352,8 @@ class CacheDir:
         """Narinfo first, NAR last (unless another narinfo names the same file)."""
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(self.root, f"{hash_part}.narinfo"))
+        self._forget(hash_part)
         with self._db_lock:
-            self._db.execute("DELETE FROM paths WHERE hash_part = ?", (hash_part,))
             shared = self._db.execute("SELECT 1 FROM paths WHERE nar_url = ? LIMIT 1", (nar_url,)).fetchone()
         if shared is None:
             with contextlib.suppress(FileNotFoundError):
