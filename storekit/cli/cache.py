@@ -5,17 +5,27 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from storekit.cli._options import StoreOption, open_cli_store, print_json
-from storekit.errors import StoreError
+from storekit.cli._options import (
+    StoreOption,
+    TrustedKeysOption,
+    cli_config,
+    cli_store_dir,
+    open_cli_store,
+    parse_size,
+    print_json,
+)
+from storekit.errors import StoreError, StorekitError
 from storekit.relocate.plan import Mode
 from storekit.store.base import Store
 
 if TYPE_CHECKING:
+    from storekit.signing import SecretKey
     from storekit.transfer.relocating import RelocatingStore
 
 NAME = "cache"
@@ -30,7 +40,12 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Address to bind (default: this machine only).")] = (
         "127.0.0.1"
     ),
-    compression: Annotated[str, typer.Option("--compression", help="NAR compression: none or xz.")] = "none",
+    compression: Annotated[
+        str | None,
+        typer.Option(
+            "--compression", help="NAR compression: none, xz or zstd (made on the fly).", show_default="none"
+        ),
+    ] = None,
     sign_key: Annotated[
         str | None, typer.Option("--sign-key", help="Secret key file: sign narinfos as they are served.")
     ] = None,
@@ -71,12 +86,75 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    upstream: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--upstream",
+            metavar="URL",
+            help="Serve a pull-through cache of this binary cache (http(s)://, file:// or s3://; repeatable, "
+            "asked in the order given, the next when one fails) instead of --store; needs --cache-dir.",
+            show_default=False,
+        ),
+    ] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache-dir",
+            metavar="DIR",
+            help="With --upstream: the directory holding what was fetched (a file:// binary cache).",
+            show_default=False,
+        ),
+    ] = None,
+    max_size: Annotated[
+        str | None,
+        typer.Option(
+            "--max-size",
+            metavar="SIZE",
+            help="With --upstream: evict least recently used paths to keep --cache-dir under this size "
+            "(bytes, or a number with K, M, G or T).",
+            show_default=False,
+        ),
+    ] = None,
+    trusted_public_keys: TrustedKeysOption = None,
+    no_check_sigs: Annotated[
+        bool,
+        typer.Option("--no-check-sigs", help="With --upstream: accept paths without a trusted signature."),
+    ] = False,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", min=0.1, help="With --upstream: seconds an upstream may stay silent."),
+    ] = 30.0,
+    log_requests: Annotated[
+        bool, typer.Option("--log-requests", help="Log one line per request on stderr.")
+    ] = False,
 ) -> None:
-    """Serve a store over HTTP as a Nix binary cache until interrupted (Ctrl-C)."""
+    """Serve a store (or, with --upstream, a pull-through cache) over HTTP as a Nix binary cache.
+
+    Runs until interrupted (Ctrl-C).
+    """
     from storekit.store.binary_cache import read_secret_key
     from storekit.transfer.serve import CacheServer
 
     keys = [read_secret_key(sign_key)] if sign_key else []
+    if upstream or cache_dir is not None:
+        if store is not None or relocate_from is not None or compression is not None:
+            raise StoreError(
+                "--upstream serves a pull-through cache: "
+                "it takes no --store, --relocate-from or --compression"
+            )
+        if not upstream or cache_dir is None:
+            raise StoreError("a pull-through cache needs both --upstream URL and --cache-dir DIR")
+        pull = PullOptions(
+            upstream,
+            cache_dir,
+            parse_size(max_size) if max_size else None,
+            trusted_public_keys,
+            no_check_sigs,
+            timeout,
+        )
+        return _serve_pull_through(pull, host, port, priority, keys, log_requests)
+    if max_size is not None:
+        raise StoreError("--max-size is for a pull-through cache (--upstream … --cache-dir …)")
     opened: Store = open_cli_store(store)
     try:
         relocator = None
@@ -90,11 +168,12 @@ def serve(
             opened,
             host,
             port,
-            compression=compression,
+            compression=compression or "none",
             secret_keys=keys,
             priority=priority,
             relocator=relocator,
             log=_log,
+            access_log=log_requests,
         )
         with server:
             typer.echo(f"serving '{opened.uri}' as a binary cache at {server.url}")
@@ -102,6 +181,70 @@ def serve(
                 server.serve_forever()
     finally:
         opened.close()
+
+
+@dataclass(frozen=True, slots=True)
+class PullOptions:
+    upstreams: list[str]
+    cache_dir: Path
+    max_size: int | None
+    trusted_public_keys: str | None
+    no_check_sigs: bool
+    timeout: float
+
+
+def _serve_pull_through(
+    options: PullOptions, host: str, port: int, priority: int, keys: list[SecretKey], access_log: bool
+) -> None:
+    """`cache serve --upstream …`: see storekit/transfer/pull_through.py."""
+    from storekit.store.substituters import SignaturePolicy
+    from storekit.transfer.cache_dir import CacheDir
+    from storekit.transfer.pull_through import PullThrough, PullThroughServer
+    from storekit.transfer.upstream import Upstream
+
+    store_dir = cli_store_dir(_pull_store_dir(options))
+    trusted = [options.trusted_public_keys or "", *cli_config().trusted_public_keys]
+    policy = SignaturePolicy.from_text(trusted, require_sigs=not options.no_check_sigs)
+    cache = CacheDir(
+        str(options.cache_dir), store_dir, max_size=options.max_size, priority=priority, log=_log
+    )
+    try:
+        upstreams = [Upstream(u, store_dir, timeout=options.timeout) for u in options.upstreams]
+        pull = PullThrough(cache, upstreams, policy, secret_keys=keys, log=_log)
+        server = PullThroughServer(pull, host, port, log=_log, access_log=access_log)
+    except BaseException:
+        cache.close()
+        raise
+    with server:  # closes the cache dir too
+        names = ", ".join(f"'{u.uri}'" for u in upstreams)
+        typer.echo(f"serving a pull-through cache of {names} in '{cache.root}' at {server.url}")
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()
+
+
+def _pull_store_dir(options: PullOptions) -> str:
+    """An upstream's `?store=`, else the cache dir's nix-cache-info, else the first upstream that says."""
+    from storekit.transfer.cache_dir import cached_store_dir
+    from storekit.transfer.upstream import open_transport, upstream_store_dir
+
+    for spec in options.upstreams:
+        explicit = open_transport(spec)[1]
+        if explicit is not None:
+            return explicit
+    found = cached_store_dir(str(options.cache_dir)) if options.cache_dir.is_dir() else None
+    for spec in options.upstreams:
+        if found is not None:
+            return found
+        try:
+            found = upstream_store_dir(spec, options.timeout)
+        except StorekitError as e:
+            _log(f"upstream '{spec}': {e}")
+    if found is None:
+        raise StoreError(
+            "cannot tell the store dir of the pull-through cache: no upstream's nix-cache-info says it; "
+            "add it to an upstream's URL (?store=/nix/store)"
+        )
+    return found
 
 
 def _log(message: str) -> None:

@@ -1,10 +1,13 @@
 """`storekit cache serve`: any store served over HTTP as a Nix binary cache (like nix-serve).
 
-Routes: `/nix-cache-info`, `/<hashpart>.narinfo`, `/nar/<hashpart>-<nar hash>.nar[.xz]`. A NAR's URL
-names the path and its NAR hash, so the server needs no state: it looks the path up, checks the hash
-is still the one it advertised, and streams `dump_path` output straight to the socket (uncompressed
-with a `Content-Length`, or xz with chunked encoding). Narinfos are signed on the fly when a secret key
-is given. It binds to 127.0.0.1 unless told otherwise: serving a store to a network is a decision.
+Routes: `/nix-cache-info`, `/<hashpart>.narinfo`, `/nar/<hashpart>-<nar hash>.nar[.xz|.zst]`. A NAR's
+URL names the path and its NAR hash, so the server needs no state: it looks the path up, checks the
+hash is still the one it advertised, and streams `dump_path` output straight to the socket
+(uncompressed with a `Content-Length` and `Range` support, so an interrupted download resumes; xz or
+zstd compressed on the fly, chunked). Narinfos are signed on the fly when a secret key is given. It
+binds to 127.0.0.1 unless told otherwise: serving a store to a network is a decision. The HTTP
+server is aiohttp's (`http_server.py`); `pull_through.py` is the other kind of `cache serve`, a
+cache of upstream caches.
 
 A storekit extension, given a `relocator` (`cache serve --relocate-from`): `GET /relocate/<hash part>`
 relocates the closure of the upstream path with that hash part and answers its new store path as
@@ -14,29 +17,29 @@ Nix never calls it; it is how a client learns a content-addressed name it cannot
 
 from __future__ import annotations
 
-import lzma
 import re
-import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from aiohttp import web
 
 from storekit.errors import StorekitError
 from storekit.narinfo import NarInfo, NixCacheInfo
 from storekit.signing import SecretKey
 from storekit.store.base import Store, ValidPathInfo
+from storekit.store.compression import EXTENSIONS, compressor_for
 from storekit.storepath import StorePath
+from storekit.transfer.http_server import HttpServer, Log, byte_range, byte_slice, not_found, text
 
-COMPRESSIONS = ("none", "xz")
+COMPRESSIONS = ("none", "xz", "zstd")
 _NARINFO = re.compile(r"^/([0-9a-df-np-sv-z]{32})\.narinfo$")
 _RELOCATE = re.compile(r"^/relocate/([0-9a-df-np-sv-z]{32})$")
-_NAR = re.compile(r"^/nar/([0-9a-df-np-sv-z]{32})-([0-9a-df-np-sv-z]{52})\.nar(\.xz)?$")
+_NAR = re.compile(r"^/nar/([0-9a-df-np-sv-z]{32})-([0-9a-df-np-sv-z]{52})\.nar(\.xz|\.zst)?$")
+NAR_TYPE = "application/x-nix-nar"
 
 
-class CacheServer(ThreadingHTTPServer):
-    """A threading HTTP server over one store; `url` is where it listens (port 0 picks a free one)."""
-
-    daemon_threads = True
+class CacheServer(HttpServer):
+    """An HTTP server over one store; `url` is where it listens (port 0 picks a free one)."""
 
     def __init__(
         self,
@@ -48,7 +51,8 @@ class CacheServer(ThreadingHTTPServer):
         secret_keys: Iterable[SecretKey] = (),
         priority: int = 30,
         relocator: Callable[[str], StorePath | None] | None = None,
-        log: Callable[[str], None] | None = None,
+        log: Log | None = None,
+        access_log: bool = False,
     ) -> None:
         if compression not in COMPRESSIONS:
             raise StorekitError(f"cache serve: compression must be one of {', '.join(COMPRESSIONS)}")
@@ -57,29 +61,26 @@ class CacheServer(ThreadingHTTPServer):
         self.secret_keys = tuple(secret_keys)
         self.cache_info = NixCacheInfo(store.store_dir.path, want_mass_query=True, priority=priority)
         self.relocator = relocator
-        self.log = log
         self.store_lock = threading.Lock()  # one store handle (one SQLite connection) for all threads
-        try:
-            super().__init__((host, port), _Handler)
-        except OSError as e:
-            raise StorekitError(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
+        super().__init__(host, port, log=log, access_log=access_log)
 
-    def handle_error(self, request: object, client_address: object) -> None:
-        """A client that went away mid-answer is one log line, not a traceback; anything else is a bug."""
-        error = sys.exc_info()[1]
-        if isinstance(error, ConnectionError):  # BrokenPipeError, ConnectionResetError, ...
-            if self.log is not None:
-                host, port = client_address[:2]  # type: ignore[index]
-                self.log(f"client {host}:{port} disconnected before the answer was sent ({error.strerror})")
-            return
-        super().handle_error(request, client_address)  # type: ignore[arg-type]
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        host = host.decode() if isinstance(host, bytes) else host
-        shown = f"[{host}]" if ":" in host else host
-        return f"http://{shown}:{port}"
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        if path == "/nix-cache-info":
+            return text(self.cache_info.to_text(), "text/x-nix-cache-info")
+        if m := _NARINFO.match(path):
+            narinfo = await self.blocking(self.narinfo, m.group(1))
+            if narinfo is not None:
+                return text(narinfo.to_text(), "text/x-nix-narinfo")
+        elif (m := _NAR.match(path)) and (m.group(3) or "") == EXTENSIONS[self.compression]:
+            found = await self.blocking(self.nar, m.group(1), m.group(2))
+            if found is not None:
+                return await self._send_nar(request, *found)
+        elif m := _RELOCATE.match(path):
+            new = await self.blocking(self.relocated, m.group(1))
+            if new is not None:
+                return text(f"{new}\n")
+        return not_found()
 
     def narinfo(self, hash_part: str) -> NarInfo | None:
         with self.store_lock:
@@ -88,21 +89,20 @@ class CacheServer(ThreadingHTTPServer):
         return None if info is None else self._narinfo_of(info)
 
     def _narinfo_of(self, info: ValidPathInfo) -> NarInfo:
-        xz = self.compression == "xz"
-        narinfo = NarInfo(
+        plain = self.compression == "none"
+        return NarInfo(
             store_path=info.path,
-            url=f"nar/{info.path.hash_part}-{info.nar_hash.nix32}.nar" + (".xz" if xz else ""),
+            url=f"nar/{info.path.hash_part}-{info.nar_hash.nix32}.nar{EXTENSIONS[self.compression]}",
             nar_hash=info.nar_hash,
             nar_size=info.nar_size,
             compression=self.compression,
-            file_hash=None if xz else info.nar_hash,
-            file_size=0 if xz else info.nar_size,
+            file_hash=info.nar_hash if plain else None,
+            file_size=info.nar_size if plain else 0,
             references=tuple(sorted(r.base_name for r in info.references)),
             deriver=info.deriver.base_name if info.deriver else None,
             sigs=tuple(sorted(info.sigs | {k.sign(info.fingerprint()) for k in self.secret_keys})),
             ca=info.ca,
         )
-        return narinfo
 
     def relocated(self, hash_part: str) -> StorePath | None:
         """`/relocate/<hash part>`: the new path of that upstream path (None: no relocator, or unknown)."""
@@ -120,86 +120,42 @@ class CacheServer(ThreadingHTTPServer):
                 return None
             return info.nar_size, self.store.nar_from_path(info.path)
 
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: CacheServer
-
-    def do_GET(self) -> None:
-        self._respond(head=False)
-
-    def do_HEAD(self) -> None:
-        self._respond(head=True)
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Quiet: a substituter asks for many missing narinfos, each a 404 that is no news."""
-
-    def _respond(self, *, head: bool) -> None:
-        path = self.path.split("?", 1)[0]
+    async def _send_nar(self, request: web.Request, size: int, chunks: Iterator[bytes]) -> web.StreamResponse:
+        """Uncompressed: a Content-Length and `Range`; compressed on the fly: chunked, the whole NAR."""
+        if self.compression != "none":
+            return await self.stream(
+                request, _compressed(chunks, self.compression), content_type=NAR_TYPE, length=None
+            )
+        headers = {"Accept-Ranges": "bytes"}
         try:
-            if path == "/nix-cache-info":
-                return self._text(self.server.cache_info.to_text(), "text/x-nix-cache-info", head)
-            if m := _NARINFO.match(path):
-                narinfo = self.server.narinfo(m.group(1))
-                if narinfo is not None:
-                    return self._text(narinfo.to_text(), "text/x-nix-narinfo", head)
-            elif (m := _NAR.match(path)) and bool(m.group(3)) == (self.server.compression == "xz"):
-                found = self.server.nar(m.group(1), m.group(2))
-                if found is not None:
-                    return self._nar(*found, head=head)
-            elif m := _RELOCATE.match(path):
-                new = self.server.relocated(m.group(1))
-                if new is not None:
-                    return self._text(f"{new}\n", "text/plain", head)
-        except StorekitError as e:
-            if self.server.log is not None:
-                self.server.log(f"{self.command} {path}: {e}")
-            return self._text(f"{e}\n", "text/plain", head, status=500)
-        self._text("not found\n", "text/plain", head, status=404)
+            wanted = byte_range(request.headers.get("Range"), size)
+        except web.HTTPException:
+            await self.blocking(_close, chunks)
+            raise
+        if wanted is None:
+            return await self.stream(request, chunks, content_type=NAR_TYPE, length=size, headers=headers)
+        start, end = wanted
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+        part = byte_slice(chunks, start, end)
+        return await self.stream(
+            request, part, content_type=NAR_TYPE, length=end - start, status=206, headers=headers
+        )
 
-    def _text(self, text: str, content_type: str, head: bool, status: int = 200) -> None:
-        body = text.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if not head:
-            self.wfile.write(body)
 
-    def _nar(self, size: int, chunks: Iterator[bytes], *, head: bool) -> None:
-        xz = self.server.compression == "xz"
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-nix-nar")
-        if xz:
-            self.send_header("Transfer-Encoding", "chunked")
-        else:
-            self.send_header("Content-Length", str(size))
-        self.end_headers()
-        if head:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
-            return
-        try:
-            if xz:
-                self._send_xz(chunks)
-            else:
-                for chunk in chunks:
-                    self.wfile.write(chunk)
-        except (ConnectionError, StorekitError) as e:
-            # the status line is gone: closing early is how the client learns the body is incomplete
-            self.close_connection = True
-            if self.server.log is not None:
-                why = f"client disconnected ({e.strerror})" if isinstance(e, ConnectionError) else str(e)
-                self.server.log(f"{self.command} {self.path}: answer cut short: {why}")
-
-    def _send_xz(self, chunks: Iterator[bytes]) -> None:
-        compressor = lzma.LZMACompressor(lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=6)
+def _compressed(chunks: Iterator[bytes], compression: str) -> Iterator[bytes]:
+    """A NAR compressed as it is made (xz as Nix's settings make it, or zstd)."""
+    compressor = compressor_for(compression)
+    assert compressor is not None
+    try:
         for chunk in chunks:
-            self._send_chunk(compressor.compress(chunk))
-        self._send_chunk(compressor.flush())
-        self.wfile.write(b"0\r\n\r\n")
+            if data := compressor.compress(chunk):
+                yield data
+        yield compressor.flush()
+    finally:
+        _close(chunks)
 
-    def _send_chunk(self, data: bytes) -> None:
-        if data:
-            self.wfile.write(b"%x\r\n" % len(data) + data + b"\r\n")
+
+def _close(chunks: Iterator[bytes]) -> None:
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()

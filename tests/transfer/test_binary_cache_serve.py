@@ -4,6 +4,7 @@ storekit's own HTTP client reading it (real Nix reading it is in tests/interop/t
 
 from __future__ import annotations
 
+import http.client
 import threading
 import urllib.error
 import urllib.request
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from storekit.nar.writer import File, to_bytes
 from storekit.narinfo import NarInfo, NixCacheInfo
 from storekit.signing import SecretKey
 from storekit.store.binary_cache import BinaryCacheStore
@@ -25,7 +27,7 @@ STORE_DIR = StoreDir("/opt/serve-test/store")
 KEY = SecretKey.generate("serve-unit-1")
 
 
-@pytest.fixture(params=["none", "xz"])
+@pytest.fixture(params=["none", "xz", "zstd"])
 def server(request: pytest.FixtureRequest) -> Iterator[CacheServer]:
     store = MemoryStore(STORE_DIR)
     dep = store.add_text("dep.txt", b"dep\n")
@@ -76,3 +78,37 @@ def test_storekit_reads_its_own_server(server: CacheServer) -> None:
     copy_closure(cache, dst, [top], policy=SignaturePolicy({KEY.name: KEY.public_key()}))
     assert dst.closure([top]) == server.store.closure([top])
     assert b"".join(dst.nar_from_path(top)) == b"".join(server.store.nar_from_path(top))
+
+
+def test_plain_nars_resume_with_range_on_one_connection() -> None:
+    """A NAR made on the fly answers `Range` (206, Content-Range), 416 past its end, over keep-alive."""
+    store = MemoryStore(STORE_DIR)
+    big = store.add_text("big.txt", bytes(range(256)) * 4000)
+    nar = b"".join(store.nar_from_path(big))
+    assert nar == to_bytes(File(bytes(range(256)) * 4000))
+    srv = CacheServer(store, port=0)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", srv.server_address[1], timeout=30)
+        conn.request("GET", f"/{big.hash_part}.narinfo")
+        narinfo = NarInfo.parse(conn.getresponse().read().decode(), STORE_DIR)
+        sock = conn.sock
+        for header, status, body in [
+            ("bytes=1000-1999", 206, nar[1000:2000]),
+            ("bytes=700000-", 206, nar[700000:]),
+            ("bytes=-10", 206, nar[-10:]),
+            ("bytes=0-0,5-6", 200, nar),  # several ranges: the whole NAR, as a server may answer
+        ]:
+            conn.request("GET", f"/{narinfo.url}", headers={"Range": header})
+            answer = conn.getresponse()
+            assert (answer.status, answer.read()) == (status, body), header
+        conn.request("GET", f"/{narinfo.url}", headers={"Range": f"bytes={len(nar)}-"})
+        answer = conn.getresponse()
+        assert answer.status == 416 and answer.headers["Content-Range"] == f"bytes */{len(nar)}"
+        answer.read()
+        assert conn.sock is sock
+        conn.close()
+    finally:
+        srv.shutdown()
+        srv.server_close()
