@@ -1,0 +1,189 @@
+"""`storekit cache gc`: delete from a binary cache what no kept closure reaches, never breaking it.
+
+The cache is read once (every file, every narinfo, realisation and debuginfo link), the pure planner
+(`cache_gc_plan`) decides what goes and in which waves, and the waves are deleted in order, durably
+(synced) between waves. All of it happens under the cache's lock when it has one, so a cache server
+storing into the same directory waits rather than racing. Killed at any point, the cache is
+consistent (the order guarantees it) and a rerun finishes the job, since it plans from what is there.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from storekit.errors import InvalidValue, NarInfoError, StoreError
+from storekit.narinfo import NarInfo
+from storekit.progress import Progress, ProgressEvent
+from storekit.store.cache_files import CacheFiles
+from storekit.storepath import StoreDir, StorePath
+from storekit.transfer.cache_gc_plan import (
+    HASH_PART_LEN,
+    CachedPath,
+    Deletion,
+    GcPlan,
+    Snapshot,
+    integrity_problems,
+    plan_gc,
+)
+
+#: Narinfos read at once (an S3 or remote directory answers each in a round trip).
+READ_JOBS = 16
+#: Files deleted per request (S3's DeleteObjects takes at most 1,000 keys).
+BATCH = 1000
+_NARINFO = re.compile(r"^[0-9a-z]{32}\.narinfo$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"(\d+)([smhdw])")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration such as `30d`, `12h`, `1w2d` or `90m` (s, m, h, d, w)."""
+    if not text or _DURATION.sub("", text) != "":
+        raise InvalidValue(
+            f"'{text}' is not a duration: give a number with a unit, s, m, h, d or w (e.g. 30d, 12h, 1w2d)"
+        )
+    return float(sum(int(n) * _UNITS[u] for n, u in _DURATION.findall(text)))
+
+
+@dataclass(frozen=True, slots=True)
+class GcResult:
+    """What a collection did (or, with `dry_run`, would do)."""
+
+    plan: GcPlan
+    deleted: tuple[Deletion, ...]
+    dry_run: bool
+    warnings: tuple[str, ...]
+
+    @property
+    def bytes_freed(self) -> int:
+        return sum(d.size for d in self.deleted)
+
+
+def read_snapshot(files: CacheFiles, store_dir: StoreDir) -> Snapshot:
+    """List the cache and read every narinfo, realisation and debuginfo link in it."""
+    listing = {f.name: f for f in files.list_files()}
+    narinfos = [n for n in listing if _NARINFO.match(n)]
+    with ThreadPoolExecutor(READ_JOBS, thread_name_prefix="storekit-cache-gc") as pool:
+        read = dict(zip(narinfos, pool.map(files.read, narinfos), strict=True))
+        links = [n for n in listing if n.endswith(".doi") or n.startswith("debuginfo/")]
+        link_data = dict(zip(links, pool.map(files.read, links), strict=True))
+    paths = {}
+    for name, data in read.items():
+        if data is None:  # deleted since listed (another collector, the server's eviction)
+            del listing[name]
+            continue
+        paths[name[:HASH_PART_LEN]] = _cached_path(data, name, store_dir, files.uri)
+    realisations, debuginfo = {}, {}
+    for name, data in link_data.items():
+        target = _link_target(name, data) if data is not None else None
+        if target is None:
+            continue
+        if name.endswith(".doi"):
+            realisations[name] = target
+        else:
+            debuginfo[name] = target
+    return Snapshot(listing, paths, realisations, debuginfo)
+
+
+def _cached_path(data: bytes, name: str, store_dir: StoreDir, uri: str) -> CachedPath:
+    """A narinfo's facts; a corrupt one stops the collection (its NAR and references are unknown)."""
+    whence = f"{uri}/{name}"
+    try:
+        info = NarInfo.parse(data.decode("utf-8"), store_dir, whence)
+    except (UnicodeDecodeError, NarInfoError) as e:
+        raise StoreError(
+            f"cannot collect garbage in '{uri}': narinfo '{name}' is unreadable ({e}); "
+            "nothing was deleted (delete or repair that file, then run again)"
+        ) from e
+    hash_part = name[:HASH_PART_LEN]
+    if info.store_path.hash_part != hash_part:
+        raise StoreError(
+            f"cannot collect garbage in '{uri}': narinfo '{name}' describes '{info.store_path}'; "
+            "nothing was deleted"
+        )
+    refs = frozenset(r[:HASH_PART_LEN] for r in info.references) - {hash_part}
+    return CachedPath(hash_part, info.store_path.base_name, info.url, refs, info.deriver)
+
+
+def _link_target(name: str, data: bytes) -> str | None:
+    """A realisation's output hash part, or the NAR file a debuginfo link points into (None: unreadable)."""
+    try:
+        value = json.loads(data)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(value, dict):
+        return None
+    if name.endswith(".doi"):
+        out = value.get("outPath")
+        return posixpath.basename(out)[:HASH_PART_LEN] if isinstance(out, str) and out else None
+    archive = value.get("archive")
+    if not isinstance(archive, str):
+        return None
+    return posixpath.normpath(posixpath.join("debuginfo", archive))
+
+
+def resolve_keep(snapshot: Snapshot, keep: Sequence[StorePath], uri: str) -> list[str]:
+    """The hash parts of the `--keep` paths; a path the cache lacks is an error (a typo would empty it)."""
+    missing = [str(p) for p in keep if snapshot.paths.get(p.hash_part, None) is None
+               or snapshot.paths[p.hash_part].base_name != p.base_name]  # fmt: skip
+    if missing:
+        raise StoreError(
+            f"binary cache '{uri}' has no narinfo for {', '.join(repr(m) for m in missing)}; "
+            "nothing was deleted (a path to keep must be in the cache)"
+        )
+    return [p.hash_part for p in keep]
+
+
+def collect_cache_garbage(
+    files: CacheFiles,
+    store_dir: StoreDir,
+    keep: Sequence[StorePath],
+    *,
+    keep_since: float | None = None,
+    dry_run: bool = False,
+    now: float | None = None,
+    progress: Progress | None = None,
+    on_deleted: Callable[[Deletion], None] | None = None,
+) -> GcResult:
+    """Delete every file of the cache that the closures of `keep` (and of paths written within
+    `keep_since` seconds) do not need, in the planner's order; `on_deleted` hears of each deletion."""
+    now = time.time() if now is None else now
+    with files.lock():
+        snapshot = read_snapshot(files, store_dir)
+        warnings = tuple(integrity_problems(snapshot))
+        roots = resolve_keep(snapshot, keep, files.uri)
+        plan = plan_gc(snapshot, roots, cutoff=None if keep_since is None else now - keep_since, now=now)
+        if dry_run:
+            return GcResult(plan, plan.deletions, True, warnings)
+        deleted = _delete(files, plan, progress, on_deleted)
+    return GcResult(plan, deleted, False, warnings)
+
+
+def _delete(
+    files: CacheFiles,
+    plan: GcPlan,
+    progress: Progress | None,
+    on_deleted: Callable[[Deletion], None] | None,
+) -> tuple[Deletion, ...]:
+    done: list[Deletion] = []
+    total = len(plan.deletions)
+    for wave in plan.waves():
+        if on_deleted is None:
+            for start in range(0, len(wave), BATCH):
+                batch = wave[start : start + BATCH]
+                files.delete([d.name for d in batch])
+                done.extend(batch)
+                if progress is not None:
+                    progress(ProgressEvent("gc", len(done), total, "files", item=batch[-1].name))
+        else:  # one at a time, so the caller sees every intermediate state
+            for d in wave:
+                files.delete([d.name])
+                done.append(d)
+                on_deleted(d)
+        files.sync()
+    return tuple(done)
