@@ -1,4 +1,5 @@
-"""`storekit cache`: serve a store as an HTTP binary cache; show what a cache says about itself."""
+"""`storekit cache`: serve a store as an HTTP binary cache; show what a cache says about itself; collect
+its garbage."""
 
 from __future__ import annotations
 
@@ -10,16 +11,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from storekit.cli._options import StoreOption, open_cli_store, print_json
+from storekit.cli._options import StoreOption, open_cli_store, opened_store, print_json, show_bytes
 from storekit.errors import StoreError
 from storekit.relocate.plan import Mode
 from storekit.store.base import Store
 
 if TYPE_CHECKING:
+    from storekit.transfer.cache_gc import GcResult
     from storekit.transfer.relocating import RelocatingStore
 
 NAME = "cache"
-HELP = "Serve a store as an HTTP binary cache; inspect binary caches."
+HELP = "Serve a store as an HTTP binary cache; inspect binary caches; delete what no kept closure needs."
 app = typer.Typer(no_args_is_help=True)
 
 
@@ -167,3 +169,86 @@ def info(
             typer.echo(cache_info.to_text(), nl=False)
     finally:
         cache.close()
+
+
+@app.command("gc")
+def gc(
+    uri: Annotated[
+        str,
+        typer.Argument(
+            help="The cache: file:///dir?store=…, s3://bucket?…, or a cache directory (a cache server's "
+            "--cache-dir; its store dir is read from its nix-cache-info)."
+        ),
+    ],
+    keep: Annotated[
+        list[str] | None,
+        typer.Option("--keep", help="A store path whose closure to keep (repeatable).", show_default=False),
+    ] = None,
+    keep_since: Annotated[
+        str | None,
+        typer.Option(
+            "--keep-since",
+            help="Also keep the closures of paths whose narinfo or NAR was written within this duration "
+            "(30d, 12h, 1w2d …), and any file that recent.",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would be deleted, with sizes; delete nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or per-file lines.")] = False,
+) -> None:
+    """Delete the narinfos and NARs of a binary cache that no kept closure needs."""
+    from storekit.cli._progress import progress_bar
+    from storekit.store.binary_cache import BinaryCacheStore
+    from storekit.store.cache_files import cache_files_for
+    from storekit.transfer.cache_gc import collect_cache_garbage, parse_duration
+
+    if not keep and keep_since is None:
+        raise StoreError("give --keep PATH or --keep-since DURATION: without either, everything would go")
+    since = None if keep_since is None else parse_duration(keep_since)
+    with opened_store(_cache_uri(uri)) as cache:
+        if not isinstance(cache, BinaryCacheStore):
+            raise StoreError(f"'{cache.uri}' is not a binary cache")
+        paths = [cache.store_dir.parse_path(p) for p in keep or []]
+        files = cache_files_for(cache.transport)
+        with progress_bar(quiet or as_json or dry_run, desc="deleting") as bar:
+            result = collect_cache_garbage(files, cache.store_dir, paths, keep_since=since,
+                                           dry_run=dry_run, progress=bar)  # fmt: skip
+    for warning in result.warnings:
+        _log(f"warning: {warning}")
+    _gc_report(result, quiet, as_json)
+
+
+def _cache_uri(uri: str) -> str:
+    """A cache directory as a `file://` URL for the store dir its `nix-cache-info` names; URLs as given."""
+    from storekit.narinfo import NixCacheInfo
+    from storekit.store.specs import FileCacheSpec
+
+    if "://" in uri or not os.path.isfile(os.path.join(uri, "nix-cache-info")):
+        return uri
+    with open(os.path.join(uri, "nix-cache-info"), encoding="utf-8", errors="replace") as f:
+        info = NixCacheInfo.parse(f.read(), os.path.join(uri, "nix-cache-info"))
+    return str(FileCacheSpec(os.path.abspath(uri), info.store_dir or "/nix/store"))
+
+
+def _gc_report(result: GcResult, quiet: bool, as_json: bool) -> None:
+    if as_json:
+        files = [{"name": d.name, "size": d.size, "kind": d.kind} for d in result.deleted]
+        paths = [d.path for d in result.deleted if d.kind == "narinfo"]
+        print_json({"dryRun": result.dry_run, "kept": len(result.plan.kept), "paths": paths,
+                    "files": files, "bytesFreed": result.bytes_freed})  # fmt: skip
+        return
+    if not quiet:
+        for d in result.deleted:
+            if result.dry_run:
+                typer.echo(f"would delete {d.name} ({d.size} bytes)")
+            else:
+                _log(f"deleted '{d.name}'")
+    count = sum(d.kind == "narinfo" for d in result.deleted)
+    verb, freed = ("would be deleted", "would be freed") if result.dry_run else ("deleted", "freed")
+    typer.echo(
+        f"{count} store paths ({len(result.deleted)} files) {verb}, {show_bytes(result.bytes_freed)} "
+        f"{freed}; {len(result.plan.kept)} store paths kept"
+    )
