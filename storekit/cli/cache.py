@@ -202,8 +202,7 @@ def gc(
     """Delete the narinfos and NARs of a binary cache that no kept closure needs."""
     from storekit.cli._progress import progress_bar
     from storekit.store.binary_cache import BinaryCacheStore
-    from storekit.store.cache_files import cache_files_for
-    from storekit.transfer.cache_gc import collect_cache_garbage, parse_duration
+    from storekit.transfer.cache_gc import cache_files_for, collect_cache_garbage, parse_duration
 
     if not keep and keep_since is None:
         raise StoreError("give --keep PATH or --keep-since DURATION: without either, everything would go")
@@ -249,6 +248,10 @@ def _gc_report(result: GcResult, quiet: bool, as_json: bool) -> None:
     count = sum(d.kind == "narinfo" for d in result.deleted)
     verb, freed = ("would be deleted", "would be freed") if result.dry_run else ("deleted", "freed")
     typer.echo(
-        f"{count} store paths ({len(result.deleted)} files) {verb}, {show_bytes(result.bytes_freed)} "
-        f"{freed}; {len(result.plan.kept)} store paths kept"
+        f"{_plural(count, 'store path')} ({_plural(len(result.deleted), 'file')}) {verb}, "
+        f"{show_bytes(result.bytes_freed)} {freed}; {_plural(len(result.plan.kept), 'store path')} kept"
     )
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

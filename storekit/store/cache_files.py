@@ -3,8 +3,8 @@
 `Transport` moves single named files and never deletes (a copy or a substituter has no business
 deleting). Collecting garbage needs three more things: every file with its size and modification
 time, deleting a batch of them, and a lock shared with other writers of the same cache. This module
-gives them for a cache directory (`file://`, and `storekit cache serve --cache-dir`) and an S3
-bucket; an HTTP cache cannot be listed or deleted from, and says so.
+gives them for a cache directory (`file://`, and `storekit cache serve --cache-dir`); `s3_files`
+for an S3 bucket. An HTTP cache cannot be listed or deleted from.
 
 A directory is read and changed relative to open directory descriptors, never following a symlink
 in place of one of the cache's subdirectories (`nar/`, `log/` …): deleting must not reach outside the
@@ -18,14 +18,13 @@ import errno
 import fcntl
 import os
 import stat
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from storekit.errors import StoreError
-from storekit.store.transport import FileTransport, Transport
+from storekit.store.transport import FileTransport
 
 #: A cache directory's lock: when this file exists at the top of the directory, every process that
 #: changes the directory (`cache serve --cache-dir` storing or evicting, `cache gc` deleting) holds an
@@ -73,21 +72,6 @@ class CacheFiles(Protocol):
     def lock(self) -> contextlib.AbstractContextManager[None]:
         """Exclude the cache's other writers while held (when the cache has a lock)."""
         ...
-
-
-def cache_files_for(transport: Transport) -> CacheFiles:
-    """The deletable files behind a binary cache's transport, or a `StoreError` saying why there are none."""
-    if isinstance(transport, FileTransport):
-        return DirectoryFiles(transport.root)
-    s3 = sys.modules.get("storekit.store.s3")  # loaded when an s3:// cache was opened, not before
-    if s3 is not None and isinstance(transport, s3.S3Transport):
-        from storekit.store.s3_files import S3Files
-
-        return S3Files(transport)
-    raise StoreError(
-        f"binary cache '{transport.uri}' cannot be listed or deleted from over its protocol; "
-        "run the garbage collection where its files are (a file:// directory or an s3:// bucket)"
-    )
 
 
 class DirectoryFiles:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
+import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,8 @@ from dataclasses import dataclass
 from storekit.errors import InvalidValue, NarInfoError, StoreError
 from storekit.narinfo import NarInfo
 from storekit.progress import Progress, ProgressEvent
-from storekit.store.cache_files import CacheFiles
+from storekit.store.cache_files import CacheFiles, DirectoryFiles
+from storekit.store.transport import FileTransport, Transport
 from storekit.storepath import StoreDir, StorePath
 from storekit.transfer.cache_gc_plan import (
     HASH_PART_LEN,
@@ -48,6 +50,21 @@ def parse_duration(text: str) -> float:
             f"'{text}' is not a duration: give a number with a unit, s, m, h, d or w (e.g. 30d, 12h, 1w2d)"
         )
     return float(sum(int(n) * _UNITS[u] for n, u in _DURATION.findall(text)))
+
+
+def cache_files_for(transport: Transport) -> CacheFiles:
+    """The deletable files behind a binary cache's transport, or a `StoreError` saying why there are none."""
+    if isinstance(transport, FileTransport):
+        return DirectoryFiles(transport.root)
+    s3 = sys.modules.get("storekit.store.s3")  # loaded when an s3:// cache was opened, not before
+    if s3 is not None and isinstance(transport, s3.S3Transport):
+        from storekit.store.s3_files import S3Files
+
+        return S3Files(transport)
+    raise StoreError(
+        f"binary cache '{transport.uri}' cannot be listed or deleted from over its protocol; "
+        "run the garbage collection where its files are (a file:// directory or an s3:// bucket)"
+    )
 
 
 @dataclass(frozen=True, slots=True)
