@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 
 from storekit.store.cache_files import SUBDIRS, TRACE_DIR, CacheFile
 from storekit.store.s3 import S3Error, S3Transport
-from storekit.store.transport import MAX_SMALL_FILE, name_problem
+from storekit.store.transport import name_problem
 
 #: DeleteObjects takes at most this many keys.
 DELETE_BATCH = 1000
@@ -37,8 +37,7 @@ class S3Files:
         return sorted(found, key=lambda f: f.name)
 
     def read(self, name: str) -> bytes | None:
-        data = self.transport.read(name)
-        return None if data is None or len(data) > MAX_SMALL_FILE else data
+        return self.transport.read(name)
 
     def delete(self, names: Sequence[str]) -> None:
         t = self.transport
