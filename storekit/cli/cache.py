@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from storekit.cli._options import StoreOption, open_cli_store, opened_store, print_json, show_bytes
+from storekit.cli._options import (
+    StoreOption,
+    open_cli_store,
+    opened_store,
+    print_json,
+    read_input,
+    resolve_path,
+    show_bytes,
+)
 from storekit.errors import StoreError
 from storekit.relocate.plan import Mode
 from storekit.store.base import Store
@@ -184,6 +192,15 @@ def gc(
         list[str] | None,
         typer.Option("--keep", help="A store path whose closure to keep (repeatable).", show_default=False),
     ] = None,
+    keep_from: Annotated[
+        str | None,
+        typer.Option(
+            "--keep-from",
+            help="A file of store paths whose closures to keep, one a line ('-': stdin), such as "
+            "`nix-store --query --requisites` prints.",
+            show_default=False,
+        ),
+    ] = None,
     keep_since: Annotated[
         str | None,
         typer.Option(
@@ -204,13 +221,19 @@ def gc(
     from storekit.store.binary_cache import BinaryCacheStore
     from storekit.transfer.cache_gc import cache_files_for, collect_cache_garbage, parse_duration
 
-    if not keep and keep_since is None:
-        raise StoreError("give --keep PATH or --keep-since DURATION: without either, everything would go")
+    named = list(keep or [])
+    if keep_from is not None:
+        named += read_input(keep_from).decode("utf-8", "replace").split()
+    if not named and keep_since is None:
+        raise StoreError(
+            "no path to keep: give --keep PATH, --keep-from FILE (not empty) or --keep-since DURATION; "
+            "without them, everything would go"
+        )
     since = None if keep_since is None else parse_duration(keep_since)
     with opened_store(_cache_uri(uri)) as cache:
         if not isinstance(cache, BinaryCacheStore):
             raise StoreError(f"'{cache.uri}' is not a binary cache")
-        paths = [cache.store_dir.parse_path(p) for p in keep or []]
+        paths = [resolve_path(cache, p) for p in named]
         files = cache_files_for(cache.transport)
         with progress_bar(quiet or as_json or dry_run, desc="deleting") as bar:
             result = collect_cache_garbage(files, cache.store_dir, paths, keep_since=since,

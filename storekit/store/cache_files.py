@@ -80,6 +80,7 @@ class DirectoryFiles:
     def __init__(self, root: str) -> None:
         self.root = root
         self.uri = f"file://{root}"
+        self._dirty: set[str] = set()
 
     def _open_dir(self, relative: str) -> int | None:
         """A descriptor of a subdirectory, entered component by component without following symlinks."""
@@ -133,25 +134,33 @@ class DirectoryFiles:
         return FileTransport(self.root).read(name)
 
     def delete(self, names: Sequence[str]) -> None:
+        by_dir: dict[str, list[str]] = {}
         for name in names:
             directory, _, base = name.rpartition("/")
+            by_dir.setdefault(directory, []).append(base)
+        for directory, bases in by_dir.items():
+            self._dirty.add(directory)
             fd = self._open_dir(directory)
             if fd is None:
                 continue
             try:
-                os.unlink(base, dir_fd=fd)
-            except FileNotFoundError:
-                pass
-            except OSError as e:
-                raise StoreError(
-                    f"binary cache '{self.uri}': cannot delete '{name}': {e.strerror or e}"
-                ) from e
+                for base in bases:
+                    self._unlink(fd, base, f"{directory}/{base}".lstrip("/"))
             finally:
                 os.close(fd)
 
+    def _unlink(self, dir_fd: int, base: str, name: str) -> None:
+        try:
+            os.unlink(base, dir_fd=dir_fd)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            raise StoreError(f"binary cache '{self.uri}': cannot delete '{name}': {e.strerror or e}") from e
+
     def sync(self) -> None:
-        for directory in ("", *SUBDIRS):
-            fd = self._open_dir(directory)
+        """fsync the directories deleted from since the last sync."""
+        while self._dirty:
+            fd = self._open_dir(self._dirty.pop())
             if fd is not None:
                 try:
                     os.fsync(fd)

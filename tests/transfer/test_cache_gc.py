@@ -17,8 +17,9 @@ from gc_cache import STORE_DIR, FakeCache, random_cache
 from storekit.errors import StoreError
 from storekit.store import cache_files
 from storekit.store.cache_files import LOCK_FILE, DirectoryFiles
+from storekit.store.transport import HttpTransport
 from storekit.storepath import StorePath
-from storekit.transfer.cache_gc import collect_cache_garbage, read_snapshot
+from storekit.transfer.cache_gc import cache_files_for, collect_cache_garbage, read_snapshot
 from storekit.transfer.cache_gc_plan import Deletion, closure
 
 
@@ -205,3 +206,8 @@ def test_a_symlinked_subdirectory_is_not_followed(tmp_path: Path) -> None:
     (tmp_path / "cache" / "log").symlink_to(outside)
     gc(cache, [keep])
     assert (outside / "precious").read_text() == "not the cache's"
+
+
+def test_an_http_cache_cannot_be_collected() -> None:
+    with pytest.raises(StoreError, match="cannot be listed or deleted from over its protocol"):
+        cache_files_for(HttpTransport("http://127.0.0.1:9/cache"))
