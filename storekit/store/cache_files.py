@@ -52,6 +52,8 @@ class CacheFiles(Protocol):
     """The files of one binary cache, listable and deletable (see the module docstring)."""
 
     uri: str
+    read_jobs: int
+    """How many files to read at once: 1 for a local directory, more where each read is a round trip."""
 
     def list_files(self) -> list[CacheFile]:
         """Every file of the cache's layout (top level, `nar/`, `log/`, `realisations/` …)."""
@@ -76,6 +78,8 @@ class CacheFiles(Protocol):
 
 class DirectoryFiles:
     """A cache in a local directory (`file://DIR`, or a cache server's `--cache-dir`)."""
+
+    read_jobs = 1
 
     def __init__(self, root: str) -> None:
         self.root = root

@@ -22,6 +22,8 @@ DELETE_BATCH = 1000
 class S3Files:
     """The cache files of one bucket (see the module docstring)."""
 
+    read_jobs = 16  # a GET is a round trip
+
     def __init__(self, transport: S3Transport) -> None:
         self.transport = transport
         self.uri = transport.uri

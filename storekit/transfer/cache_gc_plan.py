@@ -193,7 +193,7 @@ def integrity_problems(snapshot: Snapshot) -> list[str]:
     for _, p in sorted(snapshot.paths.items()):
         if p.url not in snapshot.files:
             problems.append(f"narinfo of '{p.base_name}' names NAR file '{p.url}', which is missing")
-        for r in sorted(p.references - snapshot.paths.keys()):
+        for r in sorted(r for r in p.references if r not in snapshot.paths):
             problems.append(f"narinfo of '{p.base_name}' refers to '{r}', whose narinfo is missing")
     for doi, target in sorted(snapshot.realisations.items()):
         if target not in snapshot.paths:
