@@ -1,6 +1,7 @@
 """`storekit cache gc` on caches real Nix 2.8 wrote (`nix copy --to file://…`), checked by real Nix:
 every kept closure still substitutes (`nix copy --from`, `nix-store --realise` with the cache as a
-substituter) into a fresh store, during a run killed halfway and after; deleted paths fail cleanly.
+substituter) into a fresh store, during a run killed halfway and after; deleted paths fail cleanly;
+realisations of content-addressed derivations go with their outputs.
 """
 
 from __future__ import annotations
@@ -156,3 +157,37 @@ def test_refusals_are_errors_and_delete_nothing(nix_store: NixStore, tmp_path: P
     assert proc.returncode == 1 and "not a duration" in proc.stderr
     assert sorted(os.listdir(cache)) == before
     assert storekit("cache", "gc", url, "--keep-since", "1d").stdout.startswith("0 store paths (0 files)")
+
+
+CA_NIX = """let mk = n: derivation { name = "ca-${n}"; builder = "/bin/sh"; system = builtins.currentSystem;
+  __contentAddressed = true; outputHashMode = "recursive"; outputHashAlgo = "sha256";
+  args = ["-c" "echo ${n} > $out"]; };
+in { a = mk "a"; b = mk "b"; }"""
+
+
+def test_realisations_of_ca_derivations_follow_their_outputs(nix_store: NixStore, tmp_path: Path) -> None:
+    """Nix 2.8 with ca-derivations writes `realisations/*.doi`; Nix then substitutes a kept CA output by
+    its derivation (through the realisation) and cannot for a deleted one."""
+    env = nix_store.env()
+    env["NIX_CONFIG"] += "\nexperimental-features = nix-command flakes ca-derivations"
+    (tmp_path / "ca.nix").write_text(CA_NIX)
+
+    def nix(*args: str, store: str = nix_store.uri) -> subprocess.CompletedProcess[str]:
+        argv = [args[0], "--store", store, *args[1:]]
+        return subprocess.run(argv, capture_output=True, text=True, env=env, cwd=tmp_path, check=False)
+
+    outs = {n: nix("nix-build", "--no-out-link", "ca.nix", "-A", n).stdout.strip() for n in "ab"}
+    cache = tmp_path / "cache"
+    assert nix("nix", "copy", "--to", f"file://{cache}", "-f", "ca.nix", "a", "b").returncode == 0
+    assert len(os.listdir(cache / "realisations")) == 2
+    url = f"file://{cache}?store={nix_store.store_dir}"
+    storekit("cache", "gc", url, "--keep", outs["a"])
+    (left,) = os.listdir(cache / "realisations")
+    assert os.path.basename(outs["a"]) in (cache / "realisations" / left).read_text()
+
+    fresh = fresh_nix_store(tmp_path / "fresh", nix_store.store_dir)
+    no_build = ("--max-jobs", "0", "--option", "substituters", url)
+    got = nix("nix-build", "--no-out-link", "ca.nix", "-A", "a", *no_build, store=fresh)
+    assert got.returncode == 0 and got.stdout.strip() == outs["a"], got.stderr
+    refused = nix("nix-build", "--no-out-link", "ca.nix", "-A", "b", *no_build, store=fresh)
+    assert refused.returncode != 0 and "unable to start any build" in refused.stderr, refused.stderr
