@@ -190,7 +190,35 @@ def collect_cache_garbage(
         if dry_run:
             return GcResult(plan, plan.deletions, True, warnings)
         deleted = _delete(files, plan, progress, on_deleted)
+        warnings += tuple(_late_problems(files, store_dir, snapshot))
     return GcResult(plan, deleted, False, warnings)
+
+
+def _late_problems(files: CacheFiles, store_dir: StoreDir, before: Snapshot) -> list[str]:
+    """Narinfos added during the collection that need a file it deleted.
+
+    A writer that takes no lock (`nix copy --to file://…`, a push to S3) may check that a reference
+    is in the cache, find it, and write a narinfo after the collection deleted that reference; only
+    a lock prevents it, so this at least says which paths to push again.
+    """
+    listing = {f.name for f in files.list_files()}
+    problems = []
+    for name in sorted(n for n in listing if _NARINFO.match(n) and n not in before.files):
+        data = files.read(name)
+        try:
+            added = _cached_path(data, name, store_dir, files.uri) if data is not None else None
+        except StoreError:
+            continue  # not this collection's business: it did not exist when the cache was read
+        if added is None:
+            continue
+        needed = [f"{r}.narinfo" for r in sorted(added.references)] + [added.url]
+        gone = [n for n in needed if n not in listing and n in before.files]
+        if gone:
+            problems.append(
+                f"'{added.base_name}' was added to the cache during the collection and needs "
+                f"{', '.join(gone)}, deleted meanwhile: copy its closure to the cache again"
+            )
+    return problems
 
 
 def _delete(

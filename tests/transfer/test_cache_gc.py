@@ -211,3 +211,21 @@ def test_a_symlinked_subdirectory_is_not_followed(tmp_path: Path) -> None:
 def test_an_http_cache_cannot_be_collected() -> None:
     with pytest.raises(StoreError, match="cannot be listed or deleted from over its protocol"):
         cache_files_for(HttpTransport("http://127.0.0.1:9/cache"))
+
+
+def test_a_push_during_the_collection_that_needs_a_deleted_path_is_reported(tmp_path: Path) -> None:
+    cache = FakeCache(tmp_path / "cache")
+    keep = cache.add("keep")
+    old = cache.add("old")
+    pushed: list[StorePath] = []
+
+    def push_meanwhile(d: Deletion) -> None:  # a writer without the lock, checking `old` just before
+        if not pushed:
+            pushed.append(cache.add("late", (old,)))
+
+    result = gc(cache, [keep], on_deleted=push_meanwhile)
+    assert [w for w in result.warnings if "late" in w] == [
+        f"'{pushed[0].base_name}' was added to the cache during the collection and needs "
+        f"{old.hash_part}.narinfo, deleted meanwhile: copy its closure to the cache again"
+    ]
+    assert gc(cache, [keep]).warnings  # the next run sees the broken narinfo too
