@@ -11,8 +11,9 @@ So the kept set is a closure (the `--keep` paths, the paths written within `--ke
 everything their narinfos' `References` reach), and what goes is deleted in waves: realisations and
 debuginfo links of deleted things first, then narinfos with referrers before referees (a narinfo is
 deleted only after every deleted narinfo referring to it), each with its `.ls` listing, then the
-NAR files no remaining narinfo names (a NAR shared by several narinfos stays while one of them does),
-then build logs of derivations nothing kept was built by and temp files of long-dead uploads.
+NAR files (`nar/*.nar*`) no remaining narinfo names (a NAR shared by several narinfos stays while
+one of them does), then build logs of derivations nothing kept was built by and temp files of
+long-dead uploads.
 Members of one wave do not depend on each other, so a wave may be deleted in one request (S3). A rerun
 computes the plan again from what is there, so a run killed anywhere converges.
 """
@@ -20,6 +21,7 @@ computes the plan again from what is there, so a run killed anywhere converges.
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -32,6 +34,10 @@ Kind = Literal["realisation", "debuginfo", "narinfo", "listing", "nar", "log", "
 #: An upload's temp file (`.tmp-…`) younger than this may still be written to: it is left alone.
 TEMP_GRACE_S = 24 * 3600.0
 HASH_PART_LEN = 32
+#: What a NAR file and a build log are named (`nar/<file hash>.nar[.xz]`, `log/<drv base name>`): other
+#: files in those directories (a cache server's bookkeeping, say) are not the collection's to delete.
+_NAR_FILE = re.compile(r"^nar/[0-9a-z]+\.nar(\.[0-9a-z]+)?$")
+_LOG_FILE = re.compile(r"^log/[0-9a-z]{32}-[^/]+\.drv$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,9 +160,9 @@ def plan_gc(snapshot: Snapshot, keep: Iterable[str], *, cutoff: float | None, no
         if nar not in kept_nars:
             add(0, name, "debuginfo")
     for name in snapshot.files:
-        if name.startswith("nar/") and name not in kept_nars and not is_temp(name):
+        if _NAR_FILE.match(name) and name not in kept_nars:
             add(last + 1, name, "nar")
-        elif name.startswith("log/") and name[4:] not in kept_drvs:
+        elif _LOG_FILE.match(name) and name[4:] not in kept_drvs:
             add(last + 2, name, "log")
         elif name.endswith(".ls") and "/" not in name and name[:-3] not in snapshot.paths:
             add(last + 2, name, "listing")

@@ -126,13 +126,13 @@ def test_keep_since_keeps_recent_paths_and_their_closures(tmp_path: Path) -> Non
     keep = cache.add("keep")
     cache.age_all(7 * 86400)
     new = cache.add("new", (dep,))  # written now
-    (tmp_path / "cache" / "nar" / "in-flight.nar").write_bytes(b"an upload whose narinfo is coming")
+    (tmp_path / "cache" / "nar" / "0inflight.nar").write_bytes(b"an upload whose narinfo is coming")
     result = gc(cache, [keep], keep_since=86400.0)
     assert set(result.plan.paths) == {old.base_name, other.base_name}
     left = cache.files()
     for p in (dep, new, keep):
         assert f"{p.hash_part}.narinfo" in left and cache.url_of(p) in left
-    assert "nar/in-flight.nar" in left
+    assert "nar/0inflight.nar" in left
     assert cache.problems() == []
 
 
