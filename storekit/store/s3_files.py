@@ -39,6 +39,8 @@ class S3Files:
         return sorted(found, key=lambda f: f.name)
 
     def read(self, name: str) -> bytes | None:
+        """A file this class just listed: told to the transport, whose listing may be older."""
+        self.transport.added(name)
         return self.transport.read(name)
 
     def delete(self, names: Sequence[str]) -> None:

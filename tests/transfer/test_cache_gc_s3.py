@@ -101,3 +101,21 @@ def test_s3_gc_stopped_midway_converges_and_the_cli_runs_on_s3(s3: RadosGW, tmp_
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.rstrip().endswith(f"; {kept} store paths kept")
     assert keys(s3, bucket) == cache.files()
+
+
+def test_s3_push_during_the_collection_is_reported(s3: RadosGW, tmp_path: Path) -> None:
+    cache = FakeCache(tmp_path / "dir")
+    keep = cache.add("keep")
+    old = cache.add("old")
+    bucket = bucket_from(s3, cache)
+    files = cache_files_for(s3_cache(s3, bucket).transport)
+    late = FakeCache(tmp_path / "late").add("late", (old,))
+    body = (tmp_path / "late" / f"{late.hash_part}.narinfo").read_bytes()
+
+    def push_meanwhile(d: Deletion, done: list[str] = []) -> None:  # noqa: B006
+        if not done:
+            done.append(d.name)
+            client(s3).put_object(Bucket=bucket, Key=f"{late.hash_part}.narinfo", Body=body)
+
+    result = collect_cache_garbage(files, STORE_DIR, [keep], on_deleted=push_meanwhile)
+    assert any(w.startswith(f"'{late.base_name}' was added to the cache during") for w in result.warnings)
