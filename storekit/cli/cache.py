@@ -1,4 +1,5 @@
-"""`storekit cache`: serve a store as an HTTP binary cache; show what a cache says about itself."""
+"""`storekit cache`: serve a store as an HTTP binary cache; show what a cache says about itself; collect
+its garbage."""
 
 from __future__ import annotations
 
@@ -17,8 +18,12 @@ from storekit.cli._options import (
     cli_config,
     cli_store_dir,
     open_cli_store,
+    opened_store,
     parse_size,
     print_json,
+    read_input,
+    resolve_path,
+    show_bytes,
 )
 from storekit.errors import StoreError, StorekitError
 from storekit.relocate.plan import Mode
@@ -26,10 +31,11 @@ from storekit.store.base import Store
 
 if TYPE_CHECKING:
     from storekit.signing import SecretKey
+    from storekit.transfer.cache_gc import GcResult
     from storekit.transfer.relocating import RelocatingStore
 
 NAME = "cache"
-HELP = "Serve a store as an HTTP binary cache; inspect binary caches."
+HELP = "Serve a store as an HTTP binary cache; inspect binary caches; delete what no kept closure needs."
 app = typer.Typer(no_args_is_help=True)
 
 
@@ -310,3 +316,104 @@ def info(
             typer.echo(cache_info.to_text(), nl=False)
     finally:
         cache.close()
+
+
+@app.command("gc")
+def gc(
+    uri: Annotated[
+        str,
+        typer.Argument(
+            help="The cache: file:///dir?store=…, s3://bucket?…, or a cache directory (a cache server's "
+            "--cache-dir; its store dir is read from its nix-cache-info)."
+        ),
+    ],
+    keep: Annotated[
+        list[str] | None,
+        typer.Option("--keep", help="A store path whose closure to keep (repeatable).", show_default=False),
+    ] = None,
+    keep_from: Annotated[
+        str | None,
+        typer.Option(
+            "--keep-from",
+            help="A file of store paths whose closures to keep, one a line ('-': stdin), such as "
+            "`nix-store --query --requisites` prints.",
+            show_default=False,
+        ),
+    ] = None,
+    keep_since: Annotated[
+        str | None,
+        typer.Option(
+            "--keep-since",
+            help="Also keep the closures of paths whose narinfo or NAR was written within this duration "
+            "(30d, 12h, 1w2d …), and any file that recent.",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would be deleted, with sizes; delete nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or per-file lines.")] = False,
+) -> None:
+    """Delete the narinfos and NARs of a binary cache that no kept closure needs."""
+    from storekit.cli._progress import progress_bar
+    from storekit.store.binary_cache import BinaryCacheStore
+    from storekit.transfer.cache_gc import cache_files_for, collect_cache_garbage, parse_duration
+
+    named = list(keep or [])
+    if keep_from is not None:
+        named += read_input(keep_from).decode("utf-8", "replace").split()
+    if not named and keep_since is None:
+        raise StoreError(
+            "no path to keep: give --keep PATH, --keep-from FILE (not empty) or --keep-since DURATION; "
+            "without them, everything would go"
+        )
+    since = None if keep_since is None else parse_duration(keep_since)
+    with opened_store(_cache_uri(uri)) as cache:
+        if not isinstance(cache, BinaryCacheStore):
+            raise StoreError(f"'{cache.uri}' is not a binary cache")
+        paths = [resolve_path(cache, p) for p in named]
+        files = cache_files_for(cache.transport)
+        with progress_bar(quiet or as_json or dry_run, desc="deleting") as bar:
+            result = collect_cache_garbage(files, cache.store_dir, paths, keep_since=since,
+                                           dry_run=dry_run, progress=bar)  # fmt: skip
+    for warning in result.warnings:
+        _log(f"warning: {warning}")
+    _gc_report(result, quiet, as_json)
+
+
+def _cache_uri(uri: str) -> str:
+    """A cache directory as a `file://` URL for the store dir its `nix-cache-info` names; URLs as given."""
+    from storekit.narinfo import NixCacheInfo
+    from storekit.store.specs import FileCacheSpec
+
+    if "://" in uri or not os.path.isfile(os.path.join(uri, "nix-cache-info")):
+        return uri
+    with open(os.path.join(uri, "nix-cache-info"), encoding="utf-8", errors="replace") as f:
+        info = NixCacheInfo.parse(f.read(), os.path.join(uri, "nix-cache-info"))
+    return str(FileCacheSpec(os.path.abspath(uri), info.store_dir or "/nix/store"))
+
+
+def _gc_report(result: GcResult, quiet: bool, as_json: bool) -> None:
+    if as_json:
+        files = [{"name": d.name, "size": d.size, "kind": d.kind} for d in result.deleted]
+        paths = [d.path for d in result.deleted if d.kind == "narinfo"]
+        print_json({"dryRun": result.dry_run, "kept": len(result.plan.kept), "paths": paths,
+                    "files": files, "bytesFreed": result.bytes_freed})  # fmt: skip
+        return
+    if not quiet:
+        for d in result.deleted:
+            if result.dry_run:
+                typer.echo(f"would delete {d.name} ({d.size} bytes)")
+            else:
+                _log(f"deleted '{d.name}'")
+    count = sum(d.kind == "narinfo" for d in result.deleted)
+    verb, freed = ("would be deleted", "would be freed") if result.dry_run else ("deleted", "freed")
+    typer.echo(
+        f"{_plural(count, 'store path')} ({_plural(len(result.deleted), 'file')}) {verb}, "
+        f"{show_bytes(result.bytes_freed)} {freed}; {_plural(len(result.plan.kept), 'store path')} kept"
+    )
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
