@@ -4,7 +4,6 @@ killed after any number of deletions a rerun converges to the same cache, dry ru
 from __future__ import annotations
 
 import fcntl
-import os
 import shutil
 import signal
 import subprocess
