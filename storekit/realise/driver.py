@@ -20,6 +20,7 @@ from storekit.derivation.model import Derivation
 from storekit.errors import PathNotValid, StorekitError
 from storekit.progress import Progress
 from storekit.realise.builddir import reclaim
+from storekit.realise.hook import BuildHook, LocalSlots, build_somewhere
 from storekit.realise.plan import BuildPlan, Goal, make_plan
 from storekit.realise.runner import BuildOptions, BuildResult, LogSink, build_derivation
 from storekit.realise.scheduler import OnFinish, Report, run_plan
@@ -81,15 +82,28 @@ def build(
     progress: Progress | None = None,
     on_finish: OnFinish | None = None,
     on_log: LogSink | None = None,
+    hook: BuildHook | None = None,
 ) -> tuple[BuildPlan, Report]:
-    """Make the wanted outputs of `targets` valid in `store`; see `Report.error()` for failures."""
+    """Make the wanted outputs of `targets` valid in `store`; see `Report.error()` for failures.
+
+    With a `hook` (remote builders), each derivation goes where the hook says (`realise.hook`), and
+    `jobs` (which may then be 0) counts the local builds only.
+    """
     reclaim(options.tmp_dir)  # build dirs of builds that were killed (kill -9) before they cleaned up
     plan = plan_build(store, targets, sources)
     if sources is not None and plan.sources:
         copy_closure(sources.substituters, store, sorted(plan.sources), policy=sources.policy)
 
-    def do_build(goal: Goal, cancel: threading.Event) -> BuildResult:
+    def build_here(goal: Goal, cancel: threading.Event) -> BuildResult:
         return build_derivation(store, goal, options, cancel=cancel, on_log=on_log)
+
+    do_build = build_here
+    if hook is not None:
+        slots, remote = LocalSlots(jobs), hook
+        jobs = max(1, jobs) + hook.slots
+
+        def do_build(goal: Goal, cancel: threading.Event) -> BuildResult:
+            return build_somewhere(goal, cancel, remote, slots, build_here, on_log)
 
     def do_substitute(goal: Goal, cancel: threading.Event) -> BuildResult | None:
         assert sources is not None
