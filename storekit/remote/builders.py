@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -36,6 +37,7 @@ from storekit.transfer.copy import copy_closure
 from storekit.wire import values as wire
 
 Warn = Callable[[str], None]
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 #: How long a postponed derivation waits for a slot before the scheduler asks again.
 POSTPONE_WAIT = 0.5
 
@@ -173,7 +175,8 @@ class RemoteBuilders:
         finally:
             log.close()
         if not result.status.success:
-            message = f"build on '{m.machine.store_uri}' failed ({result.status.name}): {result.error_msg}"
+            said = _ANSI.sub("", result.error_msg).strip()
+            message = f"build on '{m.machine.store_uri}' failed ({result.status.name}): {said}"
             raise BuildError(str(drv_path), message.rstrip(": "), log.tail())
         missing = sorted(p for p in goal.outputs.values() if not self.local.is_valid_path(p))
         copied = copy_closure(store, self.local, missing)

@@ -155,9 +155,10 @@ def test_an_unknown_protocol_version_gets_one_line(
 ) -> None:
     far, store = sides
     top, _ = closure(store, tmp_path)
+    answer = 'struct.pack("<QQ", 0x5452EECB, 0x305)'  # magic 2, then version 3.5
     future = far.wrapped(
         "exec python3 -c 'import sys, struct; sys.stdin.buffer.read(16); "
-        'sys.stdout.buffer.write(struct.pack("<QQ", 0x5452EECB, 0x305)); sys.stdout.flush(); sys.stdin.buffer.read()\''
+        f"sys.stdout.buffer.write({answer}); sys.stdout.flush(); sys.stdin.buffer.read()'"
     )
     failed = storekit(
         sshd, "copy", "--from", spec_of(store), "--to", far.uri(future), str(top), check=False, timeout=120

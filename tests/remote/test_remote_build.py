@@ -1,0 +1,187 @@
+"""`storekit build --builders …` on a real Nix 2.8 builder (`nix-store --serve --write` behind the test
+sshd, sandbox off, the same store dir as this side): outputs equal to a local build, the log arriving
+as the build runs, `--timeout`, an unreachable builder, `--max-jobs 0`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from build_fixtures import instantiate, write_recipe
+from remote_fixtures import Far, error_line, make_far, spec_of, storekit, storekit_store
+from sshd_server import Sshd
+
+from storekit.realise.driver import derivation_reader
+from storekit.store.local import LocalStore
+
+pytestmark = pytest.mark.interop
+
+
+@pytest.fixture
+def sides(sshd: Sshd, tmp_path: Path) -> tuple[Far, LocalStore]:
+    store_dir = str(tmp_path / "shared" / "store")
+    return make_far(sshd, tmp_path / "far", store_dir), storekit_store(tmp_path / "sk", store_dir)
+
+
+def chain(tmp: Path) -> Path:
+    """one -> two -> three; two says something on stderr, three refers to both."""
+    write_recipe(tmp, "one", "echo one > $out")
+    write_recipe(
+        tmp,
+        "two",
+        "echo building two, step 1 >&2; mkdir $out; cat ${inputs.d} > $out/copy",
+        inputs={"d": "one.toml"},
+    )
+    return write_recipe(
+        tmp, "three", "echo ${inputs.d} ${inputs.e} > $out", inputs={"d": "two.toml", "e": "one.toml"}
+    )
+
+
+def outputs(store: LocalStore, drv: str) -> dict[str, str]:
+    """Every output of `drv` and its inputs' outputs, by output path: its NAR hash."""
+    read = derivation_reader(store)
+    todo, seen, out = [store.parse_path(drv)], set(), {}
+    while todo:
+        d = todo.pop()
+        if d in seen:
+            continue
+        seen.add(d)
+        parsed = read(d)
+        for o in parsed.outputs.values():
+            out[o.path] = str(store.query_path_info(store.parse_path(o.path)).nar_hash)
+        todo += [store.parse_path(p) for p in parsed.input_drvs]
+    return out
+
+
+def builders(far: Far, jobs: int = 1, program: Path | None = None) -> str:
+    return f"{far.uri(program)} x86_64-linux - {jobs}"
+
+
+def test_a_chain_built_remotely_equals_a_local_build(
+    sshd: Sshd, sides: tuple[Far, LocalStore], tmp_path: Path
+) -> None:
+    far, store = sides
+    drv = str(instantiate(store, chain(tmp_path)))
+    run = storekit(
+        sshd,
+        "build",
+        drv,
+        "--store",
+        spec_of(store),
+        "--builders",
+        builders(far),
+        "--max-jobs",
+        "0",
+        "-L",
+        "--no-out-link",
+    )
+    assert "two> building two, step 1" in run.stderr  # the far side's build log, relayed
+    remote = outputs(store, drv)
+    for path in remote:  # built there: the far store has them too
+        assert far.valid(path)
+    here = storekit_store(tmp_path / "here", store.store_dir.path)
+    local_drv = str(instantiate(here, tmp_path / "three.toml"))
+    assert local_drv == drv
+    storekit(sshd, "build", drv, "--store", spec_of(here), "--no-out-link")
+    assert outputs(here, drv) == remote
+    log = storekit(
+        sshd,
+        "log",
+        next(p for p in store.query_all_valid_paths() if p.name == "two.drv").__str__(),
+        "--store",
+        spec_of(store),
+    )
+    assert "building two, step 1" in log.stdout
+
+
+def test_a_hanging_builder_is_cut_off_by_timeout(
+    sshd: Sshd, sides: tuple[Far, LocalStore], tmp_path: Path
+) -> None:
+    far, store = sides
+    drv = str(instantiate(store, write_recipe(tmp_path, "hang", "echo started; sleep 600")))
+    run = storekit(
+        sshd,
+        "build",
+        drv,
+        "--store",
+        spec_of(store),
+        "--builders",
+        builders(far),
+        "--max-jobs",
+        "0",
+        "--timeout",
+        "2",
+        check=False,
+        timeout=300,
+    )
+    assert run.returncode == 1
+    assert "(TimedOut)" in error_line(run) and "timed out after 2 seconds" in error_line(run)
+    assert "started" in run.stderr  # the log tail
+
+
+def test_an_unreachable_builder_falls_back_to_local_said_once(
+    sshd: Sshd, sides: tuple[Far, LocalStore], tmp_path: Path
+) -> None:
+    far, store = sides
+    for i in range(3):
+        write_recipe(tmp_path, f"leaf{i}", f"echo leaf {i} > $out")
+    top = write_recipe(
+        tmp_path,
+        "top",
+        "cat ${inputs.a} ${inputs.b} ${inputs.c} > $out",
+        inputs={"a": "leaf0.toml", "b": "leaf1.toml", "c": "leaf2.toml"},
+    )
+    drv = str(instantiate(store, top))
+    gone = builders(far, 2, program=Path("/nonexistent/nix-store"))
+    run = storekit(
+        sshd, "build", drv, "--store", spec_of(store), "--builders", gone, "--max-jobs", "0", "--no-out-link"
+    )
+    warnings = [line for line in run.stderr.splitlines() if line.startswith("warning: cannot build on")]
+    assert len(warnings) == 1, run.stderr
+    assert "/nonexistent/nix-store" in warnings[0]
+    assert (
+        Path(
+            store.real_path(store.parse_path(run.stdout.strip())),
+        ).read_text()
+        == "leaf 0\nleaf 1\nleaf 2\n"
+    )
+
+
+def test_max_jobs_0_without_a_fitting_builder_is_refused(
+    sshd: Sshd, sides: tuple[Far, LocalStore], tmp_path: Path
+) -> None:
+    far, store = sides
+    drv = str(instantiate(store, write_recipe(tmp_path, "x", "echo x > $out")))
+    run = storekit(
+        sshd,
+        "build",
+        drv,
+        "--store",
+        spec_of(store),
+        "--builders",
+        f"{far.uri()} aarch64-linux",
+        "--max-jobs",
+        "0",
+        check=False,
+    )
+    assert "unable to start any build" in error_line(run) or "unable to start any build" in run.stderr
+
+
+def test_builders_from_a_machines_file(sshd: Sshd, sides: tuple[Far, LocalStore], tmp_path: Path) -> None:
+    far, store = sides
+    machines = tmp_path / "machines"
+    machines.write_text(f"# the farm\n{builders(far, 2)}\n")
+    drv = str(instantiate(store, write_recipe(tmp_path, "y", "echo y > $out")))
+    run = storekit(
+        sshd,
+        "build",
+        drv,
+        "--store",
+        spec_of(store),
+        "--builders",
+        f"@{machines}",
+        "--max-jobs",
+        "0",
+        "--no-out-link",
+    )
+    assert far.valid(run.stdout.strip())
