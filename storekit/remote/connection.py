@@ -283,5 +283,6 @@ class Connection:
 def _printable(data: bytes) -> str:
     """What a person would read of `data`: its text up to the first binary byte, lines joined."""
     text = data.decode("utf-8", "replace")
-    end = next((i for i, c in enumerate(text) if not c.isprintable() and c not in "\n\r\t"), len(text))
+    binary = (i for i, c in enumerate(text) if c == "\ufffd" or not (c.isprintable() or c in "\n\r\t"))
+    end = next(binary, len(text))
     return " ".join(line.strip() for line in text[:end].splitlines() if line.strip())

@@ -147,7 +147,8 @@ def test_a_chatty_shell_start_up_file_gets_a_clear_error(
         sshd, "copy", "--from", spec_of(store), "--to", far.uri(chatty), str(top), check=False, timeout=120
     )
     line = error_line(failed)
-    assert "protocol mismatch" in line and "Welcome to the build farm!" in line and "start-up file" in line
+    assert "protocol mismatch" in line and "printed 'Welcome to the build farm!' instead" in line
+    assert "shell start-up file" in line
 
 
 def test_an_unknown_protocol_version_gets_one_line(
