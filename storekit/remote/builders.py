@@ -15,12 +15,13 @@ build never wait for another slot's.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from storekit.derivation.fs import read_derivation
@@ -149,7 +150,8 @@ class RemoteBuilders:
         started = time.monotonic()
         drv_path = goal.drv_path
         inputs = self.local.closure(self._input_paths(goal))
-        with m.upload:
+        uri = m.machine.store_uri
+        with m.upload, _as_build_error(drv_path, f"copying its inputs to '{uri}'"):
             copy_closure(self.local, store, sorted(inputs))
         drv = goal.drv
         if drv.input_drvs:
@@ -179,7 +181,8 @@ class RemoteBuilders:
             message = f"build on '{m.machine.store_uri}' failed ({result.status.name}): {said}"
             raise BuildError(str(drv_path), message.rstrip(": "), log.tail())
         missing = sorted(p for p in goal.outputs.values() if not self.local.is_valid_path(p))
-        copied = copy_closure(store, self.local, missing)
+        with _as_build_error(drv_path, f"copying its outputs back from '{uri}'"):
+            copied = copy_closure(store, self.local, missing)
         registered = tuple(self.local.query_path_info(p) for p in copied.copied)
         return BuildResult(drv_path, goal.outputs, registered, log.path, time.monotonic() - started)
 
@@ -191,6 +194,17 @@ class RemoteBuilders:
             inner = read_derivation(Path(self.local.real_path(drv_path)))
             paths |= {self.local.parse_path(inner.outputs[o].path) for o in outputs}
         return paths
+
+
+@contextlib.contextmanager
+def _as_build_error(drv_path: StorePath, doing: str) -> Iterator[None]:
+    """A copy that failed fails the build, saying which copy (a hash mismatch keeps both hashes)."""
+    try:
+        yield
+    except BuildError:
+        raise
+    except StorekitError as e:
+        raise BuildError(str(drv_path), f"{doing}: {e}") from e
 
 
 def _rank(m: _Slots) -> tuple[float, int, int]:

@@ -185,3 +185,22 @@ def test_builders_from_a_machines_file(sshd: Sshd, sides: tuple[Far, LocalStore]
         "--no-out-link",
     )
     assert far.valid(run.stdout.strip())
+
+
+def test_an_output_whose_nar_hash_differs_is_refused_naming_both(
+    sshd: Sshd, sides: tuple[Far, LocalStore], tmp_path: Path
+) -> None:
+    far, store = sides
+    recipe = write_recipe(tmp_path, "victim", "echo genuine output > $out")
+    drv = str(instantiate(store, recipe))
+    machine = ["--builders", builders(far), "--max-jobs", "0", "--no-out-link"]
+    out = storekit(sshd, "build", drv, "--store", spec_of(store), *machine).stdout.strip()
+    genuine = store.query_path_info(store.parse_path(out)).nar_hash
+    Path(out).chmod(0o644)  # the far store's copy (same store dir, real dir = store dir) is damaged
+    Path(out).write_text("forged output!!\n")
+    fresh = storekit_store(tmp_path / "fresh", store.store_dir.path)
+    assert str(instantiate(fresh, recipe)) == drv
+    run = storekit(sshd, "build", drv, "--store", spec_of(fresh), *machine, check=False)
+    line = error_line(run)
+    assert str(genuine) in line and line.count("sha256:") >= 2, line
+    assert not fresh.is_valid_path(fresh.parse_path(out))

@@ -4,8 +4,10 @@ does not speak the protocol (a chatty shell start-up file, an unknown version)."
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -69,11 +71,20 @@ def test_uri_parameters_host_key_and_compression(
 ) -> None:
     far, store = sides
     top, _ = closure(store, tmp_path)
-    uri = far.uri(
-        compress="true", **{"base64-ssh-public-host-key": sshd.base64_host_key(), "max-connections": "2"}
-    )
+    params = {"compress": "true", "max-connections": "2"}
+    uri = far.uri(**params, **{"base64-ssh-public-host-key": sshd.base64_host_key()})
     storekit(sshd, "copy", "--from", spec_of(store), "--to", uri, str(top))
     assert far.valid(str(top))
+    # only the key given is accepted: another host key is refused by ssh
+    other = tmp_path / "other_host_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    wrong = base64.b64encode(other.with_suffix(".pub").read_bytes()).decode()
+    dep = store.add_text("another", b"another\n")
+    failed = storekit(
+        sshd, "copy", "--from", spec_of(store), "--to",
+        far.uri(**{"base64-ssh-public-host-key": wrong}), str(dep), check=False,
+    )  # fmt: skip
+    assert "Host key verification failed" in error_line(failed) and not far.valid(str(dep))
 
 
 def test_dropped_push_leaves_nothing_valid_and_a_retry_succeeds(
