@@ -4,11 +4,13 @@ as the build runs, `--timeout`, an unreachable builder, `--max-jobs 0`."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from build_fixtures import instantiate, write_recipe
-from remote_fixtures import Far, error_line, make_far, spec_of, storekit, storekit_store
+from remote_fixtures import REPO, Far, error_line, make_far, spec_of, storekit, storekit_store
 from sshd_server import Sshd
 
 from storekit.realise.driver import derivation_reader
@@ -204,3 +206,29 @@ def test_an_output_whose_nar_hash_differs_is_refused_naming_both(
     line = error_line(run)
     assert str(genuine) in line and line.count("sha256:") >= 2, line
     assert not fresh.is_valid_path(fresh.parse_path(out))
+
+
+def test_the_log_reaches_the_client_while_the_build_runs(
+    sshd: Sshd, sides: tuple[Far, LocalStore], tmp_path: Path
+) -> None:
+    """The builder waits for a file that the test creates only once it has read the builder's first
+    line on the client: the build can only finish if the log arrives while it runs."""
+    far, store = sides
+    go = tmp_path / "go"
+    script = f"echo waiting for the go; while [ ! -e {go} ]; do $builder sleep 0.1; done; echo done > $out"
+    drv = str(instantiate(store, write_recipe(tmp_path, "live", script)))
+    argv = ["build", drv, "--store", spec_of(store), "--builders", builders(far), "--max-jobs", "0"]
+    env = {**sshd.env(), "PYTHONPATH": str(REPO)}
+    with subprocess.Popen(
+        [sys.executable, "-m", "storekit", *argv, "-L", "--no-out-link", "--timeout", "120"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+    ) as proc:  # fmt: skip
+        assert proc.stderr is not None
+        seen = [proc.stderr.readline()]
+        while seen[-1] and "waiting for the go" not in seen[-1]:
+            seen.append(proc.stderr.readline())
+        go.touch()
+        out, _ = proc.communicate(timeout=300)
+    assert seen[-1] == "live> waiting for the go\n", seen
+    assert proc.returncode == 0
+    assert Path(store.real_path(store.parse_path(out.strip()))).read_text() == "done\n"
