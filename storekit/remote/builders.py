@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -31,14 +30,13 @@ from storekit.realise.logs import LogWriter, log_path
 from storekit.realise.plan import Goal
 from storekit.realise.runner import BuildOptions, BuildResult, LogSink
 from storekit.remote.machines import Machine
-from storekit.remote.store import SshStore, open_ssh_store
+from storekit.remote.store import SshStore, open_ssh_store, plain
 from storekit.store.local import LocalStore
 from storekit.storepath import StorePath
 from storekit.transfer.copy import copy_closure
 from storekit.wire import values as wire
 
 Warn = Callable[[str], None]
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 #: How long a postponed derivation waits for a slot before the scheduler asks again.
 POSTPONE_WAIT = 0.5
 
@@ -177,7 +175,7 @@ class RemoteBuilders:
         finally:
             log.close()
         if not result.status.success:
-            said = _ANSI.sub("", result.error_msg).strip()
+            said = plain(result.error_msg)
             message = f"build on '{m.machine.store_uri}' failed ({result.status.name}): {said}"
             raise BuildError(str(drv_path), message.rstrip(": "), log.tail())
         missing = sorted(p for p in goal.outputs.values() if not self.local.is_valid_path(p))

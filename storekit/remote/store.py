@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from storekit.bytestreams import ByteSource
@@ -42,9 +43,15 @@ from storekit.wire.serve import (
 )
 from storekit.wire.values import BuildOptions, BuildResult
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 CHUNK = 1 << 20
 #: Seconds a far side gets, past the build timeout it was given, to report the timeout itself.
 TIMEOUT_GRACE = 30.0
+
+
+def plain(message: str) -> str:
+    """A far side's error message without its terminal colours (Nix colours store paths)."""
+    return _ANSI.sub("", message).strip()
 
 
 class SshStore(Store):
@@ -265,6 +272,26 @@ class SshStore(Store):
             finally:
                 with self._cond:
                     self._building.discard(conn)
+
+    def build_paths(
+        self, targets: Sequence[str], options: BuildOptions, *, on_log: LogSink | None = None,
+        timeout: float | None = None,
+    ) -> None:  # fmt: skip
+        """`BuildPaths`: build `DRV!OUT,…` targets whose `.drv` closures are valid on the far side (where
+        they are read, with their input derivations), or make plain paths valid."""
+        with self.connection() as conn:
+            w = WireWriter().u64(ServeCommand.BuildPaths).strings(targets)
+            write_build_options(w, options, conn.version)
+            conn.log_sink = on_log
+            conn.send(w)
+            wait = None if timeout is None else timeout + TIMEOUT_GRACE
+            with conn.using(f"building {', '.join(targets)}", timeout=wait) as r:
+                status = r.u64()
+                if status != 0:
+                    said = plain(r.string())
+                    raise RemoteError(
+                        self.host, f"building on '{self.host}' failed (status {status}): {said}"
+                    )
 
     def cut_builds(self) -> None:
         """Cut the connections of the builds running now (the far side kills a builder whose client

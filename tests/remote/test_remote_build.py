@@ -4,6 +4,7 @@ as the build runs, `--timeout`, an unreachable builder, `--max-jobs 0`."""
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +14,12 @@ from build_fixtures import instantiate, write_recipe
 from remote_fixtures import REPO, Far, error_line, make_far, spec_of, storekit, storekit_store
 from sshd_server import Sshd
 
+from storekit.errors import RemoteError
 from storekit.realise.driver import derivation_reader
+from storekit.remote.store import open_ssh_store
 from storekit.store.local import LocalStore
+from storekit.transfer.copy import copy_closure
+from storekit.wire import values as wire
 
 pytestmark = pytest.mark.interop
 
@@ -232,3 +237,23 @@ def test_the_log_reaches_the_client_while_the_build_runs(
     assert seen[-1] == "live> waiting for the go\n", seen
     assert proc.returncode == 0
     assert Path(store.real_path(store.parse_path(out.strip()))).read_text() == "done\n"
+
+
+def test_build_paths_builds_derivations_valid_on_the_far_side(
+    sshd: Sshd, sides: tuple[Far, LocalStore], tmp_path: Path
+) -> None:
+    """`BuildPaths` (the far side reads the `.drv` closure it was sent), and its failure."""
+    far, store = sides
+    write_recipe(tmp_path, "base", "echo base > $out")
+    top = instantiate(
+        store, write_recipe(tmp_path, "top", "cat ${inputs.d} > $out", inputs={"d": "base.toml"})
+    )
+    bad = instantiate(store, write_recipe(tmp_path, "bad", "echo no; exit 1"))
+    remote = open_ssh_store(far.uri(), store.store_dir, shlex.join(sshd.ssh_options()))
+    with remote:
+        copy_closure(store, remote, [top, bad])
+        remote.build_paths([f"{top}!out"], wire.BuildOptions(0, 0))
+        out = derivation_reader(store)(top).outputs["out"].path
+        assert far.valid(out) and Path(out).read_text() == "base\n"
+        with pytest.raises(RemoteError, match=r"building on .* failed .*bad\.drv"):
+            remote.build_paths([f"{bad}!out"], wire.BuildOptions(0, 0))
