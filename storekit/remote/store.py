@@ -234,14 +234,19 @@ class SshStore(Store):
                     )
 
     def _send_nar(self, conn: Connection, info: ValidPathInfo, source: ByteSource) -> None:
+        """Exactly `nar_size` bytes of `source`; if that fails half-way (a short or broken source) the
+        connection is cut, so the far side gets end-of-file instead of our next command as NAR bytes."""
         left = info.nar_size
-        while left:
-            data = source.read(min(CHUNK, left))
-            if not data:
-                conn.kill()
-                raise StoreError(f"the NAR of '{info.path}' ended {left} bytes before its declared size")
-            conn.send(data)
-            left -= len(data)
+        try:
+            while left:
+                data = source.read(min(CHUNK, left))
+                if not data:
+                    raise StoreError(f"the NAR of '{info.path}' ended {left} bytes before its declared size")
+                conn.send(data)
+                left -= len(data)
+        except BaseException:
+            conn.kill()
+            raise
 
     # --- builds -----------------------------------------------------------------------------------------
 

@@ -5,15 +5,20 @@ does not speak the protocol (a chatty shell start-up file, an unknown version)."
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
+import shlex
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from remote_fixtures import Far, error_line, make_far, spec_of, storekit, storekit_store
 from sshd_server import Sshd
 
+from storekit.errors import StoreError
+from storekit.remote.store import open_ssh_store
 from storekit.store.local import LocalStore
 from storekit.storepath import StorePath
 
@@ -187,3 +192,20 @@ def test_an_unreachable_host_says_so(sshd: Sshd, sides: tuple[Far, LocalStore], 
     failed = storekit(sshd, "copy", "--from", spec_of(store), "--to", missing, str(top), check=False)
     line = error_line(failed)
     assert "cannot connect" in line and "/nonexistent/nix-store" in line
+
+
+def test_a_short_nar_cuts_the_connection_and_the_next_add_works(
+    sshd: Sshd, sides: tuple[Far, LocalStore], tmp_path: Path
+) -> None:
+    """A source that ends before the declared NAR size must not leave the far side reading our next
+    command as NAR bytes: the connection is cut, nothing is valid there, the next copy reconnects."""
+    far, store = sides
+    dep = store.add_text("dep", b"a dependency\n")
+    info = store.query_path_info(dep)
+    nar = b"".join(store.nar_from_path(dep))
+    with open_ssh_store(far.uri(), store.store_dir, shlex.join(sshd.ssh_options())) as remote:
+        with pytest.raises(StoreError, match="ended 8 bytes before"):
+            remote.add_from_nar(info, io.BytesIO(nar[:-8]))
+        assert not far.valid(str(dep))
+        remote.add_from_nar(info, io.BytesIO(nar))
+        assert far.valid(str(dep)) and remote.lookup_path_info(dep) == replace(info, registration_time=0)
