@@ -23,7 +23,7 @@ from sshd_server import Sshd
 from storekit.store.local import LocalStore
 from storekit.store.specs import local_spec_for
 
-REPO = Path(__file__).parent.parent.parent
+REPO = Path(__file__).parent.parent
 
 
 CUTTER = """#!/usr/bin/python3
