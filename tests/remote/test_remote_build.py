@@ -257,3 +257,29 @@ def test_build_paths_builds_derivations_valid_on_the_far_side(
         assert far.valid(out) and Path(out).read_text() == "base\n"
         with pytest.raises(RemoteError, match=r"building on .* failed .*bad\.drv"):
             remote.build_paths([f"{bad}!out"], wire.BuildOptions(0, 0))
+
+
+def test_a_machine_runs_as_many_builds_at_once_as_its_slots(
+    sshd: Sshd, sides: tuple[Far, LocalStore], tmp_path: Path
+) -> None:
+    """Two slots: two builders that each wait for the other to start can only finish side by side.
+    One slot: builders that refuse to run beside another (a lock dir) all succeed, one at a time."""
+    far, store = sides
+    meet, lock = tmp_path / "meet", tmp_path / "lock"
+    meet.mkdir()
+    pair = [
+        instantiate(store, write_recipe(tmp_path, f"pair{me}", (
+            f"$builder touch {meet}/{me}; while [ ! -e {meet}/{other} ]; do $builder sleep 0.1; done; "
+            f"echo {me} > $out"
+        )))
+        for me, other in (("a", "b"), ("b", "a"))
+    ]  # fmt: skip
+    alone = [
+        instantiate(store, write_recipe(tmp_path, f"alone{i}", (
+            f"$builder mkdir {lock}; $builder sleep 0.5; $builder rmdir {lock}; echo {i} > $out"
+        )))
+        for i in range(3)
+    ]  # fmt: skip
+    common = ["--store", spec_of(store), "--max-jobs", "0", "--no-out-link", "--timeout", "60"]
+    storekit(sshd, "build", *map(str, pair), *common, "--builders", builders(far, 2))
+    storekit(sshd, "build", *map(str, alone), *common, "--builders", builders(far, 1))
