@@ -59,6 +59,10 @@ class _StderrPump:
         self._thread.start()
 
     def _run(self, stream: io.RawIOBase) -> None:
+        with contextlib.suppress(OSError, ValueError):  # closed under us: the connection is gone
+            self._pump(stream)
+
+    def _pump(self, stream: io.RawIOBase) -> None:
         while data := stream.read(1 << 16):
             sink = self.sink
             if sink is not None:
@@ -99,7 +103,8 @@ class _DeadlineReader(io.RawIOBase):
 
 
 class Connection:
-    """A running `ssh HOST 'nix-store --serve --write'`, after the greeting; use within `pool.Pool`."""
+    """A running `ssh HOST 'nix-store --serve --write'`, after the greeting; `SshStore.connection()`
+    lends them out one exchange at a time."""
 
     def __init__(self, argv: list[str], host: str, store_dir: StoreDir, *, connect_timeout: float) -> None:
         self.host, self.store_dir = host, store_dir
@@ -162,13 +167,15 @@ class Connection:
 
     def failure(self, what: str, error: BaseException) -> RemoteError:
         """The error for a connection that broke while doing `what`: the far side's words if any."""
+        if f"'{self.host}'" not in what:
+            what += f" on '{self.host}'"
         if isinstance(error, TimeoutError):
             self.kill()
-            return RemoteError(self.host, f"{what} on '{self.host}': {error}")
+            return RemoteError(self.host, f"{what}: {error}")
         self.kill(grace=2.0)
         said = self._stderr.tail(wait=2.0)
         detail = f": {said}" if said else f" ({error})"
-        return RemoteError(self.host, f"{what} on '{self.host}': the connection was lost{detail}")
+        return RemoteError(self.host, f"{what}: the connection was lost{detail}")
 
     @property
     def stream(self) -> io.BufferedReader[_DeadlineReader]:
@@ -197,6 +204,7 @@ class Connection:
     def close(self) -> None:
         """Close stdin (the far side's serve loop ends at EOF) and reap ssh."""
         self.kill(grace=5.0)
+        self._stderr.tail(wait=1.0)  # let the reader see ssh's end of stderr before it is closed
         for stream in (self._proc.stdout, self._proc.stderr):
             if stream is not None:
                 with contextlib.suppress(OSError):

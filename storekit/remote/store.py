@@ -252,12 +252,12 @@ class SshStore(Store):
 
     def build_derivation(
         self, drv_path: StorePath, drv: Derivation, options: BuildOptions, *,
-        on_log: LogSink | None = None, timeout: float | None = None,
+        on_log: LogSink | None = None, timeout: float | None = None, grace: float = TIMEOUT_GRACE,
     ) -> BuildResult:  # fmt: skip
         """`BuildDerivation` of a basic derivation (its input closure in `input_srcs`, already there).
 
         `on_log` gets the far side's stderr (the build log) as it comes; without an answer within
-        `timeout` (plus a grace for the far side to report its own timeout) the connection is cut.
+        `timeout` plus `grace` (for the far side to report its own timeout) the connection is cut.
         """
         with self.connection() as conn:
             w = WireWriter().u64(ServeCommand.BuildDerivation)
@@ -265,10 +265,8 @@ class SshStore(Store):
             write_build_options(w, options, conn.version)
             conn.log_sink = on_log
             conn.send(w)
-            wait = None if timeout is None else timeout + TIMEOUT_GRACE
-            reason = (
-                f"the build of '{drv_path}' on '{self.host}' timed out after {timeout:g} s" if timeout else ""
-            )
+            wait = None if timeout is None else timeout + grace
+            reason = f"no result {grace:g} s past --timeout {timeout:g}; cut off" if timeout else ""
             with self._cond:
                 self._building.add(conn)
             try:

@@ -283,3 +283,27 @@ def test_a_machine_runs_as_many_builds_at_once_as_its_slots(
     common = ["--store", spec_of(store), "--max-jobs", "0", "--no-out-link", "--timeout", "60"]
     storekit(sshd, "build", *map(str, pair), *common, "--builders", builders(far, 2))
     storekit(sshd, "build", *map(str, alone), *common, "--builders", builders(far, 1))
+
+
+FROZEN = """
+import os, struct, sys, time
+sys.stdin.buffer.read(16)
+os.write(1, struct.pack("<QQ", 0x5452EECB, 0x207))
+os.read(0, 65536)  # the store-dir probe: no path of it is valid here
+os.write(1, struct.pack("<Q", 0))
+time.sleep(600)  # then never answers again, whatever the build timeout it was given
+"""
+
+
+def test_a_far_side_that_ignores_the_timeout_is_cut_off(
+    sshd: Sshd, sides: tuple[Far, LocalStore], tmp_path: Path
+) -> None:
+    far, store = sides
+    script = tmp_path / "frozen.py"
+    script.write_text(FROZEN)
+    frozen = far.wrapped(f"exec python3 {script}")
+    drv_path = instantiate(store, write_recipe(tmp_path, "x", "echo x > $out"))
+    drv = derivation_reader(store)(drv_path)
+    remote = open_ssh_store(far.uri(frozen), store.store_dir, shlex.join(sshd.ssh_options()))
+    with remote, pytest.raises(RemoteError, match=r"no result 1 s past --timeout 1; cut off"):
+        remote.build_derivation(drv_path, drv, wire.BuildOptions(0, 1), timeout=1, grace=1)
