@@ -48,33 +48,54 @@ def show_version(version: int) -> str:
 
 
 class _StderrPump:
-    """Reads the ssh process's stderr on a thread: to the current sink, and the last lines kept."""
+    """Reads the ssh process's stderr on a thread: to the current sink, and the last lines kept.
 
-    def __init__(self, stream: io.RawIOBase) -> None:
+    Bytes are read and handled only under a lock, so `settle()` can take what is already in the
+    pipe itself: after a build's result (stdout), the log it wrote before (stderr, the same ssh
+    channel, so already in the pipe) reaches the sink before the sink is taken away.
+    """
+
+    def __init__(self, fd: int) -> None:
         self.sink: LogSink | None = None
+        self._fd = fd
+        self._ended = False
         self._lines: deque[bytes] = deque(maxlen=_TAIL_LINES)
         self._partial = b""
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, args=(stream,), daemon=True, name="ssh-stderr")
+        self._thread = threading.Thread(target=self._run, daemon=True, name="ssh-stderr")
         self._thread.start()
 
-    def _run(self, stream: io.RawIOBase) -> None:
+    def _run(self) -> None:
         with contextlib.suppress(OSError, ValueError):  # closed under us: the connection is gone
-            self._pump(stream)
+            while not self._ended:
+                select.select([self._fd], [], [], 0.2)
+                self.settle()
 
-    def _pump(self, stream: io.RawIOBase) -> None:
-        while data := stream.read(1 << 16):
-            sink = self.sink
-            if sink is not None:
-                sink(data)
-            with self._lock:
+    def settle(self) -> None:
+        """Handle whatever the pipe holds now (without waiting for more)."""
+        with self._lock:
+            while not self._ended and select.select([self._fd], [], [], 0)[0]:
+                data = os.read(self._fd, 1 << 16)
+                if not data:
+                    self._ended = True
+                    return
+                if self.sink is not None:
+                    self.sink(data)
                 lines = (self._partial + data).split(b"\n")
                 self._partial = lines.pop()[-4096:]
                 self._lines.extend(line.rstrip(b"\r") for line in lines if line.strip())
 
+    def stop(self) -> None:
+        """Stop reading (the thread ends within its select timeout), before the pipe is closed."""
+        with self._lock:
+            self._ended = True
+        self._thread.join(1.0)
+
     def tail(self, wait: float = 0.0) -> str:
         """The far side's last words (waiting up to `wait` for the stream to end: ssh exiting)."""
         self._thread.join(wait)
+        with contextlib.suppress(OSError, ValueError):
+            self.settle()
         with self._lock:
             lines = [*self._lines, *([self._partial] if self._partial.strip() else [])]
         return "; ".join(line.decode("utf-8", "replace").strip() for line in lines[-5:])
@@ -122,7 +143,7 @@ class Connection:
             ) from e
         assert self._proc.stdin and self._proc.stdout and self._proc.stderr
         self._stdin = self._proc.stdin
-        self._stderr = _StderrPump(self._proc.stderr)  # type: ignore[arg-type]
+        self._stderr = _StderrPump(self._proc.stderr.fileno())
         raw = _DeadlineReader(self._proc.stdout.fileno(), self)
         self._stdout = io.BufferedReader(raw, 1 << 17)
         self.reader = WireReader(self._stdout)
@@ -182,6 +203,11 @@ class Connection:
         """The far side's output as raw bytes (a NAR is not made of wire values)."""
         return self._stdout
 
+    def settle_log(self) -> None:
+        """Pass on what the far side wrote to stderr before what was just read from its stdout."""
+        with contextlib.suppress(OSError, ValueError):
+            self._stderr.settle()
+
     @property
     def log_sink(self) -> LogSink | None:
         return self._stderr.sink
@@ -205,6 +231,7 @@ class Connection:
         """Close stdin (the far side's serve loop ends at EOF) and reap ssh."""
         self.kill(grace=5.0)
         self._stderr.tail(wait=1.0)  # let the reader see ssh's end of stderr before it is closed
+        self._stderr.stop()
         for stream in (self._proc.stdout, self._proc.stderr):
             if stream is not None:
                 with contextlib.suppress(OSError):

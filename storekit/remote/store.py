@@ -271,7 +271,9 @@ class SshStore(Store):
                 self._building.add(conn)
             try:
                 with conn.using(f"building '{drv_path}'", timeout=wait, reason=reason) as r:
-                    return read_build_result(r, self.store_dir, conn.version)
+                    result = read_build_result(r, self.store_dir, conn.version)
+                conn.settle_log()
+                return result
             finally:
                 with self._cond:
                     self._building.discard(conn)
@@ -290,6 +292,7 @@ class SshStore(Store):
             wait = None if timeout is None else timeout + TIMEOUT_GRACE
             with conn.using(f"building {', '.join(targets)}", timeout=wait) as r:
                 status = r.u64()
+                conn.settle_log()
                 if status != 0:
                     said = plain(r.string())
                     raise RemoteError(

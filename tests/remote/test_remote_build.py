@@ -307,3 +307,39 @@ def test_a_far_side_that_ignores_the_timeout_is_cut_off(
     remote = open_ssh_store(far.uri(frozen), store.store_dir, shlex.join(sshd.ssh_options()))
     with remote, pytest.raises(RemoteError, match=r"no result 1 s past --timeout 1; cut off"):
         remote.build_derivation(drv_path, drv, wire.BuildOptions(0, 1), timeout=1, grace=1)
+
+
+def test_the_machine_key_columns_reach_ssh(sshd: Sshd, sides: tuple[Far, LocalStore], tmp_path: Path) -> None:
+    """An ssh config that names neither the client key nor the known hosts: the login works only
+    through the machine's SSH-KEY column (`-i`) and HOST-KEY column (a known-hosts file of its own)."""
+    far, store = sides
+    bare = tmp_path / "ssh_config"
+    lines = [line for line in sshd.ssh_config.read_text().splitlines() if "IdentityFile" not in line]
+    bare.write_text("".join(f"{line}\n" for line in lines if "KnownHosts" not in line))
+    bare.write_text(bare.read_text() + "  UserKnownHostsFile /dev/null\n")
+    env = {**sshd.env(), "NIX_SSHOPTS": f"-F {bare}", "PYTHONPATH": str(REPO)}
+
+    def build(name: str, key: str) -> subprocess.CompletedProcess[str]:
+        drv = str(instantiate(store, write_recipe(tmp_path, name, f"echo {name} > $out")))
+        machine = f"{far.uri()} x86_64-linux {key} 1 1 - - {sshd.base64_host_key()}"
+        argv = [
+            "build",
+            drv,
+            "--store",
+            spec_of(store),
+            "--no-out-link",
+            "--builders",
+            machine,
+            "--max-jobs",
+            "0",
+        ]
+        return subprocess.run(
+            [sys.executable, "-m", "storekit", *argv], capture_output=True, text=True, env=env, cwd=tmp_path
+        )
+
+    done = build("keyed", str(sshd.client_key))
+    assert done.returncode == 0, done.stderr
+    assert far.valid(done.stdout.strip())
+    # without the key column the machine cannot be reached (and it falls back to this machine)
+    keyless = build("keyless", "-")
+    assert "warning: cannot build on" in keyless.stderr and "Permission denied" in keyless.stderr

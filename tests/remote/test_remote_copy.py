@@ -10,11 +10,12 @@ import json
 import os
 import shlex
 import subprocess
+import urllib.parse
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from remote_fixtures import Far, error_line, make_far, spec_of, storekit, storekit_store
+from remote_fixtures import Far, error_line, far_env, make_far, spec_of, storekit, storekit_store
 from sshd_server import Sshd
 
 from storekit.errors import StoreError
@@ -209,3 +210,16 @@ def test_a_short_nar_cuts_the_connection_and_the_next_add_works(
         assert not far.valid(str(dep))
         remote.add_from_nar(info, io.BytesIO(nar))
         assert far.valid(str(dep)) and remote.lookup_path_info(dep) == replace(info, registration_time=0)
+
+
+def test_remote_store_names_the_far_store(sshd: Sshd, sides: tuple[Far, LocalStore], tmp_path: Path) -> None:
+    """A far `nix-store` that knows no store of its own is given one with `remote-store` (`--store`)."""
+    far, store = sides
+    top, _ = closure(store, tmp_path)
+    env = {
+        k: v for k, v in far_env(far.nix).items() if not k.startswith(("NIX_STORE", "NIX_STATE", "NIX_LOG"))
+    }
+    plain = sshd.wrapper(f"plain-nix-store-{tmp_path.name}", "/usr/bin/nix-store", env)
+    uri = far.uri(plain, **{"remote-store": urllib.parse.quote(far.nix.uri, safe="/")})
+    storekit(sshd, "copy", "--from", spec_of(store), "--to", uri, str(top))
+    assert far.valid(str(top))
