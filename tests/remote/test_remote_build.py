@@ -343,3 +343,13 @@ def test_the_machine_key_columns_reach_ssh(sshd: Sshd, sides: tuple[Far, LocalSt
     # without the key column the machine cannot be reached (and it falls back to this machine)
     keyless = build("keyless", "-")
     assert "warning: cannot build on" in keyless.stderr and "Permission denied" in keyless.stderr
+
+
+def test_max_jobs_0_needs_builders(sshd: Sshd, sides: tuple[Far, LocalStore], tmp_path: Path) -> None:
+    _, store = sides
+    drv = str(instantiate(store, write_recipe(tmp_path, "z", "echo z > $out")))
+    run = storekit(sshd, "build", drv, "--store", spec_of(store), "--max-jobs", "0", check=False)
+    assert (
+        error_line(run)
+        == "error: --max-jobs 0 builds nothing on this machine: name remote ones with --builders"
+    )
