@@ -202,3 +202,14 @@ class ConfigError(StorekitError):
         super().__init__(f"{where}: {message}")
         self.file = file
         self.key = key
+
+
+# --- remote machines ----------------------------------------------------------------------------------
+
+
+class RemoteError(StorekitError):
+    """A remote machine (an `ssh://` store or builder) that could not be reached or misbehaved; names it."""
+
+    def __init__(self, host: str, message: str) -> None:
+        super().__init__(message)
+        self.host = host

@@ -137,11 +137,23 @@ def store_spec(value: str | None, config: Config | None = None) -> StoreSpec:
     return choose_store(value, config, os.environ, os.getcwd())
 
 
-def open_cli_store(value: str | None, config: Config | None = None) -> Store:
-    """Open the store a user named (relative dirs are taken from the cwd), or the default one."""
+def open_cli_store(
+    value: str | None, config: Config | None = None, *, ssh_dir: StoreDir | None = None
+) -> Store:
+    """Open the store a user named (relative dirs are taken from the cwd), or the default one.
+
+    An `ssh://` store without `?store=` has `ssh_dir` (the store it is copied to or from), else the
+    store dir of your store: the far side must have the same store dir as this side anyway.
+    """
     from storekit.config import nix_rules
     from storekit.store.open import open_store
 
+    if value is not None and value.startswith("ssh://"):
+        from storekit.remote.store import open_ssh_store
+        from storekit.storepath import StoreDir
+
+        fallback = ssh_dir or StoreDir(store_spec(None, config).store_dir)
+        return open_ssh_store(value, fallback, os.environ.get("NIX_SSHOPTS", ""))
     store = open_store(store_spec(value, config))
     store.behave_as(nix_rules(config or _config_if_readable(), os.environ))
     return store
@@ -178,9 +190,11 @@ def cli_store_dir(path: str) -> StoreDir:
 
 
 @contextmanager
-def opened_store(value: str | None, config: Config | None = None) -> Iterator[Store]:
+def opened_store(
+    value: str | None, config: Config | None = None, *, ssh_dir: StoreDir | None = None
+) -> Iterator[Store]:
     """`open_cli_store`, closed on the way out."""
-    store = open_cli_store(value, config)
+    store = open_cli_store(value, config, ssh_dir=ssh_dir)
     try:
         yield store
     finally:

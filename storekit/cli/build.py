@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from storekit.realise.plan import BuildPlan
     from storekit.realise.runner import BuildOptions
     from storekit.realise.scheduler import Report
+    from storekit.remote.builders import RemoteBuilders
     from storekit.store.local import LocalStore
     from storekit.storepath import StorePath
 
@@ -58,7 +59,24 @@ def command(
         ),
     ],
     store: StoreOption = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Builds to run in parallel.")] = 1,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            "--max-jobs",
+            "-j",
+            min=0,
+            help="Builds to run in parallel here (0: none, only on --builders).",
+        ),
+    ] = 1,
+    builders: Annotated[
+        str | None,
+        typer.Option(
+            "--builders",
+            help="Remote machines in Nix's syntax: 'ssh://HOST SYSTEMS KEY JOBS SPEED FEATURES "
+            "MANDATORY HOSTKEY', ';' or newline between machines, @FILE for a machines file.",
+        ),
+    ] = None,
     keep_going: Annotated[
         bool, typer.Option("--keep-going", "-k", help="Keep building what does not depend on a failure.")
     ] = False,
@@ -147,6 +165,7 @@ def command(
             _check(s, wanted, options)
             return
         on_log = _log_printer() if print_build_logs else None
+        hook = _remote_builders(stack, builders, s, options, jobs)
         bar = stack.enter_context(progress_bar(quiet or print_build_logs, desc="building"))
         plan, report = build(
             s,
@@ -157,6 +176,7 @@ def command(
             sources=sources,
             progress=bar,
             on_log=on_log,
+            hook=hook,
         )
         done = _done_outputs(plan, report, wanted)
         if not no_out_link:
@@ -165,6 +185,39 @@ def command(
     error = report.error()
     if error is not None:
         raise error
+
+
+def _remote_builders(
+    stack: ExitStack, spec: str | None, store: LocalStore, options: BuildOptions, jobs: int
+) -> RemoteBuilders | None:
+    """The `--builders` machines (none: None), closed when the build ends."""
+    from storekit.errors import StorekitError
+    from storekit.remote.builders import RemoteBuilders
+    from storekit.remote.machines import parse_builders
+
+    machines = parse_builders(spec or "", options.system, _machines_file)
+    if not machines:
+        if jobs == 0:
+            raise StorekitError(
+                "--max-jobs 0 builds nothing on this machine: name remote ones with --builders"
+            )
+        return None
+
+    def warn(message: str) -> None:
+        typer.echo(f"warning: {message}", err=True)
+
+    hook = RemoteBuilders(machines, store, options, sshopts=os.environ.get("NIX_SSHOPTS", ""), warn=warn)
+    stack.callback(hook.close)
+    return hook
+
+
+def _machines_file(path: str) -> str | None:
+    """An `@FILE` of --builders: its text, or None when it does not exist (as Nix)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
 
 
 def _done_outputs(plan: BuildPlan, report: Report, wanted: list[Target]) -> list[Done]:

@@ -1,4 +1,5 @@
-"""`storekit copy`: copy closures between stores (local, overlay, `file://` and `http(s)://` caches).
+"""`storekit copy`: copy closures between stores (local, overlay, `file://`, `http(s)://` and `s3://`
+caches, and `ssh://` machines running `nix-store --serve`).
 
 Like `nix copy`: the closure of each path is copied, paths the destination has are skipped, and paths
 from a binary cache need a signature by a trusted key unless `--no-check-sigs`. Several `--from` (or
@@ -32,6 +33,7 @@ from storekit.store.base import Store
 from storekit.store.link import LinkMode
 
 if TYPE_CHECKING:
+    from storekit.config import Config
     from storekit.transfer.copy import CopyResult
 
 NAME = "copy"
@@ -100,9 +102,8 @@ def copy(
     keys = [read_secret_key(f) for f in (sign_key if sign_key is not None else config.secret_key_files)]
     with ExitStack() as stack:
         chosen: list[str | None] = [*specs] or [None]  # no source named: your store
-        sources = [stack.enter_context(opened_store(s, config)) for s in chosen]
+        sources, dst = _open_stores(stack, chosen, to, config)
         src: Store = sources[0] if len(sources) == 1 else Substituters(sources)
-        dst = stack.enter_context(opened_store(to, config))
         if not relocate:
             refuse_default_cache_store_dir(src, dst)
         wanted = [resolve_path(src, p) for p in paths]
@@ -119,6 +120,29 @@ def copy(
                 src, dst, wanted, policy=policy, sign_keys=keys, jobs=jobs, link=link, progress=bar
             )
     _report(result, dst.uri, quiet, as_json)
+
+
+def _open_stores(
+    stack: ExitStack, chosen: list[str | None], to: str | None, config: Config
+) -> tuple[list[Store], Store]:
+    """The sources and the destination; an `ssh://` one without `?store=` takes the store dir of the
+    first other store (the far side must have the same store dir as the store it trades with)."""
+
+    def is_ssh(spec: str | None) -> bool:
+        return spec is not None and spec.startswith("ssh://")
+
+    opened: dict[int, Store] = {}
+    everything = [*chosen, to]
+    for i, spec in enumerate(everything):
+        if not is_ssh(spec):
+            opened[i] = stack.enter_context(opened_store(spec, config))
+    counterpart = next(iter(opened.values()), None)
+    ssh_dir = counterpart.store_dir if counterpart is not None else None
+    for i, spec in enumerate(everything):
+        if is_ssh(spec):
+            opened[i] = stack.enter_context(opened_store(spec, config, ssh_dir=ssh_dir))
+    stores = [opened[i] for i in range(len(everything))]
+    return stores[:-1], stores[-1]
 
 
 def _report(result: CopyResult, to: str, quiet: bool, as_json: bool) -> None:

@@ -21,6 +21,7 @@ from storekit.errors import PathNotValid, StorekitError
 from storekit.progress import Progress
 from storekit.realise.builddir import reclaim
 from storekit.realise.content_addressed import Realised, build_content_addressed, needs_realisations
+from storekit.realise.hook import BuildHook, LocalSlots, build_somewhere
 from storekit.realise.plan import BuildPlan, Goal, make_plan
 from storekit.realise.runner import BuildOptions, BuildResult, LogSink, build_derivation
 from storekit.realise.scheduler import OnFinish, Report, run_plan
@@ -111,16 +112,31 @@ def build(
     progress: Progress | None = None,
     on_finish: OnFinish | None = None,
     on_log: LogSink | None = None,
+    hook: BuildHook | None = None,
 ) -> tuple[BuildPlan, Report]:
-    """Make the wanted outputs of `targets` valid in `store`; see `Report.error()` for failures."""
+    """Make the wanted outputs of `targets` valid in `store`; see `Report.error()` for failures.
+
+    With a `hook` (remote builders), each derivation goes where the hook says (`realise.hook`), and
+    `jobs` (which may then be 0) counts the local builds only.
+    """
     reclaim(options.tmp_dir)  # build dirs of builds that were killed (kill -9) before they cleaned up
     realised = _realised(store, sources)
     plan = plan_build(store, targets, sources, realised)
     if sources is not None and plan.sources:
         copy_closure(sources.substituters, store, sorted(plan.sources), policy=sources.policy)
 
-    def do_build(goal: Goal, cancel: threading.Event) -> BuildResult:
+    def build_here(goal: Goal, cancel: threading.Event) -> BuildResult:
         return build_goal(store, goal, options, cancel, on_log)
+
+    do_build = build_here
+    if hook is not None:
+        slots, remote = LocalSlots(jobs), hook
+        jobs = max(1, jobs) + hook.slots
+
+        def do_build(goal: Goal, cancel: threading.Event) -> BuildResult:
+            if needs_realisations(store, goal.drv):  # resolved here first; remote CA builds: not yet
+                return build_here(goal, cancel)
+            return build_somewhere(goal, cancel, remote, slots, build_here, on_log)
 
     def do_substitute(goal: Goal, cancel: threading.Event) -> BuildResult | None:
         assert sources is not None

@@ -1,1 +1,3 @@
-"""SSH builders and stores: Nix's serve protocol as client and server, on wire/."""
+"""Other machines over ssh, in Nix's serve protocol, on `wire/`: `ssh://` stores (`store`, over
+`connection`) and remote builders (`machines`, `builders`) as the client, and `server`
+(`storekit nix-store --serve`) as the far side real Nix drives."""
