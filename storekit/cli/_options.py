@@ -113,6 +113,9 @@ TrustedKeysOption = Annotated[
         help="'name:base64 …': keys whose signatures to accept, besides the config file's.",
     ),
 ]
+NoCheckSigsOption = Annotated[
+    bool, typer.Option("--no-check-sigs", help="Accept paths without a trusted signature.")
+]
 
 
 # --- naming and opening stores --------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import typer
 
 from storekit.cli._options import (
     FromOption,
+    NoCheckSigsOption,
     PathsArgument,
     ToOption,
     TrustedKeysOption,
@@ -59,9 +60,7 @@ def copy(
         ),
     ] = None,
     trusted_public_keys: TrustedKeysOption = None,
-    no_check_sigs: Annotated[
-        bool, typer.Option("--no-check-sigs", help="Accept paths without a trusted signature.")
-    ] = False,
+    no_check_sigs: NoCheckSigsOption = False,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Parallel transfers.")] = 4,
     link: Annotated[
         LinkMode,

@@ -20,6 +20,7 @@ import typer
 
 from storekit.cli._options import (
     STORE_FORMS,
+    NoCheckSigsOption,
     TrustedKeysOption,
     cli_config,
     complete_store_path,
@@ -89,9 +90,7 @@ def provision(
         ),
     ] = None,
     trusted_public_keys: TrustedKeysOption = None,
-    no_check_sigs: Annotated[
-        bool, typer.Option("--no-check-sigs", help="Accept paths without a trusted signature.")
-    ] = False,
+    no_check_sigs: NoCheckSigsOption = False,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Parallel transfers.")] = 4,
     link: Annotated[
         LinkMode,
