@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cache_helpers import build_closure, fresh_nix_store, nix_key, nix_on, side_store
+from nginx_server import nginx_serving
 from nixoracle import NixStore
 
 from storekit.errors import StorekitError, SubstituteError
@@ -30,75 +28,14 @@ pytestmark = pytest.mark.interop
 
 REPO = Path(__file__).resolve().parent.parent.parent
 
-NGINX_CONF = """\
-{user}daemon off;
-worker_processes 1;
-pid {root}/nginx.pid;
-error_log {root}/error.log;
-events {{ worker_connections 64; }}
-http {{
-    access_log {root}/access.log;
-    client_body_temp_path {root}/tmp;
-    proxy_temp_path {root}/tmp;
-    fastcgi_temp_path {root}/tmp;
-    uwsgi_temp_path {root}/tmp;
-    scgi_temp_path {root}/tmp;
-    types {{
-        text/x-nix-cache-info nix-cache-info;
-        text/x-nix-narinfo narinfo;
-        application/x-nix-nar nar xz zst bz2;
-    }}
-    server {{
-        listen 127.0.0.1:{port};
-        root {cache};
-        location / {{ try_files $uri =404; }}
-    }}
-}}
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(
-                f"server exited ({proc.returncode}):\n{log.read_text() if log.exists() else ''}"
-            )
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise AssertionError(f"nothing listens on 127.0.0.1:{port}")
-
 
 @pytest.fixture
 def nginx(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     """(cache dir, base URL): a real nginx serving an (empty) directory on a free port."""
-    binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not os.path.exists(binary):
-        if os.environ.get("CI"):
-            pytest.fail("nginx (Debian's nginx package) is required in CI")
-        pytest.skip("nginx not installed")
-    root, cache, port = tmp_path / "nginx", tmp_path / "served", free_port()
-    (root / "tmp").mkdir(parents=True)
+    cache = tmp_path / "served"
     cache.mkdir()
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    conf = root / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(user=user, root=root, port=port, cache=cache))
-    argv = [binary, "-c", str(conf), "-p", str(root), "-e", str(root / "error.log")]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port, proc, root / "error.log")
-        yield cache, f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with nginx_serving(cache, tmp_path / "nginx") as server:
+        yield cache, server.url
 
 
 def test_storekit_substitutes_from_nginx_serving_a_cache_nix_wrote(
