@@ -63,7 +63,7 @@ def place(
             if kept is None:
                 kept = kept_refs()
             padded = w + b"\0" * (len(old) - len(w))
-            if _keeps_refs(kept, start, old, padded):
+            if not _inside_kept(table, kept, start) and _keeps_refs(kept, start, old, padded):
                 offsets[w] = start
                 writes.append((start, padded))
                 used.append((start, start + len(old)))
@@ -73,13 +73,13 @@ def place(
         idle = {k: v for k, v in slots.items() if k not in done}
         if idle:  # given-up strings not overwritten: cleared (kept tails stay)
             kept = kept if kept is not None else kept_refs()
-            writes += _clear(idle, kept, set(offsets.values()))
+            writes += _clear(table, idle, kept, set(offsets.values()))
         return StringPlan(offsets, tuple(writes), None)
     return _grow(table, wanted, slots, kept if kept is not None else kept_refs(), floor())
 
 
 def _clear(
-    slots: dict[int, bytes], kept: AbstractSet[int], used: AbstractSet[int]
+    table: bytes, slots: dict[int, bytes], kept: AbstractSet[int], used: AbstractSet[int]
 ) -> list[tuple[int, bytes]]:
     """`X`s over the strings no reference reads any more, up to the first byte one still does.
 
@@ -89,6 +89,8 @@ def _clear(
     """
     out: list[tuple[int, bytes]] = []
     for start, old in slots.items():
+        if _inside_kept(table, kept | used, start):
+            continue  # the tail of a string still read from its start: all of it stays
         end = start + len(old)
         stop = next((i for i in range(start, end) if i in kept or i in used), end)
         if stop > start:
@@ -123,6 +125,17 @@ def _find(table: bytes, w: bytes, slots: dict[int, bytes]) -> int | None:
     return None
 
 
+def _inside_kept(table: bytes, kept: AbstractSet[int], start: int) -> bool:
+    """Whether the string at `start` is the tail of one a kept reference reads from an earlier byte
+    (a linker's tail merging: a soname "1" may be the end of "libans.so.1")."""
+    i = start - 1
+    while i >= 0 and table[i] != 0:
+        if i in kept:
+            return True
+        i -= 1
+    return False
+
+
 def _keeps_refs(kept: AbstractSet[int], start: int, old: bytes, padded: bytes) -> bool:
     """Whether every kept reference into [start, start+len(old)] reads the same string afterwards."""
     if start in kept:
@@ -142,7 +155,7 @@ def _grow(
         end = table.find(b"\0", top)
         keep = max(keep, (end if end >= 0 else len(table) - 1) + 1)
     keep = max(keep, min(floor, len(table)))
-    dead = _clear(slots, kept, set())
+    dead = _clear(table, slots, kept, set())
     # the strings given up past the kept part stay once, tainted and packed: what patchelf leaves
     # (its suite checks the taint), without the table growing by every earlier edit's leftovers
     tail = b"".join(taint + b"\0" for start, taint in dead if start >= keep)
@@ -156,7 +169,7 @@ def _grow(
             continue
         offsets[w] = base + len(appended)
         appended += w + b"\0"
-    dead = _clear(slots, kept, {o for o in offsets.values() if o < keep})
+    dead = _clear(table, slots, kept, {o for o in offsets.values() if o < keep})
     copy = bytearray(table[:keep]) + tail + bytes(base - keep - len(tail))
     for start, taint in dead:
         if start < keep:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from elf_fixtures import Fixtures, check_elf, run, sh, shared_fixtures
 
-from storekit.elf import RewritePrefix, SetInterpreter, SetRpath
+from storekit.elf import RewritePrefix, SetInterpreter, SetRpath, SetSoname
 from storekit.elf.fs import edit_file, read_facts
 from storekit.elf.tree import rewrite_prefix
 from storekit.errors import ElfPatchError
@@ -142,3 +142,18 @@ def test_in_place_edit_clears_the_string_it_gives_up(fx: Fixtures, tmp_path: Pat
     edit_file(str(exe), [SetRpath("libans.so.1")])  # reuses an existing string: "/o" is cleared
     assert b"/o\0" not in exe.read_bytes()
     check_elf(exe)
+
+
+@pytest.mark.parametrize("atomic", [True, False], ids=["atomic", "in-place"])
+def test_a_string_shared_with_the_tail_of_a_needed_library_is_never_overwritten(
+    fx: Fixtures, tmp_path: Path, atomic: bool
+) -> None:
+    """Found by the property test: soname "1" reuses the tail of "libans.so.1"; setting the soname
+    again must not write over it (nor taint it) while DT_NEEDED still reads the whole string."""
+    exe = fx.copy("pie", tmp_path)
+    edit_file(str(exe), [SetRpath(f"/nonexistent/_:{fx.libdir}"), SetSoname("1")], atomic=atomic)
+    edit_file(str(exe), [SetSoname("0")], atomic=atomic)
+    facts = read_facts(str(exe))
+    assert facts.needed[0] == "libans.so.1" and facts.soname == "0"
+    check_elf(exe)
+    assert run(exe) == "answer 42\n"
