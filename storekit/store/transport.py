@@ -30,6 +30,7 @@ MAX_SMALL_FILE = 16 << 20
 
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_BAD_CHAR = re.compile(r"[\\\x00-\x1f\x7f]")
 
 
 def name_problem(name: str) -> str | None:
@@ -46,7 +47,7 @@ def name_problem(name: str) -> str | None:
         return "it names another location (a scheme or host)"
     if any(part in ("", ".", "..") for part in name.split("/")):
         return "it has an empty, '.' or '..' component"
-    if "\\" in name or any(ord(c) < 0x20 or c == "\x7f" for c in name):
+    if _BAD_CHAR.search(name):
         return "it contains a backslash or a control character"
     return None
 
