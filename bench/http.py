@@ -1,14 +1,15 @@
 """Substituting many small paths over HTTP against `nix copy` (Nix 2.8), both from the same servers.
 
-A closure of 1,000 small paths (`--quick`: 100): 20 layers of text files, each referring to two of the
-layer below (every path of a layer is referred to), so the closure is discovered a layer at a time as Nix's is. It is pushed once to a
-`file://` cache (xz, as Nix writes by default) that a real nginx (Debian's) serves on 127.0.0.1, and
-the store itself is served by `storekit cache serve`. Each run substitutes the whole closure into a
-new, empty local store: `storekit copy --from http://…` against `nix copy --from http://…`, both as
-commands (start-up included), signatures not checked by either, Nix's narinfo disk cache emptied
-before each of its runs. Each row is the median of `REPEAT` runs, alternating the tools: the machine
-is shared, so single runs vary. This is where Nix is slow (NixOS/nix#5118): a request per narinfo and
-per NAR, and the narinfos of a layer fetched before the next layer is known.
+A closure of 1,000 small paths (`--quick`: 100): 20 layers of text files, each referring to two of
+the layer below (every path of a layer is referred to), so the closure is discovered a layer at a
+time as Nix's is. It is pushed once to a `file://` cache (xz, as Nix writes by default) that a real
+nginx (Debian's) serves on 127.0.0.1, and the store itself is served by `storekit cache serve`.
+Each run substitutes the whole closure into a new, empty local store: `storekit copy --from
+http://…` against `nix copy --from http://…`, both as commands (start-up included), signatures not
+checked by either, Nix's narinfo disk cache emptied before each of its runs. Each row is the median
+of `REPEAT` runs, alternating the tools: the machine is shared, so single runs vary. This is where
+Nix is slow (NixOS/nix#5118): a request per narinfo and per NAR, and the narinfos of a layer fetched
+before the next layer is known.
 """
 
 from __future__ import annotations

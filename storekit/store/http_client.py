@@ -191,7 +191,7 @@ class ResumingBody(io.RawIOBase):
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
         while True:
             try:
-                data = self._response.read(len(buffer))
+                data = self._response.read1(len(buffer))  # what has come: a stall loses nothing
             except (urllib3.exceptions.HTTPError, OSError) as e:
                 self._resume(self._client.explain(e))
                 continue
