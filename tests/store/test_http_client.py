@@ -229,7 +229,8 @@ def test_a_nar_cut_too_often_is_a_truncated_download(
 
     server.behaviour = always_cut
     dst = local(tmp_path / "dst")
-    with open_store(server.url()) as src, pytest.raises(SubstituteError, match=r"gave up after 5 resumed"):
+    pattern = r"download of '.*/nar/.*' failed after \d+ bytes: .*; gave up after 5 resumed requests"
+    with open_store(server.url()) as src, pytest.raises(SubstituteError, match=pattern):
         copy_closure(src, dst, [root], policy=NO_SIGS)
     assert not dst.is_valid_path(root)
     dst.close()
