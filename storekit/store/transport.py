@@ -267,7 +267,7 @@ class HttpTransport(Transport):
         encoding = response.headers.get("Content-Encoding")
         body = ResumingBody(self.client, url, response)
         with Download(body, announced_length(response), url) as download:  # type: ignore[arg-type]
-            data = _small(download.read(MAX_SMALL_FILE + 1), url)
+            data = _small(_read_up_to(download, MAX_SMALL_FILE + 1), url)
         return decode_body(data, encoding, url)
 
     def open(self, name: str, expected_size: int | None = None) -> Download | None:
@@ -291,6 +291,15 @@ class HttpTransport(Transport):
 
     def close(self) -> None:
         self.client.close()
+
+
+def _read_up_to(stream: io.RawIOBase, limit: int) -> bytes:
+    """All of `stream`, or its first `limit` bytes: a raw read returns what has arrived so far."""
+    parts, size = [], 0
+    while size < limit and (data := stream.read(limit - size)):
+        parts.append(data)
+        size += len(data)
+    return b"".join(parts)
 
 
 def _small(data: bytes, where: str) -> bytes:

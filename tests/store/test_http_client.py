@@ -397,3 +397,26 @@ def test_a_failing_narinfo_fails_the_copy_naming_it(
     assert dst.query_all_valid_paths() == set()
     assert not nar_names(server)  # nothing was downloaded before the closure was known
     dst.close()
+
+
+def test_a_narinfo_arriving_in_pieces_is_read_whole(
+    cache: tuple[CacheServer, StorePath, dict[StorePath, bytes]], tmp_path: Path
+) -> None:
+    """Each narinfo's body comes in two writes 50 ms apart: the client waits for all of it."""
+    server, root, texts = cache
+
+    def in_pieces(h: Handler, body: bytes) -> bool:
+        if not h.path.endswith(".narinfo"):
+            return False
+        h.send_response(200)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body[:20])
+        h.wfile.flush()
+        time.sleep(0.05)
+        h.wfile.write(body[20:])
+        return True
+
+    server.behaviour = in_pieces
+    with substitute(server.url(), root, tmp_path / "dst") as dst:
+        check_contents(dst, texts)
