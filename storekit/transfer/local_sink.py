@@ -61,11 +61,15 @@ class LocalSink:
             self._remove(os.path.join(stage, name))
             raise
         staged = Staged(info, tree, canonical=True)
-        with self._guard:
-            if self._lock_early:
-                staged.lock = take_lock(self.dst, info)
-                if staged.lock is not None:
+        if self._lock_early:  # taken outside the guard (a file made, a flock): workers do not queue
+            lock = take_lock(self.dst, info)
+            with self._guard:
+                if lock is not None and self._lock_early:
+                    staged.lock = lock
                     self._held.add(staged)
+                    lock = None
+            if lock is not None:  # `_let_go` ran meanwhile: hold nothing from now on
+                lock.close()
         return staged
 
     def _let_go(self) -> None:
