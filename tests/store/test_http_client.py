@@ -121,9 +121,12 @@ def local(root: Path) -> LocalStore:
     return LocalStore(local_spec_for(STORE_DIR, state_dir=str(root / "var"), real_dir=str(root / "store")))
 
 
-@pytest.fixture
-def cache(tmp_path: Path) -> Iterator[tuple[CacheServer, StorePath, dict[StorePath, bytes]]]:
-    """A served xz cache of `root` -> 40 small paths and one of 300 KiB; yields (server, root, texts)."""
+@pytest.fixture(params=["xz"])
+def cache(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[CacheServer, StorePath, dict[StorePath, bytes]]]:
+    """A served cache (xz, or the compression a test names with `indirect`) of `root` -> 40 small
+    paths and one of 300 KiB; yields (server, root, texts)."""
     texts: dict[StorePath, bytes] = {}
     with local(tmp_path / "src") as src:
         leaves = []
@@ -136,7 +139,8 @@ def cache(tmp_path: Path) -> Iterator[tuple[CacheServer, StorePath, dict[StorePa
         texts[leaves[-1]] = big
         root = src.add_text("root", b"root\n", leaves)
         texts[root] = b"root\n"
-        with open_store(f"file://{tmp_path / 'cache'}?store={STORE_DIR}&compression=xz") as dst:
+        uri = f"file://{tmp_path / 'cache'}?store={STORE_DIR}&compression={request.param}"
+        with open_store(uri) as dst:
             copy_closure(src, dst, [root])
     server = CacheServer(tmp_path / "cache")
     yield server, root, texts
@@ -185,6 +189,7 @@ def test_parallel_requests_are_bounded_by_http_connections(
     assert server.connections <= 6
 
 
+@pytest.mark.parametrize("cache", ["xz", "zstd", "none"], indirect=True)
 @pytest.mark.parametrize("ignore_range", [False, True])
 def test_a_nar_cut_mid_body_resumes(
     cache: tuple[CacheServer, StorePath, dict[StorePath, bytes]], tmp_path: Path, ignore_range: bool
