@@ -59,7 +59,13 @@ def open_binary_cache(spec: FileCacheSpec | HttpCacheSpec) -> BinaryCacheStore:
             raise StoreError(
                 f"binary cache '{spec}': redirects must be 'same-origin' or 'any', not '{redirects}'"
             )
-        transport = HttpTransport(spec.url, any_redirect=redirects == "any")
+        transport = HttpTransport(
+            spec.url,
+            _seconds(spec, params, "stalled-download-timeout"),
+            any_redirect=redirects == "any",
+            connect_timeout=_seconds(spec, params, "connect-timeout"),
+            connections=int(_seconds(spec, params, "http-connections") or 0) or None,
+        )
         compression = params.get("compression", "xz")
     keys = [read_secret_key(params["secret-key"])] if params.get("secret-key") else []
     priority = params.get("priority")
@@ -73,6 +79,20 @@ def open_binary_cache(spec: FileCacheSpec | HttpCacheSpec) -> BinaryCacheStore:
         priority=None if priority is None else int(priority),
         uri=str(spec),
     )
+
+
+def _seconds(spec: HttpCacheSpec, params: dict[str, str], name: str) -> float | None:
+    """A positive number parameter (`connect-timeout=5`), or None when not given."""
+    text = params.get(name)
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise StoreError(f"binary cache '{spec}': {name} must be a positive number, not '{text}'")
+    return value
 
 
 def read_secret_key(file: str) -> SecretKey:
@@ -119,6 +139,9 @@ class BinaryCacheStore(Store):
     @property
     def uri(self) -> str:
         return self._uri
+
+    def close(self) -> None:
+        self.transport.close()
 
     def _read_cache_info(self) -> NixCacheInfo | None:
         """Like Nix, refuse a cache made for another store dir: its paths would be other paths."""

@@ -25,9 +25,11 @@ from storekit.errors import HashMismatch, StoreError
 from storekit.fdtree import DirChain, list_names, show_path
 from storekit.store.base import Store, ValidPathInfo
 from storekit.store.pipeline import HashedPrefetch
+from storekit.store.streams import ChunkReader, HashingReader
 from storekit.storepath import StorePath
 
 FICLONE = 0x40049409  # _IOW(0x94, 9, int), from <linux/fs.h>
+PREFETCH_ABOVE = 1 << 20
 _NOT_SUPPORTED = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EPERM}
 
 
@@ -55,23 +57,42 @@ def local_source_path(src: Store, path: StorePath) -> str | None:
     return None
 
 
-def stage_from_nar(chunks: Iterator[bytes], stage: str, info: ValidPathInfo) -> str:
-    """Restore a NAR into `<stage>/x`, checking its hash, size and content address; returns the tree."""
+def stage_from_nar(chunks: Iterator[bytes], stage: str, info: ValidPathInfo, name: str = "x") -> str:
+    """Restore a NAR into `<stage>/<name>`, checking its hash, size and content address; returns the tree.
+
+    A NAR of more than `PREFETCH_ABOVE` bytes is read and hashed on a thread of its own, overlapping
+    with the writes; a small one is read inline, where a thread would cost more than it saves.
+    """
     from storekit.nar.fs import restore
 
-    staged = os.path.join(stage, "x")
-    with HashedPrefetch(chunks) as source:
-        restore(source, staged, nar_size=info.nar_size or None)
+    staged = os.path.join(stage, name)
+    if 0 < info.nar_size <= PREFETCH_ABOVE:
+        source = HashingReader(ChunkReader(chunks))
+        try:
+            restore(source, staged, nar_size=info.nar_size)
+            while source.read(1 << 16):  # to the end: the download's own checks run there
+                pass
+        finally:
+            close = getattr(chunks, "close", None)  # a generator holding a download: let it go
+            if close is not None:
+                close()
         got_hash, got_size = source.finish()
+        _check(info, staged, got_hash, got_size, "")
+        return staged
+    with HashedPrefetch(chunks) as prefetch:
+        restore(prefetch, staged, nar_size=info.nar_size or None)
+        got_hash, got_size = prefetch.finish()
     _check(info, staged, got_hash, got_size, "")
     return staged
 
 
-def stage_by_linking(real: str, stage: str, info: ValidPathInfo, mode: LinkMode, src_uri: str) -> str:
-    """Recreate the tree at `real` in `<stage>/x` from links or copies, then check its NAR hash."""
+def stage_by_linking(
+    real: str, stage: str, info: ValidPathInfo, mode: LinkMode, src_uri: str, name: str = "x"
+) -> str:
+    """Recreate the tree at `real` in `<stage>/<name>` from links or copies, then check its NAR hash."""
     from storekit.nar.fs import hash_path
 
-    staged = os.path.join(stage, "x")
+    staged = os.path.join(stage, name)
     link_tree(real, staged, mode)
     got_hash, got_size = hash_path(staged)
     _check(info, staged, got_hash, got_size, f" (linked from '{src_uri}')")

@@ -256,7 +256,7 @@ class LocalStore(Store):
             if os.path.lexists(real):
                 # an unregistered leftover (a killed add), or the old copy when repairing
                 canonical.make_movable(real)
-                os.rename(real, os.path.join(os.path.dirname(staged), "old"))
+                os.rename(real, f"{staged}-old")  # deleted with the staging dir
             canonical.make_movable(staged)
             os.rename(staged, real)
             canonical.canonicalise_path(real)
@@ -280,7 +280,8 @@ class LocalStore(Store):
         with self._db.transaction() as db:
             db.register(rows)
 
-    def _check_new_info(self, info: ValidPathInfo) -> None:
+    def _check_new_info(self, info: ValidPathInfo, new_paths: frozenset[StorePath] = frozenset()) -> None:
+        """Refuse what must never be registered; references may be valid or among `new_paths`."""
         if info.path.store_dir != self.store_dir:
             raise StoreError(f"path '{info.path}' does not belong to store dir '{self.store_dir}'")
         if info.nar_hash.algo != "sha256":
@@ -294,7 +295,7 @@ class LocalStore(Store):
                     f"cannot add path '{info.path}' because it claims to be content-addressed but isn't "
                     f"(its content address '{info.ca}' gives '{expected}')"
                 )
-        self._check_references(info, {info.path})
+        self._check_references(info, {info.path, *new_paths})
 
     def _check_references(self, info: ValidPathInfo, new_paths: set[StorePath]) -> None:
         missing = sorted(str(r) for r in info.references if r not in new_paths and not self.is_valid_path(r))

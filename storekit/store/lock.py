@@ -56,17 +56,24 @@ def unlock_fd(fd: int) -> None:
 
 
 @contextlib.contextmanager
-def path_lock(real_path: str) -> Iterator[None]:
-    """Hold Nix's lock on one store path for the duration of the block; the lock file goes afterwards."""
+def path_lock(real_path: str, *, wait: bool = True) -> Iterator[bool]:
+    """Hold Nix's lock on one store path for the duration of the block; the lock file goes afterwards.
+
+    With `wait=False` the block gets False at once (holding nothing) when another holds the lock:
+    a caller taking several locks at a time uses it, so two such callers never deadlock.
+    """
     lock_path = real_path + ".lock"
     while True:
         fd = open_lock_file(lock_path)
-        lock_fd(fd, exclusive=True)
+        if not lock_fd(fd, exclusive=True, wait=wait):
+            os.close(fd)
+            yield False
+            return
         if os.fstat(fd).st_size == 0:
             break
         os.close(fd)  # stale: its holder unlinked it after we opened it; take the new one
     try:
-        yield
+        yield True
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(lock_path)

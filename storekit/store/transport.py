@@ -14,9 +14,7 @@ import http.client
 import io
 import os
 import re
-import urllib.error
 import urllib.parse
-import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -32,6 +30,7 @@ MAX_SMALL_FILE = 16 << 20
 
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_BAD_CHAR = re.compile(r"[\\\x00-\x1f\x7f]")
 
 
 def name_problem(name: str) -> str | None:
@@ -48,7 +47,7 @@ def name_problem(name: str) -> str | None:
         return "it names another location (a scheme or host)"
     if any(part in ("", ".", "..") for part in name.split("/")):
         return "it has an empty, '.' or '..' component"
-    if "\\" in name or any(ord(c) < 0x20 or c == "\x7f" for c in name):
+    if _BAD_CHAR.search(name):
         return "it contains a backslash or a control character"
     return None
 
@@ -161,6 +160,9 @@ class Transport(ABC):
     def list_names(self, suffix: str) -> list[str]:
         raise StoreError(f"binary cache '{self.uri}' cannot list its files; name the paths you want")
 
+    def close(self) -> None:  # noqa: B027 - only transports holding connections need it
+        """Let go of connections; the transport still works afterwards (it reconnects)."""
+
 
 class FileTransport(Transport):
     """A cache in a local directory; the directory is created on the first write."""
@@ -221,64 +223,83 @@ class FileTransport(Transport):
 class HttpTransport(Transport):
     """A cache behind an HTTP(S) server (nginx, `storekit cache serve`, nix-serve); read-only.
 
-    Redirects are followed only within the cache's origin (scheme, host, port) unless
-    `any_redirect` (the cache URL's `?redirects=any`): a cache must not send storekit to a host the
-    user never named (an internal service, a `file:` URL, a downgrade from https to http).
+    Requests go through one `http_client.HttpClient`: kept-alive connections shared by all threads
+    (at most `connections` at once), connect and read timeouts, NAR downloads that resume with
+    `Range` after a cut. Redirects are followed only within the cache's origin (scheme, host, port)
+    unless `any_redirect` (the cache URL's `?redirects=any`): a cache must not send storekit to a
+    host the user never named (an internal service, a downgrade from https to http).
     """
 
-    def __init__(self, base_url: str, timeout: float = TIMEOUT_S, *, any_redirect: bool = False) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        timeout: float | None = None,
+        *,
+        any_redirect: bool = False,
+        connect_timeout: float | None = None,
+        connections: int | None = None,
+    ) -> None:
+        from storekit.store import http_client
+
         self.base_url = base_url.rstrip("/")
         self.uri = self.base_url
-        self.timeout = timeout
-        handler = urllib.request.HTTPRedirectHandler() if any_redirect else _SameOrigin(self.uri)
-        self._opener = urllib.request.build_opener(handler)
+        self.timeout = http_client.READ_TIMEOUT_S if timeout is None else timeout
+        self.client = http_client.HttpClient(
+            self.uri,
+            connect_timeout=http_client.CONNECT_TIMEOUT_S if connect_timeout is None else connect_timeout,
+            read_timeout=self.timeout,
+            connections=connections or http_client.CONNECTIONS,
+            any_redirect=any_redirect,
+        )
 
     def _url(self, name: str) -> str:
         return f"{self.base_url}/{urllib.parse.quote(check_name(name, self.uri))}"
 
-    def _request(self, name: str, method: str = "GET") -> http.client.HTTPResponse | None:
-        url = self._url(name)
-        request = urllib.request.Request(url, method=method, headers={"User-Agent": "storekit"})
-        try:
-            response = self._opener.open(request, timeout=self.timeout)
-        except urllib.error.HTTPError as e:
-            e.close()
-            if e.code in _MISSING:
-                return None
-            raise SubstituteError(f"binary cache '{self.uri}': HTTP {e.code} {e.reason} for '{url}'") from e
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
-            reason = getattr(e, "reason", e)
-            raise SubstituteError(f"cannot reach binary cache '{self.uri}' ({url}): {reason}") from e
-        return response  # type: ignore[no-any-return]
-
     def read(self, name: str) -> bytes | None:
         """A small file (narinfo …), decoded if the server sent it with a `Content-Encoding`."""
         from storekit.store.content_encoding import decode_body
+        from storekit.store.http_client import ResumingBody, announced_length
 
-        response = self._request(name)
+        url = self._url(name)
+        response = self.client.get(url)
         if response is None:
             return None
         encoding = response.headers.get("Content-Encoding")
-        length = response.headers.get("Content-Length")
-        announced = int(length) if length and length.isdigit() else None
-        with Download(response, announced, self._url(name)) as download:
-            data = _small(download.read(MAX_SMALL_FILE + 1), self._url(name))
-        return decode_body(data, encoding, self._url(name))
+        body = ResumingBody(self.client, url, response)
+        with Download(body, announced_length(response), url) as download:  # type: ignore[arg-type]
+            data = _small(_read_up_to(download, MAX_SMALL_FILE + 1), url)
+        return decode_body(data, encoding, url)
 
     def open(self, name: str, expected_size: int | None = None) -> Download | None:
-        response = self._request(name)
+        from storekit.store.http_client import ResumingBody, announced_length
+
+        url = self._url(name)
+        response = self.client.get(url)
         if response is None:
             return None
-        length = response.headers.get("Content-Length")
-        announced = int(length) if length and length.isdigit() else None
-        return Download(response, expected_size or announced or None, self._url(name))
+        body = ResumingBody(self.client, url, response)
+        return Download(body, expected_size or announced_length(response) or None, url)  # type: ignore[arg-type]
 
     def exists(self, name: str) -> bool:
-        response = self._request(name, "HEAD")
+        from storekit.store.http_client import discard
+
+        response = self.client.get(self._url(name), method="HEAD")
         if response is None:
             return False
-        response.close()
+        discard(response)
         return True
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _read_up_to(stream: io.RawIOBase, limit: int) -> bytes:
+    """All of `stream`, or its first `limit` bytes: a raw read returns what has arrived so far."""
+    parts, size = [], 0
+    while size < limit and (data := stream.read(limit - size)):
+        parts.append(data)
+        size += len(data)
+    return b"".join(parts)
 
 
 def _small(data: bytes, where: str) -> bytes:
@@ -287,37 +308,3 @@ def _small(data: bytes, where: str) -> bytes:
             f"'{where}' is larger than {MAX_SMALL_FILE} bytes, too large for its kind; refused"
         )
     return data
-
-
-def origin(url: str) -> tuple[str, str, int | None]:
-    """(scheme, host, port) of `url`, with the scheme's default port filled in."""
-    parts = urllib.parse.urlsplit(url)
-    scheme = parts.scheme.lower()
-    port = parts.port or {"http": 80, "https": 443}.get(scheme)
-    return scheme, (parts.hostname or "").lower(), port
-
-
-class _SameOrigin(urllib.request.HTTPRedirectHandler):
-    """Follows a redirect only to the origin of the cache; refuses others with a clear error."""
-
-    def __init__(self, cache_url: str) -> None:
-        super().__init__()
-        self._cache_url = cache_url
-        self._origin = origin(cache_url)
-
-    def redirect_request(  # type: ignore[override]
-        self,
-        req: urllib.request.Request,
-        fp: BinaryIO,
-        code: int,
-        msg: str,
-        headers: object,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        if origin(newurl) != self._origin:
-            fp.close()
-            raise SubstituteError(
-                f"binary cache '{self._cache_url}' redirected '{req.full_url}' to another origin "
-                f"('{newurl}'); refused (add '?redirects=any' to the cache's URL to follow such redirects)"
-            )
-        return super().redirect_request(req, fp, code, msg, headers, newurl)  # type: ignore[arg-type]

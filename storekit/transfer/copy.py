@@ -30,7 +30,7 @@ from storekit.graph import toposort
 from storekit.progress import Progress, ProgressEvent
 from storekit.signing import SecretKey
 from storekit.store.base import Store, ValidPathInfo
-from storekit.store.link import LinkMode, local_source_path, stage_by_linking, stage_from_nar
+from storekit.store.link import LinkMode
 from storekit.store.streams import ChunkReader
 from storekit.store.substituters import SignaturePolicy, Substituters, is_untrusted_source
 from storekit.storepath import StorePath
@@ -46,6 +46,10 @@ __all__ = [
 ]
 
 DEFAULT_JOBS = 4
+#: Paths committed at once at most (one DB transaction for a local store), and prepared ahead at least.
+BATCH = 64
+AHEAD = 32
+QUERY_JOBS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +128,10 @@ def copy_closure(
         wanted = [_for_destination(infos[p], sign_keys) for p in order]
         reporter = _Reporter(progress, src, wanted)
         sink = _sink_for(src, dst, link, reporter.moved)
-        _transfer(sink, wanted, pool, max(1, jobs), reporter, src)
+        try:
+            _transfer(sink, wanted, pool, max(1, jobs), reporter, src)
+        finally:
+            sink.close()
     copy_realisations(src, dst, infos, sign_keys)  # CA derivations' outputs are found through them
     already = tuple(sorted(set(infos) - set(missing)))
     return CopyResult(tuple(order), already, sum(infos[p].nar_size for p in order))
@@ -133,13 +140,28 @@ def copy_closure(
 def closure_infos(
     src: Store, paths: Iterable[StorePath], pool: ThreadPoolExecutor
 ) -> dict[StorePath, ValidPathInfo]:
-    """The infos of the closure of `paths` in `src`, fetched a level at a time (in parallel for caches)."""
+    """The infos of the closure of `paths` in `src`, fetched a level at a time.
+
+    From a cache, a level's narinfos are fetched `QUERY_JOBS` at a time whatever `jobs` is: a query
+    is a small request whose time is mostly the round trip, as Nix's `http-connections` are.
+    """
     infos: dict[StorePath, ValidPathInfo] = {}
     frontier = set(paths)
-    parallel = is_untrusted_source(src)
+    if not is_untrusted_source(src):
+        return _closure_infos(src, frontier, infos, map)
+    with ThreadPoolExecutor(QUERY_JOBS, thread_name_prefix="storekit-query") as queries:
+        return _closure_infos(src, frontier, infos, queries.map)
+
+
+def _closure_infos(
+    src: Store,
+    frontier: set[StorePath],
+    infos: dict[StorePath, ValidPathInfo],
+    mapper: Callable[..., Iterable[ValidPathInfo | None]],
+) -> dict[StorePath, ValidPathInfo]:
     while frontier:
         batch = sorted(frontier)
-        found = list(pool.map(src.lookup_path_info, batch) if parallel else map(src.lookup_path_info, batch))
+        found = list(mapper(src.lookup_path_info, batch))
         frontier = set()
         for path, info in zip(batch, found, strict=True):
             if info is None:
@@ -237,10 +259,30 @@ class _Sink(Protocol):
     def commit(self, info: ValidPathInfo, prepared: object) -> None:
         """Make the path valid, on the caller's thread, after its references."""
 
+    def commit_many(self, items: list[tuple[ValidPathInfo, object]]) -> None:
+        """`commit` of a run of paths in dependency order, at once where the destination can."""
+
     def discard(self, prepared: object) -> None: ...
 
+    def close(self) -> None:
+        """After the last prepare and commit: let go of what the sink held for all paths."""
 
-class _StreamSink:
+
+class _OneByOne:
+    """Sinks without a batch commit: `commit_many` commits each in turn."""
+
+    def commit(self, info: ValidPathInfo, prepared: object) -> None:
+        raise NotImplementedError
+
+    def commit_many(self, items: list[tuple[ValidPathInfo, object]]) -> None:
+        for info, prepared in items:
+            self.commit(info, prepared)
+
+    def close(self) -> None:
+        pass
+
+
+class _StreamSink(_OneByOne):
     """Any destination: the NAR streams into `add_from_nar` at commit time, one path at a time."""
 
     def __init__(self, src: Store, dst: Store, moved: Moved) -> None:
@@ -257,7 +299,7 @@ class _StreamSink:
         pass
 
 
-class _CacheSink:
+class _CacheSink(_OneByOne):
     """A binary cache: NAR files and narinfos are written on the workers, as Nix's `copyPaths` does;
     a narinfo waits for its references' (submitted earlier, so the earliest unfinished path never
     waits and the pool cannot deadlock), and a failed reference makes `publish` refuse its referrers.
@@ -297,52 +339,14 @@ class _CacheSink:
         pass
 
 
-class _LocalSink:
-    """A local store: stage in parallel (link files or restore the NAR), register in order."""
-
-    def __init__(self, src: Store, dst: Store, link: LinkMode, moved: Moved) -> None:
-        from storekit.store.local import LocalStore
-
-        assert isinstance(dst, LocalStore)
-        self.src, self.dst, self.link, self.moved = src, dst, link, moved
-
-    def prepare(self, info: ValidPathInfo) -> object:
-        stack = contextlib.ExitStack()
-        try:
-            stage = stack.enter_context(self.dst.staging())
-            real = local_source_path(self.src, info.path) if self.link is not LinkMode.STREAM else None
-            if real is not None:
-                staged = stage_by_linking(real, stage, info, self.link, self.src.uri)
-            else:
-                staged = stage_from_nar(
-                    _counted(self.src.nar_from_path(info.path), info, self.moved), stage, info
-                )
-        except BaseException:
-            stack.close()
-            raise
-        return stack, staged
-
-    def commit(self, info: ValidPathInfo, prepared: object) -> None:
-        stack, staged = _staged(prepared)
-        with stack:
-            self.dst.add_temp_root(info.path)
-            self.dst.install_staged(info, staged)
-
-    def discard(self, prepared: object) -> None:
-        _staged(prepared)[0].close()
-
-
-def _staged(prepared: object) -> tuple[contextlib.ExitStack[bool | None], str]:
-    assert isinstance(prepared, tuple)
-    return prepared[0], prepared[1]
-
-
 def _sink_for(src: Store, dst: Store, link: LinkMode, moved: Moved) -> _Sink:
     from storekit.store.binary_cache import BinaryCacheStore
     from storekit.store.local import LocalStore
 
     if isinstance(dst, LocalStore):
-        return _LocalSink(src, dst, link, moved)
+        from storekit.transfer.local_sink import LocalSink
+
+        return LocalSink(src, dst, link, moved)
     if isinstance(dst, BinaryCacheStore):
         return _CacheSink(src, dst, moved)
     return _StreamSink(src, dst, moved)
@@ -356,27 +360,43 @@ def _transfer(
     reporter: _Reporter,
     src: Store,
 ) -> None:
-    """Prepare up to `2 * jobs` paths ahead on the pool; commit each, in order, on this thread."""
+    """Prepare paths ahead on the pool; commit them in order on this thread, each run of consecutive
+    paths already prepared at once (up to `BATCH`), so many small paths share one commit."""
     futures: dict[int, Future[object]] = {}
     submitted = 0
+    ahead = max(2 * jobs, AHEAD)
+    i = 0
     try:
-        for i, info in enumerate(infos):
-            while submitted < len(infos) and submitted < i + 2 * jobs:
+        while i < len(infos):
+            while submitted < len(infos) and submitted < i + ahead:
                 futures[submitted] = pool.submit(sink.prepare, infos[submitted])
                 submitted += 1
+            run: list[tuple[ValidPathInfo, object]] = []
             try:
-                prepared = futures.pop(i).result()
-                try:
-                    sink.commit(info, prepared)
-                except BaseException:
-                    sink.discard(prepared)
-                    raise
+                run.append((infos[i], futures.pop(i).result()))
+                while len(run) < BATCH and (n := i + len(run)) in futures and futures[n].done():
+                    if futures[n].exception() is not None:
+                        break  # raised with its own path next time round
+                    run.append((infos[n], futures.pop(n).result()))
+                sink.commit_many(run)
             except StorekitError as e:
-                if str(info.path) in str(e):
+                for _, prepared in run:
+                    with contextlib.suppress(BaseException):
+                        sink.discard(prepared)
+                failed = [info.path for info, _ in run] or [infos[i].path]
+                if any(str(p) in str(e) for p in failed):
                     raise
-                uri = _source_of(src, info.path).uri
-                raise SubstituteError(f"cannot copy '{info.path}' from '{uri}': {e}") from e
-            reporter.valid(info)
+                uri = _source_of(src, failed[0]).uri
+                what = f"'{failed[0]}'" if len(failed) == 1 else f"{len(failed)} paths from '{failed[0]}' on"
+                raise SubstituteError(f"cannot copy {what} from '{uri}': {e}") from e
+            except BaseException:
+                for _, prepared in run:
+                    with contextlib.suppress(BaseException):
+                        sink.discard(prepared)
+                raise
+            for info, _ in run:
+                reporter.valid(info)
+            i += len(run)
     finally:
         for future in futures.values():
             future.cancel()

@@ -1,0 +1,120 @@
+"""Copying into a local store: the destination side of `copy_closure` for a `LocalStore`."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator
+
+from storekit.store.base import Store, ValidPathInfo
+from storekit.store.canonical import canonicalise_path, delete_path
+from storekit.store.install import Staged, install_staged_batch, take_lock
+from storekit.store.link import LinkMode, local_source_path, stage_by_linking, stage_from_nar
+from storekit.store.local import LocalStore
+
+Moved = Callable[[ValidPathInfo, int], None]
+
+
+class LocalSink:
+    """A local store: stage in parallel (link files or restore the NAR), install and register in order,
+    a run of ready paths at a time (`install_staged_batch`: one transaction for the run).
+
+    The slow per-path work happens on the workers: each stages into one staging dir of its own for
+    the whole copy (`<stage>/<n>`: no directory made and removed per path, which on a loaded disk
+    was most of a small path's time), makes the tree canonical there, adds the temp root and takes the
+    path's lock if it is free. This thread then only renames trees into place and registers them.
+    Once another process is seen holding a path's lock, workers stop taking locks and every lock they
+    hold is let go before this thread waits (see `install_staged_batch`).
+    """
+
+    def __init__(self, src: Store, dst: Store, link: LinkMode, moved: Moved) -> None:
+        assert isinstance(dst, LocalStore)
+        self.src, self.dst, self.link, self.moved = src, dst, link, moved
+        self._stages = contextlib.ExitStack()
+        self._local = threading.local()
+        self._guard = threading.Lock()
+        self._count = itertools.count()
+        self._held: set[Staged] = set()
+        self._lock_early = True
+
+    def _stage(self) -> str:
+        stage: str | None = getattr(self._local, "stage", None)
+        if stage is None:
+            with self._guard:
+                stage = self._local.stage = self._stages.enter_context(self.dst.staging())
+        return stage
+
+    def prepare(self, info: ValidPathInfo) -> object:
+        stage, name = self._stage(), f"p{next(self._count)}"
+        try:
+            real = local_source_path(self.src, info.path) if self.link is not LinkMode.STREAM else None
+            if real is not None:
+                tree = stage_by_linking(real, stage, info, self.link, self.src.uri, name)
+            else:
+                chunks = _counted(self.src.nar_from_path(info.path), info, self.moved)
+                tree = stage_from_nar(chunks, stage, info, name)
+            canonicalise_path(tree)
+            self.dst.add_temp_root(info.path)
+        except BaseException:
+            self._remove(os.path.join(stage, name))
+            raise
+        staged = Staged(info, tree, canonical=True)
+        if self._lock_early:  # taken outside the guard (a file made, a flock): workers do not queue
+            lock = take_lock(self.dst, info)
+            with self._guard:
+                if lock is not None and self._lock_early:
+                    staged.lock = lock
+                    self._held.add(staged)
+                    lock = None
+            if lock is not None:  # `_let_go` ran meanwhile: hold nothing from now on
+                lock.close()
+        return staged
+
+    def _let_go(self) -> None:
+        """Before waiting for another process: no lock held for a path not yet installed."""
+        with self._guard:
+            self._lock_early = False
+            held, self._held = self._held, set()
+        for staged in held:
+            staged.release()
+
+    def commit(self, info: ValidPathInfo, prepared: object) -> None:
+        self.commit_many([(info, prepared)])
+
+    def commit_many(self, items: list[tuple[ValidPathInfo, object]]) -> None:
+        run = [_staged(prepared) for _, prepared in items]
+        with self._guard:
+            self._held.difference_update(run)
+        try:
+            install_staged_batch(self.dst, run, self._let_go)
+        finally:
+            for staged in run:
+                self.discard(staged)  # what was not moved into place (already valid, or a failure)
+
+    def discard(self, prepared: object) -> None:
+        staged = _staged(prepared)
+        with self._guard:
+            self._held.discard(staged)
+        staged.release()
+        self._remove(staged.tree)
+
+    def _remove(self, tree: str) -> None:
+        if os.path.lexists(tree):
+            delete_path(tree)
+
+    def close(self) -> None:
+        self._stages.close()
+
+
+def _staged(prepared: object) -> Staged:
+    assert isinstance(prepared, Staged)
+    return prepared
+
+
+def _counted(chunks: Iterable[bytes], info: ValidPathInfo, moved: Moved) -> Iterator[bytes]:
+    """`chunks`, reporting each one's size as it is taken (for the progress bar)."""
+    for chunk in chunks:
+        moved(info, len(chunk))
+        yield chunk

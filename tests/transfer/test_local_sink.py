@@ -1,0 +1,93 @@
+"""Copying many paths into a local store (transfer/local_sink.py, store/install.py): runs of paths
+registered in one transaction, a path lock held by another process waited for without holding any
+other, and a failure leaving no path valid without its references and no staging leftovers."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from storekit.errors import StorekitError
+from storekit.store.local import LocalStore
+from storekit.store.lock import path_lock
+from storekit.store.open import open_store
+from storekit.store.specs import local_spec_for
+from storekit.store.substituters import SignaturePolicy
+from storekit.storepath import StorePath
+from storekit.transfer.copy import copy_closure
+
+STORE_DIR = "/opt/localsink/store"
+NO_SIGS = SignaturePolicy(require_sigs=False)
+
+
+def local(root: Path) -> LocalStore:
+    return LocalStore(local_spec_for(STORE_DIR, state_dir=str(root / "var"), real_dir=str(root / "store")))
+
+
+def chain_cache(tmp_path: Path, count: int = 30) -> tuple[str, list[StorePath]]:
+    """A file:// cache of a chain of `count` text paths (each refers to the one before)."""
+    paths: list[StorePath] = []
+    with local(tmp_path / "src") as src:
+        for i in range(count):
+            paths.append(src.add_text(f"p{i}", f"path {i}\n".encode(), paths[-1:]))
+        uri = f"file://{tmp_path / 'cache'}?store={STORE_DIR}&compression=zstd"
+        with open_store(uri) as cache:
+            copy_closure(src, cache, [paths[-1]])
+    return uri, paths
+
+
+def test_a_path_locked_by_another_process_is_waited_for(tmp_path: Path) -> None:
+    """Path 10 of 30 is locked elsewhere (a flock on its lock file) for a while: the copy waits for it,
+    alone, then finishes; every path is valid with its contents, and no staging dir is left."""
+    uri, paths = chain_cache(tmp_path)
+    dst = local(tmp_path / "dst")
+    release = threading.Event()
+    held = threading.Event()
+
+    def hold() -> None:
+        with path_lock(dst.real_path(paths[10])):
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(10)
+    timer = threading.Timer(0.5, release.set)
+    timer.start()
+    try:
+        with open_store(uri) as src:
+            result = copy_closure(src, dst, [paths[-1]], policy=NO_SIGS, jobs=4)
+    finally:
+        release.set()
+        holder.join()
+        timer.cancel()
+    assert set(result.copied) == set(paths)
+    for i, path in enumerate(paths):
+        with open(dst.real_path(path), "rb") as f:
+            assert f.read() == f"path {i}\n".encode()
+        assert oct(os.lstat(dst.real_path(path)).st_mode & 0o777) == "0o444"
+    assert sorted(n for n in os.listdir(tmp_path / "dst" / "store") if n != ".links") == sorted(
+        p.base_name for p in paths
+    )
+    dst.close()
+
+
+def test_a_corrupt_nar_midway_leaves_the_paths_before_it_valid_and_nothing_else(tmp_path: Path) -> None:
+    """Path 20's NAR file is damaged: paths 0-19 are valid (their runs committed), 20-29 are not, the
+    store dir holds exactly 0-19 and nothing staged."""
+    uri, paths = chain_cache(tmp_path)
+    with open_store(uri) as cache:
+        narinfo = cache.lookup_narinfo(paths[20])  # type: ignore[attr-defined]
+    nar = tmp_path / "cache" / narinfo.url
+    nar.write_bytes(nar.read_bytes()[:-8] + b"XXXXXXXX")
+    dst = local(tmp_path / "dst")
+    with open_store(uri) as src, pytest.raises(StorekitError, match=paths[20].hash_part):
+        copy_closure(src, dst, [paths[-1]], policy=NO_SIGS, jobs=4)
+    assert dst.query_all_valid_paths() == set(paths[:20])
+    assert sorted(n for n in os.listdir(tmp_path / "dst" / "store") if n != ".links") == sorted(
+        p.base_name for p in paths[:20]
+    )
+    dst.close()
