@@ -29,9 +29,9 @@ REASONS = {
     "tampered-nar": "hash mismatch in file",
     "forged-signature": "lacks a valid signature by a trusted key",
     "untrusted-signature": "it has signatures by intruder-1",
-    "truncated-nar": "truncated",
-    "hang": "timed out",
-    "stall-nar": "timed out",
+    "truncated-nar": "the connection broke",  # after resuming with Range as often as allowed
+    "hang": "(read timeout)",
+    "stall-nar": "(read timeout)",
 }
 
 
