@@ -34,4 +34,10 @@ cd build
     MAKEINFO=true
 make
 make install
+
+# As after pass 1 (§5.3): gcc's build looks for glibc's limits.h through the book's build sysroot,
+# which the store has not, so it installs a limits.h that does not chain to glibc's, and chapter 7's
+# compiles miss SSIZE_MAX, PATH_MAX and MB_LEN_MAX. The full one, as the book writes it for pass 1:
+cd ..
+cat gcc/limitx.h gcc/glimits.h gcc/limity.h > "$(echo "$out/lib/gcc/$LFS_TGT"/*/include)/limits.h"
 ln -sv gcc "$out/bin/cc"
