@@ -21,28 +21,23 @@ from storekit.signing import SecretKey, verify
 from storekit.store.base import Store
 from storekit.store.substituters import SignaturePolicy, Substituters
 from storekit.storepath import StorePath
-from storekit.wire.common import realisation_to_json
+from storekit.wire.common import realisation_fingerprint
 from storekit.wire.values import DrvOutput, Realisation
 
 FULL_KEYS = ("dependentRealisations", "id", "outPath", "signatures")
 
 
-def fingerprint(r: Realisation) -> str:
-    """What a realisation's signatures sign: its JSON without `signatures` (Nix's `fingerprint`)."""
-    return realisation_to_json(dataclasses.replace(r, json_keys=("dependentRealisations", "id", "outPath")))
-
-
 def sign(r: Realisation, keys: Sequence[SecretKey]) -> Realisation:
     if not keys:
         return r
-    sigs = set(r.signatures) | {k.sign(fingerprint(r)) for k in keys}
+    sigs = set(r.signatures) | {k.sign(realisation_fingerprint(r)) for k in keys}
     return dataclasses.replace(r, signatures=tuple(sorted(sigs)))
 
 
 def is_trusted(r: Realisation, policy: SignaturePolicy | None) -> bool:
     if policy is None or not policy.require_sigs:
         return True
-    text = fingerprint(r)
+    text = realisation_fingerprint(r)
     return any(verify(text, s, policy.trusted_keys) for s in r.signatures)
 
 

@@ -14,7 +14,8 @@ from storekit.store.specs import FileCacheSpec, local_spec_for, parse_store_spec
 from storekit.store.substituters import SignaturePolicy, Substituters
 from storekit.storepath import StorePath
 from storekit.transfer.copy import copy_closure
-from storekit.transfer.realisations import fetch_realisation, fingerprint, is_trusted, register_fetched, sign
+from storekit.transfer.realisations import fetch_realisation, is_trusted, register_fetched, sign
+from storekit.wire.common import realisation_fingerprint as fingerprint
 from storekit.wire.values import DrvOutput, Realisation
 
 A = DrvOutput("out", "sha256:" + "a" * 64)
