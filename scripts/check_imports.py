@@ -28,6 +28,7 @@ LAYERS: dict[str, int] = {
     "errors": 0,
     "nixbase32": 0,
     "hashing": 0,
+    "hashbase": 0,
     "storepath": 0,
     "nixversion": 0,
     "references": 0,

@@ -17,9 +17,12 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from collections.abc import Iterator
 
 from storekit.errors import FileSystemError
+
+TYPE_CHECKING = False  # `collections.abc` only for the type checker: `storekit hash path` imports this
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 KEEP = 32
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC

@@ -6,14 +6,20 @@ told by the length), printing picks one. `compress` is Nix's XOR-folding used fo
 
 from __future__ import annotations
 
-import base64
-import hashlib
-from dataclasses import dataclass
-from enum import Enum
-from typing import Protocol
+import binascii
+import sys
 
 from storekit import nixbase32
 from storekit.errors import InvalidHash
+
+# `typing` only for the type checker: `storekit hash path` imports this module, and its start-up (not
+# the hashing) is most of what a short command costs; `dataclasses`, `base64` and `re` stay out too
+# (tests/cli/test_cli_fast_imports.py).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn, Protocol
+
+    from storekit.hashbase import Base as Base
 
 ALGORITHMS: dict[str, int] = {"md5": 16, "sha1": 20, "sha256": 32, "sha512": 64}
 """The algorithms every Nix knows, with their digest sizes; text naming another is refused."""
@@ -23,26 +29,69 @@ so what storekit reads by default is what Nix 2.8 reads."""
 SIZES = {**ALGORITHMS, **NEWER_ALGORITHMS}
 
 
-class Base(Enum):
-    """The encodings Nix knows, named as `nix hash` names them."""
+if not TYPE_CHECKING:
 
-    BASE16 = "base16"
-    NIX32 = "base32"
-    BASE64 = "base64"
-    SRI = "sri"
+    def __getattr__(name: str) -> object:
+        """`Base`, imported on first use (`storekit.hashbase` says why). The type checker sees the
+        import above instead, so that a misspelt name from this module stays an error there."""
+        if name == "Base":
+            from storekit.hashbase import Base
+
+            return Base
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-@dataclass(frozen=True, slots=True)
 class Hash:
-    algo: str
-    digest: bytes
+    """An algorithm and a digest: a frozen value, equal and hashed by both (as a frozen dataclass would be).
 
-    def __post_init__(self) -> None:
-        size = SIZES.get(self.algo)
+    Written by hand rather than with `dataclasses`, whose import (inspect, ast, dis, re) costs more than
+    the rest of `storekit hash path`'s start-up.
+    """
+
+    __slots__ = ("_algo", "_digest")
+    __match_args__ = ("algo", "digest")
+    _algo: str
+    _digest: bytes
+
+    def __init__(self, algo: str, digest: bytes) -> None:
+        size = SIZES.get(algo)
         if size is None:
-            raise InvalidHash(f"unknown hash algorithm '{self.algo}' (known: {', '.join(SIZES)})")
-        if len(self.digest) != size:
-            raise InvalidHash(f"{self.algo} digest must be {size} bytes, not {len(self.digest)}")
+            raise InvalidHash(f"unknown hash algorithm '{algo}' (known: {', '.join(SIZES)})")
+        if len(digest) != size:
+            raise InvalidHash(f"{algo} digest must be {size} bytes, not {len(digest)}")
+        _set(self, "_algo", algo)
+        _set(self, "_digest", digest)
+
+    @property
+    def algo(self) -> str:
+        return self._algo
+
+    @property
+    def digest(self) -> bytes:
+        return self._digest
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__ or not isinstance(other, Hash):
+            return NotImplemented
+        return self._algo == other._algo and self._digest == other._digest
+
+    def __hash__(self) -> int:
+        return hash((self._algo, self._digest))
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(algo={self._algo!r}, digest={self._digest!r})"
+
+    def __reduce__(self) -> tuple[type[Hash], tuple[str, bytes]]:
+        """Copies and pickles are rebuilt through `__init__` (attribute assignment is refused)."""
+        return self.__class__, (self._algo, self._digest)
+
+    if not TYPE_CHECKING:  # the type checker sees read-only properties; unknown attributes stay errors
+
+        def __setattr__(self, name: str, value: object) -> NoReturn:
+            _frozen(f"cannot assign to field {name!r}")
+
+        def __delattr__(self, name: str) -> NoReturn:
+            _frozen(f"cannot delete field {name!r}")
 
     # --- construction -------------------------------------------------------------------------
 
@@ -84,22 +133,34 @@ class Hash:
 
     @property
     def base64(self) -> str:
-        return base64.b64encode(self.digest).decode("ascii")
+        return binascii.b2a_base64(self._digest, newline=False).decode("ascii")
 
     @property
     def sri(self) -> str:
         return f"{self.algo}-{self.base64}"
 
-    def format(self, base: Base = Base.SRI, *, prefix: bool = True) -> str:
-        """Print in `base`; `prefix` adds `algo:` (ignored for SRI, which always names its algorithm)."""
-        if base is Base.SRI:
+    def format(self, base: Base | None = None, *, prefix: bool = True) -> str:
+        """Print in `base` (None: SRI); `prefix` adds `algo:` (ignored for SRI, which always names its
+        algorithm)."""
+        name = "sri" if base is None else base.value
+        if name == "sri":
             return self.sri
-        body = {Base.BASE16: self.base16, Base.NIX32: self.nix32, Base.BASE64: self.base64}[base]
+        body = self.base16 if name == "base16" else self.nix32 if name == "base32" else self.base64
         return f"{self.algo}:{body}" if prefix else body
 
     def __str__(self) -> str:
         """`algo:nix32`, the form narinfo files and the store database (as hex) use most."""
         return f"{self.algo}:{self.nix32}"
+
+
+_set = object.__setattr__
+
+
+def _frozen(message: str) -> NoReturn:
+    """Raise what a frozen dataclass raises (imported only here, on the error path)."""
+    from dataclasses import FrozenInstanceError
+
+    raise FrozenInstanceError(message)
 
 
 def _split_algo(text: str, known: dict[str, int]) -> tuple[str | None, str, bool]:
@@ -146,16 +207,37 @@ def base64_decode(text: str) -> bytes:
     if bad is not None:
         raise InvalidHash(f"invalid character in Base64 string: '{bad}'")
     full = len(body) - len(body) % 4
-    data = base64.b64decode(body[:full]) if full else b""
+    data = binascii.a2b_base64(body[:full]) if full else b""
     rest = body[full:]
     if len(rest) >= 2:
-        data += base64.b64decode(rest + "=" * (4 - len(rest)))
+        data += binascii.a2b_base64(rest + "=" * (4 - len(rest)))
     return data
 
 
-class _Digest(Protocol):
-    def update(self, data: bytes | bytearray | memoryview, /) -> object: ...
-    def digest(self) -> bytes: ...
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    class _Digest(Protocol):
+        def update(self, data: bytes | bytearray | memoryview, /) -> object: ...
+        def digest(self) -> bytes: ...
+
+
+#: The interpreter's own digest modules, by algorithm (Python 3.12 merged `_sha256` and `_sha512`).
+_SHA2 = sys.version_info >= (3, 12)
+_BUILTIN = {
+    "sha256": "_sha2" if _SHA2 else "_sha256",
+    "sha512": "_sha2" if _SHA2 else "_sha512",
+    "sha1": "_sha1",
+    "md5": "_md5",
+}
+_BUILTIN_BUDGET = 64 << 10
+"""Bytes a process may hash with those before it loads `hashlib` (`_builtin_left`: what remains).
+
+`hashlib` initialises OpenSSL on import, about 3 ms, more than `storekit hash path` of a small file costs
+otherwise; the built-in code hashes a few kilobytes in microseconds but runs 5-20x slower than OpenSSL
+on big inputs, so it only takes inputs that turn out to be small, up to this many bytes per process: a
+short command never loads OpenSSL, and a long-running one loses at most a millisecond before it does."""
+_builtin_left = _BUILTIN_BUDGET
 
 
 def _new(algo: str) -> _Digest:
@@ -163,7 +245,58 @@ def _new(algo: str) -> _Digest:
         import blake3  # the reference implementation's binding; hashlib has no BLAKE3
 
         return blake3.blake3()
+    if _builtin_left > 0 and "_hashlib" not in sys.modules and _builtin(algo) is not None:
+        return _Small(algo)
+    import hashlib
+
     return hashlib.new(algo)
+
+
+def _builtin(algo: str) -> Callable[[bytes | bytearray], _Digest] | None:
+    """The built-in constructor for `algo`, if this Python has one (a build may leave them out)."""
+    name = _BUILTIN.get(algo)
+    if name is None:
+        return None
+    try:
+        module = __import__(name)
+    except ImportError:
+        return None
+    constructor: Callable[[bytes | bytearray], _Digest] = getattr(module, algo)
+    return constructor
+
+
+class _Small:
+    """The bytes of an input that may stay small, collected until that is known (see `_builtin_left`).
+
+    `_Hasher` replaces it by OpenSSL's hasher (`settle`) as soon as the input outgrows the budget;
+    otherwise `digest` hashes it all at once with the interpreter's own code.
+    """
+
+    __slots__ = ("algo", "data")
+
+    def __init__(self, algo: str) -> None:
+        self.algo = algo
+        self.data = bytearray()
+
+    def update(self, data: bytes | bytearray | memoryview, /) -> None:
+        self.data += data
+
+    def settle(self) -> _Digest:
+        """This, while the input fits the budget; else `hashlib`'s hasher, fed what came so far."""
+        if len(self.data) <= _builtin_left:
+            return self
+        import hashlib
+
+        h = hashlib.new(self.algo)
+        h.update(self.data)
+        return h
+
+    def digest(self) -> bytes:
+        global _builtin_left
+        _builtin_left -= len(self.data)
+        builtin = _builtin(self.algo)
+        assert builtin is not None  # `_new` checked
+        return builtin(self.data).digest()
 
 
 class _Hasher:
@@ -179,10 +312,13 @@ class _Hasher:
         self._h = _new(algo)
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
-        self._h.update(data)
+        h = self._h
+        h.update(data)
+        if type(h) is _Small:
+            self._h = h.settle()
 
     def update_and_digest(self, data: bytes) -> bytes:
-        self._h.update(data)
+        self.update(data)
         return self._h.digest()
 
     def finish(self) -> Hash:

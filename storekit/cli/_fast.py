@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import sys
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from storekit.hashing import Hash
+
 #: flag -> encoding (`storekit.hashing.Base` values), as `storekit hash` declares them; the last wins
 FLAGS = {"--base16": "base16", "--base32": "base32", "--base64": "base64", "--sri": "sri"}
 
@@ -55,10 +59,18 @@ def render(paths: list[str], hashes: list[str], as_json: bool) -> str:
 
 def run(parsed: tuple[str, list[str], str, str, bool]) -> None:
     """Hash and print; errors propagate as `StorekitError`s to `main`'s boundary."""
-    from storekit.hashing import Base
     from storekit.nar.fs import hash_file, hash_path
 
     kind, paths, algo, base, as_json = parsed
     hashes = [hash_path(p, algo)[0] if kind == "path" else hash_file(p, algo) for p in paths]
-    shown = [h.format(Base(base), prefix=False) for h in hashes]
+    shown = [_body(h, base) for h in hashes]
     sys.stdout.write(render(paths, shown, as_json))
+
+
+def _body(h: Hash, base: str) -> str:
+    """`h.format(Base(base), prefix=False)`, without `Base`, whose `enum` costs more than the hashing."""
+    if base == "base16":
+        return h.base16
+    if base == "base32":
+        return h.nix32
+    return h.base64 if base == "base64" else h.sri

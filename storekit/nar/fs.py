@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from storekit.errors import FileSystemError
 from storekit.fdtree import DirChain, fs_error, show_path
 from storekit.hashing import Hash, new_hasher
 from storekit.nar import format as fmt
 
+# `typing`, `collections.abc` and `dataclasses` only for the type checker: `storekit hash path` imports
+# this module, and its start-up is most of that command's time (tests/cli/test_cli_fast_imports.py).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Generator, Iterator
+    from typing import Final, TypeAlias
+
     from storekit.nar.restore import restore
 
 BUFFER = 1 << 20
@@ -76,22 +79,24 @@ def _file_pieces(fd: int, path: bytes) -> _Pieces:
 # --- the walk: NAR headers as bytes, file contents as descriptors to read ------------------------
 
 
-@dataclass(frozen=True, slots=True)
 class _Contents:
     """`size` bytes to copy from `fd` (-1: up to end of file); valid until the walk resumes."""
 
-    fd: int
-    size: int
-    name: bytes
-    chain: DirChain | None = None
+    __slots__ = ("chain", "fd", "name", "size")
+
+    def __init__(self, fd: int, size: int, name: bytes, chain: DirChain | None = None) -> None:
+        self.fd: Final = fd
+        self.size: Final = size
+        self.name: Final = name
+        self.chain: Final = chain
 
     @property
     def path(self) -> bytes:
         return _where(self.name, self.chain)
 
 
-_Piece = bytes | _Contents
-_Pieces = Generator[_Piece, None, None]
+_Piece: TypeAlias = "bytes | _Contents"
+_Pieces: TypeAlias = "Generator[_Piece, None, None]"
 
 
 def _nar_pieces(path: bytes) -> _Pieces:

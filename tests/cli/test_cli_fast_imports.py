@@ -1,0 +1,97 @@
+"""What a short command imports: `storekit --version` and a plain `storekit hash path|file` line.
+
+Their start-up is most of what they cost (the start-up row of `python -m bench startup` compares them
+with Nix), and each module below costs a millisecond or more to import: `typer`/`click` (the CLI
+framework), `dataclasses` (which imports inspect, ast and dis), `typing`, `re`, `base64` (imports
+`re`), `enum`, and `hashlib`, whose import initialises OpenSSL. None of them is needed to hash a small
+file, so none may come back unnoticed. Timing is the benchmark's job; this checks the cause.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HEAVY = {
+    "typer",
+    "click",
+    "rich",
+    "dataclasses",
+    "inspect",
+    "ast",
+    "typing",
+    "re",
+    "base64",
+    "enum",
+    "hashlib",
+    "_hashlib",
+    "json",
+    "pathlib",
+    "threading",
+    "storekit.cli._app",
+    "storekit.hashbase",
+}
+
+#: Runs `main` with the given arguments and prints what it imported that was not imported before.
+PROBE = """
+import sys
+before = set(sys.modules)
+try:
+    from storekit.cli import main
+    main(sys.argv[1:])
+finally:
+    sys.stdout.flush()
+    print("imported:", *sorted(set(sys.modules) - before), file=sys.stderr)
+"""
+
+
+def _imported(*args: str) -> tuple[str, set[str]]:
+    run = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, check=False)
+    return run.stdout, set(run.stderr.rpartition("imported:")[2].split())
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["hash", "path", "{f}"],
+        ["hash", "path", "--type", "sha1", "--base32", "{d}"],
+        ["hash", "file", "--base16", "{f}"],
+        ["hash", "file", "--type=md5", "--base64", "{f}", "{f}"],
+        ["hash", "path", "--type", "sha512", "--sri", "{f}"],
+    ],
+)
+def test_a_plain_hash_line_imports_nothing_heavy(tmp_path: Path, args: list[str]) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "f").write_text("hello\n")
+    (tmp_path / "d" / "x").write_bytes(bytes(40_000))
+    out, imported = _imported(*(a.format(f=tmp_path / "d" / "f", d=tmp_path / "d") for a in args))
+    assert out.strip()  # it did hash
+    assert "storekit.nar.fs" in imported  # the probe sees what the command imports
+    # a directory's NAR is read by a thread (its size is not known up front: `nar.fs._hash_pieces`)
+    allowed = {"threading"} if args[-1] == "{d}" else set()
+    assert imported & HEAVY <= allowed
+
+
+def test_version_imports_only_the_command_table() -> None:
+    out, imported = _imported("--version")
+    assert out.startswith("storekit ")
+    assert {m for m in imported if m.startswith("storekit")} == {
+        "storekit",
+        "storekit.cli",
+        "storekit.cli._commands",
+    }
+    assert imported & HEAVY == set()
+
+
+def test_the_probe_sees_heavy_imports(tmp_path: Path) -> None:
+    """The checks above can fail: what a line that needs more imports is reported."""
+    (tmp_path / "f").write_text("hello\n")
+    out, imported = _imported("hash", "path", "--json", str(tmp_path / "f"))
+    assert '"hash": "sha256-' in out
+    assert "json" in imported  # the JSON output needs it, and only that output
+    out, imported = _imported("hash", "path", "--help")  # not a plain line: typer answers
+    assert "Usage:" in out
+    assert {"typer", "storekit.cli._app"} <= imported
