@@ -15,17 +15,18 @@ import os
 import stat
 
 from storekit.errors import FileSystemError
-from storekit.fdtree import DirChain, fs_error, show_path
 from storekit.hashing import Hash, new_hasher
 from storekit.nar import format as fmt
 
-# `typing`, `collections.abc` and `dataclasses` only for the type checker: `storekit hash path` imports
-# this module, and its start-up is most of that command's time (tests/cli/test_cli_fast_imports.py).
+# `typing`, `collections.abc` and `dataclasses` only for the type checker, and `fdtree` only for a
+# directory or an error: `storekit hash path` of a file imports this module, and its start-up is most
+# of that command's time (tests/cli/test_cli_fast_imports.py).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterator
     from typing import Final, TypeAlias
 
+    from storekit.fdtree import DirChain
     from storekit.nar.restore import restore
 
 BUFFER = 1 << 20
@@ -108,6 +109,8 @@ def _nar_pieces(path: bytes) -> _Pieces:
     if not stat.S_ISDIR(st.st_mode):
         yield from _leaf_pieces(None, path, st, None)
         return
+    from storekit.fdtree import DirChain
+
     try:
         chain = DirChain.open(path)
     except OSError as e:
@@ -169,7 +172,7 @@ def _leaf_pieces(dir_fd: int | None, name: bytes, st: os.stat_result, chain: Dir
             raise _fs_error("reading symbolic link", _where(name, chain), e) from e
         yield fmt.symlink_node(target)
     else:
-        shown = show_path(_where(name, chain))
+        shown = _show_path(_where(name, chain))
         raise FileSystemError(shown, f"file '{shown}' has an unsupported type")
 
 
@@ -188,7 +191,16 @@ def _sorted_entries(chain: DirChain) -> list[tuple[bytes, os.stat_result]]:
     return entries
 
 
-_fs_error = fs_error
+def _fs_error(doing: str, path: bytes, e: OSError) -> FileSystemError:
+    from storekit.fdtree import fs_error
+
+    return fs_error(doing, path, e)
+
+
+def _show_path(path: bytes) -> str:
+    from storekit.fdtree import show_path
+
+    return show_path(path)
 
 
 # --- buffers: pieces copied into large reused bytearrays -----------------------------------------
@@ -240,7 +252,7 @@ def _fill(
             if got == 0:
                 if remaining < 0:
                     break
-                shown = show_path(piece.path)
+                shown = _show_path(piece.path)
                 raise FileSystemError(shown, f"file '{shown}' changed (shrank) while being archived")
             pos += got
             if remaining > 0:
