@@ -2,10 +2,10 @@
 
 Every CLI row of the other benchmarks includes this cost once per command, so it is measured alone
 here: starting Python and importing what the command needs (for a plain `hash path` line: no typer,
-see `cli/_fast.py`, but the NAR hasher and the standard modules it stands on, `dataclasses` the
-largest) against starting `nix`. The two tools run alternately, so a busy
-machine slows both alike; each figure is the best of the runs. storekit runs as the other rows run it,
-`python -m storekit` with this checkout first on the path.
+see `cli/_fast.py`, only the NAR hasher and the few standard modules it stands on; no `dataclasses`,
+`typing`, `re` or OpenSSL, tests/cli/test_cli_fast_imports.py) against starting `nix`. The two tools
+run alternately, so a busy machine slows both alike; each figure is the best of the runs. storekit
+runs as the other rows run it, `python -m storekit` with this checkout first on the path.
 """
 
 from __future__ import annotations
@@ -78,6 +78,6 @@ def run(quick: bool) -> list[Row]:
         replace(
             hashed,
             task="hash path of a 6-byte file",
-            note=f"{h_cpu}; no typer (cli/_fast.py): Python, dataclasses, hashlib",
+            note=f"{h_cpu}; no typer (cli/_fast.py): Python and the NAR hasher",
         ),
     ]
