@@ -23,6 +23,7 @@ from storekit.nar import format as fmt
 # of that command's time (tests/cli/test_cli_fast_imports.py).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import queue
     from collections.abc import Callable, Generator, Iterator
     from typing import Final, TypeAlias
 
@@ -279,11 +280,14 @@ def _hash_pieces(pieces: _Pieces, algo: str, *, size_hint: int = 0) -> tuple[Has
 
     Big inputs are read by a reader thread so that reads overlap hashing. For small ones the thread
     and its buffers (1-4 ms) would dominate, as they did for `store optimise` hashing files one by
-    one, so those are read inline into a buffer sized to the file.
+    one, so those are read inline into a buffer sized to the file; a directory, whose size is not
+    known up front, starts inline and moves to the thread once it turns out big.
     """
     hasher = new_hasher(algo)
     size = 0
-    if size_hint >= _PIPELINE_FROM:
+    if size_hint >= _UNKNOWN_SIZE:
+        source = _inline_then_pipelined(pieces)
+    elif size_hint >= _PIPELINE_FROM:
         source = _pipelined(pieces)
     else:
         source = _fill(pieces, _one_buffer(min(BUFFER, size_hint + 1024)))
@@ -301,16 +305,60 @@ def _hash_pieces(pieces: _Pieces, algo: str, *, size_hint: int = 0) -> tuple[Has
 def _pipelined(pieces: _Pieces) -> Generator[tuple[bytearray, int], None, None]:
     """`_fill(pieces)` run in a thread over a few buffers; each yielded buffer is recycled on resume."""
     import queue  # here: small paths never take this route, and their commands start faster without it
-    import threading
 
     free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
-    full: queue.SimpleQueue[tuple[bytearray, int] | BaseException | None] = queue.SimpleQueue()
     for _ in range(_PIPELINE_BUFFERS):
         free.put(bytearray(BUFFER))
+    yield from _in_thread(_fill(pieces, free.get), free, pieces)
+
+
+def _inline_then_pipelined(pieces: _Pieces) -> Generator[tuple[bytearray, int], None, None]:
+    """`_fill(pieces)` into one buffer while the NAR is small, the rest of it in a thread once it is not.
+
+    Most directories hashed are small (a package's docs, a script and its data), and `storekit hash
+    path DIR` is a short command: those pay for no thread, no `threading` import and no extra buffers.
+    """
+    buf = bytearray(BUFFER)
+    free: queue.SimpleQueue[bytearray] | None = None  # set when the thread takes over
+
+    def take() -> bytearray:
+        return buf if free is None else free.get()
+
+    filled = _fill(pieces, take)
+    handed = False
+    try:
+        done = 0
+        for item in filled:
+            yield item
+            done += item[1]
+            if done >= _PIPELINE_FROM:
+                break
+        else:
+            return
+        import queue
+
+        free = queue.SimpleQueue()
+        for spare in [buf, *(bytearray(BUFFER) for _ in range(_PIPELINE_BUFFERS - 1))]:
+            free.put(spare)
+        handed = True
+        yield from _in_thread(filled, free, pieces)
+    finally:
+        if not handed:
+            filled.close()
+
+
+def _in_thread(
+    filled: Generator[tuple[bytearray, int], None, None], free: queue.SimpleQueue[bytearray], pieces: _Pieces
+) -> Generator[tuple[bytearray, int], None, None]:
+    """Run `filled` (taking its buffers from `free`) in a reader thread; hand each yielded buffer back
+    to `free` when resumed. The thread closes `filled` and `pieces` when done, also on errors."""
+    import queue
+    import threading
+
+    full: queue.SimpleQueue[tuple[bytearray, int] | BaseException | None] = queue.SimpleQueue()
     stop = threading.Event()
 
     def produce() -> None:
-        filled = _fill(pieces, free.get)
         try:
             for item in filled:
                 if stop.is_set():

@@ -70,8 +70,7 @@ def test_a_plain_hash_line_imports_nothing_heavy(tmp_path: Path, args: list[str]
     out, imported = _imported(*(a.format(f=tmp_path / "d" / "f", d=tmp_path / "d") for a in args))
     assert out.strip()  # it did hash
     assert "storekit.nar.fs" in imported  # the probe sees what the command imports
-    # a directory is walked by `fdtree`, and its NAR read by a thread (its size is not known up front)
-    allowed = {"threading", "storekit.fdtree"} if args[-1] == "{d}" else set()
+    allowed = {"storekit.fdtree"} if args[-1] == "{d}" else set()  # the directory walker
     assert imported & (HEAVY | {"storekit.fdtree"}) <= allowed
 
 
