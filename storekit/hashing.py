@@ -9,7 +9,6 @@ from __future__ import annotations
 import binascii
 import sys
 
-from storekit import nixbase32
 from storekit.errors import InvalidHash
 
 # `typing` only for the type checker: `storekit hash path` imports this module, and its start-up (not
@@ -129,7 +128,9 @@ class Hash:
 
     @property
     def nix32(self) -> str:
-        return nixbase32.encode(self.digest)
+        import storekit.nixbase32  # here: `storekit hash path` prints SRI, and starts faster without it
+
+        return storekit.nixbase32.encode(self._digest)
 
     @property
     def base64(self) -> str:
@@ -184,6 +185,8 @@ def _decode_body(body: str, algo: str, is_sri: bool) -> bytes:
         if not _HEX.issuperset(body):
             raise InvalidHash(f"invalid base-16 hash '{body}'")
         return bytes.fromhex(body)
+    import storekit.nixbase32 as nixbase32  # here, as in `Hash.nix32`
+
     if not is_sri and len(body) == nixbase32.encoded_length(size):
         try:
             return nixbase32.decode(body)

@@ -70,8 +70,10 @@ def test_a_plain_hash_line_imports_nothing_heavy(tmp_path: Path, args: list[str]
     out, imported = _imported(*(a.format(f=tmp_path / "d" / "f", d=tmp_path / "d") for a in args))
     assert out.strip()  # it did hash
     assert "storekit.nar.fs" in imported  # the probe sees what the command imports
-    allowed = {"storekit.fdtree"} if args[-1] == "{d}" else set()  # the directory walker
-    assert imported & (HEAVY | {"storekit.fdtree"}) <= allowed
+    # the directory walker and nix-base32 only where the line asks for them
+    allowed = {"storekit.fdtree"} if args[-1] == "{d}" else set()
+    allowed |= {"storekit.nixbase32"} if "--base32" in args else set()
+    assert imported & (HEAVY | {"storekit.fdtree", "storekit.nixbase32"}) == allowed
 
 
 def test_version_imports_only_the_command_table() -> None:
