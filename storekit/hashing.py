@@ -271,8 +271,9 @@ def _builtin(algo: str) -> Callable[[bytes | bytearray], _Digest] | None:
 class _Small:
     """The bytes of an input that may stay small, collected until that is known (see `_builtin_left`).
 
-    `_Hasher` replaces it by OpenSSL's hasher (`settle`) as soon as the input outgrows the budget;
-    otherwise `digest` hashes it all at once with the interpreter's own code.
+    What is collected is charged to the process's budget as it comes, so all the inputs being
+    collected at once hold at most that much memory. `_Hasher` replaces this by OpenSSL's hasher
+    (`settle`) once the budget is spent; otherwise `digest` hashes it with the interpreter's own code.
     """
 
     __slots__ = ("algo", "data")
@@ -282,11 +283,14 @@ class _Small:
         self.data = bytearray()
 
     def update(self, data: bytes | bytearray | memoryview, /) -> None:
+        global _builtin_left
+        before = len(self.data)
         self.data += data
+        _builtin_left -= len(self.data) - before
 
     def settle(self) -> _Digest:
-        """This, while the input fits the budget; else `hashlib`'s hasher, fed what came so far."""
-        if len(self.data) <= _builtin_left:
+        """This, while the budget lasts; else `hashlib`'s hasher, fed what came so far."""
+        if _builtin_left >= 0:
             return self
         import hashlib
 
@@ -295,8 +299,6 @@ class _Small:
         return h
 
     def digest(self) -> bytes:
-        global _builtin_left
-        _builtin_left -= len(self.data)
         builtin = _builtin(self.algo)
         assert builtin is not None  # `_new` checked
         return builtin(self.data).digest()

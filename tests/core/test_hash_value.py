@@ -136,3 +136,37 @@ def test_the_builtin_budget_runs_out() -> None:
     expected = [hashlib.new(a, a.encode() * (chunk // len(a))).hexdigest() for a in ("md5", "sha1", "sha256")]
     assert [digest for digest, _ in results] == expected
     assert [loaded for _, loaded in results] == [False, False, True]
+
+
+_CONCURRENT = """
+import json
+from storekit import hashing
+third = hashing._BUILTIN_BUDGET // 3
+hashers = [hashing.new_hasher("sha256") for _ in range(4)]
+collecting = []
+for i, h in enumerate(hashers):
+    h.update(bytes([i]) * third)
+    collecting.append([type(x._h) is hashing._Small for x in hashers])
+hashers[0].update(b"more")
+collecting.append([type(x._h) is hashing._Small for x in hashers])
+digests = [h.finish().digest.hex() for h in hashers]
+print(json.dumps([collecting, digests]))
+"""
+
+
+def test_inputs_collected_at_once_share_the_budget() -> None:
+    """Collected bytes are charged as they come: four inputs of a third each cannot all wait in memory."""
+    run = subprocess.run([sys.executable, "-c", _CONCURRENT], capture_output=True, text=True, check=True)
+    collecting, digests = json.loads(run.stdout)
+    assert collecting == [
+        [True, True, True, True],
+        [True, True, True, True],
+        [True, True, True, True],  # three thirds: the budget is spent, not yet overdrawn
+        [True, True, True, False],  # the fourth overdraws it and moves to OpenSSL at once
+        [False, True, True, False],  # the others move on their next bytes
+    ]
+    third = hashing._BUILTIN_BUDGET // 3
+    expected = [
+        hashlib.sha256(bytes([i]) * third + (b"more" if i == 0 else b"")).hexdigest() for i in range(4)
+    ]
+    assert digests == expected
