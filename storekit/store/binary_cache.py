@@ -37,7 +37,7 @@ from storekit.store.compression import (
     decompressor,
     write_compressed,
 )
-from storekit.store.pipeline import HashedPrefetch
+from storekit.store.pipeline import HashedInline, HashedPrefetch
 from storekit.store.specs import FileCacheSpec, HttpCacheSpec
 from storekit.store.transport import FileTransport, HttpTransport, Transport, name_problem
 from storekit.storepath import StoreDir, StorePath
@@ -45,6 +45,8 @@ from storekit.wire.common import realisation_from_json, realisation_to_json
 from storekit.wire.values import DrvOutput, Realisation
 
 CACHE_INFO = "nix-cache-info"
+#: A NAR up to this size is read and hashed on the writing thread: a reading thread costs more.
+INLINE_NAR = 256 << 10
 
 
 def open_binary_cache(spec: FileCacheSpec | HttpCacheSpec) -> BinaryCacheStore:
@@ -296,7 +298,8 @@ class BinaryCacheStore(Store):
         ext = ".nar" + EXTENSIONS[self.compression]
         # uncompressed, the file hash is the NAR hash: its name is known before its bytes
         known = f"nar/{info.nar_hash.nix32}.nar" if self.compression == "none" else None
-        with self.transport.pending("nar", known) as pending, HashedPrefetch(chunks) as source:
+        hashed = HashedInline if info.nar_size <= INLINE_NAR else HashedPrefetch
+        with self.transport.pending("nar", known) as pending, hashed(chunks) as source:
             file_hash, file_size = write_compressed(source, pending, self.compression)
             nar_hash, nar_size = source.finish()
             file_hash = file_hash or nar_hash

@@ -249,7 +249,7 @@ class S3Transport(Transport):
         if response is None:
             return None
         data = response.data
-        encoding = response.headers.get("Content-Encoding") or ""
+        encoding = response.headers.get("content-encoding") or ""
         if encoding in ("", "none", "identity"):
             return data
         if encoding not in ("xz", "bzip2", "zstd"):
@@ -344,8 +344,8 @@ class _ObjectStream(io.RawIOBase):
         super().__init__()
         self._transport, self._name = transport, name
         self._body: Any = response
-        self._etag: str | None = response.headers.get("ETag")
-        length = response.headers.get("Content-Length")
+        self._etag: str | None = response.headers.get("etag")
+        length = response.headers.get("content-length")
         self.size: int | None = int(length) if length and length.isdigit() else None
         self.position = 0
         self.resumed = 0
@@ -383,12 +383,9 @@ class _ObjectStream(io.RawIOBase):
         self._body = response
 
     def _close_body(self) -> None:
-        """Give the connection back to the pool; one whose body was not read to its end is closed."""
-        if self.size is None or self.position < self.size:
-            with contextlib.suppress(Exception):
-                self._body.close()
+        """Give the connection back to the pool (closed instead if the body was not read to its end)."""
         with contextlib.suppress(Exception):
-            self._body.release_conn()
+            self._body.close()
 
     def close(self) -> None:
         self._close_body()

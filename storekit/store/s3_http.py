@@ -1,15 +1,16 @@
-"""The S3 requests a push or a substitution makes per path, over one kept-alive urllib3 pool.
+"""The S3 requests a push or a substitution makes per path, signed, over kept-alive connections.
 
 GET, HEAD and PUT of an object and a page of ListObjectsV2 are what `S3Transport` sends hundreds of
-times per copy; each is built, signed (`s3_sigv4`) and read here in a few dozen microseconds of Python,
-where a boto3 call costs about a millisecond under the GIL (measured: a push of 1,000 small paths
-spent most of its client CPU in botocore). boto3 stays for what happens once per copy or per big NAR
-(bucket creation, multipart uploads, credential chains other than the environment's).
+times per copy; each is built, signed (`s3_sigv4`) and exchanged (`s3_conn`) in a few dozen
+microseconds of Python, where a boto3 call costs about a millisecond under the GIL (measured: a push
+of 1,000 small paths spent most of its client CPU in botocore). boto3 stays for what happens once per
+copy or per big NAR (bucket creation, multipart uploads, credential chains other than the
+environment's).
 
 Failures keep S3's words: an error answer becomes `S3Answer` (S3's code, the HTTP status, S3's
 message; a HEAD has no body, so its code is the status, as botocore reports it); a connection that
 cannot be made or breaks is retried, as are 5xx answers and throttling, with botocore's "standard"
-backoff (at most `ATTEMPTS` tries), then raised as the urllib3 or OS error it was.
+backoff (at most `ATTEMPTS` tries), then raised as the `OSError` it was.
 """
 
 from __future__ import annotations
@@ -18,13 +19,12 @@ import html
 import random
 import re
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping
-from typing import IO, Any
-
-import urllib3
-import urllib3.exceptions
+from typing import IO
 
 from storekit.errors import StoreError
+from storekit.store.s3_conn import Answer, Pool
 from storekit.store.s3_sigv4 import Credentials, Signer, canonical_query, quote
 
 ATTEMPTS = 3
@@ -33,12 +33,12 @@ RETRY_STATUSES = (500, 502, 503, 504)
 RETRY_CODES = ("RequestTimeout", "Throttling", "ThrottlingException", "RequestThrottled", "SlowDown")
 #: An error answer's body is read up to this many bytes (S3's are a few hundred).
 ERROR_BODY = 64 << 10
-#: What a connection failure is raised as (urllib3's own and the OS's).
-NETWORK_ERRORS = (urllib3.exceptions.HTTPError, OSError)
+#: What a connection failure is raised as (refused, reset, timed out, cut short, TLS).
+NETWORK_ERRORS = (OSError,)
 _DNS_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _KEY = re.compile(r"<Key>([^<]*)</Key>")
 
-Response = urllib3.BaseHTTPResponse
+Response = Answer
 Body = bytes | IO[bytes] | None
 
 
@@ -80,14 +80,21 @@ class S3Http:
             base, self._prefix = f"https://{bucket}.s3.{region}.amazonaws.com", ""
         else:
             base, self._prefix = f"https://s3.{region}.amazonaws.com", f"/{quote(bucket)}"
+        parts = urllib.parse.urlsplit(base)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https") or not parts.hostname:
+            raise S3Error(f"S3 endpoint '{base}' is not an http:// or https:// URL")
+        self._prefix = parts.path.rstrip("/") + self._prefix
         self.base = base
         self._credentials = credentials
         self._signer = Signer(region)
         self._user_agent = user_agent
-        timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
-        extra: dict[str, Any] = {"ca_certs": ca_certs} if ca_certs and base.startswith("https:") else {}
-        self._pool = urllib3.connection_from_url(base, maxsize=connections, timeout=timeout, **extra)
-        self._host = base.split("://", 1)[1].split("/", 1)[0]
+        self._host = parts.netloc.rsplit("@", 1)[-1]
+        port = parts.port or (443 if scheme == "https" else 80)
+        self._pool = Pool(
+            scheme, parts.hostname, port, connect_timeout=connect_timeout, read_timeout=read_timeout,
+            ca_certs=ca_certs, keep=connections,
+        )  # fmt: skip
 
     def close(self) -> None:
         self._pool.close()
@@ -122,10 +129,10 @@ class S3Http:
                 sent = self._signer.headers(creds, method, self._host, path, canonical, headers)
             sent["user-agent"] = self._user_agent
             try:
-                response = self._pool.urlopen(
-                    method, target, body=body, headers=sent, retries=False, redirect=False,
-                    preload_content=not stream, decode_content=False, assert_same_host=False,
-                )  # fmt: skip
+                response = self._pool.exchange(method, target, sent, body)
+                if response.status < 300 and not stream:
+                    response.data = response.read()
+                    response.release()
             except NETWORK_ERRORS:
                 if last:
                     raise
@@ -133,7 +140,7 @@ class S3Http:
                 continue
             if response.status < 300:
                 return response
-            answer = _answer(method, response, stream)
+            answer = _answer(method, response)
             if last or not (answer.status in RETRY_STATUSES or answer.code in RETRY_CODES):
                 raise answer
             _backoff(attempt)
@@ -158,12 +165,16 @@ class S3Http:
         return keys, html.unescape(found.group(1)) if truncated and found else None
 
 
-def _answer(method: str, response: Response, stream: bool) -> S3Answer:
+def _answer(method: str, response: Answer) -> S3Answer:
     """The error a non-2xx response carries (its body read, the connection given back)."""
-    data = response.read(ERROR_BODY) if stream else response.data
-    if stream:
-        response.drain_conn()
-        response.release_conn()
+    data = b""
+    try:
+        while len(data) < ERROR_BODY and (chunk := response.read(ERROR_BODY)):
+            data += chunk
+    except OSError:
+        pass  # the status alone still tells what went wrong
+    finally:
+        response.release()
     text = data.decode("utf-8", "replace") if method != "HEAD" else ""
     code = _tag(text, "Code") or str(response.status)
     message = _tag(text, "Message") or ("" if text else response.reason or "")
