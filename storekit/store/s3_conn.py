@@ -76,8 +76,8 @@ class Answer:
             return data
         want = self._left if size < 0 else min(size, self._left)
         data = self._conn.file.read(want) if size < 0 else self._conn.file.read1(want) if want else b""
-        if want and not data:
-            raise BrokenAnswer(f"the connection closed with {self._left} bytes of the body unread")
+        if len(data) < want if size < 0 else want and not data:
+            raise BrokenAnswer(f"the connection closed, {self._left - len(data)} bytes of the body unread")
         self._left -= len(data)
         self._done = self._left == 0
         return data
