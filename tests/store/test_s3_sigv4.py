@@ -1,4 +1,5 @@
-"""storekit's SigV4 signer against botocore's `S3SigV4Auth`: the same request signs to the same headers."""
+"""storekit's SigV4 signer against botocore's `S3SigV4Auth` (the same request signs to the same headers),
+and where its credentials come from."""
 
 from __future__ import annotations
 
@@ -57,3 +58,27 @@ def test_a_new_day_gets_a_new_key() -> None:
     day2 = signer.headers(creds, "GET", "h", "/b/k", now=later.replace(tzinfo=datetime.UTC).timestamp())
     assert "20261207/us-east-1/s3/aws4_request" in day1["authorization"]
     assert "20261208/us-east-1/s3/aws4_request" in day2["authorization"]
+
+
+def test_environment_credentials_are_read_directly() -> None:
+    from storekit.store.s3_clients import credential_source
+    from storekit.store.s3_spec import S3CacheSpec
+
+    spec = S3CacheSpec("bucket", "/opt/store")
+    env = {"AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK", "AWS_SESSION_TOKEN": "TOK"}
+    assert credential_source(spec, env)() == Credentials("AK", "SK", "TOK")
+    assert credential_source(spec, env | {"AWS_SESSION_TOKEN": ""})() == Credentials("AK", "SK", None)
+
+
+def test_a_named_profile_goes_through_botocores_chain(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from storekit.store.s3_clients import credential_source
+    from storekit.store.s3_spec import S3CacheSpec
+
+    (tmp_path / "credentials").write_text(
+        "[ci]\naws_access_key_id = PROFILEKEY\naws_secret_access_key = PS\n"
+    )
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    spec = S3CacheSpec("bucket", "/opt/store", (("profile", "ci"),))
+    env = {"AWS_ACCESS_KEY_ID": "ENVKEY", "AWS_SECRET_ACCESS_KEY": "ES"}  # a named profile wins, as in Nix
+    assert credential_source(spec, env)() == Credentials("PROFILEKEY", "PS", None)
