@@ -20,9 +20,10 @@ from storekit.store.specs import local_spec_for
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[LocalStore]:
-    with LocalStore(
+    s = LocalStore(
         local_spec_for("/opt/store", state_dir=str(tmp_path / "var"), real_dir=str(tmp_path / "st"))
-    ) as s:
+    )
+    with s:
         yield s
 
 
