@@ -16,7 +16,6 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from storekit import __version__
 from storekit.store.s3_http import S3Error, S3Http
 from storekit.store.s3_sigv4 import Credentials
 from storekit.store.s3_spec import S3CacheSpec
@@ -56,7 +55,7 @@ def http_client(spec: S3CacheSpec, credentials: CredentialSource) -> S3Http:
         connect_timeout=CONNECT_TIMEOUT_S,
         read_timeout=READ_TIMEOUT_S,
         ca_certs=os.environ.get("AWS_CA_BUNDLE"),  # botocore honours it too
-        user_agent=f"storekit/{__version__}",
+        user_agent="storekit",  # as the HTTP cache client says it
     )
 
 
