@@ -7,9 +7,13 @@ server closed meanwhile, a body cut short, a 503 before success, an error body's
 
 from __future__ import annotations
 
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -26,8 +30,8 @@ CLOSE = b"<close>"
 class Server:
     """Accepts connections one after another; connection i follows `scripts[i]`, requests are kept."""
 
-    def __init__(self, scripts: list[Script]) -> None:
-        self.scripts = scripts
+    def __init__(self, scripts: list[Script], tls: ssl.SSLContext | None = None) -> None:
+        self.scripts, self.tls = scripts, tls
         self.requests: list[bytes] = []
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
@@ -37,6 +41,12 @@ class Server:
     def _serve(self) -> None:
         for script in self.scripts:
             conn, _ = self.sock.accept()
+            if self.tls is not None:
+                try:
+                    conn = self.tls.wrap_socket(conn, server_side=True)
+                except ssl.SSLError:  # the client refused our certificate
+                    conn.close()
+                    continue
             with conn, conn.makefile("rb") as f:
                 for answer in script:
                     request = _read_request(f)
@@ -187,3 +197,27 @@ def test_a_listing_page_gives_keys_and_the_next_token(serve) -> None:  # type: i
     assert client.list_page("", "tok/+=") == (["d"], None)
     second = server.requests[1].decode().split(" ")[1]
     assert second == "/bucket?continuation-token=tok%2F%2B%3D&delimiter=%2F&list-type=2&prefix="
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_https_checks_the_certificate(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    server = Server([[ok(b"over tls"), ok(b"kept alive")], []], tls)
+    try:
+        trusted = Pool(
+            "https", "127.0.0.1", server.port, connect_timeout=5, read_timeout=5, ca_certs=str(cert)
+        )
+        assert trusted.exchange("GET", "/", {}, None).read() == b"over tls"
+        assert trusted.exchange("GET", "/", {}, None).read() == b"kept alive"
+        untrusted = Pool("https", "127.0.0.1", server.port, connect_timeout=5, read_timeout=5)
+        with pytest.raises(ssl.SSLCertVerificationError):
+            untrusted.exchange("GET", "/", {}, None)
+    finally:
+        server.close()
