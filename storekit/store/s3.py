@@ -171,6 +171,8 @@ class S3Transport(Transport):
             hint = f"; bucket '{self.bucket}' does not exist there (storekit copy --create-bucket creates it)"
         elif code in ("SignatureDoesNotMatch", "InvalidAccessKeyId"):
             hint = "; check the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or profile=)"
+        elif code in ("AuthorizationHeaderMalformed", "PermanentRedirect"):  # S3 does not redirect for us
+            hint = f"; the bucket may be in another region than '{self.spec.region}' (set region=)"
         detail = f": {message}" if message and message != code else ""
         return S3Error(f"{self._where(op, key)}: {code} (HTTP {status}){detail}{hint}")
 

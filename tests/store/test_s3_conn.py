@@ -221,3 +221,21 @@ def test_https_checks_the_certificate(tmp_path: Path) -> None:
             untrusted.exchange("GET", "/", {}, None)
     finally:
         server.close()
+
+
+def test_a_wrong_region_is_one_error_naming_it(serve, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from storekit.store.s3 import S3Error, S3Transport
+    from storekit.store.specs import parse_store_spec
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AK")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "SK")
+    server = serve([error(b"400 Bad Request", b"AuthorizationHeaderMalformed")])
+    spec = parse_store_spec(f"s3://bucket?endpoint=127.0.0.1:{server.port}&scheme=http&region=eu-west-3")
+    transport = S3Transport(spec)  # type: ignore[arg-type]
+    with pytest.raises(S3Error) as raised:
+        transport.read("nix-cache-info")
+    assert str(raised.value) == (
+        f"S3 binary cache '{spec}' at http://127.0.0.1:{server.port}: GET 'nix-cache-info': "
+        "AuthorizationHeaderMalformed (HTTP 400): a & b; the bucket may be in another region than "
+        "'eu-west-3' (set region=)"
+    )
