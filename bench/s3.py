@@ -6,7 +6,14 @@ NAR + narinfo per path, nix-cache-info) and substitutes them back into an empty 
 --from s3://…`: narinfos, NARs, hash checks, registration); `aws s3 sync` (10 requests at a time, its
 default) uploads the store dir's files and downloads them into an empty directory. Both run as
 commands, start-up included, each time into a new bucket or an empty directory. Each row is the
-median of `REPEAT` runs: the machine is shared, so single runs vary.
+median of `REPEAT` runs: the machine is shared, so single runs vary; the note gives the 1-minute load
+average at the end of the row's runs.
+
+Like for like, and what differs: neither side compresses (aws uploads the files' bytes, storekit's
+NARs are uncompressed), both sign with SigV4 over kept-alive connections, 8 paths (storekit) and 10
+requests (aws) at a time. A binary cache is two objects per path (NAR, then narinfo) where `aws s3
+sync` writes one per file, so storekit's push and substitution of small paths cost radosgw twice the
+requests; the ratio is what storekit wins back on the client.
 """
 
 from __future__ import annotations
@@ -129,7 +136,7 @@ class _Bench:
             delete_path(str(target))
             self.drop(ours)
             self.drop(theirs)
-        note = f"median of {REPEAT}; {_size(store_dir)}"
+        note = f"median of {REPEAT}; {_size(store_dir)}; load {os.getloadavg()[0]:.1f}"
         med = statistics.median
         return [
             Row(f"push {what}", med(push_sk), "aws s3 sync", med(push_aws), note),

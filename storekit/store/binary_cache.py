@@ -10,6 +10,7 @@ downloading; the NAR's hash and size are checked by whichever store the NAR goes
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import threading
@@ -39,12 +40,15 @@ from storekit.store.compression import (
 )
 from storekit.store.pipeline import HashedPrefetch
 from storekit.store.specs import FileCacheSpec, HttpCacheSpec
+from storekit.store.streams import ChunkReader, HashingReader
 from storekit.store.transport import FileTransport, HttpTransport, Transport, name_problem
 from storekit.storepath import StoreDir, StorePath
 from storekit.wire.common import realisation_from_json, realisation_to_json
 from storekit.wire.values import DrvOutput, Realisation
 
 CACHE_INFO = "nix-cache-info"
+#: A NAR up to this size is read and hashed on the writing thread: a reading thread costs more.
+INLINE_NAR = 256 << 10
 
 
 def open_binary_cache(spec: FileCacheSpec | HttpCacheSpec) -> BinaryCacheStore:
@@ -296,7 +300,7 @@ class BinaryCacheStore(Store):
         ext = ".nar" + EXTENSIONS[self.compression]
         # uncompressed, the file hash is the NAR hash: its name is known before its bytes
         known = f"nar/{info.nar_hash.nix32}.nar" if self.compression == "none" else None
-        with self.transport.pending("nar", known) as pending, HashedPrefetch(chunks) as source:
+        with self.transport.pending("nar", known) as pending, _hashed(chunks, info.nar_size) as source:
             file_hash, file_size = write_compressed(source, pending, self.compression)
             nar_hash, nar_size = source.finish()
             file_hash = file_hash or nar_hash
@@ -377,6 +381,22 @@ def _replace_sigs(narinfo: NarInfo, sigs: Iterable[str]) -> NarInfo:
     from dataclasses import replace
 
     return replace(narinfo, sigs=tuple(sorted(set(sigs))))
+
+
+@contextlib.contextmanager
+def _hashed(chunks: Iterator[bytes], nar_size: int) -> Iterator[HashingReader | HashedPrefetch]:
+    """The NAR read and sha256-hashed: inline when small (as `link.stage_from_nar` does), else ahead on
+    a thread; a push of a thousand small paths would otherwise start a thousand threads."""
+    if not 0 < nar_size <= INLINE_NAR:
+        with HashedPrefetch(chunks) as prefetch:
+            yield prefetch
+        return
+    try:
+        yield HashingReader(ChunkReader(chunks))
+    finally:
+        close = getattr(chunks, "close", None)  # a generator holding a NAR stream: let it go
+        if close is not None:
+            close()
 
 
 def _chunks(stream: BinaryIO) -> Iterator[bytes]:

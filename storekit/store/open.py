@@ -44,7 +44,7 @@ def open_store(spec: StoreSpec | str) -> Store:
 
         return open_binary_cache(spec)
     if isinstance(spec, S3CacheSpec):
-        from storekit.store.s3 import open_s3_cache  # boto3 is loaded only here
+        from storekit.store.s3 import open_s3_cache  # boto3 is loaded only when needed (s3_clients)
 
         return open_s3_cache(spec)
     if isinstance(spec, OverlayStoreSpec):

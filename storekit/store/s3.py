@@ -15,37 +15,33 @@ after its NAR); this module moves the named files, as `FileTransport` does for a
 - Credentials come from the AWS default chain (environment, `~/.aws` profiles, SSO, instance roles),
   or `profile=`; with none at all requests go unsigned, which reads a public bucket.
 
-boto3 (and its ~0.3 s import) is loaded only here, when an `s3://` store is opened.
+The per-path requests (GET, HEAD, PUT, a page of a listing) go through `s3_http` (SigV4 on a kept-alive
+urllib3 pool); boto3 is loaded only for the rare ones (`s3_clients` says which).
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime
-import email.utils
 import http.client
 import io
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
 
-import boto3
-import boto3.exceptions
-import boto3.s3.transfer
-import botocore.config
-import botocore.exceptions
-import botocore.session
-import botocore.utils
-
 from storekit.errors import StoreError, SubstituteError
 from storekit.store.binary_cache import BinaryCacheStore, read_secret_key
 from storekit.store.compression import compressor_for, decompressor
+from storekit.store.s3_clients import POOL, boto_client, credential_source, http_client
+from storekit.store.s3_http import NETWORK_ERRORS, Response, S3Answer, S3Error
 from storekit.store.s3_spec import S3CacheSpec
 from storekit.store.s3_upload import PARTS_IN_FLIGHT, SpooledUpload, StreamedUpload
 from storekit.store.transport import Download, PendingFile, Transport
 from storekit.storepath import StoreDir
+
+__all__ = ["S3Error", "S3Transport", "open_s3_cache"]
 
 #: Content types Nix's S3 store sets (a web server in front would otherwise guess).
 CONTENT_TYPES = {
@@ -53,16 +49,14 @@ CONTENT_TYPES = {
     ".ls": "application/json",
     "nix-cache-info": "text/x-nix-cache-info",
 }
+NAR_TYPE = "application/x-nix-nar"
 MISSING_CODES = ("NoSuchKey", "NotFound", "404")
 RESUMES = 5
 #: A listing of at most this many pages (1,000 keys each) answers "is it there?" for a whole prefix.
 LIST_PAGES = 5
 LIST_TTL_S = 30.0  # then listed again: a long-lived reader (cache serve) sees new paths
-POOL = 32  # HTTP connections per client: copy jobs x parts in flight
-
-
-class S3Error(StoreError):
-    """An S3 request failed: the message names the cache, the endpoint, the key and the S3 error code."""
+#: Above this a NAR goes up by parts (when multipart is on), so no single request carries gigabytes.
+SINGLE_PUT_LIMIT = 5 << 30
 
 
 def open_s3_cache(spec: S3CacheSpec) -> BinaryCacheStore:
@@ -92,14 +86,8 @@ class S3Transport(Transport):
         self.bucket = spec.bucket
         self.uri = str(spec)
         self.endpoint = spec.endpoint_url or f"https://s3.{spec.region}.amazonaws.com"
-        self.client = _client(spec)
-        part = spec.buffer_size
-        self.transfer = boto3.s3.transfer.TransferConfig(
-            multipart_threshold=part if spec.multipart else 5 << 30,
-            multipart_chunksize=part,
-            max_concurrency=PARTS_IN_FLIGHT,
-            use_threads=True,
-        )
+        self.http = http_client(spec, credential_source(spec))
+        self._boto: Any = None
         self._lock = threading.Lock()
         self._parts = ThreadPoolExecutor(POOL // 2, thread_name_prefix="storekit-s3-part")
         self._listings: dict[str, set[str] | None] = {}
@@ -107,34 +95,84 @@ class S3Transport(Transport):
         if spec.create_bucket:
             self._create_bucket()
 
+    @property
+    def client(self) -> Any:
+        """boto3's client, made on first use (multipart uploads, bucket creation, `cache gc`)."""
+        with self._lock:
+            if self._boto is None:
+                self._boto = boto_client(self.spec)
+            return self._boto
+
+    @property
+    def transfer(self) -> Any:
+        """boto3's multipart settings: parts of `buffer-size`, `PARTS_IN_FLIGHT` at a time."""
+        import boto3.s3.transfer
+
+        part = self.spec.buffer_size
+        return boto3.s3.transfer.TransferConfig(
+            multipart_threshold=part, multipart_chunksize=part, max_concurrency=PARTS_IN_FLIGHT
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
     # --- requests and their errors -------------------------------------------------------------------
 
     def call(self, op: str, key: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
-        """`fn(Bucket=…, **kwargs)`, its failures translated by `errors`."""
+        """boto3's `fn(Bucket=…, **kwargs)`, its failures translated by `errors`."""
         with self.errors(op, key):
             return fn(Bucket=self.bucket, **kwargs)
+
+    def request(self, op: str, method: str, key: str, **kwargs: Any) -> Response:
+        """`S3Http.request`, its failures translated by `errors`."""
+        with self.errors(op, key):
+            return self.http.request(method, key, **kwargs)
 
     @contextlib.contextmanager
     def errors(self, op: str, key: str) -> Iterator[None]:
         """Every failure becomes one `S3Error` naming the cache, the endpoint, the key and the S3 code."""
         try:
             yield
-        except botocore.exceptions.ClientError as e:
-            raise self.error(op, key, e) from e
-        except boto3.exceptions.S3UploadFailedError as e:
-            raise S3Error(f"{self._where(op, key)}: {e}") from e
-        except botocore.exceptions.NoCredentialsError as e:
-            raise S3Error(f"{self._where(op, key)}: no AWS credentials ({e})") from e
-        except (botocore.exceptions.BotoCoreError, OSError) as e:
+        except S3Answer as e:
+            raise self.error(op, key, e.code, e.status, e.message) from e
+        except S3Error:
+            raise
+        except NETWORK_ERRORS as e:
             raise S3Error(f"{self._where(op, key)}: cannot reach the endpoint: {e}") from e
+        except Exception as e:
+            failure = self._boto_failure(op, key, e)
+            if failure is None:
+                raise
+            raise failure from e
 
-    def error(self, op: str, key: str, e: botocore.exceptions.ClientError) -> S3Error:
-        code, status, message = _details(e)
+    def _boto_failure(self, op: str, key: str, e: Exception) -> S3Error | None:
+        """The `S3Error` for a boto3 failure (None: not one; boto3 is imported only once used)."""
+        if "botocore.exceptions" not in sys.modules:
+            return None
+        import boto3.exceptions
+        import botocore.exceptions
+
+        if isinstance(e, botocore.exceptions.ClientError):
+            error = e.response.get("Error", {})
+            status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+            code = str(error.get("Code") or status)
+            return self.error(op, key, code, status, str(error.get("Message") or ""))
+        if isinstance(e, boto3.exceptions.S3UploadFailedError):
+            return S3Error(f"{self._where(op, key)}: {e}")
+        if isinstance(e, botocore.exceptions.NoCredentialsError):
+            return S3Error(f"{self._where(op, key)}: no AWS credentials ({e})")
+        if isinstance(e, botocore.exceptions.BotoCoreError):
+            return S3Error(f"{self._where(op, key)}: cannot reach the endpoint: {e}")
+        return None
+
+    def error(self, op: str, key: str, code: str, status: int, message: str) -> S3Error:
         hint = ""
         if code == "NoSuchBucket":
             hint = f"; bucket '{self.bucket}' does not exist there (storekit copy --create-bucket creates it)"
         elif code in ("SignatureDoesNotMatch", "InvalidAccessKeyId"):
             hint = "; check the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or profile=)"
+        elif code in ("AuthorizationHeaderMalformed", "PermanentRedirect"):  # S3 does not redirect for us
+            hint = f"; the bucket may be in another region than '{self.spec.region}' (set region=)"
         detail = f": {message}" if message and message != code else ""
         return S3Error(f"{self._where(op, key)}: {code} (HTTP {status}){detail}{hint}")
 
@@ -143,32 +181,30 @@ class S3Transport(Transport):
 
     def _create_bucket(self) -> None:
         try:
-            self.client.head_bucket(Bucket=self.bucket)
+            self.http.request("HEAD", "")
             return
-        except botocore.exceptions.ClientError as e:
-            if _details(e)[1] != 404:
-                raise self.error("HEAD bucket", self.bucket, e) from e
-        except botocore.exceptions.BotoCoreError as e:
-            raise S3Error(f"{self._where('HEAD bucket', self.bucket)}: {e}") from e
+        except S3Answer as e:
+            if e.status != 404:
+                raise self.error("HEAD bucket", self.bucket, e.code, e.status, e.message) from e
+        except NETWORK_ERRORS as e:
+            raise S3Error(f"{self._where('HEAD bucket', self.bucket)}: cannot reach the endpoint: {e}") from e
         extra: dict[str, Any] = {}
         if self.spec.region != "us-east-1":  # S3's rule: us-east-1 is named by leaving it out
             extra["CreateBucketConfiguration"] = {"LocationConstraint": self.spec.region}
         with contextlib.suppress(S3Error):  # a concurrent creator won: fine if it is ours now
             self.call("create bucket", self.bucket, self.client.create_bucket, **extra)
-        self.call("HEAD bucket", self.bucket, self.client.head_bucket)
+        self.request("HEAD bucket", "HEAD", "")
 
-    def _get(self, name: str, **kwargs: Any) -> dict[str, Any] | None:
+    def _get(self, name: str, *, stream: bool, headers: dict[str, str] | None = None) -> Response | None:
+        """GET `name` (None: no such key; a missing bucket or a 403 is an `S3Error`)."""
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=name, **kwargs)  # type: ignore[no-any-return]
-        except botocore.exceptions.ClientError as e:
-            code, status, _ = _details(e)
-            if status == 404 and code in MISSING_CODES:
+            with self.errors("GET", name):
+                return self.http.request("GET", name, headers=headers, stream=stream)
+        except S3Error as e:
+            answer = e.__cause__
+            if isinstance(answer, S3Answer) and answer.status == 404 and answer.code in MISSING_CODES:
                 return None
-            raise self.error("GET", name, e) from e
-        except botocore.exceptions.NoCredentialsError as e:
-            raise S3Error(f"{self._where('GET', name)}: no AWS credentials ({e})") from e
-        except (botocore.exceptions.BotoCoreError, OSError) as e:
-            raise S3Error(f"{self._where('GET', name)}: cannot reach the endpoint: {e}") from e
+            raise
 
     # --- the Transport interface -----------------------------------------------------------------------
 
@@ -193,14 +229,13 @@ class S3Transport(Transport):
 
     def _list(self, prefix: str) -> set[str] | None:
         keys: set[str] = set()
-        token: dict[str, str] = {}
+        token: str | None = None
         with self.errors("LIST", prefix):
             for _ in range(LIST_PAGES):
-                page = self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, Delimiter="/", **token)
-                keys.update(o["Key"] for o in page.get("Contents", ()))
-                if not page.get("IsTruncated"):
+                page, token = self.http.list_page(prefix, token)
+                keys.update(page)
+                if token is None:
                     return keys
-                token = {"ContinuationToken": page["NextContinuationToken"]}
         return None
 
     def added(self, name: str) -> None:
@@ -212,12 +247,11 @@ class S3Transport(Transport):
     def read(self, name: str) -> bytes | None:
         if self._listed(name) is False:
             return None
-        response = self._get(name)
+        response = self._get(name, stream=False)
         if response is None:
             return None
-        with contextlib.closing(_ObjectStream(self, name, response)) as stream:
-            data = stream.read()
-        encoding = response.get("ContentEncoding") or ""
+        data = response.data
+        encoding = response.headers.get("content-encoding") or ""
         if encoding in ("", "none", "identity"):
             return data
         if encoding not in ("xz", "bzip2", "zstd"):
@@ -226,7 +260,7 @@ class S3Transport(Transport):
             return plain.read()
 
     def open(self, name: str, expected_size: int | None = None) -> Download | None:
-        response = self._get(name)
+        response = self._get(name, stream=True)
         if response is None:
             return None
         stream = _ObjectStream(self, name, response)
@@ -236,24 +270,24 @@ class S3Transport(Transport):
         if self._listed(name) is False:
             return False
         try:
-            self.client.head_object(Bucket=self.bucket, Key=name)
-        except botocore.exceptions.ClientError as e:
-            if _details(e)[1] == 404:  # HEAD answers have no body, so no code: 404 is "no such key"
+            self.http.request("HEAD", name)
+        except S3Answer as e:
+            if e.status == 404:  # HEAD answers have no body, so no code: 404 is "no such key"
                 return False
-            raise self.error("HEAD", name, e) from e
-        except (botocore.exceptions.BotoCoreError, OSError) as e:
+            raise self.error("HEAD", name, e.code, e.status, e.message) from e
+        except NETWORK_ERRORS as e:
             raise S3Error(f"{self._where('HEAD', name)}: cannot reach the endpoint: {e}") from e
         return True
 
     def write(self, name: str, data: bytes) -> None:
-        extra = _content_type(name)
+        headers = _content_type(name)
         encoding = self._encoding_for(name)
         if encoding:
             compressor = compressor_for(encoding)
             assert compressor is not None
             data = compressor.compress(data) + compressor.flush()
-            extra["ContentEncoding"] = encoding
-        self.call("PUT", name, self.client.put_object, Key=name, Body=data, **extra)
+            headers["Content-Encoding"] = encoding
+        self.request("PUT", "PUT", name, body=data, headers=headers)
         self.added(name)
 
     @contextlib.contextmanager
@@ -272,21 +306,24 @@ class S3Transport(Transport):
     def list_names(self, suffix: str) -> list[str]:
         """Top-level keys ending in `suffix` (narinfos), listed a page of 1,000 at a time."""
         names: list[str] = []
+        token: str | None = None
         with self.errors("LIST", ""):
-            for page in self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Delimiter="/"
-            ):
-                names.extend(o["Key"] for o in page.get("Contents", ()) if o["Key"].endswith(suffix))
-        return sorted(names)
+            while True:
+                page, token = self.http.list_page("", token)
+                names.extend(k for k in page if k.endswith(suffix))
+                if token is None:
+                    return sorted(names)
 
     def upload(self, name: str, file: BinaryIO, size: int) -> None:
         """Put a spooled file at `name`: by parts in parallel above one part, else in one PUT."""
-        extra = _content_type(name) or {"ContentType": "application/x-nix-nar"}
-        if size <= self.transfer.multipart_threshold:
-            self.call("PUT", name, self.client.put_object, Key=name, Body=file, ContentLength=size, **extra)
+        headers = _content_type(name) or {"Content-Type": NAR_TYPE}
+        limit = self.spec.buffer_size if self.spec.multipart else SINGLE_PUT_LIMIT
+        if size <= limit:
+            body: bytes | BinaryIO = file.read() if size <= self.spec.buffer_size else file
+            self.request("PUT", "PUT", name, body=body, headers=headers | {"Content-Length": str(size)})
         else:
             with self.errors("multipart upload", name):
-                self.client.upload_fileobj(file, self.bucket, name, ExtraArgs=extra, Config=self.transfer)
+                self.client.upload_fileobj(file, self.bucket, name, ExtraArgs=headers, Config=self.transfer)
         self.added(name)
 
     def _encoding_for(self, name: str) -> str:
@@ -305,12 +342,13 @@ class S3Transport(Transport):
 class _ObjectStream(io.RawIOBase):
     """An object's bytes; a broken connection resumes with a `Range` GET of the same ETag."""
 
-    def __init__(self, transport: S3Transport, name: str, response: dict[str, Any]) -> None:
+    def __init__(self, transport: S3Transport, name: str, response: Response) -> None:
         super().__init__()
         self._transport, self._name = transport, name
-        self._body = response["Body"]
-        self._etag: str | None = response.get("ETag")
-        self.size: int | None = response.get("ContentLength")
+        self._body: Any = response
+        self._etag: str | None = response.headers.get("etag")
+        length = response.headers.get("content-length")
+        self.size: int | None = int(length) if length and length.isdigit() else None
         self.position = 0
         self.resumed = 0
 
@@ -321,7 +359,7 @@ class _ObjectStream(io.RawIOBase):
         while True:
             try:
                 data = self._body.read(len(buffer))
-            except (botocore.exceptions.BotoCoreError, OSError, http.client.HTTPException) as e:
+            except (*NETWORK_ERRORS, http.client.HTTPException) as e:
                 self._resume(e)
                 continue
             if not data and self.size is not None and self.position < self.size:
@@ -336,74 +374,28 @@ class _ObjectStream(io.RawIOBase):
         if self.resumed >= RESUMES:
             raise OSError(f"gave up after {self.resumed} resumed GETs: {cause}")
         self.resumed += 1
-        with contextlib.suppress(Exception):
-            self._body.close()
-        extra = {"IfMatch": self._etag} if self._etag else {}
+        self._close_body()
+        headers = {"Range": f"bytes={self.position}-"} | ({"If-Match": self._etag} if self._etag else {})
         try:
-            response = self._transport._get(self._name, Range=f"bytes={self.position}-", **extra)
+            response = self._transport._get(self._name, stream=True, headers=headers)
         except S3Error as e:
             raise OSError(f"resuming at byte {self.position} failed: {e}") from e
         if response is None:
             raise OSError(f"'{self._name}' vanished while being downloaded")
-        self._body = response["Body"]
+        self._body = response
 
-    def close(self) -> None:
+    def _close_body(self) -> None:
+        """Give the connection back to the pool (closed instead if the body was not read to its end)."""
         with contextlib.suppress(Exception):
             self._body.close()
+
+    def close(self) -> None:
+        self._close_body()
         super().close()
 
 
-def _client(spec: S3CacheSpec) -> Any:
-    """A client from the default credential chain (or `profile=`), path-style when an endpoint is given."""
-    core = botocore.session.get_session()
-    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_timestamp)
-    try:
-        session = boto3.session.Session(
-            botocore_session=core, profile_name=spec.get("profile") or None, region_name=spec.region
-        )
-    except botocore.exceptions.BotoCoreError as e:  # ProfileNotFound and friends
-        raise S3Error(f"S3 binary cache '{spec}': {e}") from e
-    options: dict[str, Any] = {
-        "max_pool_connections": POOL,
-        "retries": {"max_attempts": 3, "mode": "standard"},
-        "connect_timeout": 10,
-        "read_timeout": 60,
-        # Nix's S3 client never signs payloads (PayloadSigningPolicy::Never): hashing every byte once
-        # more for the signature costs a core at these speeds, and a NAR is checked by its hashes.
-        "s3": {"addressing_style": "path" if spec.endpoint_url else "auto", "payload_signing_enabled": False},
-        "request_checksum_calculation": "when_required",
-        "response_checksum_validation": "when_required",
-    }
-    if session.get_credentials() is None:
-        options["signature_version"] = botocore.UNSIGNED
-    config = botocore.config.Config(**options)
-    return session.client("s3", endpoint_url=spec.endpoint_url, config=config)
-
-
-def _timestamp(text: str) -> datetime.datetime:
-    """S3's timestamps (ISO 8601 in listings, HTTP dates in headers) without dateutil's general parser.
-
-    botocore parses every `LastModified` (each GET's header, each key of a listing) with dateutil,
-    which profiled as most of the CPU a listing of 1,000 keys took; these two forms are all S3 sends.
-    """
-    try:
-        return datetime.datetime.fromisoformat(text)
-    except ValueError:
-        pass
-    try:
-        return email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return botocore.utils.parse_timestamp(text)  # type: ignore[no-any-return]
-
-
-def _details(e: botocore.exceptions.ClientError) -> tuple[str, int, str]:
-    error = e.response.get("Error", {})
-    status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-    return str(error.get("Code") or status), status, str(error.get("Message") or "")
-
-
-def _content_type(name: str) -> dict[str, Any]:
+def _content_type(name: str) -> dict[str, str]:
     for suffix, kind in CONTENT_TYPES.items():
         if name.endswith(suffix):
-            return {"ContentType": kind}
+            return {"Content-Type": kind}
     return {}

@@ -47,7 +47,7 @@ def open_transport(spec: str, timeout: float = TIMEOUT_S) -> tuple[Transport, st
     if isinstance(parsed, FileCacheSpec):
         return FileTransport(parsed.path), explicit
     if isinstance(parsed, S3CacheSpec):
-        from storekit.store.s3 import S3Transport  # boto3 is loaded only here
+        from storekit.store.s3 import S3Transport  # boto3 is loaded only when needed (s3_clients)
 
         return S3Transport(parsed), explicit
     raise StoreError(f"upstream '{spec}' is not a binary cache: give an http(s)://, file:// or s3:// URL")
