@@ -249,6 +249,7 @@ def _stages(file: str, items: list[Any]) -> tuple[Stage, ...]:
             env=t.env("env"),
             sandbox_paths=t.strings("sandbox_paths"),
             check=bool(t.get("check", bool, "check = true", False)),
+            dep_flags=bool(t.get("dep_flags", bool, "dep_flags = true", False)),
         )
         t.get("chapter", int, "chapter = 5")
         earlier = {SEED, *(s.name for s in stages)}

@@ -92,7 +92,12 @@ def system_sources() -> list[str]:
 
 
 def prepare_apt(apt_dir: str, run: Run = run_command, now: float | None = None) -> AptConfig:
-    """Apt options that can fetch source packages; runs `apt-get update` on a private list when needed."""
+    """Apt options that can fetch source packages; runs `apt-get update` on a private list when needed.
+
+    The options name absolute paths: apt runs in `apt_dir`, so a relative one (`--mirror ../sources`)
+    would name a directory that is not there.
+    """
+    apt_dir = os.path.abspath(apt_dir)
     files = system_sources()
     if has_deb_src(files):
         return AptConfig()

@@ -24,6 +24,7 @@ from storekit.bootstrap.drvs import write_derivations
 from storekit.bootstrap.files import BootstrapFiles
 from storekit.bootstrap.model import SEED, LoadedProfile
 from storekit.bootstrap.plan import Plan, make_plan
+from storekit.bootstrap.rootfs import ROOTFS
 from storekit.bootstrap.seed import SeedManifest, add_seed, scan_host
 from storekit.bootstrap.sources import realise_source
 from storekit.bootstrap.stagebuild import StageRun, Target
@@ -145,9 +146,18 @@ class Bootstrap:
         progress: Progress | None = None,
         options: BuildOptions | None = None,
     ) -> BuildSummary:
-        """Build the profile (or up to `until`, a stage or a package) into the store, stage by stage."""
+        """Build the profile (or up to `until`: a stage, a package, `rootfs`) into the store, by stage.
+
+        The system's tree (`[rootfs]`) is built as soon as its stage is, not after the whole profile:
+        the system of an earlier chapter can be entered while later chapters build.
+        """
         emit = progress or (lambda e: None)
-        wanted = stages.until(self.profile, until) if until else set(self.profile.packages)
+        rootfs = self.plan.rootfs
+        want_rootfs = rootfs is not None and (until is None or until == ROOTFS)
+        if until == ROOTFS and rootfs is not None:
+            wanted = stages.until(self.profile, rootfs.package.stage)
+        else:
+            wanted = stages.until(self.profile, until) if until else set(self.profile.packages)
         self.ensure_seed(emit)
         self.write_derivations(wanted)
         self.realise_sources(wanted, mirror, emit)
@@ -159,15 +169,21 @@ class Bootstrap:
                 run.stage(stage, todo)
             if run.failed and not keep_going:
                 break
+            if rootfs is not None and want_rootfs and stage == rootfs.package.stage:
+                have = set(run.built) | set(run.valid)
+                if all(dep in have or self._valid(dep) for dep in rootfs.package.deps):
+                    self.write_derivations([rootfs.package.id])
+                    run.stage(rootfs.package.stage, [rootfs])
+                if until == ROOTFS:
+                    break
         blocked = sorted(wanted - set(run.built) - set(run.valid) - set(run.failed))
-        rootfs = self.plan.rootfs
-        if rootfs is not None and not until:
-            if blocked or run.failed:
-                blocked.append(rootfs.package.id)
-            else:  # the system's tree, once everything it composes is there
-                self.write_derivations([rootfs.package.id])
-                run.stage(rootfs.package.stage, [rootfs])
+        done = {*run.built, *run.valid, *run.failed}
+        if rootfs is not None and want_rootfs and rootfs.package.id not in done:
+            blocked.append(rootfs.package.id)
         return BuildSummary(dict(run.built), tuple(run.valid), dict(run.failed), tuple(blocked))
+
+    def _valid(self, package_id: str) -> bool:
+        return self.store.is_valid_path(self.plan.packages[package_id].planned.out)
 
     def build_verify(
         self,

@@ -119,6 +119,12 @@ def _walk(real_root: str, prefix: str) -> Iterator[tuple[str, str]]:
             yield (f"{prefix}/{sub}" if prefix else sub), os.path.join(directory, name)
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def export(boot: Bootstrap, output: str) -> Exported:
     """Write the system's tarball to `output` (compression from its suffix), atomically."""
     if not output.endswith(COMPRESSIONS):
@@ -137,6 +143,7 @@ def export(boot: Bootstrap, output: str) -> Exported:
         ):
             for entry in items:
                 applied += _add(tar, entry, modes.get(entry.name))
+        os.chmod(tmp, 0o666 & ~_umask())  # a file the user asked for, not mkstemp's private 0600
         os.replace(tmp, output)
     except BaseException:
         os.unlink(tmp)

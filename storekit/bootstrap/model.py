@@ -87,6 +87,13 @@ class Stage:
     env: tuple[tuple[str, str], ...] = ()
     sandbox_paths: tuple[str, ...] = ()
     check: bool = False
+    dep_flags: bool = False
+    """Pass the compilers (`NIX_CFLAGS_COMPILE`, `NIX_LDFLAGS`, read by `wrap_cc`'s wrappers) the
+    include and lib directories of a package's own-stage `deps` (the ones it names: they are what its
+    build mounts) and of nothing else.
+    Chapter 8 needs this: it must link against chapter 8's libraries only, never against the
+    temporary system's, whose tools it still runs (the book overwrites them in /usr; the store
+    keeps both, so what links where has to be said)."""
 
 
 @dataclass(frozen=True, slots=True)

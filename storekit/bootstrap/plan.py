@@ -298,11 +298,25 @@ def _env(
     resolve = _resolver(profile, pkg, paths, seed)
     sandbox = [resolve(p, f"stages.{stage.name}.sandbox_paths") for p in stage.sandbox_paths]
     env["sandboxPaths"] = " ".join(sandbox)
+    if stage.dep_flags:
+        env.update(_dep_flags([paths[d] for d in pkg.deps]))
     for key, value in stage.env:
         env[key] = resolve(value, f"stages.{stage.name}.env.{key}")
     for key, value in pkg.env:
         env[key] = resolve(value, f"packages.{pkg.id}.env.{key}")
     return env
+
+
+def _dep_flags(deps: list[str]) -> dict[str, str]:
+    """The compiler and linker flags that make `deps` (store paths) what a build compiles against.
+
+    Written into the derivation rather than computed by the builder, so the stages before (whose
+    builder does its own `LFS_INPUT_FLAGS`) keep their derivations.
+    """
+    return {
+        "NIX_CFLAGS_COMPILE": " ".join(f"-isystem {d}/include" for d in deps),
+        "NIX_LDFLAGS": " ".join(f"-L{d}/lib -Wl,-rpath,{d}/lib" for d in deps),
+    }
 
 
 def _resolver(profile: Profile, pkg: Package, paths: dict[str, str], seed: str) -> Callable[[str, str], str]:

@@ -15,9 +15,10 @@ import fnmatch
 import os
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from storekit.bootstrap import stages
 from storekit.bootstrap.driver import Bootstrap
 from storekit.bootstrap.model import SEED
 from storekit.elf.fs import is_elf_file, read_facts
@@ -35,11 +36,21 @@ class Check:
 
 
 def verify(
-    boot: Bootstrap, *, jobs: int = 1, cores: int = 1, progress: Progress | None = None
+    boot: Bootstrap,
+    *,
+    until: str | None = None,
+    jobs: int = 1,
+    cores: int = 1,
+    progress: Progress | None = None,
 ) -> list[Check]:
-    """Every check, in order; the sandboxed script runs only when everything is built."""
-    checks = [_all_built(boot)]
-    outputs = _outputs(boot)
+    """Every check, in order; the sandboxed scripts run only when everything checked is built.
+
+    `until` (a stage or a package, as for `build`) checks the system so far: what that needs, and the
+    `[verify]` script and the `[rootfs]` tree when they come within it, while later stages build.
+    """
+    wanted = stages.until(boot.profile, until) if until else set(boot.plan.packages)
+    checks = [_all_built(boot, wanted)]
+    outputs = _outputs(boot, wanted)
     if not checks[0].ok:
         return checks
     checks.append(_host_paths(boot, outputs))
@@ -47,15 +58,20 @@ def verify(
     checks.append(_libraries_found(boot, outputs))
     checks.append(_closures(boot, outputs))
     spec, planned = boot.profile.verify, boot.plan.verify
-    if spec is not None and planned is not None:
+    if spec is not None and planned is not None and _within(planned.package.deps, wanted):
         summary = boot.build_verify(jobs=jobs, cores=cores, progress=progress)
         failure = next(iter(summary.failed.values()), "")
         detail = failure or f"{planned.planned.out}/report.txt"
         checks.append(Check(f"sanity checks in the sandbox ({spec.script})", not failure, detail))
     rootfs = boot.profile.rootfs
-    if rootfs is not None and rootfs.check:
+    if rootfs is not None and rootfs.check and _within(rootfs.packages, wanted):
         checks.append(_inside(boot, rootfs.check))
     return checks
+
+
+def _within(ids: Iterable[str], wanted: set[str]) -> bool:
+    """Whether everything `ids` names (packages, or the seed, which is always there) is checked."""
+    return all(i == SEED or i in wanted for i in ids)
 
 
 def _inside(boot: Bootstrap, script: str) -> Check:
@@ -71,19 +87,23 @@ def _inside(boot: Bootstrap, script: str) -> Check:
     return Check(name, proc.returncode == 0, lines if proc.returncode else lines.replace("ok: ", "", -1))
 
 
-def _outputs(boot: Bootstrap) -> dict[StorePath, str]:
+def _outputs(boot: Bootstrap, wanted: set[str]) -> dict[StorePath, str]:
     """Each package output and its package id (the rootfs tree too: its /etc is scanned as well)."""
-    found = {pp.planned.out: pid for pid, pp in boot.plan.packages.items()}
-    if boot.plan.rootfs is not None:
-        found[boot.plan.rootfs.planned.out] = boot.plan.rootfs.package.id
+    found = {pp.planned.out: pid for pid, pp in boot.plan.packages.items() if pid in wanted}
+    rootfs = boot.plan.rootfs
+    if rootfs is not None and _within(rootfs.package.deps, wanted):
+        found[rootfs.planned.out] = rootfs.package.id
     return found
 
 
-def _all_built(boot: Bootstrap) -> Check:
-    missing = [s.id for _, states in boot.status() for s in states if s.status != "built"]
+def _all_built(boot: Bootstrap, wanted: set[str]) -> Check:
+    rootfs = boot.plan.rootfs
+    if rootfs is not None and _within(rootfs.package.deps, wanted):
+        wanted = wanted | {rootfs.package.id}
+    missing = [s.id for _, states in boot.status() for s in states if s.id in wanted and s.status != "built"]
     if missing:
         return Check("every package is built", False, "not built: " + ", ".join(missing))
-    return Check("every package is built", True, f"{len(boot.plan.packages)} packages and the seed")
+    return Check("every package is built", True, f"{len(wanted)} packages and the seed")
 
 
 def _files(root: str) -> Iterator[str]:

@@ -138,7 +138,9 @@ def build_command(
     config: ConfigArg,
     store: StoreOption = None,
     mirror: MirrorOpt = None,
-    until: Annotated[str | None, typer.Option("--until", help="Stop after this stage or package.")] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Stop after this stage or package (or rootfs).")
+    ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Packages built in parallel.")] = 1,
     cores: Annotated[int | None, typer.Option("--cores", min=1, help="NIX_BUILD_CORES per build.")] = None,
     keep_going: Annotated[
@@ -167,12 +169,15 @@ def verify_command(
     config: ConfigArg,
     store: StoreOption = None,
     cores: Annotated[int | None, typer.Option("--cores", min=1)] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Check the system up to this stage or package.")
+    ] = None,
 ) -> None:
     """The book's sanity checks, in the sandbox, and the store's promises (no host paths, store loader)."""
     from storekit.bootstrap.verify import verify
 
     with _bootstrap(config, store) as boot:
-        checks = verify(boot, cores=_cores(1, cores))
+        checks = verify(boot, until=until, cores=_cores(1, cores))
     for c in checks:
         typer.echo(f"{'ok' if c.ok else 'FAILED'}: {c.name}")
         if c.detail and not c.ok:

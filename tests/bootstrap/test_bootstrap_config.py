@@ -55,17 +55,19 @@ def test_the_debian_profile_is_the_books_stages_with_debians_sources() -> None:
     """lfs-debian.toml reuses lfs.toml's scripts and stages; only its sources differ, all pinned.
 
     Debian's make orig has no configure: the Debian profile adds autoconf and automake to chapter 6
-    (not book pages) and make depends on them.
+    (not book pages) and make depends on them. Chapter 8 is built from Debian's sources first (its
+    scripts follow Debian 12's versions, not the book's newer ones): lfs.toml's stages are the
+    Debian profile's first ones.
     """
     book = load_profile(str(REPO / "bootstrap" / "lfs" / "lfs.toml")).profile
     debian = load_profile(str(REPO / "bootstrap" / "lfs" / "lfs-debian.toml")).profile
-    assert [s.name for s in debian.stages] == [s.name for s in book.stages]
+    assert [s.name for s in debian.stages][: len(book.stages)] == [s.name for s in book.stages]
     extra = {"autoconf-tmp", "automake-tmp"}
     for pkg in debian.packages.values():
         for source in pkg.sources:
             assert source.sha256 and source.debian, source.key
             assert source.urls[0].startswith("https://deb.debian.org/debian/pool/main/"), source.key
-        if pkg.id in extra:
+        if pkg.id in extra or pkg.stage == "system":
             continue
         assert pkg.id in book.packages, pkg.id
         ours, theirs = (pkg.stage, pkg.script, set(pkg.deps)), book.packages[pkg.id]

@@ -132,6 +132,22 @@ def test_the_derivation_of_a_package() -> None:
         assert path.endswith(".drv") and print_aterm(d).startswith("Derive(")
 
 
+def test_dep_flags_give_the_compilers_the_own_stage_deps_only() -> None:
+    """A `dep_flags` stage links against the deps it names, never the earlier stages' libraries."""
+    stage = 'name = "three"\ninputs = ["one"]'
+    text = PROFILE.replace(stage, stage + "\ndep_flags = true")
+    text += '\n[packages.e]\nstage = "three"\nversion = "5"\ndeps = ["d"]\n'
+    plan = make_plan(loaded(text), STORE, MANIFEST)
+    d = str(plan.packages["d"].planned.out)
+    env = plan.packages["e"].planned.drv.env
+    assert env["NIX_CFLAGS_COMPILE"] == f"-isystem {d}/include"
+    assert env["NIX_LDFLAGS"] == f"-L{d}/lib -Wl,-rpath,{d}/lib"
+    assert plan.packages["d"].planned.drv.env["NIX_LDFLAGS"] == ""  # no deps: nothing, not the stages
+    # a stage without it is planned as before: no variables, the same derivations
+    assert "NIX_LDFLAGS" not in plan.packages["c"].planned.drv.env
+    assert drv_paths(loaded())["c"] == drv_paths(loaded(text))["c"]
+
+
 def test_a_script_change_rebuilds_that_package_and_what_depends_on_it() -> None:
     before = drv_paths(loaded())
     after = drv_paths(loaded(scripts={"packages/b.sh": b"script of b, edited\n"}))

@@ -115,9 +115,14 @@ def test_the_tree_links_into_the_store_and_records_what_it_cannot_hold(system: B
 
 
 def test_export_is_reproducible_with_owners_and_modes_applied(system: Bootstrap, tmp_path: Path) -> None:
-    first = export(system, str(tmp_path / "a.tar"))
+    old = os.umask(0o022)
+    try:
+        first = export(system, str(tmp_path / "a.tar"))
+    finally:
+        os.umask(old)
     second = export(system, str(tmp_path / "b.tar"))
     assert first.sha256 == second.sha256 == hashlib.sha256((tmp_path / "a.tar").read_bytes()).hexdigest()
+    assert stat.S_IMODE((tmp_path / "a.tar").stat().st_mode) == 0o644  # the umask's, not mkstemp's 0600
     assert first.modes_applied == 5  # tool and passwd (the profile), tmp, var/tmp and root (rootfs.sh)
     tool = system.plan.packages["tool"].planned.out
     rootfs = system.plan.rootfs.planned.out  # type: ignore[union-attr]
@@ -247,3 +252,39 @@ def test_check_rebuilds_and_names_the_files_that_differ(system: Bootstrap) -> No
         ],
     )
     assert nix_like.exit_code != 0 and "may not be deterministic" in str(nix_like.exception)
+
+
+def test_the_system_of_an_earlier_stage_is_built_entered_and_verified_while_later_ones_are_not(
+    tmp_path: Path,
+) -> None:
+    """The LFS case: chapter 7's system is the rootfs while chapter 8 builds (or fails) after it.
+
+    The tree is built as soon as its stage is, `--until rootfs` builds just what it needs, and
+    `verify --until STAGE` checks the system so far, where a plain `verify` names what is missing.
+    """
+    (tmp_path / "packages").mkdir()
+    shutil.copy(LFS / "builder.sh", tmp_path / "builder.sh")
+    shutil.copy(LFS / "rootfs.sh", tmp_path / "rootfs.sh")
+    (tmp_path / "packages" / "tool.sh").write_text(TOOL)
+    (tmp_path / "packages" / "noisy.sh").write_text(NOISY)
+    (tmp_path / "packages" / "later.sh").write_text("echo 'chapter 8 is not there yet' >&2; exit 1\n")
+    (tmp_path / "check.sh").write_text(CHECK)
+    text = PROFILE.replace("[rootfs]\n", '[rootfs]\nstage = "one"\n')
+    text += '\n[[stages]]\nname = "two"\n\n[packages.later]\nstage = "two"\nversion = "1"\n'
+    (tmp_path / "p.toml").write_text(text)
+    store = LocalStore(local_spec_for(str(tmp_path / "store")))
+    try:
+        boot = Bootstrap(load_profile(str(tmp_path / "p.toml")), store)
+        only = boot.build(until="rootfs")
+        assert only.ok and set(only.built) == {"tool", "noisy", "rootfs"}, only
+        summary = boot.build()  # stage two fails: the system of stage one is already there
+        assert set(summary.failed) == {"later"} and "rootfs" in summary.valid, summary
+        assert store.is_valid_path(boot.plan.rootfs.planned.out) if boot.plan.rootfs else False
+        so_far = {c.name: c for c in verify(boot, until="one")}
+        assert all(c.ok for c in so_far.values()), [c for c in so_far.values() if not c.ok]
+        assert any("inside the system" in name for name in so_far)
+        whole = verify(boot)
+        assert not whole[0].ok and "later" in whole[0].detail
+        assert "rootfs" not in whole[0].detail
+    finally:
+        store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -181,6 +182,29 @@ def test_prepare_apt_updates_a_private_list_once_a_day(
     assert any(o.startswith("-oDir::State::Lists=") for o in config.options)
     prepare_apt(str(tmp_path / "apt"), run)
     assert len(calls) == 1
+
+
+def test_prepare_apt_names_absolute_paths_for_a_relative_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--mirror ../sources`: apt runs inside the apt dir, so every option must name an absolute path."""
+    import storekit.bootstrap.debian as debian
+
+    monkeypatch.setattr(debian, "system_sources", lambda: [])
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    seen: list[tuple[list[str], str]] = []
+
+    def run(argv: Sequence[str], cwd: str) -> None:
+        seen.append((list(argv), cwd))
+        for option in argv[1:-1]:
+            path = option.split("=", 1)[1]
+            assert os.path.isabs(path) and os.path.exists(os.path.join(cwd, path)), option
+
+    config = prepare_apt("../mirror/.apt", run)
+    assert seen and all(os.path.isabs(o.split("=", 1)[1]) for o in config.options)
+    assert (tmp_path / "mirror" / ".apt" / "sources.list").exists()
 
 
 def test_pin_writes_sha256_from_the_mirror_and_checks_the_books_md5(tmp_path: Path) -> None:

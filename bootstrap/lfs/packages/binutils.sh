@@ -1,0 +1,25 @@
+# Binutils (LFS 11.3 §8.18, 2.40), the system's assembler and linker. Store adaptation:
+# --prefix=$out and tooldir=$out (the book's tooldir=/usr). The book calls its test suite critical:
+# it runs in binutils-check (the same script with BINUTILS_TESTS_ONLY=1 and `check = true`, off the
+# build's critical path), whose output is the suites' .sum files, with the failures the book expects
+# allowed in the profile.
+mkdir -v build
+cd build
+../configure --prefix="$out" \
+             --sysconfdir="$out/etc" \
+             --enable-gold \
+             --enable-ld=default \
+             --enable-plugins \
+             --enable-shared \
+             --disable-werror \
+             --enable-64-bit-bfd \
+             --with-system-zlib
+make tooldir="$out"
+if [ -n "${BINUTILS_TESTS_ONLY:-}" ]; then
+    run_tests make -k check
+    mkdir -p "$out/share/test-results"
+    find . -name '*.sum' -exec cp -v {} "$out/share/test-results/" \;
+    return 0
+fi
+make tooldir="$out" install
+rm -fv "$out"/lib/lib{bfd,ctf,ctf-nobfd,opcodes}.a
