@@ -51,7 +51,11 @@ def main(argv: list[str] | None = None) -> None:
             return
         from storekit.cli._app import app
 
+        _terminate_as_interrupt()
         app(args=args, prog_name="storekit")
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
     except StorekitError as e:
         if debug:
             import traceback
@@ -60,3 +64,15 @@ def main(argv: list[str] | None = None) -> None:
         message = str(e)
         print(f"error: {message}", file=sys.stderr)
         sys.exit(1)
+
+
+def _terminate_as_interrupt() -> None:
+    """SIGTERM unwinds like Ctrl-C: running builds are cancelled (their sandboxes killed), temporary
+    files removed, locks released, instead of the process vanishing and leaving builders running."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, interrupt)

@@ -228,7 +228,7 @@ class _Guarded:
 
     def read(self, size: int = -1, /) -> bytes:
         if self.cancel is not None and self.cancel.is_set():
-            raise BuildError(self.url, "cancelled because another build failed")
+            raise BuildError(self.url, "cancelled (another build failed, or the run was interrupted)")
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise _FetchFailed(f"timed out downloading '{self.url}'")
         try:

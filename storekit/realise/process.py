@@ -97,7 +97,7 @@ def _pump(
     exited_at: float | None = None
     while True:
         if cancel is not None and cancel.is_set():
-            raise BuildError(label, "cancelled because another build failed")
+            raise BuildError(label, "cancelled (another build failed, or the run was interrupted)")
         if deadline is not None and time.monotonic() > deadline:
             raise BuildError(label, f"timed out after {timeout:g} seconds", tail())
         ready, _, _ = select.select([master], [], [], 0.2)

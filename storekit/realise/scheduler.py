@@ -128,16 +128,22 @@ class _Run:
     def run(self) -> Report:
         ready = [p for p in self.plan.order if not self.waiting[p]]
         with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="storekit-build") as pool:
-            while ready or self.running:
-                while ready and len(self.running) < self.jobs and not self.stopping:
-                    path = ready.pop(0)
-                    self.running[pool.submit(self._do, path)] = path
-                    self._report(f"started {path.name}", path)
-                if not self.running:
-                    break
-                finished, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
-                for future in finished:
-                    ready.extend(self._finish(future))
+            try:
+                while ready or self.running:
+                    while ready and len(self.running) < self.jobs and not self.stopping:
+                        path = ready.pop(0)
+                        self.running[pool.submit(self._do, path)] = path
+                        self._report(f"started {path.name}", path)
+                    if not self.running:
+                        break
+                    finished, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        ready.extend(self._finish(future))
+            except BaseException:
+                # Ctrl-C or SIGTERM: the pool's exit waits for its threads, so stop their builds
+                # first (each kills its sandbox), or an interrupted run would wait for a gcc build.
+                self.cancel.set()
+                raise
         for path in self.plan.order:
             self.outcomes.setdefault(path, Outcome(self.plan.goals[path], Status.CANCELLED))
         return Report(dict(self.outcomes))

@@ -121,3 +121,26 @@ def test_substitution_goals_use_the_substitute_work() -> None:
     report = run_plan(g.plan("c", subst={g.out("b")}), build=built, substitute=fetched)
     assert fetched.started == ["b"] and built.started == ["c"]
     assert statuses(report)["b"] is Status.SUBSTITUTED
+
+
+def test_an_interrupt_cancels_the_running_builds_instead_of_waiting_for_them() -> None:
+    """Ctrl-C (or SIGTERM, which the CLI turns into it) during a run: the running work is told to stop
+    at once, and the interrupt reaches the caller; the pool does not wait 30 s for the builds."""
+    g = graph()
+    work = Recorder(delay=30)
+    events: list[ProgressEvent] = []
+
+    def progress(event: ProgressEvent) -> None:
+        events.append(event)
+        if len(events) == 2:  # both builds submitted: wait until both run, then interrupt
+            while len(work.started) < 2:
+                time.sleep(0.01)
+            raise KeyboardInterrupt
+
+    try:
+        run_plan(g.plan("d", "e"), build=work, jobs=2, progress=progress)
+    except KeyboardInterrupt:
+        pass
+    else:
+        raise AssertionError("the interrupt did not reach the caller")
+    assert sorted(work.cancelled) == ["d", "e"]
