@@ -44,6 +44,7 @@ sed '/RTLDLIST=/s@/usr@@g' -i "$out/bin/ldd"
 # The book's locales (§8.5.1), compiled by the localedef just installed into its locale archive.
 localedef="$out/bin/localedef"
 export I18NPATH="$out/share/i18n"
+mkdir -p "$out/lib/locale"  # the archive's directory: glibc's install does not make it
 while read -r locale charset name; do
     "$localedef" -i "$locale" -f "$charset" "$name" || die "localedef $locale $charset failed"
 done <<'LOCALES'
