@@ -9,7 +9,8 @@ from __future__ import annotations
 from storekit.errors import InvalidHash
 
 ALPHABET = "0123456789abcdfghijklmnpqrsvwxyz"
-_DIGIT = {c: i for i, c in enumerate(ALPHABET)}
+_CHARS = frozenset(ALPHABET)
+_AS_PYTHON_DIGITS = str.maketrans(ALPHABET, "0123456789abcdefghijklmnopqrstuv")
 
 
 def encoded_length(size: int) -> int:
@@ -37,12 +38,11 @@ def decode(text: str) -> bytes:
     size = decoded_length(len(text))
     if encoded_length(size) != len(text):
         raise InvalidHash(f"invalid nix-base32 string '{text}': no byte string has {len(text)} characters")
-    value = 0
-    for c in text:
-        digit = _DIGIT.get(c)
-        if digit is None:
-            raise InvalidHash(f"invalid character '{c}' in nix-base32 string '{text}'")
-        value = (value << 5) | digit
+    if not _CHARS.issuperset(text):
+        c = next(c for c in text if c not in _CHARS)
+        raise InvalidHash(f"invalid character '{c}' in nix-base32 string '{text}'")
+    # the digits, most significant first, are those of a base-32 number in Python's digits 0-9a-v
+    value = int(text.translate(_AS_PYTHON_DIGITS), 32) if text else 0
     if value >> (8 * size):
         raise InvalidHash(f"invalid nix-base32 string '{text}': bits set beyond its {size} bytes")
     return value.to_bytes(size, "little")
