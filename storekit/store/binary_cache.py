@@ -71,14 +71,18 @@ def open_binary_cache(spec: FileCacheSpec | HttpCacheSpec) -> BinaryCacheStore:
     priority = params.get("priority")
     if priority is not None and not priority.lstrip("-").isdigit():
         raise StoreError(f"binary cache '{spec}': priority '{priority}' is not an integer")
-    return BinaryCacheStore(
-        transport,
-        StoreDir(spec.store_dir),
-        compression=compression,
-        secret_keys=keys,
-        priority=None if priority is None else int(priority),
-        uri=str(spec),
-    )
+    try:
+        return BinaryCacheStore(
+            transport,
+            StoreDir(spec.store_dir),
+            compression=compression,
+            secret_keys=keys,
+            priority=None if priority is None else int(priority),
+            uri=str(spec),
+        )
+    except BaseException:
+        transport.close()  # its connections (and an HTTP cache's loop thread) go with the error
+        raise
 
 
 def _seconds(spec: HttpCacheSpec, params: dict[str, str], name: str) -> float | None:

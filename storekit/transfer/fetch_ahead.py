@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 SMALL_NAR = 256 << 10
 #: Paths staged at most while the closure is still being walked (their NARs fetched ahead).
 STAGE_AHEAD = 256
+#: Threads staging NARs downloaded ahead (restoring a small NAR is a few system calls: more threads
+#: would mostly wait for each other's turn at the GIL).
+AHEAD_JOBS = 2
 #: Lookups in flight at once from a store queried on threads (an HTTP cache's are bounded by its
 #: connections instead).
 QUERY_JOBS = 16
@@ -50,8 +53,9 @@ class Source(Protocol):
 
     def lookup(self, path: StorePath) -> Future[ValidPathInfo | None]: ...
 
-    def fetch(self, info: ValidPathInfo) -> None:
-        """Start getting `info`'s NAR now, for a later `nar_of` (nothing, where there is no gain)."""
+    def fetch(self, info: ValidPathInfo) -> bool:
+        """Start getting `info`'s NAR now, for a later `nar_of`; False where there is no gain (the
+        worker then reads the NAR itself)."""
 
     def nar_of(self, info: ValidPathInfo) -> Iterator[bytes]:
         """The NAR of `info` (on a worker thread: may wait for a download `fetch` started)."""
@@ -77,8 +81,8 @@ class StoreSource:
     def lookup(self, path: StorePath) -> Future[ValidPathInfo | None]:
         return self.queries.submit(self.src.lookup_path_info, path)
 
-    def fetch(self, info: ValidPathInfo) -> None:
-        pass
+    def fetch(self, info: ValidPathInfo) -> bool:
+        return False
 
     def nar_of(self, info: ValidPathInfo) -> Iterator[bytes]:
         return self.src.nar_from_path(info.path)
@@ -108,18 +112,20 @@ class CacheSource:
         narinfo = self.store.narinfo_from_bytes(path.hash_part, data)
         return None if narinfo is None or narinfo.store_path != path else path_info_of(narinfo)
 
-    def fetch(self, info: ValidPathInfo) -> None:
+    def fetch(self, info: ValidPathInfo) -> bool:
         narinfo = self.store.lookup_narinfo(info.path)  # remembered by the lookup: no request
         if narinfo is None or name_problem(narinfo.url) is not None:
-            return  # `open_nar` words the refusal when the worker gets there
+            return False  # `open_nar` words the refusal when the worker gets there
         if not 0 < narinfo.file_size <= SMALL_NAR:
-            return
+            return False
         with self._guard:
-            if self._closed or info.path in self._nars:
-                return
-            self._nars[info.path] = self.transport.fast.submit(
-                self.transport.open_async(narinfo.url, narinfo.file_size)
-            )
+            if self._closed:
+                return False
+            if info.path not in self._nars:
+                self._nars[info.path] = self.transport.fast.submit(
+                    self.transport.open_async(narinfo.url, narinfo.file_size)
+                )
+        return True
 
     def nar_of(self, info: ValidPathInfo) -> Iterator[bytes]:
         with self._guard:
@@ -215,10 +221,16 @@ def stage_while_walking(
     with ThreadPoolExecutor(QUERY_JOBS, thread_name_prefix="storekit-query") as queries:
         source = source_for(src, queries)
         sink.nar_of = source.nar_of
+        small = ThreadPoolExecutor(AHEAD_JOBS, thread_name_prefix="storekit-stage")
+
+        def finish() -> None:
+            source.close()
+            small.shutdown(cancel_futures=True)
+
+        sink.at_close(finish)
 
         def start(info: ValidPathInfo) -> Future[object]:
-            source.fetch(info)
-            return pool.submit(sink.prepare, info)
+            return (small if source.fetch(info) else pool).submit(sink.prepare, info)
 
         def on_info(info: ValidPathInfo) -> None:
             wanted = admit(info)
@@ -233,7 +245,6 @@ def stage_while_walking(
         except BaseException:
             abandon(sink, started.values())
             started.clear()
-            source.close()
             raise
     return infos, sorted(missing), start
 

@@ -41,6 +41,7 @@ class LocalSink:
         self._count = itertools.count()
         self._held: set[Staged] = set()
         self._lock_early = True
+        self._closers: list[Callable[[], object]] = []
         #: Where a path's NAR comes from (a download started ahead, say); by default the source store.
         self.nar_of: Callable[[ValidPathInfo], Iterable[bytes]] = lambda info: src.nar_from_path(info.path)
 
@@ -109,8 +110,16 @@ class LocalSink:
         if os.path.lexists(tree):
             delete_path(tree)
 
+    def at_close(self, fn: Callable[[], object]) -> None:
+        """Run `fn` on `close`, before the staging dirs go (to stop what still stages into them)."""
+        self._closers.append(fn)
+
     def close(self) -> None:
-        self._stages.close()
+        try:
+            for fn in reversed(self._closers):
+                fn()
+        finally:
+            self._stages.close()
 
 
 def _staged(prepared: object) -> Staged:

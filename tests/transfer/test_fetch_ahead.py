@@ -52,8 +52,8 @@ class ManualSource:
             assert self.changed.wait_for(lambda: len(self.asked) >= count, timeout=10)
             return list(self.asked)
 
-    def fetch(self, i: ValidPathInfo) -> None:
-        pass
+    def fetch(self, i: ValidPathInfo) -> bool:
+        return False
 
     def nar_of(self, i: ValidPathInfo) -> Iterator[bytes]:
         raise AssertionError("not used by the walk")
