@@ -8,12 +8,13 @@ connections (at most `connections` at once) and answers for a third of that CPU 
 for a whole closure can be in flight without a thread each.
 
 Only the plain case is handled here: a `200` with its whole body, or a missing file (403/404/410).
-Everything else (a redirect, another status, a connection that breaks before the answer) gets
-`FALLBACK`, and the caller asks again through `http_client.HttpClient`, which follows redirects
-within the origin, retries a stale kept-alive connection once and words every failure; a body that
-breaks midway comes back as `Partial`, to be resumed there with `Range` by the same client, so none
-of its rules are written twice. Timeouts are the client's (`connect-timeout`, the longest silence
-`stalled-download-timeout`), and say which ran out, as `HttpClient.explain` does.
+Everything else (a redirect, another status, a connection that breaks or stays silent before the
+answer) gets `FALLBACK`, and the caller asks again through `http_client.HttpClient`, which follows
+redirects within the origin, retries a stale kept-alive connection once and words every failure; a
+body that breaks midway comes back as `Partial`, to be resumed there with `Range` by the same
+client, so none of its rules are written twice. Timeouts are the client's (`connect-timeout`, the
+longest silence `stalled-download-timeout`); a connect timeout is reported at once, in the words
+`HttpClient.explain` uses.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import threading
+import weakref
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
@@ -32,6 +34,7 @@ from storekit.errors import SubstituteError
 from storekit.store.http_client import MISSING
 
 T = TypeVar("T")
+_Sessions = list[aiohttp.ClientSession | None]
 
 
 class _Fallback:
@@ -78,6 +81,8 @@ class AsyncHttp:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._finalizer: weakref.finalize[[asyncio.AbstractEventLoop, _Sessions], AsyncHttp] | None = None
+        self._sessions: _Sessions = [None]  # shared with the finalizer
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -91,6 +96,8 @@ class AsyncHttp:
                 thread.start()
                 started.wait()
                 self._loop, self._thread = loop, thread
+                # dropped without `close()`: the loop still stops, its connections closed, quietly
+                self._finalizer = weakref.finalize(self, _stop_loop, loop, self._sessions)
             return self._loop
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
@@ -106,7 +113,7 @@ class AsyncHttp:
             timeout = aiohttp.ClientTimeout(
                 total=None, sock_connect=self.connect_timeout, sock_read=self.read_timeout
             )
-            self._session = aiohttp.ClientSession(
+            self._session = self._sessions[0] = aiohttp.ClientSession(
                 connector=connector,
                 timeout=timeout,
                 auto_decompress=False,
@@ -123,9 +130,7 @@ class AsyncHttp:
         except aiohttp.ConnectionTimeoutError as e:
             reason = f"no connection within the connect timeout of {self.connect_timeout:g} s"
             raise SubstituteError(self._unreachable(url, reason)) from e
-        except aiohttp.SocketTimeoutError as e:
-            raise SubstituteError(self._unreachable(url, self._silence())) from e
-        except (aiohttp.ClientError, OSError):
+        except (aiohttp.ClientError, OSError):  # a silence too: asked again, as urllib3 retries once
             return FALLBACK
         async with response:
             if response.status in MISSING:
@@ -160,6 +165,8 @@ class AsyncHttp:
     def close(self) -> None:
         with self._guard:
             loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
+            if self._finalizer is not None:
+                self._finalizer.detach()
         if loop is None or thread is None:
             return
         if threading.current_thread() is not thread:
@@ -171,9 +178,24 @@ class AsyncHttp:
                 loop.close()
 
     async def _close_session(self) -> None:
-        session, self._session = self._session, None
+        session, self._session, self._sessions[0] = self._session, None, None
         if session is not None:
             await session.close()
+
+
+def _stop_loop(loop: asyncio.AbstractEventLoop, sessions: _Sessions) -> None:
+    """The finalizer of an `AsyncHttp` never closed: close its session on its loop, then stop that."""
+
+    async def stop() -> None:
+        session, sessions[0] = sessions[0], None
+        try:
+            if session is not None:
+                await session.close()
+        finally:
+            loop.stop()
+
+    with contextlib.suppress(RuntimeError):  # the loop is gone already (interpreter exit)
+        asyncio.run_coroutine_threadsafe(stop(), loop)
 
 
 def _broken(parts: list[bytes], size: int | None, validator: str | None, cause: str) -> Partial | _Fallback:

@@ -1,12 +1,15 @@
 """Copying closures between stores: `storekit copy`, substitution, pushing to and pulling from caches.
 
 The workflow, as Nix's `copyPaths`: take the closure of the wanted paths in the source, keep the ones
-the destination lacks, check every one against the signature policy *before* moving a byte, then
-transfer. Transfers run in a thread pool (`jobs`), but a path becomes valid only after its references
-did, so a destination is never left with a path whose closure is incomplete. Each transfer is split
-into a slow half that needs no reference to be valid (download + restore into a staging dir, or
-writing a cache's compressed NAR) run in the pool, and a quick commit (registration, or the narinfo)
-run on the caller's thread in dependency order.
+the destination lacks, check every one against the signature policy *before* installing any, then
+transfer. Substituting into a local store does the first and the last at once (`fetch_ahead`: a
+path's NAR is fetched and staged as soon as its own narinfo arrived and passed the policy).
+
+Transfers run in a thread pool (`jobs`), but a path becomes valid only after its references did, so
+a destination is never left with a path whose closure is incomplete. Each transfer is split into a
+slow half that needs no reference to be valid (download + restore into a staging dir, or writing a
+cache's compressed NAR) run in the pool, and a quick commit (registration, or the narinfo) run on the
+caller's thread in dependency order.
 
 Between two local stores the NAR stream is skipped: files are hard-linked (when canonical and ours),
 reflinked, or copied with `copy_file_range`, then the result's NAR hash is computed and checked against
@@ -112,8 +115,9 @@ def copy_closure(
 
     `policy` decides which paths to trust; by default paths from a binary cache need a signature by a
     trusted key (none is trusted unless given), as Nix's `require-sigs` does, and other sources are
-    trusted. `sign_keys` add signatures to what is copied. Raises before transferring anything if a
-    path is untrusted; a failed transfer leaves that path and its referrers invalid in `dst`.
+    trusted. `sign_keys` add signatures to what is copied. Raises before installing anything if a
+    path is untrusted (an untrusted path's NAR is never fetched); a failed transfer leaves that path
+    and its referrers invalid in `dst`.
     Into a `dst` with another store dir, use `transfer.relocating.relocating_copy` instead.
     """
     check_store_dirs(src, dst)
