@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
 from storekit.bytestreams import ByteSource
@@ -41,7 +41,7 @@ from storekit.store.compression import (
 from storekit.store.pipeline import HashedPrefetch
 from storekit.store.specs import FileCacheSpec, HttpCacheSpec
 from storekit.store.streams import ChunkReader, HashingReader
-from storekit.store.transport import FileTransport, HttpTransport, Transport, name_problem
+from storekit.store.transport import Download, FileTransport, HttpTransport, Transport, name_problem
 from storekit.storepath import StoreDir, StorePath
 from storekit.wire.common import realisation_from_json, realisation_to_json
 from storekit.wire.values import DrvOutput, Realisation
@@ -75,14 +75,18 @@ def open_binary_cache(spec: FileCacheSpec | HttpCacheSpec) -> BinaryCacheStore:
     priority = params.get("priority")
     if priority is not None and not priority.lstrip("-").isdigit():
         raise StoreError(f"binary cache '{spec}': priority '{priority}' is not an integer")
-    return BinaryCacheStore(
-        transport,
-        StoreDir(spec.store_dir),
-        compression=compression,
-        secret_keys=keys,
-        priority=None if priority is None else int(priority),
-        uri=str(spec),
-    )
+    try:
+        return BinaryCacheStore(
+            transport,
+            StoreDir(spec.store_dir),
+            compression=compression,
+            secret_keys=keys,
+            priority=None if priority is None else int(priority),
+            uri=str(spec),
+        )
+    except BaseException:
+        transport.close()  # its connections (and an HTTP cache's loop thread) go with the error
+        raise
 
 
 def _seconds(spec: HttpCacheSpec, params: dict[str, str], name: str) -> float | None:
@@ -170,8 +174,12 @@ class BinaryCacheStore(Store):
         with self._lock:
             if hash_part in self._narinfos:
                 return self._narinfos[hash_part]
+        return self.narinfo_from_bytes(hash_part, self.transport.read(self.narinfo_name(hash_part)))
+
+    def narinfo_from_bytes(self, hash_part: str, data: bytes | None) -> NarInfo | None:
+        """The narinfo of `hash_part` from the bytes of its file (None: no such file), checked and
+        remembered as `_fetch_narinfo` does: for a caller that fetched the file itself."""
         name = self.narinfo_name(hash_part)
-        data = self.transport.read(name)
         narinfo = None
         if data is not None:
             whence = f"{self.transport.uri}/{name}"
@@ -248,8 +256,11 @@ class BinaryCacheStore(Store):
         stream = self.open_nar(narinfo)
         return _chunks(stream)
 
-    def open_nar(self, narinfo: NarInfo) -> BinaryIO:
-        """The decompressed NAR of a narinfo, as a stream that checks the file's size and hash."""
+    def open_nar(self, narinfo: NarInfo, fetched: Callable[[], Download | None] | None = None) -> BinaryIO:
+        """The decompressed NAR of a narinfo, as a stream that checks the file's size and hash.
+
+        `fetched` gives the file's download when the caller started it already (None: no such file).
+        """
         path = narinfo.store_path
         problem = name_problem(narinfo.url)
         if problem is not None:
@@ -257,7 +268,10 @@ class BinaryCacheStore(Store):
                 f"narinfo of '{path}' in binary cache '{self.uri}' has URL {narinfo.url!r}, which leads "
                 f"outside the cache ({problem}); refused"
             )
-        download = self.transport.open(narinfo.url, narinfo.file_size or None)
+        if fetched is not None:
+            download = fetched()
+        else:
+            download = self.transport.open(narinfo.url, narinfo.file_size or None)
         if download is None:
             raise SubstituteError(
                 f"binary cache '{self.uri}' has a narinfo for '{path}' but not its NAR '{narinfo.url}'"

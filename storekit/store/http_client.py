@@ -177,7 +177,8 @@ class ResumingBody(io.RawIOBase):
 
     def __init__(self, client: HttpClient, url: str, response: Response) -> None:
         super().__init__()
-        self._client, self._url, self._response = client, url, response
+        self._client, self._url = client, url
+        self._response: Response | None = response
         self.size = announced_length(response)
         etag = response.headers.get("ETag") or ""
         strong = etag and not etag.startswith("W/")  # If-Range takes only a strong ETag
@@ -185,11 +186,26 @@ class ResumingBody(io.RawIOBase):
         self.position = 0
         self.resumed = 0
 
+    @classmethod
+    def continuing(
+        cls, client: HttpClient, url: str, *, size: int, position: int, validator: str | None, cause: str
+    ) -> ResumingBody:
+        """The rest of a body another client read `position` bytes of before `cause` cut it: resumed
+        at once, by the same rules (and count of resumes) as a cut under this client."""
+        self = cls.__new__(cls)
+        io.RawIOBase.__init__(self)
+        self._client, self._url, self._response = client, url, None
+        self.size, self._validator = size, validator
+        self.position, self.resumed = position, 0
+        self._resume(cause)
+        return self
+
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
         while True:
+            assert self._response is not None
             try:
                 data = self._response.read1(len(buffer))  # what has come: a stall loses nothing
             except (urllib3.exceptions.HTTPError, OSError) as e:
@@ -207,8 +223,9 @@ class ResumingBody(io.RawIOBase):
             return n
 
     def _resume(self, cause: str) -> None:
-        with contextlib.suppress(Exception):
-            self._response.close()
+        if self._response is not None:
+            with contextlib.suppress(Exception):
+                self._response.close()
         if self.size is None:
             raise OSError(f"{cause}; the server announced no length, so the download cannot resume")
         if self.resumed >= RESUMES:
@@ -237,7 +254,7 @@ class ResumingBody(io.RawIOBase):
         self._response = response
 
     def close(self) -> None:
-        if not self.closed:
+        if not self.closed and self._response is not None:
             discard(self._response)
         super().close()
 

@@ -16,10 +16,13 @@ import os
 import re
 import urllib.parse
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from typing import BinaryIO
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, BinaryIO
 
 from storekit.errors import StoreError, SubstituteError
+
+if TYPE_CHECKING:
+    import asyncio
 
 #: HTTP statuses that mean "no such file" (Nix treats 403 like 404: S3 answers 403 for missing keys).
 _MISSING = (403, 404, 410)
@@ -240,6 +243,7 @@ class HttpTransport(Transport):
         connections: int | None = None,
     ) -> None:
         from storekit.store import http_client
+        from storekit.store.http_async import AsyncHttp
 
         self.base_url = base_url.rstrip("/")
         self.uri = self.base_url
@@ -251,12 +255,37 @@ class HttpTransport(Transport):
             connections=connections or http_client.CONNECTIONS,
             any_redirect=any_redirect,
         )
+        self.fast = AsyncHttp(
+            self.uri,
+            connect_timeout=self.client.connect_timeout,
+            read_timeout=self.client.read_timeout,
+            connections=connections or http_client.CONNECTIONS,
+        )
 
     def _url(self, name: str) -> str:
         return f"{self.base_url}/{urllib.parse.quote(check_name(name, self.uri))}"
 
     def read(self, name: str) -> bytes | None:
         """A small file (narinfo …), decoded if the server sent it with a `Content-Encoding`."""
+        if self.fast.on_loop():  # never wait for the loop on the loop itself
+            return self._read_sync(name)
+        return self.fast.submit(self.read_async(name)).result()
+
+    async def read_async(self, name: str) -> bytes | None:
+        """`read` on the event loop of `fast`: one request, unless the answer needs `HttpClient`."""
+        from storekit.store.content_encoding import decode_body
+        from storekit.store.http_async import FALLBACK, Whole
+
+        url = self._url(name)
+        answer = await self.fast.get(url, MAX_SMALL_FILE + 1)
+        if answer is None:
+            return None
+        if not isinstance(answer, Whole):  # not plain, or cut: the synchronous client's rules
+            assert answer is FALLBACK or answer is not None
+            return await _running_loop().run_in_executor(None, self._read_sync, name)
+        return decode_body(_small(answer.data, url), answer.encoding, url)
+
+    def _read_sync(self, name: str) -> bytes | None:
         from storekit.store.content_encoding import decode_body
         from storekit.store.http_client import ResumingBody, announced_length
 
@@ -269,6 +298,33 @@ class HttpTransport(Transport):
         with Download(body, announced_length(response), url) as download:  # type: ignore[arg-type]
             data = _small(_read_up_to(download, MAX_SMALL_FILE + 1), url)
         return decode_body(data, encoding, url)
+
+    async def open_async(self, name: str, expected_size: int) -> Download | None:
+        """`open` of a file small enough to hold in memory (`expected_size` bytes, from its narinfo),
+        fetched on the event loop; a body cut midway resumes through `HttpClient` when read."""
+        from storekit.store.http_async import Partial, Whole
+        from storekit.store.http_client import ResumingBody
+
+        url = self._url(name)
+        answer = await self.fast.get(url, expected_size + 1)
+        if answer is None:
+            return None
+        if isinstance(answer, Whole):
+            return Download(io.BytesIO(answer.data), expected_size, url)
+        if isinstance(answer, Partial):
+
+            def rest() -> ResumingBody:
+                return ResumingBody.continuing(
+                    self.client,
+                    url,
+                    size=answer.size,
+                    position=len(answer.data),
+                    validator=answer.validator,
+                    cause=answer.cause,
+                )
+
+            return Download(_Joined(answer.data, rest), expected_size, url)  # type: ignore[arg-type]
+        return await _running_loop().run_in_executor(None, self.open, name, expected_size)
 
     def open(self, name: str, expected_size: int | None = None) -> Download | None:
         from storekit.store.http_client import ResumingBody, announced_length
@@ -290,7 +346,42 @@ class HttpTransport(Transport):
         return True
 
     def close(self) -> None:
+        self.fast.close()
         self.client.close()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop:
+    import asyncio  # here, not at the top: only HTTP caches need it, and it takes a while to import
+
+    return asyncio.get_running_loop()
+
+
+class _Joined(io.RawIOBase):
+    """Bytes already received, then the stream `rest()` opens (a resumed request, on first need)."""
+
+    def __init__(self, head: bytes, rest: Callable[[], io.RawIOBase]) -> None:
+        super().__init__()
+        self._head = memoryview(head)
+        self._open_rest = rest
+        self._rest: io.RawIOBase | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        if self._rest is None:
+            self._rest = self._open_rest()
+        return self._rest.readinto(buffer) or 0
+
+    def close(self) -> None:
+        if self._rest is not None:
+            self._rest.close()
+        super().close()
 
 
 def _read_up_to(stream: io.RawIOBase, limit: int) -> bytes:

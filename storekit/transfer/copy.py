@@ -1,12 +1,15 @@
 """Copying closures between stores: `storekit copy`, substitution, pushing to and pulling from caches.
 
 The workflow, as Nix's `copyPaths`: take the closure of the wanted paths in the source, keep the ones
-the destination lacks, check every one against the signature policy *before* moving a byte, then
-transfer. Transfers run in a thread pool (`jobs`), but a path becomes valid only after its references
-did, so a destination is never left with a path whose closure is incomplete. Each transfer is split
-into a slow half that needs no reference to be valid (download + restore into a staging dir, or
-writing a cache's compressed NAR) run in the pool, and a quick commit (registration, or the narinfo)
-run on the caller's thread in dependency order.
+the destination lacks, check every one against the signature policy *before* installing any, then
+transfer. Substituting into a local store does the first and the last at once (`fetch_ahead`: a
+path's NAR is fetched and staged as soon as its own narinfo arrived and passed the policy).
+
+Transfers run in a thread pool (`jobs`), but a path becomes valid only after its references did, so
+a destination is never left with a path whose closure is incomplete. Each transfer is split into a
+slow half that needs no reference to be valid (download + restore into a staging dir, or writing a
+cache's compressed NAR) run in the pool, and a quick commit (registration, or the narinfo) run on the
+caller's thread in dependency order.
 
 Between two local stores the NAR stream is skipped: files are hard-linked (when canonical and ours),
 reflinked, or copied with `copy_file_range`, then the result's NAR hash is computed and checked against
@@ -18,7 +21,6 @@ that refuses it, unless `relocate` asks for `storekit.relocate` to rewrite the c
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -34,6 +36,7 @@ from storekit.store.link import LinkMode
 from storekit.store.streams import ChunkReader
 from storekit.store.substituters import SignaturePolicy, Substituters, is_untrusted_source
 from storekit.storepath import StorePath
+from storekit.transfer.fetch_ahead import abandon, failure_naming, stage_while_walking
 from storekit.transfer.realisations import copy_realisations
 
 __all__ = [
@@ -112,29 +115,57 @@ def copy_closure(
 
     `policy` decides which paths to trust; by default paths from a binary cache need a signature by a
     trusted key (none is trusted unless given), as Nix's `require-sigs` does, and other sources are
-    trusted. `sign_keys` add signatures to what is copied. Raises before transferring anything if a
-    path is untrusted; a failed transfer leaves that path and its referrers invalid in `dst`.
+    trusted. `sign_keys` add signatures to what is copied. Raises before installing anything if a
+    path is untrusted (an untrusted path's NAR is never fetched); a failed transfer leaves that path
+    and its referrers invalid in `dst`.
     Into a `dst` with another store dir, use `transfer.relocating.relocating_copy` instead.
     """
     check_store_dirs(src, dst)
     if policy is None:
         policy = SignaturePolicy(require_sigs=is_untrusted_source(src))
     with ThreadPoolExecutor(max(1, jobs), thread_name_prefix="storekit-copy") as pool:
-        infos = closure_infos(src, paths, pool)
-        missing = _missing(dst, sorted(infos), pool)
-        for path in missing:
-            policy.check(infos[path], dst.store_dir, _source_of(src, path).uri)
-        order = dependency_order({p: infos[p] for p in missing})
-        wanted = [_for_destination(infos[p], sign_keys) for p in order]
-        reporter = _Reporter(progress, src, wanted)
+        reporter = _Reporter(progress, src, [])
         sink = _sink_for(src, dst, link, reporter.moved)
         try:
-            _transfer(sink, wanted, pool, max(1, jobs), reporter, src)
+            started: dict[StorePath, Future[object]] = {}
+            if _streams(src, sink):
+
+                def admit(info: ValidPathInfo) -> ValidPathInfo | None:
+                    if dst.is_valid_path(info.path):
+                        return None
+                    policy.check(info, dst.store_dir, _source_of(src, info.path).uri)
+                    return _for_destination(info, sign_keys)
+
+                infos, missing, start = stage_while_walking(src, paths, admit, sink, pool, started)
+            else:
+                infos = closure_infos(src, paths, pool)
+                missing = _missing(dst, sorted(infos), pool)
+                for path in missing:
+                    policy.check(infos[path], dst.store_dir, _source_of(src, path).uri)
+
+                def start(info: ValidPathInfo) -> Future[object]:
+                    return pool.submit(sink.prepare, info)
+
+            order = dependency_order({p: infos[p] for p in missing})
+            wanted = [_for_destination(infos[p], sign_keys) for p in order]
+            reporter.expect(wanted)
+            _transfer(sink, wanted, start, max(1, jobs), reporter, src, started)
         finally:
             sink.close()
     copy_realisations(src, dst, infos, sign_keys)  # CA derivations' outputs are found through them
     already = tuple(sorted(set(infos) - set(missing)))
     return CopyResult(tuple(order), already, sum(infos[p].nar_size for p in order))
+
+
+def _streams(src: Store, sink: _Sink) -> bool:
+    """Substituting into a local store walks the closure and fetches NARs at once (`fetch_ahead`):
+    a local store's staging never waits for another path, so paths can be staged in any order."""
+    from storekit.transfer.local_sink import LocalSink
+
+    return isinstance(sink, LocalSink) and is_untrusted_source(src)
+
+
+Start = Callable[[ValidPathInfo], "Future[object]"]
 
 
 def closure_infos(
@@ -210,10 +241,14 @@ class _Reporter:
 
     def __init__(self, progress: Progress | None, src: Store, infos: list[ValidPathInfo]) -> None:
         self.progress, self.src = progress, src
-        self.total_paths, self.total_bytes = len(infos), sum(i.nar_size for i in infos)
+        self.expect(infos)
         self.done = self.valid_paths = 0
         self.streamed: dict[StorePath, int] = {}
         self.lock = threading.Lock()
+
+    def expect(self, infos: list[ValidPathInfo]) -> None:
+        """The paths to copy (known once the closure was walked; bytes may have moved before)."""
+        self.total_paths, self.total_bytes = len(infos), sum(i.nar_size for i in infos)
 
     def moved(self, info: ValidPathInfo, n: int) -> None:
         with self.lock:
@@ -355,21 +390,24 @@ def _sink_for(src: Store, dst: Store, link: LinkMode, moved: Moved) -> _Sink:
 def _transfer(
     sink: _Sink,
     infos: list[ValidPathInfo],
-    pool: ThreadPoolExecutor,
+    start: Start,
     jobs: int,
     reporter: _Reporter,
     src: Store,
+    started: dict[StorePath, Future[object]],
 ) -> None:
-    """Prepare paths ahead on the pool; commit them in order on this thread, each run of consecutive
-    paths already prepared at once (up to `BATCH`), so many small paths share one commit."""
+    """Prepare paths ahead (`start`: on the pool); commit them in order on this thread, each run of
+    consecutive paths already prepared at once (up to `BATCH`), so many small paths share one commit.
+    `started` are preparations begun earlier (while the closure was walked), taken as they come."""
     futures: dict[int, Future[object]] = {}
     submitted = 0
     ahead = max(2 * jobs, AHEAD)
     i = 0
     try:
         while i < len(infos):
-            while submitted < len(infos) and submitted < i + ahead:
-                futures[submitted] = pool.submit(sink.prepare, infos[submitted])
+            while submitted < len(infos) and (submitted < i + ahead or infos[submitted].path in started):
+                info = infos[submitted]
+                futures[submitted] = started.pop(info.path) if info.path in started else start(info)
                 submitted += 1
             run: list[tuple[ValidPathInfo, object]] = []
             try:
@@ -380,27 +418,16 @@ def _transfer(
                     run.append((infos[n], futures.pop(n).result()))
                 sink.commit_many(run)
             except StorekitError as e:
-                for _, prepared in run:
-                    with contextlib.suppress(BaseException):
-                        sink.discard(prepared)
-                failed = [info.path for info, _ in run] or [infos[i].path]
-                if any(str(p) in str(e) for p in failed):
+                abandon(sink, [], run)
+                wrapped = failure_naming(e, [info.path for info, _ in run] or [infos[i].path], src)
+                if wrapped is e:
                     raise
-                uri = _source_of(src, failed[0]).uri
-                what = f"'{failed[0]}'" if len(failed) == 1 else f"{len(failed)} paths from '{failed[0]}' on"
-                raise SubstituteError(f"cannot copy {what} from '{uri}': {e}") from e
+                raise wrapped from e
             except BaseException:
-                for _, prepared in run:
-                    with contextlib.suppress(BaseException):
-                        sink.discard(prepared)
+                abandon(sink, [], run)
                 raise
             for info, _ in run:
                 reporter.valid(info)
             i += len(run)
     finally:
-        for future in futures.values():
-            future.cancel()
-        for future in futures.values():
-            if not future.cancelled():
-                with contextlib.suppress(BaseException):
-                    sink.discard(future.result())
+        abandon(sink, [*futures.values(), *started.values()])

@@ -15,6 +15,9 @@ from storekit.store.link import LinkMode, local_source_path, stage_by_linking, s
 from storekit.store.local import LocalStore
 
 Moved = Callable[[ValidPathInfo, int], None]
+#: Locks held at most for staged paths waiting to be installed (each is an open file); past that,
+#: `install_staged_batch` takes a path's lock when it installs it.
+MAX_HELD = 512
 
 
 class LocalSink:
@@ -38,6 +41,9 @@ class LocalSink:
         self._count = itertools.count()
         self._held: set[Staged] = set()
         self._lock_early = True
+        self._closers: list[Callable[[], object]] = []
+        #: Where a path's NAR comes from (a download started ahead, say); by default the source store.
+        self.nar_of: Callable[[ValidPathInfo], Iterable[bytes]] = lambda info: src.nar_from_path(info.path)
 
     def _stage(self) -> str:
         stage: str | None = getattr(self._local, "stage", None)
@@ -53,7 +59,7 @@ class LocalSink:
             if real is not None:
                 tree = stage_by_linking(real, stage, info, self.link, self.src.uri, name)
             else:
-                chunks = _counted(self.src.nar_from_path(info.path), info, self.moved)
+                chunks = _counted(self.nar_of(info), info, self.moved)
                 tree = stage_from_nar(chunks, stage, info, name)
             canonicalise_path(tree)
             self.dst.add_temp_root(info.path)
@@ -61,7 +67,7 @@ class LocalSink:
             self._remove(os.path.join(stage, name))
             raise
         staged = Staged(info, tree, canonical=True)
-        if self._lock_early:  # taken outside the guard (a file made, a flock): workers do not queue
+        if self._lock_early and len(self._held) < MAX_HELD:  # outside the guard (a file made, a flock)
             lock = take_lock(self.dst, info)
             with self._guard:
                 if lock is not None and self._lock_early:
@@ -104,8 +110,16 @@ class LocalSink:
         if os.path.lexists(tree):
             delete_path(tree)
 
+    def at_close(self, fn: Callable[[], object]) -> None:
+        """Run `fn` on `close`, before the staging dirs go (to stop what still stages into them)."""
+        self._closers.append(fn)
+
     def close(self) -> None:
-        self._stages.close()
+        try:
+            for fn in reversed(self._closers):
+                fn()
+        finally:
+            self._stages.close()
 
 
 def _staged(prepared: object) -> Staged:

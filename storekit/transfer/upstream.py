@@ -56,9 +56,12 @@ def open_transport(spec: str, timeout: float = TIMEOUT_S) -> tuple[Transport, st
 def upstream_store_dir(spec: str, timeout: float = TIMEOUT_S) -> str | None:
     """The store dir of an upstream: its `?store=`, else its nix-cache-info's (None: it did not say)."""
     transport, explicit = open_transport(spec, timeout)
-    if explicit is not None:
-        return explicit
-    data = transport.read(CACHE_INFO)
+    try:
+        if explicit is not None:
+            return explicit
+        data = transport.read(CACHE_INFO)
+    finally:
+        transport.close()
     return None if data is None else NixCacheInfo.parse(data.decode("utf-8", "replace")).store_dir
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from storekit.errors import PathNotValid, SubstituteError
+from storekit.errors import HashMismatch, PathNotValid, SignatureError, SubstituteError
 from storekit.store.local import LocalStore
 from storekit.store.open import open_store
 from storekit.store.specs import local_spec_for
@@ -373,7 +373,7 @@ def test_a_failing_narinfo_fails_the_copy_naming_it(
     cache: tuple[CacheServer, StorePath, dict[StorePath, bytes]], tmp_path: Path, failure: str
 ) -> None:
     """One narinfo among 42 fetched in parallel fails: the copy fails with that path's URL or name and
-    the reason, before any path is added."""
+    the reason, before any path is added; NARs fetched and staged meanwhile leave nothing behind."""
     server, root, texts = cache
     victim = sorted(p for p in texts if p.name == "leaf-17")[0]
     name = f"/{victim.hash_part}.narinfo"
@@ -400,7 +400,7 @@ def test_a_failing_narinfo_fails_the_copy_naming_it(
     with open_store(server.url()) as src, pytest.raises(expected[0], match=expected[1]):
         copy_closure(src, dst, [root], policy=NO_SIGS)
     assert dst.query_all_valid_paths() == set()
-    assert not nar_names(server)  # nothing was downloaded before the closure was known
+    assert not [n for n in os.listdir(tmp_path / "dst" / "store") if n != ".links"]
     dst.close()
 
 
@@ -425,3 +425,113 @@ def test_a_narinfo_arriving_in_pieces_is_read_whole(
     server.behaviour = in_pieces
     with substitute(server.url(), root, tmp_path / "dst") as dst:
         check_contents(dst, texts)
+
+
+# --- the closure walked and its NARs fetched at once (transfer/fetch_ahead.py) ------------------------
+
+
+def wait_for(condition: Callable[[], object], seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_nars_are_fetched_while_the_closure_is_still_walked(
+    cache: tuple[CacheServer, StorePath, dict[StorePath, bytes]], tmp_path: Path
+) -> None:
+    """One leaf's narinfo is held back until a NAR was asked for: with the walk and the downloads
+    as two phases that never happens (the test would see no NAR before it answers)."""
+    server, root, texts = cache
+    late = sorted(p for p in texts if p.name == "leaf-39")[0]
+    seen_nar_first: list[bool] = []
+
+    def hold(h: Handler, body: bytes) -> bool:
+        if h.path == f"/{late.hash_part}.narinfo":
+            seen_nar_first.append(wait_for(lambda: nar_names(server)))
+        return False
+
+    server.behaviour = hold
+    with substitute(server.url(), root, tmp_path / "dst") as dst:
+        check_contents(dst, texts)
+    assert seen_nar_first == [True]
+
+
+def test_nars_answered_out_of_order_are_installed_in_dependency_order(
+    cache: tuple[CacheServer, StorePath, dict[StorePath, bytes]], tmp_path: Path
+) -> None:
+    """NARs come back in random order (delays up to 30 ms): every path is installed, each after its
+    references (the store refuses a path whose references are not valid yet)."""
+    server, root, texts = cache
+    import random
+
+    rng = random.Random(7)
+
+    def jitter(h: Handler, body: bytes) -> bool:
+        if h.path.startswith("/nar/"):
+            time.sleep(rng.random() * 0.03)
+        return False
+
+    server.behaviour = jitter
+    with substitute(server.url(), root, tmp_path / "dst") as dst:
+        check_contents(dst, texts)
+        for path in texts:
+            assert dst.query_path_info(path).references <= set(texts)
+
+
+def test_a_tampered_nar_fetched_ahead_fails_the_copy_and_leaves_nothing_half_valid(
+    cache: tuple[CacheServer, StorePath, dict[StorePath, bytes]], tmp_path: Path
+) -> None:
+    """One leaf's NAR is damaged on the wire (same length, so its file hash is what catches it): the
+    copy fails naming the path and both hashes; the root is not valid, whatever is valid has its
+    whole closure valid, nothing staged is left, and the transport's event loop is gone."""
+    server, root, texts = cache
+    victim = sorted(p for p in texts if p.name == "leaf-3")[0]
+    with open_store(f"file://{server.root}?store={STORE_DIR}") as files:
+        narinfo = files.lookup_narinfo(victim)  # type: ignore[attr-defined]
+
+    def tamper(h: Handler, body: bytes) -> bool:
+        if h.path != f"/{narinfo.url}":
+            return False
+        h.answer(200, body[:-4] + bytes(b ^ 0xFF for b in body[-4:]))
+        return True
+
+    server.behaviour = tamper
+    dst = local(tmp_path / "dst")
+    before = set(threading.enumerate())
+    with open_store(server.url()) as src, pytest.raises(HashMismatch) as caught:
+        copy_closure(src, dst, [root], policy=NO_SIGS)
+    assert str(victim) in str(caught.value) and str(narinfo.file_hash) in str(caught.value)
+    assert caught.value.got != caught.value.expected
+    valid = dst.query_all_valid_paths()
+    assert root not in valid and victim not in valid
+    for path in valid:
+        assert dst.query_path_info(path).references <= valid
+    names = {n for n in os.listdir(tmp_path / "dst" / "store") if n != ".links"}
+    assert names == {p.base_name for p in valid}
+    assert not [t for t in set(threading.enumerate()) - before if t.name == "storekit-http"]
+    dst.close()
+
+
+def test_no_nar_is_asked_for_before_its_path_passed_the_signature_policy(
+    cache: tuple[CacheServer, StorePath, dict[StorePath, bytes]], tmp_path: Path
+) -> None:
+    """The paths are content-addressed (trusted unsigned) but for one leaf whose narinfo lost its
+    `CA:`; signatures are required: the copy is refused naming it, its NAR was never requested
+    (others may have been, fetched ahead) and nothing was added."""
+    server, root, texts = cache
+    victim = sorted(p for p in texts if p.name == "leaf-7")[0]
+    file = server.root / f"{victim.hash_part}.narinfo"
+    file.write_text("".join(x for x in file.read_text().splitlines(True) if not x.startswith("CA:")))
+    with open_store(f"file://{server.root}?store={STORE_DIR}") as files:
+        url = f"/{files.lookup_narinfo(victim).url}"  # type: ignore[attr-defined]
+    dst = local(tmp_path / "dst")
+    with open_store(server.url()) as src, pytest.raises(SignatureError, match="lacks a valid signature") as e:
+        copy_closure(src, dst, [root], policy=SignaturePolicy())
+    assert str(victim) in str(e.value)
+    assert url not in nar_names(server)
+    assert dst.query_all_valid_paths() == set()
+    assert not [n for n in os.listdir(tmp_path / "dst" / "store") if n != ".links"]
+    dst.close()
