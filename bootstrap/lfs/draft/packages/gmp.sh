@@ -5,7 +5,6 @@
 # - Generic libraries, as the book's note offers (configfsf.guess): a store path must not depend on
 #   the CPU of the machine that happened to build it.
 # - The book: the tests are critical; all 197 must pass (run_tests fails on any).
-# Not validated: see the note above its table in lfs-debian-system.toml (scratch build).
 cp -v configfsf.guess config.guess
 cp -v configfsf.sub   config.sub
 if [ ! -e doc/Makefile.in ]; then
