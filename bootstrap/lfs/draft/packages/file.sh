@@ -1,10 +1,6 @@
-# file (LFS 12.3 chapter 8), adapted to the store by rule: --prefix=$out, the book's
-# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
-# Not yet built by storekit: expect to adjust it when it is.
+# File 5.44 (LFS 11.3 §8.10), from Debian's orig (upstream's tarball). Store adaptation: --prefix=$out;
+# libmagic links zlib, bzip2, xz and zstd (its deps) as the book's does from /usr.
 ./configure --prefix="$out"
-
 make
-
 run_tests make check
-
 make install

@@ -1,12 +1,9 @@
-# gdbm (LFS 12.3 chapter 8), adapted to the store by rule: --prefix=$out, the book's
-# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
-# Not yet built by storekit: expect to adjust it when it is.
+# GDBM 1.23 (LFS 11.3 §8.36), from Debian's orig (upstream's tarball). Store adaptation:
+# --prefix=$out; gdbmtool links chapter 8's readline and ncurses (deps).
+# Not built yet (neither in a scratch profile nor in the real chain).
 ./configure --prefix="$out"    \
             --disable-static \
             --enable-libgdbm-compat
-
 make
-
 run_tests make check
-
 make install

@@ -1,23 +1,19 @@
-# inetutils (LFS 12.3 chapter 8), adapted to the store by rule: --prefix=$out, the book's
-# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
-# Not yet built by storekit: expect to adjust it when it is.
-sed -i 's/def HAVE_TERMCAP_TGETENT/ 1/' telnet/telnet.c
-
-./configure --prefix="$out"        \
-            --bindir="$out"/bin    \
+# Inetutils 2.4 (LFS 11.3 §8.39), from Debian's orig (upstream's tarball). Store adaptation:
+# --prefix=$out, the book's /var under $out; ftp and telnet link chapter 8's readline and ncurses
+# (deps). ifconfig goes to sbin, as the book moves it.
+# Not built yet (neither in a scratch profile nor in the real chain).
+./configure --prefix="$out"            \
+            --bindir="$out"/bin        \
             --localstatedir="$out"/var \
-            --disable-logger     \
-            --disable-whois      \
-            --disable-rcp        \
-            --disable-rexec      \
-            --disable-rlogin     \
-            --disable-rsh        \
+            --disable-logger           \
+            --disable-whois            \
+            --disable-rcp              \
+            --disable-rexec            \
+            --disable-rlogin           \
+            --disable-rsh              \
             --disable-servers
-
 make
-
 run_tests make check
-
 make install
-
-mv -v "$out"/{,s}bin/ifconfig
+mkdir -p "$out"/sbin
+mv -v "$out"/bin/ifconfig "$out"/sbin/ifconfig

@@ -1,14 +1,11 @@
-# mpc (LFS 12.3 chapter 8), adapted to the store by rule: --prefix=$out, the book's
-# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
-# Not yet built by storekit: expect to adjust it when it is.
+# MPC 1.3.1 (LFS 11.3 §8.21), from Debian's orig (upstream's tarball). Store adaptation:
+# --prefix=$out; chapter 8's gmp and mpfr are deps.
+# Not built yet (neither in a scratch profile nor in the real chain).
 ./configure --prefix="$out"    \
             --disable-static \
             --docdir="$out"/share/doc/mpc-1.3.1
-
 make
 make html
-
 run_tests make check
-
 make install
 make install-html

@@ -1,6 +1,9 @@
-# ncurses (LFS 12.3 chapter 8), adapted to the store by rule: --prefix=$out, the book's
-# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
-# Not yet built by storekit: expect to adjust it when it is.
+# Ncurses 6.4 (LFS 11.3 §8.28), from Debian's orig (upstream's tarball). Store adaptations:
+# - --prefix=$out, installed straight into $out: the book installs through DESTDIR so that running
+#   programs do not crash when their libncursesw is replaced, which cannot happen in a new path.
+# - --enable-overwrite: ncurses puts its headers in include/ncursesw/ unless the prefix is /usr;
+#   the book (and readline's, bash's … configure) expect include/curses.h.
+# - the programs (tic, tput …) and libraries get an rpath to $out/lib (the book's /usr/lib).
 ./configure --prefix="$out"           \
             --mandir="$out"/share/man \
             --with-shared           \
@@ -8,32 +11,26 @@
             --without-normal        \
             --with-cxx-shared       \
             --enable-pc-files       \
-            --with-pkg-config-libdir="$out"/lib/pkgconfig
-
+            --enable-widec          \
+            --enable-overwrite      \
+            --with-pkg-config-libdir="$out"/lib/pkgconfig \
+            LDFLAGS="-Wl,-rpath,$out/lib"
 make
+make install
+# the book: headers that work with wide characters whatever the feature macros
+sed -e 's/^#if.*XOPEN.*$/#if 1/' -i "$out"/include/curses.h
 
-make DESTDIR="$PWD"/dest install
-install -vm755 dest/usr/lib/libncursesw.so.6.5 "$out"/lib
-rm -v  dest/usr/lib/libncursesw.so.6.5
-sed -e 's/^#if.*XOPEN.*$/#if 1/' \
-    -i dest/usr/include/curses.h
-cp -av dest/* /
-
+# programs that ask for the non-wide libraries get the wide ones (linker scripts, as the book)
 for lib in ncurses form panel menu ; do
-    ln -sfv lib${lib}w.so "$out"/lib/lib${lib}.so
-    ln -sfv ${lib}w.pc    "$out"/lib/pkgconfig/${lib}.pc
+    rm -vf                    "$out/lib/lib${lib}.so"
+    echo "INPUT(-l${lib}w)" > "$out/lib/lib${lib}.so"
+    ln -sfv "${lib}w.pc"      "$out/lib/pkgconfig/${lib}.pc"
 done
+rm -vf                     "$out"/lib/libcursesw.so
+echo "INPUT(-lncursesw)" > "$out"/lib/libcursesw.so
+ln -sfv libncurses.so      "$out"/lib/libcurses.so
 
-ln -sfv libncursesw.so "$out"/lib/libcurses.so
-
-cp -v -R doc -T "$out"/share/doc/ncurses-6.5
-
-make distclean
-./configure --prefix="$out"    \
-            --with-shared    \
-            --without-normal \
-            --without-debug  \
-            --without-cxx-binding \
-            --with-abi-version=5
-make sources libs
-cp -av lib/lib*.so.5* "$out"/lib
+mkdir -pv      "$out"/share/doc/ncurses-6.4
+cp -v -R doc/* "$out"/share/doc/ncurses-6.4
+# the installed tput finds its library and the terminfo database
+TERM=vt100 "$out"/bin/tput cols > /dev/null

@@ -1,13 +1,11 @@
-# pkgconf (LFS 12.3 chapter 8), adapted to the store by rule: --prefix=$out, the book's
-# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
-# Not yet built by storekit: expect to adjust it when it is.
+# Pkgconf 1.8.1: Debian 12 has no pkg-config 0.29.2 source (LFS 11.3 §8.27); its pkg-config is
+# pkgconf, which the book's later editions use too: this follows that page (LFS 12.1 §8.28) at
+# Debian's version. Store adaptation: --prefix=$out; pkgconf's default search path is its own
+# $out/lib/pkgconfig (packages name theirs through PKG_CONFIG_PATH, as in nixpkgs).
 ./configure --prefix="$out"              \
             --disable-static           \
-            --docdir="$out"/share/doc/pkgconf-2.3.0
-
+            --docdir="$out"/share/doc/pkgconf-1.8.1
 make
-
 make install
-
 ln -sv pkgconf   "$out"/bin/pkg-config
 ln -sv pkgconf.1 "$out"/share/man/man1/pkg-config.1

@@ -1,18 +1,15 @@
-# readline (LFS 12.3 chapter 8), adapted to the store by rule: --prefix=$out, the book's
-# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
-# Not yet built by storekit: expect to adjust it when it is.
+# Readline 8.2 (LFS 11.3 §8.11), from Debian's orig (upstream's tarball), with readline's upstream
+# fix the book applies as readline-8.2-upstream_fix-1.patch (the profile's patches). Store
+# adaptations: --prefix=$out; chapter 8's ncurses is a dep (in the book readline comes first and
+# links the temporary ncurses; in the store the libraries a package links must be chapter 8's),
+# and the shared libraries get an rpath to it and to $out/lib.
 sed -i '/MV.*old/d' Makefile.in
 sed -i '/{OLDSUFF}/c:' support/shlib-install
-
-sed -i 's/-Wl,-rpath,[^ ]*//' support/shobj-conf
 
 ./configure --prefix="$out"    \
             --disable-static \
             --with-curses    \
-            --docdir="$out"/share/doc/readline-8.2.13
-
+            --docdir="$out"/share/doc/readline-8.2
 make SHLIB_LIBS="-lncursesw"
-
-make install
-
-install -v -m644 doc/*.{ps,pdf,html,dvi} "$out"/share/doc/readline-8.2.13
+make SHLIB_LIBS="-lncursesw" install
+install -v -m644 doc/*.ps doc/*.pdf doc/*.html doc/*.dvi "$out"/share/doc/readline-8.2

@@ -1,44 +1,26 @@
-# tcl (LFS 12.3 chapter 8), adapted to the store by rule: --prefix=$out, the book's
-# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
-# Not yet built by storekit: expect to adjust it when it is.
+# Tcl 8.6.13 (LFS 11.3 §8.15) from Debian's repack (8.6.13+dfsg: pkgs/ removed, the bundled itcl,
+# thread, tdbc and sqlite packages Debian builds from their own sources). Tcl itself is all the
+# book's later packages use (expect, dejagnu), so the book's edits of tdbcConfig.sh and
+# itclConfig.sh have nothing to edit; the book's optional HTML documentation is not in Debian.
+# Store adaptations: --prefix=$out; tclConfig.sh names $out/lib and $out/include instead of the
+# build tree (the book's /usr/lib and /usr/include); tclsh keeps its rpath to $out/lib.
+# Not validated: see the note above its table in lfs-debian-system.toml (scratch build).
 SRCDIR=$(pwd)
 cd unix
 ./configure --prefix="$out"           \
-            --mandir="$out"/share/man \
-            --disable-rpath
-
+            --mandir="$out"/share/man
 make
 
-sed -e "s|$SRCDIR/unix|/usr/lib|" \
-    -e "s|$SRCDIR|/usr/include|"  \
+sed -e "s|$SRCDIR/unix|$out/lib|" \
+    -e "s|$SRCDIR|$out/include|"  \
     -i tclConfig.sh
-
-sed -e "s|$SRCDIR/unix/pkgs/tdbc1.1.10|/usr/lib/tdbc1.1.10|" \
-    -e "s|$SRCDIR/pkgs/tdbc1.1.10/generic|/usr/include|"    \
-    -e "s|$SRCDIR/pkgs/tdbc1.1.10/library|/usr/lib/tcl8.6|" \
-    -e "s|$SRCDIR/pkgs/tdbc1.1.10|/usr/include|"            \
-    -i pkgs/tdbc1.1.10/tdbcConfig.sh
-
-sed -e "s|$SRCDIR/unix/pkgs/itcl4.3.2|/usr/lib/itcl4.3.2|" \
-    -e "s|$SRCDIR/pkgs/itcl4.3.2/generic|/usr/include|"    \
-    -e "s|$SRCDIR/pkgs/itcl4.3.2|/usr/include|"            \
-    -i pkgs/itcl4.3.2/itclConfig.sh
-
 unset SRCDIR
 
-run_tests make test
-
+# Tcl's `make test` exits 0 whatever fails: the summary line decides (and run_tests then names the
+# failed tests, which allowed_test_failures can list).
+run_tests sh -c 'make test 2>&1 | tee tcl-tests.log; ! grep -q "^all.tcl:.*Failed[[:space:]]*[1-9]" tcl-tests.log'
 make install
-
 chmod -v u+w "$out"/lib/libtcl8.6.so
-
 make install-private-headers
-
 ln -sfv tclsh8.6 "$out"/bin/tclsh
-
-mv "$out"/share/man/man3/{Thread,Tcl_Thread}.3
-
-cd ..
-tar -xf "$(source_path tcl8.6.16-html.tar.gz)" --strip-components=1
-mkdir -v -p "$out"/share/doc/tcl-8.6.16
-cp -v -r  ./html/* "$out"/share/doc/tcl-8.6.16
+mv "$out"/share/man/man3/Thread.3 "$out"/share/man/man3/Tcl_Thread.3
