@@ -88,6 +88,8 @@ class S3Transport(Transport):
         self.endpoint = spec.endpoint_url or f"https://s3.{spec.region}.amazonaws.com"
         self.http = http_client(spec, credential_source(spec))
         self._boto: Any = None
+        self._boto_lock = threading.Lock()
+        self._warming = False
         self._lock = threading.Lock()
         self._parts = ThreadPoolExecutor(POOL // 2, thread_name_prefix="storekit-s3-part")
         self._listings: dict[str, set[str] | None] = {}
@@ -98,10 +100,22 @@ class S3Transport(Transport):
     @property
     def client(self) -> Any:
         """boto3's client, made on first use (multipart uploads, bucket creation, `cache gc`)."""
-        with self._lock:
+        with self._boto_lock:
             if self._boto is None:
                 self._boto = boto_client(self.spec)
             return self._boto
+
+    def _warm_client(self) -> None:
+        """Make boto3's client on a thread of its own, once, when a push begins.
+
+        Its import and set-up take ~0.3 s; a NAR large enough for a multipart upload would otherwise
+        wait for them when its first part is ready. Reads never start it.
+        """
+        with self._lock:
+            if self._warming or self._boto is not None:
+                return
+            self._warming = True
+        threading.Thread(target=lambda: self.client, name="storekit-s3-boto", daemon=True).start()
 
     @property
     def transfer(self) -> Any:
@@ -294,6 +308,8 @@ class S3Transport(Transport):
     def pending(self, directory: str, name: str | None = None) -> Iterator[PendingFile]:
         """A NAR file being written: streamed by parts when its `name` is known, else spooled."""
         pending: PendingFile
+        if self.spec.multipart:
+            self._warm_client()
         if name is not None and self.spec.multipart:
             pending = StreamedUpload(self, name, self._parts)
         else:
