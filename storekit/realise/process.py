@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import shutil
 import signal
 import subprocess
 import threading
@@ -24,6 +25,26 @@ from storekit.errors import BuildError, SandboxError
 
 #: After an unsandboxed builder exits, how long children of it may keep the terminal busy.
 LINGER_S = 1.0
+
+#: Signals a builder must get with their default action, as Nix's builders do.
+DEFAULT_SIGNALS = (signal.SIGINT, signal.SIGQUIT)
+
+
+def with_default_signals(argv: Sequence[str], executable: str | None) -> tuple[list[str], str | None]:
+    """`argv` (and its executable) so that it starts with SIGINT and SIGQUIT at their default action.
+
+    A process started in the background by a shell inherits these two ignored, and an ignored
+    signal stays ignored across exec: a builder would inherit it, and test suites that interrupt
+    their own children (m4's test-execute, for one) fail. Popen can only reset them through
+    `preexec_fn`, which is unsafe with the scheduler's threads, so coreutils' `env
+    --default-signal` does it, only when one of them is ignored here.
+    """
+    ignored = [s for s in DEFAULT_SIGNALS if signal.getsignal(s) == signal.SIG_IGN]
+    if not ignored:
+        return list(argv), executable
+    env = shutil.which("env") or "/usr/bin/env"
+    names = ",".join(signal.Signals(s).name[3:] for s in ignored)
+    return [env, f"--default-signal={names}", "--", executable or argv[0], *argv[1:]], None
 
 
 def memfd(name: str, data: bytes) -> int:
@@ -55,11 +76,12 @@ def run_logged(
     done, sets up what the child waits for (a fixed-output build's network); if it fails, the child
     is killed.
     """
+    argv, executable = with_default_signals(argv, executable)
     master, slave = os.openpty()
     tty.setraw(slave)
     try:
         proc = subprocess.Popen(
-            list(argv),
+            argv,
             executable=executable,
             env=env if env is not None else {},
             cwd=cwd,

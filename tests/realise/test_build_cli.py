@@ -188,3 +188,33 @@ def test_out_link_and_no_out_link(tmp_path: Path) -> None:
     run = storekit("build", str(recipe), "--store", spec, "--out-link", "taken", cwd=work, check=False)
     assert run.returncode == 1 and "already exists and is not a root" in run.stderr
     assert (work / "taken").read_text() == "mine\n"
+
+
+@pytest.mark.parametrize("sandbox", [True, False])
+def test_a_builder_gets_sigint_and_sigquit_at_their_default_action(tmp_path: Path, sandbox: bool) -> None:
+    """A shell's background job (`storekit build … &` from a script) starts with SIGINT and SIGQUIT
+    ignored; the builder must not inherit that, or test suites that interrupt their own children fail.
+    A child of the builder copies its ignored-signal mask (`SigIgn` of /proc/self/status) into the
+    output (not the last command: busybox sh would exec it with SIGQUIT ignored by itself)."""
+    import signal
+    import subprocess
+    import sys
+
+    store_dir = None if sandbox else str(tmp_path / "s" / "store")
+    spec = spec_of(tmp_path / "s", store_dir)
+    recipe = write_recipe(tmp_path, "sigs", "grep SigIgn /proc/self/status > $out; true")
+    (d,) = drvs(spec, {"sigs": recipe}).values()
+    argv = [sys.executable, "-m", "storekit", "build", d, "--store", spec, "--no-out-link"]
+    if not sandbox:
+        argv.append("--no-sandbox")
+
+    def ignore() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGQUIT, signal.SIG_IGN)
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    run = subprocess.run(argv, capture_output=True, text=True, env=env, preexec_fn=ignore, check=False)
+    assert run.returncode == 0, run.stderr
+    mask = int(Path(run.stdout.strip().splitlines()[-1]).read_text().split()[1], 16)
+    assert mask & (1 << (signal.SIGINT - 1)) == 0
+    assert mask & (1 << (signal.SIGQUIT - 1)) == 0
