@@ -13,6 +13,12 @@
 # - Locales: the book's list compiled with this glibc's localedef (the book's alternative, all of
 #   localedata/SUPPORTED, is not installed). No tzdata in Debian 12's sources for the book's time
 #   zone step: /etc/localtime is left to the system (UTC without one).
+# - libgcc_s.so.1 beside libc.so.6, as nixpkgs' glibc has it: pthread_exit and pthread_cancel unwind
+#   through a libgcc_s that libc dlopens, searching only the default directories (this glibc's lib)
+#   and its ld.so.cache, never a program's RUNPATH; in the book /usr/lib holds it, in the store
+#   nothing would. It is gcc pass 2's (the same gcc 12.2.0 as chapter 8's), its debug info stripped
+#   and its RUNPATH (chapter 5's glibc) rewritten in place to $ORIGIN, as patchelf would, so that
+#   nothing of the temporary system stays in this glibc's closure.
 read -ra make_flags <<< "${GLIBC_MAKE_FLAGS:-}"
 gcc="$pkg_gcc_pass2/bin/gcc"
 mkdir -v build
@@ -111,10 +117,37 @@ cat > "$out/etc/ld.so.conf" <<'LDCONF'
 /opt/lib
 LDCONF
 
-# The book's check that the new glibc works: a program linked against it asks for its loader and runs.
+libgcc_s="$out/lib/libgcc_s.so.1"
+cp "$pkg_gcc_pass2/lib/libgcc_s.so.1" "$libgcc_s"
+chmod u+w "$libgcc_s"
+strip --strip-debug "$libgcc_s"
+runpath=$(readelf -d "$libgcc_s" | sed -n 's/.*(RUNPATH).*\[\(.*\)\]$/\1/p')
+if [ -n "$runpath" ]; then
+    # shellcheck disable=SC2016 # perl's code, with $ORIGIN as the literal the loader expands
+    RUNPATH="$runpath" perl -0777 -pi -e '
+        my $n = () = /\Q$ENV{RUNPATH}\E\0/g;
+        die "the RUNPATH string is there $n times, not once\n" unless $n == 1;
+        s/\Q$ENV{RUNPATH}\E\0/"\$ORIGIN" . ("\0" x (length($ENV{RUNPATH}) - 6))/e' "$libgcc_s"
+fi
+if grep -qF "$NIX_STORE" "$libgcc_s"; then die "$libgcc_s still names a store path"; fi
+
+# The book's check that the new glibc works: a program linked against it asks for its loader and
+# runs; a thread that exits through pthread_exit and one cancelled find libgcc_s to unwind.
 cd "$NIX_BUILD_TOP"
-echo 'int main(){ return 0; }' > t.c
+cat > t.c <<'CODE'
+#include <pthread.h>
+#include <unistd.h>
+static void *quits(void *a) { pthread_exit(a); }
+static void *sleeps(void *a) { for (;;) sleep(1); return a; }
+int main(void) {
+    pthread_t q, s;
+    void *r;
+    if (pthread_create(&q, 0, quits, 0) || pthread_join(q, 0)) return 1;
+    if (pthread_create(&s, 0, sleeps, 0) || pthread_cancel(s) || pthread_join(s, &r)) return 2;
+    return r == PTHREAD_CANCELED ? 0 : 3;
+}
+CODE
 "$gcc" -B"$out/lib/" -L"$out/lib" -idirafter "$out/include" -Wl,-dynamic-linker,"$out/lib/ld-linux-x86-64.so.2" \
-    -Wl,-rpath,"$out/lib" t.c -o t
-./t || die "a program linked against the new glibc does not run"
+    -Wl,-rpath,"$out/lib" -pthread t.c -o t
+./t || die "a program linked against the new glibc does not run or cannot unwind a thread (status $?)"
 rm -f t t.c
