@@ -3,7 +3,40 @@
 # gcc (in the book, chapter 8's glibc installs over chapter 5's in /usr and gcc pass 2 links against
 # it from then on). system-toolchain: chapter 8's gcc and binutils against chapter 8's glibc, the
 # system's `cc`, for every later package. TOOLCHAIN_GCC, _LIBC, _HEADERS and _BINUTILS are store paths.
-wrap_cc "$out/bin" "" "$TOOLCHAIN_GCC" "$TOOLCHAIN_LIBC" "$TOOLCHAIN_HEADERS" "$TOOLCHAIN_GCC"
+#
+# Only a C++ program gets the wrapped gcc's lib dir (libstdc++) in its RUNPATH: wrap_cc, shared with
+# chapters 5 to 7, would give it to every program, and a C library built with gcc pass 2 (zlib,
+# bzip2, binutils) would then keep chapter 6's gcc in the system's closure. libgcc_s, which C
+# programs may need, is in glibc's lib dir (see glibc.sh). So the wrappers are made without a C++
+# library, and g++ and c++ get the rpath (g++ finds its own headers and libstdc++ to link).
+#
+# Debug info names every header a program included, and a path in it is a reference that keeps its
+# store path in the program's closure: the wrapped gcc's own headers (stddef.h …) would keep chapter
+# 6's gcc pass 2 in every library glibc-toolchain builds, and chapter 8's gcc in every program of
+# the system. The wrappers map the wrapped gcc's prefix to /usr, where the system's tree puts it.
+# gcc pass 2's native header directory is chapter 5's glibc's include (where its headers were when it
+# was built); chapter 8's glibc installs the same files (checked here), and the wrappers map that
+# directory to chapter 8's, so nothing built names chapter 5's glibc.
+wrap_cc "$out/bin" "" "$TOOLCHAIN_GCC" "$TOOLCHAIN_LIBC" "$TOOLCHAIN_HEADERS"
+native=$(echo | "$TOOLCHAIN_GCC/bin/gcc" -E -v -x c - 2>&1 >/dev/null \
+    | sed -n '/^End of search list\.$/{x;p};h')
+native=${native# }
+[ -d "$native" ] || die "cannot find $TOOLCHAIN_GCC's native header directory (got '$native')"
+maps="-ffile-prefix-map=$TOOLCHAIN_GCC=/usr" foreign=""
+if [ "$native" != "$TOOLCHAIN_LIBC/include" ]; then
+    foreign=$native
+    diff -r -q "$native" "$TOOLCHAIN_LIBC/include" \
+        || die "$TOOLCHAIN_GCC's headers ($native) differ from $TOOLCHAIN_LIBC's"
+    maps="$maps -ffile-prefix-map=$native=$TOOLCHAIN_LIBC/include"
+fi
+for name in gcc cc cpp g++ c++; do
+    [ -e "$out/bin/$name" ] || continue
+    grep -q '^link=1 extra=""$' "$out/bin/$name" || die "$name: wrap_cc's wrapper is not as expected"
+    case $name in g++|c++) extra="$maps -Wl,-rpath,$TOOLCHAIN_GCC/lib" ;; *) extra=$maps ;; esac
+    sed -i "s|^link=1 extra=\"\"\$|link=1 extra=\"$extra\"|" "$out/bin/$name"
+    # a program linked with -static-libstdc++ (gcc's own, when it is built) needs no rpath to it
+    sed -i "s|-nostdinc++) extra= ;;|&  -static-libstdc++) extra=\"$maps\" ;;|" "$out/bin/$name"
+done
 for tool in "$TOOLCHAIN_BINUTILS"/bin/*; do
     [ -e "$out/bin/${tool##*/}" ] || ln -s "$tool" "$out/bin/${tool##*/}"
 done
@@ -24,4 +57,13 @@ printf '#include <iostream>\n#include <climits>\nint main(){ std::cout << SSIZE_
 "$out/bin/g++" t.cc -o tcc
 ./tcc
 "$out/bin/readelf" -d tcc | grep -q "$TOOLCHAIN_GCC/lib" || die "tcc does not find $TOOLCHAIN_GCC's libstdc++"
-rm -f dummy.c dummy.log a.out t.cc tcc
+"$out/bin/g++" -static-libstdc++ t.cc -o tcs
+./tcs
+for p in a.out tcs; do
+    if "$out/bin/readelf" -d "$p" | grep -F "$TOOLCHAIN_GCC"; then die "$p names $TOOLCHAIN_GCC"; fi
+done
+printf '#include <stddef.h>\n#include <stdio.h>\nint main(void){ size_t n = 0; printf("%%zu\\n", n); return 0; }\n' > g.c
+"$out/bin/gcc" -g g.c -o g
+./g > /dev/null
+if grep -F -e "$TOOLCHAIN_GCC" ${foreign:+-e "$foreign"} g; then die "a program names $TOOLCHAIN_GCC ${foreign}"; fi
+rm -f dummy.c dummy.log a.out t.cc tcc tcs g.c g

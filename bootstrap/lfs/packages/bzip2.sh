@@ -1,4 +1,6 @@
 # Bzip2 1.0.8 (LFS 11.3 §8.7), from Debian's orig (upstream's tarball). Store adaptations:
+# - Built with glibc-toolchain (gcc pass 2 against chapter 8's glibc), as in the book, and before zlib
+#   (see the profile).
 # - PREFIX=$out; the book's install_docs patch (HTML docs only) is not applied.
 # - The shared programs link libbz2.so.1.0 from $out/lib, which the system's compiler does not
 #   search at run time: CC gets -Wl,-rpath for it (the book finds it in /usr/lib).
