@@ -29,9 +29,43 @@ if [ "$native" != "$TOOLCHAIN_LIBC/include" ]; then
         || die "$TOOLCHAIN_GCC's headers ($native) differ from $TOOLCHAIN_LIBC's"
     maps="$maps -ffile-prefix-map=$native=$TOOLCHAIN_LIBC/include"
 fi
+#
+# The stage's dep_flags give every link `-L DIR -Wl,-rpath,DIR` for each of the package's deps (the
+# planner cannot know which have libraries): the rpath of a dep whose library a link does not name
+# (or that has no lib dir at all, as this toolchain) would keep that dep in the closure for nothing.
+# As nixpkgs' ld-wrapper does, a link keeps only the rpaths of directories holding a library it names
+# with -lNAME (or -l:FILE, or by its path); the -L flags stay.
+cat > "$out/nix-support/link-flags" <<LINKFLAGS
+#!$SHELL
+# storekit bootstrap: \$NIX_LDFLAGS for one link (its arguments), rpaths kept only where a -l library is
+libs=()
+for a in "\$@"; do
+    case \$a in
+        -l?*) libs+=("\${a#-l}") ;;
+        */*.so|*/*.so.*) libs+=(":\${a##*/}") ;;  # a library named by its path (cmake's way)
+    esac
+done
+flags=()
+for f in \${NIX_LDFLAGS:-}; do
+    case \$f in
+        -Wl,-rpath,*)
+            d=\${f#-Wl,-rpath,}
+            for l in "\${libs[@]}"; do
+                case \$l in :*) file=\${l#:} ;; *) file=lib\$l.so ;; esac
+                if [ -e "\$d/\$file" ]; then flags+=("\$f"); break; fi
+            done ;;
+        *) flags+=("\$f") ;;
+    esac
+done
+echo "\${flags[*]}"
+LINKFLAGS
+chmod +x "$out/nix-support/link-flags"
 for name in gcc cc cpp g++ c++; do
     [ -e "$out/bin/$name" ] || continue
     grep -q '^link=1 extra=""$' "$out/bin/$name" || die "$name: wrap_cc's wrapper is not as expected"
+    # shellcheck disable=SC2016 # the wrapper's text, not an expansion
+    grep -q '"$@" ${NIX_LDFLAGS:-}$' "$out/bin/$name" || die "$name: wrap_cc's link line is not as expected"
+    sed -i "s|\"\\\$@\" \\\${NIX_LDFLAGS:-}\$|\"\\\$@\" \\\$($out/nix-support/link-flags \"\\\$@\")|" "$out/bin/$name"
     case $name in g++|c++) extra="$maps -Wl,-rpath,$TOOLCHAIN_GCC/lib" ;; *) extra=$maps ;; esac
     sed -i "s|^link=1 extra=\"\"\$|link=1 extra=\"$extra\"|" "$out/bin/$name"
     # a program linked with -static-libstdc++ (gcc's own, when it is built) needs no rpath to it
@@ -62,6 +96,17 @@ printf '#include <iostream>\n#include <climits>\nint main(){ std::cout << SSIZE_
 for p in a.out tcs; do
     if "$out/bin/readelf" -d "$p" | grep -F "$TOOLCHAIN_GCC"; then die "$p names $TOOLCHAIN_GCC"; fi
 done
+# a link's rpaths: kept for a dir whose library it names, dropped for one it does not
+mkdir -p ld/has ld/none
+echo 'int f(void){ return 0; }' > f.c
+"$out/bin/gcc" -shared -fPIC f.c -o ld/has/libstorekitf.so
+echo 'int f(void); int main(void){ return f(); }' > uf.c
+NIX_LDFLAGS="-L$PWD/ld/has -Wl,-rpath,$PWD/ld/has -L$PWD/ld/none -Wl,-rpath,$PWD/ld/none" \
+    "$out/bin/gcc" uf.c -lstorekitf -o uf
+./uf
+"$out/bin/readelf" -d uf | grep -q "RUNPATH.*$PWD/ld/has" || die "uf lost the rpath to its library"
+if "$out/bin/readelf" -d uf | grep -F "$PWD/ld/none"; then die "uf kept the rpath of a dir it needs nothing from"; fi
+rm -rf ld f.c uf.c uf
 printf '#include <stddef.h>\n#include <stdio.h>\nint main(void){ size_t n = 0; printf("%%zu\\n", n); return 0; }\n' > g.c
 "$out/bin/gcc" -g g.c -o g
 ./g > /dev/null
