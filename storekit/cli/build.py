@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from storekit.realise.runner import BuildOptions
     from storekit.realise.scheduler import Report
     from storekit.remote.builders import RemoteBuilders
+    from storekit.remote.machines import Machine
     from storekit.store.local import LocalStore
     from storekit.storepath import StorePath
 
@@ -190,18 +191,24 @@ def command(
 def _remote_builders(
     stack: ExitStack, spec: str | None, store: LocalStore, options: BuildOptions, jobs: int
 ) -> RemoteBuilders | None:
-    """The `--builders` machines (none: None), closed when the build ends."""
-    from storekit.errors import StorekitError
-    from storekit.remote.builders import RemoteBuilders
-    from storekit.remote.machines import parse_builders
+    """The `--builders` machines (none: None), closed when the build ends.
 
-    machines = parse_builders(spec or "", options.system, _machines_file)
+    The remote layer (ssh, the serve protocol) is imported only when machines are named.
+    """
+    from storekit.errors import StorekitError
+
+    machines: list[Machine] = []
+    if spec:
+        from storekit.remote.machines import parse_builders
+
+        machines = parse_builders(spec, options.system, _machines_file)
     if not machines:
         if jobs == 0:
             raise StorekitError(
                 "--max-jobs 0 builds nothing on this machine: name remote ones with --builders"
             )
         return None
+    from storekit.remote.builders import RemoteBuilders
 
     def warn(message: str) -> None:
         typer.echo(f"warning: {message}", err=True)
@@ -281,11 +288,11 @@ def _target(store: LocalStore, text: str) -> Target:
 def _sources(
     stack: ExitStack, specs: str, keys: str | None, no_check: bool, config: Config
 ) -> Sources | None:
+    if not specs.split():
+        return None
     from storekit.realise.driver import Sources
     from storekit.store.substituters import SignaturePolicy, Substituters, is_untrusted_source
 
-    if not specs.split():
-        return None
     stores = [stack.enter_context(opened_store(s, config)) for s in specs.split()]
     union = Substituters(stores)
     require = not no_check and (bool(keys) or is_untrusted_source(union))

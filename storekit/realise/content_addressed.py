@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from storekit.derivation.aterm import print_aterm
 from storekit.derivation.fs import read_derivation
@@ -26,7 +27,6 @@ from storekit.derivation.hashing import ModuloHasher, hash_placeholder
 from storekit.derivation.model import Derivation, DerivationOutput
 from storekit.errors import BuildError, PathNotValid
 from storekit.realise import runner
-from storekit.realise.ca_outputs import Finished, finish_outputs, scratch_path
 from storekit.realise.logs import log_path
 from storekit.realise.plan import Action, Goal
 from storekit.realise.resolve import needs_resolution, resolve, rewrite_derivation
@@ -34,10 +34,13 @@ from storekit.store import canonical
 from storekit.store.base import Store, ValidPathInfo
 from storekit.store.local import LocalStore
 from storekit.store.lock import path_lock
-from storekit.store.substituters import SignaturePolicy
 from storekit.storepath import StorePath
-from storekit.transfer.realisations import fetch_realisation, register_fetched
 from storekit.wire.values import DrvOutput, Realisation
+
+if TYPE_CHECKING:  # every build plans through `Realised`; what only CA builds and substitution use is
+    # imported where they happen (signatures, the transfer layer, the CA output rewriter)
+    from storekit.realise.ca_outputs import Finished
+    from storekit.store.substituters import SignaturePolicy
 
 
 def modulo_hasher(store: LocalStore) -> ModuloHasher:
@@ -98,6 +101,8 @@ class Realised:
         found = realised_outputs(self.store, drv_path, drv, self.hasher)
         if self.substituters is None or len(found) == len(drv.outputs):
             return found
+        from storekit.transfer.realisations import fetch_realisation
+
         keys = drv_outputs(self.hasher, drv, drv_path.name.removesuffix(".drv"))
         for name, key in keys.items():
             r = None if name in found else fetch_realisation(self.substituters, key, self.policy)
@@ -109,6 +114,8 @@ class Realised:
     def register(self, drv_path: StorePath) -> None:
         """After the outputs of `drv_path` were substituted: record how they were found."""
         assert self.substituters is not None or drv_path not in self.fetched
+        from storekit.transfer.realisations import register_fetched
+
         for r in self.fetched.pop(drv_path, []):
             if self.substituters is not None and self.store.is_valid_path(r.out_path):
                 register_fetched(self.store, self.substituters, r, self.policy)
@@ -229,6 +236,8 @@ def _build_floating(
 
     The scratch paths' locks make a second process building the same derivation wait; it then finds
     the realisations the first registered (under the locks) and builds nothing."""
+    from storekit.realise.ca_outputs import finish_outputs, scratch_path
+
     name = drv.name
     scratch = {o: scratch_path(store.store_dir, drv_path, name, o) for o in drv.outputs}
     placeholders = {hash_placeholder(o): str(p) for o, p in scratch.items()}
