@@ -49,6 +49,14 @@ def main(argv: list[str] | None = None) -> None:
         if fast is not None:
             _fast.run(fast)
             return
+        if args[:1] == ["build"]:  # a plain `build` line: no typer either (see _build)
+            from storekit.cli import _build
+
+            request = _build.parse(args)
+            if request is not None:
+                _terminate_as_interrupt()
+                _build.run_plain(request)
+                return
         from storekit.cli._app import app
 
         _terminate_as_interrupt()
