@@ -199,10 +199,11 @@ def run(r: BuildRequest) -> None:
     from storekit.realise.runner import BuildOptions, find_bwrap
     from storekit.realise.sandbox import SandboxPath
 
-    if not r.no_sandbox and not r.dry_run:
-        find_bwrap()
+    # found once here, not by each build
+    bwrap = (find_bwrap(),) if not r.no_sandbox and not r.dry_run else ()
     options = BuildOptions(
         sandbox=not r.no_sandbox,
+        bwrap=bwrap,
         sandbox_paths=tuple(SandboxPath.parse(p) for p in r.sandbox_path or []),
         timeout=r.timeout,
         cores=r.cores or os.cpu_count() or 1,

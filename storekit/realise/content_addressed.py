@@ -35,12 +35,12 @@ from storekit.store.base import Store, ValidPathInfo
 from storekit.store.local import LocalStore
 from storekit.store.lock import path_lock
 from storekit.storepath import StorePath
-from storekit.wire.values import DrvOutput, Realisation
 
 if TYPE_CHECKING:  # every build plans through `Realised`; what only CA builds and substitution use is
-    # imported where they happen (signatures, the transfer layer, the CA output rewriter)
+    # imported where they happen (realisations, signatures, the transfer layer, the CA output rewriter)
     from storekit.realise.ca_outputs import Finished
     from storekit.store.substituters import SignaturePolicy
+    from storekit.wire.values import DrvOutput, Realisation
 
 
 def modulo_hasher(store: LocalStore) -> ModuloHasher:
@@ -57,6 +57,8 @@ def modulo_hasher(store: LocalStore) -> ModuloHasher:
 
 def drv_outputs(hasher: ModuloHasher, drv: Derivation, name: str) -> dict[str, DrvOutput]:
     """Nix's `staticOutputHashes` as `DrvOutput` keys, one per output."""
+    from storekit.wire.values import DrvOutput
+
     hashes = hasher.hash(drv, name, mask_outputs=True).hashes
     return {o: DrvOutput(o, f"{h.algo}:{h.base16}") for o, h in hashes.items()}
 
@@ -130,6 +132,8 @@ def build_content_addressed(
     on_log: runner.LogSink | None = None,
 ) -> runner.BuildResult:
     """Resolve `goal`, build the resolved derivation unless it is realised already, register realisations."""
+    from storekit.wire.values import Realisation
+
     started = time.monotonic()
     hasher = modulo_hasher(store)
     name = goal.name
@@ -188,6 +192,8 @@ def _register_original(
     store: LocalStore, hasher: ModuloHasher, goal: Goal, outputs: Mapping[str, StorePath]
 ) -> None:
     """The unresolved derivation's realisations, with the input realisations its outputs refer to."""
+    from storekit.wire.values import Realisation
+
     inputs: list[Realisation] = []
     for input_drv, names in goal.drv.input_drvs.items():
         input_path = store.store_dir.parse_path(input_drv)
@@ -208,6 +214,8 @@ def _register_original(
 
 
 def _realisation_closure(store: LocalStore, start: list[Realisation]) -> list[Realisation]:
+    from storekit.wire.values import DrvOutput
+
     seen: dict[str, Realisation] = {}
     todo = list(start)
     while todo:
@@ -237,6 +245,7 @@ def _build_floating(
     The scratch paths' locks make a second process building the same derivation wait; it then finds
     the realisations the first registered (under the locks) and builds nothing."""
     from storekit.realise.ca_outputs import finish_outputs, scratch_path
+    from storekit.wire.values import Realisation
 
     name = drv.name
     scratch = {o: scratch_path(store.store_dir, drv_path, name, o) for o in drv.outputs}

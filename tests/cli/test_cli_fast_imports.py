@@ -42,8 +42,9 @@ HEAVY = {
 
 #: Not imported by a plain build of an input-addressed derivation without substituters or remote builders:
 #: typer (`storekit.cli._build` parses the line), downloads (`builtin:fetchurl`: urllib, http.client,
-#: email, ssl), substitution (the transfer layer, zstandard, signatures), remote builders (ssh, the serve
-#: protocol), content-addressed outputs, tqdm (stderr is not a terminal here) and `platform`.
+#: email, ssl), substitution (the transfer layer, zstandard, signatures, narinfo), remote builders (ssh,
+#: the serve protocol), content-addressed outputs and realisations, a fixed output's network (pasta),
+#: tqdm (stderr is not a terminal here) and `platform`.
 BUILD_HEAVY = {
     "typer",
     "click",
@@ -65,6 +66,10 @@ BUILD_HEAVY = {
     "storekit.remote.store",
     "storekit.realise.hook",
     "storekit.realise.ca_outputs",
+    "storekit.realise.network",
+    "storekit.wire.values",
+    "storekit.realise.fetchurl",
+    "storekit.narinfo",
 }
 
 #: Runs `main` with the given arguments and prints what it imported that was not imported before.
