@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> None:
             _fast.run(fast)
             return
         if args[:1] == ["build"]:  # a plain `build` line: no typer either (see _build)
+            import gc
+
+            gc.disable()  # until the build's modules are in: `_build.run` freezes them, then enables it
             from storekit.cli import _build
 
             request = _build.parse(args)

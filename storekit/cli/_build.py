@@ -190,6 +190,21 @@ def _echo(text: str, *, err: bool = False) -> None:
     stream.flush()
 
 
+def _settle() -> None:
+    """The cyclic garbage collector skips what importing the build's modules made, from now on.
+
+    Imports allocate some 100,000 objects (modules, classes, functions) that live to the end of the
+    process; collecting while importing, and then every full collection during the builds and the one
+    at exit, walk them all and free nothing (about 10-15 ms of a command). `main` turns the collector
+    off for a plain line's imports; here they are frozen (left out of collections) and it is on again
+    for the builds, which may run for hours.
+    """
+    import gc
+
+    gc.freeze()
+    gc.enable()
+
+
 # --- the command ----------------------------------------------------------------------------------------
 
 
@@ -199,6 +214,7 @@ def run(r: BuildRequest) -> None:
     from storekit.realise.runner import BuildOptions, find_bwrap
     from storekit.realise.sandbox import SandboxPath
 
+    _settle()
     # found once here, not by each build
     bwrap = (find_bwrap(),) if not r.no_sandbox and not r.dry_run else ()
     options = BuildOptions(
