@@ -50,13 +50,13 @@ def main(argv: list[str] | None = None) -> None:
             _fast.run(fast)
             return
         if args[:1] == ["build"]:  # a plain `build` line: no typer either (see _build)
-            import gc
-
-            gc.disable()  # until the build's modules are in: `_build.run` freezes them, then enables it
             from storekit.cli import _build
 
             request = _build.parse(args)
             if request is not None:
+                import gc
+
+                gc.disable()  # until the build's modules are in: `_build.run` freezes them, enables it
                 _terminate_as_interrupt()
                 _build.run_plain(request)
                 return
