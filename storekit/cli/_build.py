@@ -1,13 +1,8 @@
 """What `storekit build` does, without typer: `run` takes the command line's values as a `BuildRequest`.
 
-The typer command (`storekit.cli.build`) declares the options and help and calls `run`; so does
-`main` for a plain command line, which `parse` reads here without importing typer (its import and the
-command's set-up cost about 40 ms, a tenth of a 20-derivation chain). A plain line is the command
-name, targets and the options in `OPTIONS`, each spelt `--name VALUE`, `--name=VALUE`, `-x VALUE` or
-`-xVALUE`, with values that need no conversion rules: digits for numbers, nothing that starts with
-`-`. Anything else (`--help`, an unknown or misspelt option, `--`, `-kq`, `-j -1`, no target) goes to
-typer, which owns the messages. `tests/cli/test_cli_build_fast.py` checks that `OPTIONS` and
-`BuildRequest` are the typer command's options, names, kinds and defaults.
+The typer command (`storekit.cli.build`) declares the options and their help and calls `run`; so does
+`main` for a plain command line (`storekit.cli._build_line`), which it reads without importing typer.
+Output goes through `echo`, which prints as `typer.echo` does, so both ways print the same bytes.
 """
 
 from __future__ import annotations
@@ -17,7 +12,7 @@ import sys
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from storekit.cli._progress import progress_bar
 from storekit.cli._stores import cli_config, local_store, opened_store, resolve_path
@@ -63,122 +58,7 @@ class BuildRequest:
     as_json: bool = False
 
 
-# --- the plain command line -----------------------------------------------------------------------------
-
-#: Kinds of values: a flag, a string, a list of strings (repeatable), digits (`int0`: >= 0, `int1`:
-#: >= 1), a non-negative decimal number.
-FLAG, TEXT, TEXTS, INT0, INT1, SECONDS = "flag", "text", "texts", "int0", "int1", "seconds"
-
-#: Every spelling of every option of `storekit build`: (BuildRequest field, kind).
-OPTIONS: dict[str, tuple[str, str]] = {
-    "--store": ("store", TEXT),
-    "--jobs": ("jobs", INT0),
-    "--max-jobs": ("jobs", INT0),
-    "-j": ("jobs", INT0),
-    "--builders": ("builders", TEXT),
-    "--keep-going": ("keep_going", FLAG),
-    "-k": ("keep_going", FLAG),
-    "--keep-failed": ("keep_failed", FLAG),
-    "-K": ("keep_failed", FLAG),
-    "--sandbox-path": ("sandbox_path", TEXTS),
-    "--substituters": ("substituters", TEXT),
-    "--trusted-public-keys": ("trusted_public_keys", TEXT),
-    "--no-check-sigs": ("no_check_sigs", FLAG),
-    "--no-sandbox": ("no_sandbox", FLAG),
-    "--timeout": ("timeout", SECONDS),
-    "--cores": ("cores", INT1),
-    "--print-build-logs": ("print_build_logs", FLAG),
-    "-L": ("print_build_logs", FLAG),
-    "--out-link": ("out_link", TEXT),
-    "-o": ("out_link", TEXT),
-    "--no-out-link": ("no_out_link", FLAG),
-    "--dry-run": ("dry_run", FLAG),
-    "--check": ("check", FLAG),
-    "--quiet": ("quiet", FLAG),
-    "-q": ("quiet", FLAG),
-    "--json": ("as_json", FLAG),
-}
-
-
-def parse(args: list[str]) -> BuildRequest | None:
-    """The request of a plain `build …` line (`args` after the program name), else None (typer's)."""
-    if args[:1] != ["build"]:
-        return None
-    values: dict[str, Any] = {}
-    targets: list[str] = []
-    rest = iter(args[1:])
-    for arg in rest:
-        if not arg.startswith("-"):
-            if not arg:
-                return None
-            targets.append(arg)
-            continue
-        name, value = _split(arg)
-        spec = OPTIONS.get(name)
-        if spec is None:
-            return None
-        dest, kind = spec
-        if kind == FLAG:
-            if value is not None:
-                return None
-            values[dest] = True
-            continue
-        if value is None:
-            value = next(rest, None)
-        converted = _convert(kind, value)
-        if converted is None:
-            return None
-        values[dest] = [*values.get(dest, []), converted] if kind == TEXTS else converted
-    return BuildRequest(targets, **values) if targets else None
-
-
-def _split(arg: str) -> tuple[str, str | None]:
-    """`--name=value` and `-xVALUE` as (name, value); a lone option as (name, None)."""
-    if arg.startswith("--"):
-        name, eq, value = arg.partition("=")
-        return name, value if eq else None
-    return arg[:2], arg[2:] or None
-
-
-def _convert(kind: str, value: str | None) -> object:
-    """`value` as `kind` wants it, or None when it takes typer's rules (or its error) to say."""
-    if value is None or value.startswith("-"):
-        return None
-    if kind in (TEXT, TEXTS):
-        return value
-    if not value.isascii():  # `int()` and `float()` take other digits too; typer's rules decide
-        return None
-    if kind == SECONDS:
-        return float(value) if value.replace(".", "", 1).isdigit() else None
-    if not value.isdigit():
-        return None
-    number = int(value)
-    return number if kind == INT0 or number >= 1 else None
-
-
-def run_plain(request: BuildRequest) -> None:
-    """`run`, ending as typer's standalone mode ends a command: Ctrl-C (or SIGTERM, which `main` makes
-    one) exits 130 without a message, end of input prints `Aborted!`, a closed stdout exits 1."""
-    import errno
-
-    try:
-        run(request)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except EOFError:
-        _echo("", err=True)
-        _echo("Aborted!", err=True)
-        sys.exit(1)
-    except OSError as e:
-        if e.errno != errno.EPIPE:
-            raise
-        devnull = os.open(os.devnull, os.O_WRONLY)  # nothing more to say to a reader that has gone
-        os.dup2(devnull, sys.stdout.fileno())
-        os.dup2(devnull, sys.stderr.fileno())
-        sys.exit(1)
-
-
-def _echo(text: str, *, err: bool = False) -> None:
+def echo(text: str, *, err: bool = False) -> None:
     """One line on stdout (or stderr), flushed, as `typer.echo` prints it: escape sequences are
     left out when the stream is not a terminal."""
     stream = sys.stderr if err else sys.stdout
@@ -284,7 +164,7 @@ def _remote_builders(
     from storekit.remote.builders import RemoteBuilders
 
     def warn(message: str) -> None:
-        _echo(f"warning: {message}", err=True)
+        echo(f"warning: {message}", err=True)
 
     hook = RemoteBuilders(machines, store, options, sshopts=os.environ.get("NIX_SSHOPTS", ""), warn=warn)
     stack.callback(hook.close)
@@ -340,11 +220,11 @@ def _print_outputs(done: list[Done], as_json: bool) -> None:
         import json
 
         rows = [{"drvPath": str(drv), "outputs": outs} for drv, outs in done]
-        _echo(json.dumps(rows, separators=(",", ":"), ensure_ascii=False))
+        echo(json.dumps(rows, separators=(",", ":"), ensure_ascii=False))
         return
     for _, outs in done:
         for path in outs.values():
-            _echo(path)
+            echo(path)
 
 
 def _target(store: LocalStore, text: str) -> Target:
@@ -383,9 +263,9 @@ def _show_plan(store: LocalStore, wanted: list[Target], sources: Sources | None)
     for verb, action in (("built", Action.BUILD), ("fetched", Action.SUBSTITUTE)):
         goals = [g for g in plan.todo if g.action is action]
         if goals:
-            _echo(f"these {len(goals)} derivations will be {verb}:", err=True)
+            echo(f"these {len(goals)} derivations will be {verb}:", err=True)
             for g in goals:
-                _echo(f"  {g.drv_path}", err=True)
+                echo(f"  {g.drv_path}", err=True)
 
 
 def _log_printer() -> Callable[[StorePath, bytes], None]:
@@ -412,10 +292,10 @@ def _check(store: LocalStore, wanted: list[Target], options: BuildOptions) -> No
     for drv_path, _ in wanted:
         for r in check_derivation(store, drv_path, options):
             if r.same:
-                _echo(f"{r.output}: rebuilds bit for bit", err=True)
+                echo(f"{r.output}: rebuilds bit for bit", err=True)
             else:
                 differ.append(str(r.output))
-                _echo(
+                echo(
                     f"{r.output}: differs (NAR {r.expected.sri} before, {r.got.sri} now): "
                     + ", ".join(r.differing[:20]),
                     err=True,

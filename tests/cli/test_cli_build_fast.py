@@ -1,6 +1,6 @@
-"""`storekit build` answered without typer (`storekit.cli._build`) does what the typer command does.
+"""`storekit build` answered without typer (`storekit.cli._build_line`) does what the typer command does.
 
-A plain command line is parsed by `_build.parse` and run by `_build.run`, which the typer command
+A plain command line is parsed by `_build_line.parse` and run by `_build.run`, which the typer command
 calls too; these check that the parser knows exactly the typer command's options (names, kinds,
 defaults), that anything it is unsure of goes to typer, and that real builds through both paths print
 the same bytes, exit with the same status and leave the same links.
@@ -19,15 +19,16 @@ from typing import Any
 import pytest
 from build_fixtures import REPO, absent_store_dir, instantiate, open_store, write_recipe
 
-from storekit.cli import _build
+from storekit.cli import _build, _build_line
 from storekit.cli._app import load_command
 
 #: `main` with the plain-line parser turned off: every line goes to typer.
 TYPER = (
-    "import sys; from storekit.cli import _build, main; _build.parse = lambda args: None; main(sys.argv[1:])"
+    "import sys; from storekit.cli import _build_line, main; "
+    "_build_line.parse = lambda args: None; main(sys.argv[1:])"
 )
 
-KINDS = {_build.INT0: (int, 0), _build.INT1: (int, 1), _build.SECONDS: (float, 0)}
+KINDS = {_build_line.INT0: (int, 0), _build_line.INT1: (int, 1), _build_line.SECONDS: (float, 0)}
 
 
 def _options() -> dict[str, Any]:
@@ -39,16 +40,16 @@ def test_the_plain_options_are_the_typer_commands() -> None:
     params = _options()
     spellings = {opt: name for name, p in params.items() for opt in (*p.opts, *p.secondary_opts)}
     spellings = {opt: name for opt, name in spellings.items() if opt.startswith("-")}
-    assert {opt: dest for opt, (dest, _) in _build.OPTIONS.items()} == spellings
-    for opt, (dest, kind) in _build.OPTIONS.items():
+    assert {opt: dest for opt, (dest, _) in _build_line.OPTIONS.items()} == spellings
+    for opt, (dest, kind) in _build_line.OPTIONS.items():
         p = params[dest]
-        assert (kind == _build.FLAG) == bool(p.is_flag), opt
-        assert (kind == _build.TEXTS) == bool(p.multiple), opt
+        assert (kind == _build_line.FLAG) == bool(p.is_flag), opt
+        assert (kind == _build_line.TEXTS) == bool(p.multiple), opt
         if kind in KINDS:
             number, minimum = KINDS[kind]
             assert p.type.min == minimum and p.type.max is None, opt
             assert p.type.__class__.__name__ == ("IntRange" if number is int else "FloatRange"), opt
-        elif kind != _build.FLAG:
+        elif kind != _build_line.FLAG:
             assert p.type.name == "str", opt  # typer's name for click's STRING
 
 
@@ -81,7 +82,7 @@ def test_the_request_has_the_typer_commands_names_and_defaults() -> None:
     ],
 )  # fmt: skip
 def test_a_plain_line_is_parsed(line: list[str], expected: dict[str, Any]) -> None:
-    request = _build.parse(["build", *line])
+    request = _build_line.parse(["build", *line])
     assert request is not None
     targets = [a for a in line if a.endswith((".drv", ",dev"))]
     assert request == _build.BuildRequest(targets, **expected)
@@ -111,7 +112,7 @@ def test_a_plain_line_is_parsed(line: list[str], expected: dict[str, Any]) -> No
     ],
 )
 def test_anything_else_goes_to_typer(line: list[str]) -> None:
-    assert _build.parse(["build", *line]) is None
+    assert _build_line.parse(["build", *line]) is None
 
 
 def _run(how: str, cwd: Path, args: list[str]) -> subprocess.CompletedProcess[bytes]:
@@ -152,7 +153,7 @@ def test_same_bytes_status_and_links_as_typer(tmp_path: Path) -> None:
         ]
         runs[how] = []
         for line in lines:
-            assert _build.parse(["build", *line, "--store", spec]) is not None
+            assert _build_line.parse(["build", *line, "--store", spec]) is not None
             done = _run(how, cwd, [*line, "--store", spec])
             out, err = (text.replace(spec.encode(), b"SPEC") for text in (done.stdout, done.stderr))
             runs[how].append((done.returncode, out, err))

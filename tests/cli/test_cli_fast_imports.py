@@ -41,7 +41,7 @@ HEAVY = {
 }
 
 #: Not imported by a plain build of an input-addressed derivation without substituters or remote builders:
-#: typer (`storekit.cli._build` parses the line), downloads (`builtin:fetchurl`: urllib, http.client,
+#: typer (`storekit.cli._build_line` parses the line), downloads (`builtin:fetchurl`: urllib, http.client,
 #: email, ssl), substitution (the transfer layer, zstandard, signatures, narinfo), remote builders (ssh,
 #: the serve protocol), content-addressed outputs and realisations, a fixed output's network (pasta),
 #: tqdm (stderr is not a terminal here) and `platform`.
