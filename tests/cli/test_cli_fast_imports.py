@@ -44,7 +44,7 @@ HEAVY = {
 #: typer (`storekit.cli._build_line` parses the line), downloads (`builtin:fetchurl`: urllib, http.client,
 #: email, ssl), substitution (the transfer layer, zstandard, signatures, narinfo), remote builders (ssh,
 #: the serve protocol), content-addressed outputs and realisations, a fixed output's network (pasta),
-#: tqdm (stderr is not a terminal here) and `platform`.
+#: tqdm (stderr is not a terminal here), `platform`, and `concurrent.futures` (with `logging`).
 BUILD_HEAVY = {
     "typer",
     "click",
@@ -70,6 +70,8 @@ BUILD_HEAVY = {
     "storekit.wire.values",
     "storekit.realise.fetchurl",
     "storekit.narinfo",
+    "concurrent.futures",
+    "logging",
 }
 
 #: Runs `main` with the given arguments and prints what it imported that was not imported before.
