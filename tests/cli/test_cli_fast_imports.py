@@ -44,7 +44,8 @@ HEAVY = {
 #: typer (`storekit.cli._build_line` parses the line), downloads (`builtin:fetchurl`: urllib, http.client,
 #: email, ssl), substitution (the transfer layer, zstandard, signatures, narinfo), remote builders (ssh,
 #: the serve protocol), content-addressed outputs and realisations, a fixed output's network (pasta),
-#: tqdm (stderr is not a terminal here), `platform`, and `concurrent.futures` (with `logging`).
+#: tqdm (stderr is not a terminal here), `platform`, `concurrent.futures` (with `logging`) and `json`
+#: (structured attrs only).
 BUILD_HEAVY = {
     "typer",
     "click",
@@ -72,6 +73,7 @@ BUILD_HEAVY = {
     "storekit.narinfo",
     "concurrent.futures",
     "logging",
+    "json",
 }
 
 #: Runs `main` with the given arguments and prints what it imported that was not imported before.
