@@ -1,4 +1,5 @@
-"""A command's fixed cost: `storekit --version` and `storekit hash path` of one small file, vs Nix 2.8.
+"""A command's fixed cost: `storekit --version`, `storekit hash path` of one small file and `storekit
+build` of a derivation that is built already, vs Nix 2.8.
 
 Every CLI row of the other benchmarks includes this cost once per command, so it is measured alone
 here: starting Python and importing what the command needs (for a plain `hash path` line: no typer,
@@ -6,12 +7,17 @@ see `cli/_fast.py`, only the NAR hasher and the few standard modules it stands o
 `typing`, `re` or OpenSSL, tests/cli/test_cli_fast_imports.py) against starting `nix`. The two tools
 run alternately, so a busy machine slows both alike; each figure is the best of the runs. storekit
 runs as the other rows run it, `python -m storekit` with this checkout first on the path.
+
+The build row is what every CLI row of `python -m bench build` pays once, apart from building: a
+plain `build` line (no typer, see `cli/_build_line.py`), the build machinery's imports, opening the
+store and planning, against `nix-store --realise` of the same valid `.drv` in the same store.
 """
 
 from __future__ import annotations
 
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,6 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench._harness import Row
+from bench.build import EXPRESSION, _instantiate, _nix_env, _uri
 
 TITLE = "Start-up: a command's fixed cost (vs Nix 2.8)"
 REPO = Path(__file__).resolve().parent.parent
@@ -73,6 +80,7 @@ def run(quick: bool) -> list[Row]:
         hashed, h_cpu = _pair(
             [*storekit, "hash", "path", str(small)], ["nix", "hash", "path", str(small)], env, runs
         )
+        built, b_cpu = _build_pair(Path(tmp), storekit, env, runs)
     return [
         replace(version, task="--version", note=f"best of {runs}, alternating; {v_cpu}"),
         replace(
@@ -80,4 +88,25 @@ def run(quick: bool) -> list[Row]:
             task="hash path of a 6-byte file",
             note=f"{h_cpu}; no typer (cli/_fast.py): Python and the NAR hasher",
         ),
+        replace(
+            built,
+            task="build of a built .drv (nothing to do)",
+            reference="nix-store --realise",
+            note=f"{b_cpu}; no typer (cli/_build_line.py)",
+        ),
     ]
+
+
+def _build_pair(tmp: Path, storekit: list[str], env: dict[str, str], runs: int) -> tuple[Row, str]:
+    """`storekit build` and `nix-store --realise` of one derivation Nix built in the store they share."""
+    expr = tmp / "expr"
+    (expr / "bbdir").mkdir(parents=True)
+    shutil.copy("/bin/busybox", expr / "bbdir" / "busybox")
+    (expr / "default.nix").write_text(EXPRESSION)
+    root = tmp / "build"
+    (drv,) = _instantiate(root, expr, "chain", 1, 0)
+    nix_env = {**_nix_env(root), "PYTHONPATH": env["PYTHONPATH"]}
+    realise = ["nix-store", "--store", _uri(root), "--realise", drv]
+    subprocess.run(realise, env=nix_env, check=True, capture_output=True)
+    ours = [*storekit, "build", "-q", "--no-out-link", "--store", _uri(root), drv]
+    return _pair(ours, [*realise[:4], drv], nix_env, runs)

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 from storekit.errors import ConfigError, SignatureError, StorekitError
 from storekit.nixversion import NixRules, NixVersion, rules_for
-from storekit.signing import PublicKey
 from storekit.store.specs import StoreSpec, default_store_spec, parse_store_spec
 
 KEYS = ("store", "substituters", "trusted-public-keys", "secret-key-files", "nix-version")
@@ -125,6 +124,8 @@ def _store_spec(file: str, key: str, value: object) -> str:
 
 
 def _public_key(file: str, value: str) -> str:
+    from storekit.signing import PublicKey  # only a config with keys needs it (CLI start-up)
+
     try:
         PublicKey.parse(value)
     except SignatureError as e:

@@ -49,6 +49,17 @@ def main(argv: list[str] | None = None) -> None:
         if fast is not None:
             _fast.run(fast)
             return
+        if args[:1] == ["build"]:  # a plain `build` line: no typer either (see _build_line)
+            from storekit.cli import _build_line
+
+            request = _build_line.parse(args)
+            if request is not None:
+                import gc
+
+                gc.disable()  # until the build's modules are in: `_build.run` freezes them, enables it
+                _terminate_as_interrupt()
+                _build_line.run_plain(request)
+                return
         from storekit.cli._app import app
 
         _terminate_as_interrupt()

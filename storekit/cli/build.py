@@ -11,39 +11,12 @@ and `./result` symlinks to them are made as indirect GC roots (`--out-link`, `--
 
 from __future__ import annotations
 
-import json
-import os
-import sys
-from collections.abc import Callable
-from contextlib import ExitStack
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from storekit.cli._options import (
-    KeepFailedOption,
-    StoreOption,
-    TrustedKeysOption,
-    cli_config,
-    complete_store_path,
-    local_store,
-    opened_store,
-    resolve_path,
-)
-from storekit.cli._progress import progress_bar
-
-if TYPE_CHECKING:
-    from storekit.config import Config
-    from storekit.realise.driver import Sources, Target
-    from storekit.realise.plan import BuildPlan
-    from storekit.realise.runner import BuildOptions
-    from storekit.realise.scheduler import Report
-    from storekit.remote.builders import RemoteBuilders
-    from storekit.store.local import LocalStore
-    from storekit.storepath import StorePath
-
-#: A target that is done: its .drv and {output name: output path} for the outputs asked for.
-Done = tuple["StorePath", dict[str, str]]
+from storekit.cli import _build
+from storekit.cli._options import KeepFailedOption, StoreOption, TrustedKeysOption, complete_store_path
 
 NAME = "build"
 HELP = "Build derivations (.drv or recipe .toml) in a sandbox; print the output paths."
@@ -137,206 +110,32 @@ def command(
         typer.Option("--json", help="Print `nix build --json`'s [{drvPath, outputs}] for the targets built."),
     ] = False,
 ) -> None:
-    """Build derivations and their missing inputs; print their output paths."""
-    from storekit.realise.driver import build
-    from storekit.realise.runner import BuildOptions, find_bwrap
-    from storekit.realise.sandbox import SandboxPath
+    """Build derivations and their missing inputs; print their output paths.
 
-    if not no_sandbox and not dry_run:
-        find_bwrap()
-    options = BuildOptions(
-        sandbox=not no_sandbox,
-        sandbox_paths=tuple(SandboxPath.parse(p) for p in sandbox_path or []),
-        timeout=timeout,
-        cores=cores or os.cpu_count() or 1,
-        host_env=dict(os.environ),
-        keep_failed=keep_failed,
-    )
-    config = cli_config()
-    specs = substituters if substituters is not None else " ".join(config.substituters)
-    with ExitStack() as stack:
-        s: LocalStore = stack.enter_context(local_store(store))
-        wanted = [_target(s, t) for t in targets]
-        sources = _sources(stack, specs, trusted_public_keys, no_check_sigs, config)
-        if dry_run:
-            _show_plan(s, wanted, sources)
-            return
-        if check:
-            _check(s, wanted, options)
-            return
-        on_log = _log_printer() if print_build_logs else None
-        hook = _remote_builders(stack, builders, s, options, jobs)
-        bar = stack.enter_context(progress_bar(quiet or print_build_logs, desc="building"))
-        plan, report = build(
-            s,
-            wanted,
-            options,
+    What it does is `storekit.cli._build.run`'s, which `main` also calls for a plain command line
+    without importing typer: this declares the options and their help.
+    """
+    _build.run(
+        _build.BuildRequest(
+            targets=targets,
+            store=store,
             jobs=jobs,
+            builders=builders,
             keep_going=keep_going,
-            sources=sources,
-            progress=bar,
-            on_log=on_log,
-            hook=hook,
+            keep_failed=keep_failed,
+            sandbox_path=sandbox_path,
+            substituters=substituters,
+            trusted_public_keys=trusted_public_keys,
+            no_check_sigs=no_check_sigs,
+            no_sandbox=no_sandbox,
+            timeout=timeout,
+            cores=cores,
+            print_build_logs=print_build_logs,
+            out_link=out_link,
+            no_out_link=no_out_link,
+            dry_run=dry_run,
+            check=check,
+            quiet=quiet,
+            as_json=as_json,
         )
-        done = _done_outputs(plan, report, wanted)
-        if not no_out_link:
-            _link_results(s, done, out_link)
-    _print_outputs(done, as_json)
-    error = report.error()
-    if error is not None:
-        raise error
-
-
-def _remote_builders(
-    stack: ExitStack, spec: str | None, store: LocalStore, options: BuildOptions, jobs: int
-) -> RemoteBuilders | None:
-    """The `--builders` machines (none: None), closed when the build ends."""
-    from storekit.errors import StorekitError
-    from storekit.remote.builders import RemoteBuilders
-    from storekit.remote.machines import parse_builders
-
-    machines = parse_builders(spec or "", options.system, _machines_file)
-    if not machines:
-        if jobs == 0:
-            raise StorekitError(
-                "--max-jobs 0 builds nothing on this machine: name remote ones with --builders"
-            )
-        return None
-
-    def warn(message: str) -> None:
-        typer.echo(f"warning: {message}", err=True)
-
-    hook = RemoteBuilders(machines, store, options, sshopts=os.environ.get("NIX_SSHOPTS", ""), warn=warn)
-    stack.callback(hook.close)
-    return hook
-
-
-def _machines_file(path: str) -> str | None:
-    """An `@FILE` of --builders: its text, or None when it does not exist (as Nix)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except FileNotFoundError:
-        return None
-
-
-def _done_outputs(plan: BuildPlan, report: Report, wanted: list[Target]) -> list[Done]:
-    """Each target that is done (built, substituted or already valid) with its wanted outputs."""
-    done: list[Done] = []
-    for drv_path, outputs in wanted:
-        goal = plan.goals[drv_path]
-        outcome = report.outcomes[drv_path]
-        if outcome.status.value in ("built", "substituted", "valid"):
-            paths = outcome.result.outputs if outcome.result is not None else goal.outputs  # CA: once built
-            done.append((drv_path, {n: str(paths[n]) for n in sorted(outputs or goal.drv.outputs)}))
-    return done
-
-
-def result_links(done: list[Done], prefix: str) -> dict[str, str]:
-    """nix-build's names: `prefix` for the first derivation, `prefix-2` … for the next; `-OUT` for
-    an output other than `out`. A derivation named twice gets its links once."""
-    drv_prefix: dict[StorePath, str] = {}
-    links: dict[str, str] = {}
-    for drv_path, outputs in done:
-        if drv_path not in drv_prefix:
-            n = len(drv_prefix)
-            drv_prefix[drv_path] = prefix if n == 0 else f"{prefix}-{n + 1}"
-        for name, path in outputs.items():
-            links[drv_prefix[drv_path] + ("" if name == "out" else f"-{name}")] = path
-    return links
-
-
-def _link_results(store: LocalStore, done: list[Done], prefix: str) -> None:
-    """Make the result symlinks, each registered in `gcroots/auto` like nix-build's."""
-    from storekit.store.gc import add_root
-
-    for link, path in result_links(done, prefix).items():
-        add_root(store, store.parse_path(path), link)
-
-
-def _print_outputs(done: list[Done], as_json: bool) -> None:
-    """The output paths of the targets that are done, as `nix-build` (or `nix build --json`) prints them."""
-    if as_json:
-        rows = [{"drvPath": str(drv), "outputs": outs} for drv, outs in done]
-        typer.echo(json.dumps(rows, separators=(",", ":"), ensure_ascii=False))
-        return
-    for _, outs in done:
-        for path in outs.values():
-            typer.echo(path)
-
-
-def _target(store: LocalStore, text: str) -> Target:
-    if text.endswith(".toml"):
-        from storekit.realise.driver import derivation_reader
-        from storekit.realise.recipe import instantiate_recipe
-        from storekit.realise.runner import host_system
-
-        drv_path, _ = instantiate_recipe(store, text, derivation_reader(store), system=host_system())
-        return drv_path, None
-    path, bang, outs = text.partition("!")
-    drv: StorePath = resolve_path(store, path)
-    return drv, (outs.split(",") if bang else None)
-
-
-def _sources(
-    stack: ExitStack, specs: str, keys: str | None, no_check: bool, config: Config
-) -> Sources | None:
-    from storekit.realise.driver import Sources
-    from storekit.store.substituters import SignaturePolicy, Substituters, is_untrusted_source
-
-    if not specs.split():
-        return None
-    stores = [stack.enter_context(opened_store(s, config)) for s in specs.split()]
-    union = Substituters(stores)
-    require = not no_check and (bool(keys) or is_untrusted_source(union))
-    trusted = [keys or "", *config.trusted_public_keys]
-    return Sources(union, SignaturePolicy.from_text(trusted, require_sigs=require))
-
-
-def _show_plan(store: LocalStore, wanted: list[Target], sources: Sources | None) -> None:
-    from storekit.realise.driver import plan_build
-    from storekit.realise.plan import Action
-
-    plan = plan_build(store, wanted, sources)
-    for verb, action in (("built", Action.BUILD), ("fetched", Action.SUBSTITUTE)):
-        goals = [g for g in plan.todo if g.action is action]
-        if goals:
-            typer.echo(f"these {len(goals)} derivations will be {verb}:", err=True)
-            for g in goals:
-                typer.echo(f"  {g.drv_path}", err=True)
-
-
-def _log_printer() -> Callable[[StorePath, bytes], None]:
-    """Nix's `-L`: each line of a build log on stderr, prefixed with the derivation's name."""
-    pending: dict[StorePath, bytes] = {}
-
-    def show(drv: StorePath, data: bytes) -> None:
-        lines = (pending.pop(drv, b"") + data).split(b"\n")
-        pending[drv] = lines.pop()
-        prefix = drv.name.removesuffix(".drv").encode() + b"> "
-        if lines:
-            sys.stderr.buffer.write(b"".join(prefix + line.rstrip(b"\r") + b"\n" for line in lines))
-            sys.stderr.flush()
-
-    return show
-
-
-def _check(store: LocalStore, wanted: list[Target], options: BuildOptions) -> None:
-    """`--check`: each target rebuilt and compared; an error names the outputs that differ."""
-    from storekit.errors import StorekitError
-    from storekit.realise.check import check_derivation
-
-    differ = []
-    for drv_path, _ in wanted:
-        for r in check_derivation(store, drv_path, options):
-            if r.same:
-                typer.echo(f"{r.output}: rebuilds bit for bit", err=True)
-            else:
-                differ.append(str(r.output))
-                typer.echo(
-                    f"{r.output}: differs (NAR {r.expected.sri} before, {r.got.sri} now): "
-                    + ", ".join(r.differing[:20]),
-                    err=True,
-                )
-    if differ:
-        raise StorekitError(f"derivation may not be deterministic: {', '.join(differ)} differ when rebuilt")
+    )

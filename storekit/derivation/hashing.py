@@ -10,6 +10,7 @@ is fetched does not rebuild everything downstream. Input derivations are read th
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -70,8 +71,11 @@ class DrvHash:
     deferred: bool
 
 
+@functools.lru_cache(maxsize=256)
 def hash_placeholder(output: str) -> str:
-    """What Nix puts in the env for an output whose path is not known before the build."""
+    """What Nix puts in the env for an output whose path is not known before the build.
+
+    Remembered: every build rewrites its outputs' placeholders (`out` for most), twice."""
     return "/" + nixbase32.encode(Hash.of(f"nix-output:{output}".encode()).digest)
 
 

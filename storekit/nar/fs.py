@@ -50,8 +50,14 @@ def __getattr__(name: str) -> object:
 
 
 def dump_path(path: StrPath) -> Iterator[bytes]:
-    """The NAR serialisation of `path` (not following a symlink at `path`), in chunks of up to 1 MiB."""
-    for buf, n in _fill(_nar_pieces(os.fsencode(path)), _one_buffer()):
+    """The NAR serialisation of `path` (not following a symlink at `path`), in chunks of up to 1 MiB.
+
+    A small file's NAR goes through a buffer its size, not a 1 MiB one: zeroing that costs more than
+    the rest of dumping a build's small output (which every build does, to hash and scan it).
+    """
+    p = os.fsencode(path)
+    size = min(BUFFER, _size_hint(p) + _NAR_FRAMING)
+    for buf, n in _fill(_nar_pieces(p), _one_buffer(size)):
         yield bytes(memoryview(buf)[:n])
 
 
@@ -208,6 +214,8 @@ def _show_path(path: bytes) -> str:
 
 
 _PIPELINE_FROM = 4 << 20
+#: More than the NAR of one file adds to its contents (headers, its name's and padding's bytes).
+_NAR_FRAMING = 512
 _UNKNOWN_SIZE = 1 << 62
 
 

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from storekit.derivation.aterm import print_aterm
 from storekit.derivation.fs import read_derivation
@@ -26,7 +27,6 @@ from storekit.derivation.hashing import ModuloHasher, hash_placeholder
 from storekit.derivation.model import Derivation, DerivationOutput
 from storekit.errors import BuildError, PathNotValid
 from storekit.realise import runner
-from storekit.realise.ca_outputs import Finished, finish_outputs, scratch_path
 from storekit.realise.logs import log_path
 from storekit.realise.plan import Action, Goal
 from storekit.realise.resolve import needs_resolution, resolve, rewrite_derivation
@@ -34,10 +34,13 @@ from storekit.store import canonical
 from storekit.store.base import Store, ValidPathInfo
 from storekit.store.local import LocalStore
 from storekit.store.lock import path_lock
-from storekit.store.substituters import SignaturePolicy
 from storekit.storepath import StorePath
-from storekit.transfer.realisations import fetch_realisation, register_fetched
-from storekit.wire.values import DrvOutput, Realisation
+
+if TYPE_CHECKING:  # every build plans through `Realised`; what only CA builds and substitution use is
+    # imported where they happen (realisations, signatures, the transfer layer, the CA output rewriter)
+    from storekit.realise.ca_outputs import Finished
+    from storekit.store.substituters import SignaturePolicy
+    from storekit.wire.values import DrvOutput, Realisation
 
 
 def modulo_hasher(store: LocalStore) -> ModuloHasher:
@@ -54,6 +57,8 @@ def modulo_hasher(store: LocalStore) -> ModuloHasher:
 
 def drv_outputs(hasher: ModuloHasher, drv: Derivation, name: str) -> dict[str, DrvOutput]:
     """Nix's `staticOutputHashes` as `DrvOutput` keys, one per output."""
+    from storekit.wire.values import DrvOutput
+
     hashes = hasher.hash(drv, name, mask_outputs=True).hashes
     return {o: DrvOutput(o, f"{h.algo}:{h.base16}") for o, h in hashes.items()}
 
@@ -98,6 +103,8 @@ class Realised:
         found = realised_outputs(self.store, drv_path, drv, self.hasher)
         if self.substituters is None or len(found) == len(drv.outputs):
             return found
+        from storekit.transfer.realisations import fetch_realisation
+
         keys = drv_outputs(self.hasher, drv, drv_path.name.removesuffix(".drv"))
         for name, key in keys.items():
             r = None if name in found else fetch_realisation(self.substituters, key, self.policy)
@@ -109,6 +116,8 @@ class Realised:
     def register(self, drv_path: StorePath) -> None:
         """After the outputs of `drv_path` were substituted: record how they were found."""
         assert self.substituters is not None or drv_path not in self.fetched
+        from storekit.transfer.realisations import register_fetched
+
         for r in self.fetched.pop(drv_path, []):
             if self.substituters is not None and self.store.is_valid_path(r.out_path):
                 register_fetched(self.store, self.substituters, r, self.policy)
@@ -123,6 +132,8 @@ def build_content_addressed(
     on_log: runner.LogSink | None = None,
 ) -> runner.BuildResult:
     """Resolve `goal`, build the resolved derivation unless it is realised already, register realisations."""
+    from storekit.wire.values import Realisation
+
     started = time.monotonic()
     hasher = modulo_hasher(store)
     name = goal.name
@@ -181,6 +192,8 @@ def _register_original(
     store: LocalStore, hasher: ModuloHasher, goal: Goal, outputs: Mapping[str, StorePath]
 ) -> None:
     """The unresolved derivation's realisations, with the input realisations its outputs refer to."""
+    from storekit.wire.values import Realisation
+
     inputs: list[Realisation] = []
     for input_drv, names in goal.drv.input_drvs.items():
         input_path = store.store_dir.parse_path(input_drv)
@@ -201,6 +214,8 @@ def _register_original(
 
 
 def _realisation_closure(store: LocalStore, start: list[Realisation]) -> list[Realisation]:
+    from storekit.wire.values import DrvOutput
+
     seen: dict[str, Realisation] = {}
     todo = list(start)
     while todo:
@@ -229,6 +244,9 @@ def _build_floating(
 
     The scratch paths' locks make a second process building the same derivation wait; it then finds
     the realisations the first registered (under the locks) and builds nothing."""
+    from storekit.realise.ca_outputs import finish_outputs, scratch_path
+    from storekit.wire.values import Realisation
+
     name = drv.name
     scratch = {o: scratch_path(store.store_dir, drv_path, name, o) for o in drv.outputs}
     placeholders = {hash_placeholder(o): str(p) for o, p in scratch.items()}

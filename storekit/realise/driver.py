@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from storekit.derivation.fs import read_derivation
 from storekit.derivation.model import Derivation
@@ -21,16 +22,17 @@ from storekit.errors import PathNotValid, StorekitError
 from storekit.progress import Progress
 from storekit.realise.builddir import reclaim
 from storekit.realise.content_addressed import Realised, build_content_addressed, needs_realisations
-from storekit.realise.hook import BuildHook, LocalSlots, build_somewhere
 from storekit.realise.plan import BuildPlan, Goal, make_plan
 from storekit.realise.runner import BuildOptions, BuildResult, LogSink, build_derivation
 from storekit.realise.scheduler import OnFinish, Report, run_plan
 from storekit.store.base import ValidPathInfo
 from storekit.store.deferred import deferred_deletions
 from storekit.store.local import LocalStore
-from storekit.store.substituters import SignaturePolicy, Substituters, is_untrusted_source
 from storekit.storepath import StorePath
-from storekit.transfer.copy import copy_closure
+
+if TYPE_CHECKING:  # substitution and remote builders: imported when a build uses them (start-up)
+    from storekit.realise.hook import BuildHook
+    from storekit.store.substituters import SignaturePolicy, Substituters
 
 Target = tuple[StorePath, Collection[str] | None]
 """A `.drv` path and the outputs wanted from it (None: all)."""
@@ -47,6 +49,8 @@ class Sources:
         info = self.substituters.lookup_path_info(path)
         if info is None:
             return None
+        from storekit.store.substituters import SignaturePolicy, is_untrusted_source
+
         policy = self.policy or SignaturePolicy(require_sigs=is_untrusted_source(self.substituters))
         return info if policy.is_trusted(info, self.substituters.store_dir) else None
 
@@ -84,6 +88,8 @@ def plan_build(
 def _realised(store: LocalStore, sources: Sources | None) -> Realised:
     if sources is None:
         return Realised(store)
+    from storekit.store.substituters import SignaturePolicy, is_untrusted_source
+
     policy = sources.policy or SignaturePolicy(require_sigs=is_untrusted_source(sources.substituters))
     return Realised(store, sources.substituters, policy)
 
@@ -123,6 +129,8 @@ def build(
     realised = _realised(store, sources)
     plan = plan_build(store, targets, sources, realised)
     if sources is not None and plan.sources:
+        from storekit.transfer.copy import copy_closure
+
         copy_closure(sources.substituters, store, sorted(plan.sources), policy=sources.policy)
 
     def build_here(goal: Goal, cancel: threading.Event) -> BuildResult:
@@ -130,6 +138,8 @@ def build(
 
     do_build = build_here
     if hook is not None:
+        from storekit.realise.hook import LocalSlots, build_somewhere
+
         slots, remote = LocalSlots(jobs), hook
         jobs = max(1, jobs) + hook.slots
 
@@ -140,6 +150,8 @@ def build(
 
     def do_substitute(goal: Goal, cancel: threading.Event) -> BuildResult | None:
         assert sources is not None
+        from storekit.transfer.copy import copy_closure
+
         wanted = sorted(goal.outputs[o] for o in goal.missing)
         try:
             copy_closure(sources.substituters, store, wanted, policy=sources.policy)

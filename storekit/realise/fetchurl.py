@@ -29,25 +29,27 @@ import lzma
 import os
 import posixpath
 import shutil
-import ssl
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from storekit.derivation.model import Derivation
 from storekit.errors import BuildError, StorekitError
-from storekit.nar.restore import restore
 from storekit.realise.logs import LogWriter
-from storekit.realise.plan import Goal
 from storekit.realise.sandbox import SandboxPath
 from storekit.store.fsdelete import remove_tree
-from storekit.store.local import LocalStore
-from storekit.storepath import StorePath
+
+if TYPE_CHECKING:  # `urllib.request` (with `http.client`, `email`) and `ssl` are imported by a fetch:
+    # every build imports this module for `BUILDER`, and a build that fetches nothing should not pay
+    # for them (about 20 ms of every `storekit build`'s start-up)
+    import urllib.request
+
+    from storekit.realise.plan import Goal
+    from storekit.store.local import LocalStore
+    from storekit.storepath import StorePath
 
 BUILDER = "builtin:fetchurl"
 _CHUNK = 1 << 16
@@ -139,6 +141,8 @@ class _FetchFailed(StorekitError):
 
 
 def _write(job: Fetch, main_url: str, stream: _Guarded, dest: str) -> None:
+    from storekit.nar.restore import restore
+
     try:
         if job.unpack and main_url.endswith(".xz"):
             with lzma.LZMAFile(stream) as unxz:  # type: ignore[arg-type]
@@ -163,14 +167,16 @@ def _open(url: str, view: FileView, proxies: Mapping[str, str], deadline: float 
         return
     if scheme not in ("http", "https"):
         raise _FetchFailed(f"unable to download '{url}': storekit fetches only http, https and file URLs")
+    from urllib.error import HTTPError, URLError
+
     opener = _opener(_proxies_for(url, proxies))
     left = None if deadline is None else max(deadline - time.monotonic(), 0.1)
     try:
         with opener.open(url, timeout=left if left is not None else 300) as response:
             yield response
-    except urllib.error.HTTPError as e:
+    except HTTPError as e:
         raise _FetchFailed(f"unable to download '{url}': HTTP error {e.code} ({e.reason})") from e
-    except (urllib.error.URLError, OSError) as e:
+    except (URLError, OSError) as e:
         reason = getattr(e, "reason", e)
         raise _FetchFailed(f"unable to download '{url}': {reason}") from e
 
@@ -193,9 +199,11 @@ def _open_file(url: str, view: FileView) -> Iterator[BinaryIO]:
 
 def _proxies_for(url: str, proxies: Mapping[str, str]) -> dict[str, str]:
     """`http`/`https` proxies for `url`, none when `no_proxy` names its host (curl's rules, roughly)."""
+    from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
+
     host = urllib.parse.urlsplit(url).hostname or ""
     no_proxy = proxies.get("no_proxy")
-    if no_proxy and urllib.request.proxy_bypass_environment(host, {"no": no_proxy}):  # type: ignore[attr-defined]
+    if no_proxy and proxy_bypass_environment(host, {"no": no_proxy}):
         return {}
     found = {k.removesuffix("_proxy"): v for k, v in proxies.items() if k in ("http_proxy", "https_proxy")}
     if "all_proxy" in proxies:
@@ -205,6 +213,9 @@ def _proxies_for(url: str, proxies: Mapping[str, str]) -> dict[str, str]:
 
 
 def _opener(proxies: Mapping[str, str]) -> urllib.request.OpenerDirector:
+    import ssl
+    import urllib.request
+
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # no CA bundle loaded: nothing is verified
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE  # as Nix: the fixed-output hash is what is trusted

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import platform
 import shutil
 import signal
 import threading
@@ -27,15 +26,15 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from storekit.derivation.fs import read_derivation
 from storekit.derivation.model import Derivation
 from storekit.errors import BuildError, SandboxError, StorekitError
-from storekit.realise import export_graph, fetchurl, trampoline
+from storekit.realise import export_graph, trampoline
 from storekit.realise import outputs as out_checks
 from storekit.realise.builddir import BuildDir, build_dir
 from storekit.realise.logs import LogWriter, log_path
-from storekit.realise.network import FodNetwork, find_pasta
 from storekit.realise.output_copy import copy_outputs
 from storekit.realise.plan import Goal
 from storekit.realise.process import memfd, run_logged
@@ -58,6 +57,9 @@ from storekit.store.local import LocalStore
 from storekit.store.lock import path_lock
 from storekit.storepath import StorePath
 
+if TYPE_CHECKING:  # a fixed-output build's network (pasta) is set up by the few builds that have one
+    from storekit.realise.network import FodNetwork
+
 BWRAP_HINT = "bubblewrap not found: apt-get install -y bubblewrap"
 #: The scratch store dir inside the staging dir: the builder's outputs appear there.
 SCRATCH = "store"
@@ -65,9 +67,14 @@ LogSink = Callable[[StorePath, bytes], None]
 
 
 def host_system() -> str:
-    """Nix's `system` for this machine (`x86_64-linux`, `aarch64-linux`, …)."""
-    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(platform.machine(), platform.machine())
-    return f"{machine}-{platform.system().lower()}"
+    """Nix's `system` for this machine (`x86_64-linux`, `aarch64-linux`, …).
+
+    From `os.uname()`, which is what `platform.machine()` and `platform.system()` read: importing
+    `platform` costs every `storekit build` about 2 ms of start-up.
+    """
+    uname = os.uname()
+    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(uname.machine, uname.machine)
+    return f"{machine}-{uname.sysname.lower()}"
 
 
 def find_bwrap() -> str:
@@ -126,7 +133,9 @@ def build_derivation(
         with store.staging() as stage:
             built = output_locations(store, goal, stage, options)
             try:
-                if goal.drv.builder == fetchurl.BUILDER:
+                if _is_builtin(goal):  # builtin:fetchurl, the one `_check_buildable` lets through
+                    from storekit.realise import fetchurl
+
                     out = built["out"]
                     fetchurl.build(store, goal, closure, out, log_file, options, cancel=cancel, on_log=on_log)
                 else:
@@ -177,13 +186,21 @@ def _discard(
             canonical.delete_path(location)
 
 
+def _is_builtin(goal: Goal) -> bool:
+    """Whether the builder is one of Nix's built into it (`builtin:…`): no program to run."""
+    return goal.drv.builder.startswith("builtin:")
+
+
 def _check_buildable(goal: Goal, options: BuildOptions) -> None:
-    builtin = goal.drv.builder.startswith("builtin:")
-    if builtin and goal.drv.builder != fetchurl.BUILDER:
-        raise BuildError(
-            str(goal.drv_path),
-            f"Nix's built-in builder '{goal.drv.builder}' is not supported (only builtin:fetchurl is)",
-        )
+    builtin = _is_builtin(goal)
+    if builtin:
+        from storekit.realise import fetchurl  # imported by the few builds that download
+
+        if goal.drv.builder != fetchurl.BUILDER:
+            raise BuildError(
+                str(goal.drv_path),
+                f"Nix's built-in builder '{goal.drv.builder}' is not supported (only builtin:fetchurl is)",
+            )
     system = goal.drv.system
     if builtin and system == "builtin":
         return
@@ -251,6 +268,8 @@ def run_builder(
             executable = None
             if options.sandbox:
                 if goal.drv.is_fixed_output:
+                    from storekit.realise.network import FodNetwork, find_pasta
+
                     net = FodNetwork(find_pasta(str(goal.drv_path)), bd.top, str(goal.drv_path))
                 argv, fds = _sandboxed(store, goal, closure, stage, bd, benv, options, net)
             else:
@@ -308,7 +327,7 @@ def _sandboxed(
     for name, text in etc_files(network).items():
         etc_fds[name] = memfd(f"etc-{name}", text.encode())
         fds.append(etc_fds[name])
-    program = trampoline.program(platform.machine())
+    program = trampoline.program(os.uname().machine)
     exec_path = None
     if program is not None:
         fds.append(memfd("exec", program))

@@ -12,9 +12,9 @@ which makes it testable with fakes and lets the driver bind them to a store.
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -123,27 +123,28 @@ class _Run:
         }
         self.waiting = {p: set(plan.goals[p].deps) for p in plan.order}
         self.dependents = plan.dependents()
-        self.running: dict[Future[BuildResult | None], StorePath] = {}
+        self.running: set[StorePath] = set()
 
     def run(self) -> Report:
         ready = [p for p in self.plan.order if not self.waiting[p]]
-        with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="storekit-build") as pool:
-            try:
-                while ready or self.running:
-                    while ready and len(self.running) < self.jobs and not self.stopping:
-                        path = ready.pop(0)
-                        self.running[pool.submit(self._do, path)] = path
-                        self._report(f"started {path.name}", path)
-                    if not self.running:
-                        break
-                    finished, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        ready.extend(self._finish(future))
-            except BaseException:
-                # Ctrl-C or SIGTERM: the pool's exit waits for its threads, so stop their builds
-                # first (each kills its sandbox), or an interrupted run would wait for a gcc build.
-                self.cancel.set()
-                raise
+        pool = _Pool(self.jobs, self._do)
+        try:
+            while ready or self.running:
+                while ready and len(self.running) < self.jobs and not self.stopping:
+                    path = ready.pop(0)
+                    pool.submit(path)
+                    self.running.add(path)
+                    self._report(f"started {path.name}", path)
+                if not self.running:
+                    break
+                ready.extend(self._finish(*pool.next_done()))
+        except BaseException:
+            # Ctrl-C or SIGTERM: closing the pool waits for its threads, so stop their builds first
+            # (each kills its sandbox), or an interrupted run would wait for a gcc build.
+            self.cancel.set()
+            raise
+        finally:
+            pool.close()
         for path in self.plan.order:
             self.outcomes.setdefault(path, Outcome(self.plan.goals[path], Status.CANCELLED))
         return Report(dict(self.outcomes))
@@ -159,13 +160,14 @@ class _Run:
             raise BuildError(str(path), "it should be substituted, but no substituter is configured")
         return work(goal, self.cancel)
 
-    def _finish(self, future: Future[BuildResult | None]) -> list[StorePath]:
-        path = self.running.pop(future)
+    def _finish(
+        self, path: StorePath, result: BuildResult | None, error: BaseException | None
+    ) -> list[StorePath]:
+        self.running.discard(path)
         goal = self.plan.goals[path]
-        error = future.exception()
         if error is None:
             status = Status.BUILT if goal.action is Action.BUILD else Status.SUBSTITUTED
-            self.outcomes[path] = Outcome(goal, status, result=future.result())
+            self.outcomes[path] = Outcome(goal, status, result=result)
             self._report(f"{status.value} {path.name}", path, self.outcomes[path])
             return self._unblock(path)
         if not isinstance(error, StorekitError):
@@ -202,6 +204,47 @@ class _Run:
             return
         done = sum(1 for p in self.plan.order if p in self.outcomes)
         failed = sum(1 for o in self.outcomes.values() if o.status is Status.FAILED)
-        running = tuple(sorted(p.name.removesuffix(".drv") for p in self.running.values()))
+        running = tuple(sorted(p.name.removesuffix(".drv") for p in self.running))
         total = len(self.plan.order)
         self.progress(ProgressEvent("build", done, total, "builds", str(path), "", message, running, failed))
+
+
+class _Pool:
+    """Up to `size` threads doing `work(path)` for submitted paths; `next_done` waits for one to end.
+
+    What `ThreadPoolExecutor` and `wait(FIRST_COMPLETED)` did here, without `concurrent.futures`,
+    whose import (it brings `logging`) was a few ms of every `storekit build`'s start-up. A work's
+    exception, `BaseException`s included, is handed to `next_done`'s caller as the executor did.
+    """
+
+    def __init__(self, size: int, work: Callable[[StorePath], BuildResult | None]) -> None:
+        self.size = size
+        self.work = work
+        self.todo: queue.SimpleQueue[StorePath | None] = queue.SimpleQueue()
+        self.done: queue.SimpleQueue[tuple[StorePath, BuildResult | None, BaseException | None]]
+        self.done = queue.SimpleQueue()
+        self.threads: list[threading.Thread] = []
+
+    def submit(self, path: StorePath) -> None:
+        if len(self.threads) < self.size:
+            thread = threading.Thread(target=self._serve, name=f"storekit-build_{len(self.threads)}")
+            thread.start()
+            self.threads.append(thread)
+        self.todo.put(path)
+
+    def next_done(self) -> tuple[StorePath, BuildResult | None, BaseException | None]:
+        return self.done.get()
+
+    def close(self) -> None:
+        """Let every thread finish what it is doing, then end it."""
+        for _ in self.threads:
+            self.todo.put(None)
+        for thread in self.threads:
+            thread.join()
+
+    def _serve(self) -> None:
+        while (path := self.todo.get()) is not None:
+            try:
+                self.done.put((path, self.work(path), None))
+            except BaseException as e:  # handed to the scheduler, as a future hands it on
+                self.done.put((path, None, e))

@@ -22,7 +22,6 @@ tests/interop/test_structured_attrs_interop.py.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import struct
@@ -48,6 +47,8 @@ def is_structured(drv: Derivation) -> bool:
 
 def parse(drv: Derivation, label: str) -> dict[str, Any]:
     """The `__json` document as a dict; `BuildError` (for the build `label`) when it is not a JSON object."""
+    import json  # (structured attrs only: a plain build does not import it)
+
     raw = drv.env["__json"].encode("utf-8", "surrogateescape")
     try:
         value = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
@@ -154,6 +155,8 @@ def _dump_scalar(value: Any) -> str:
 
 def _dump_string(text: str) -> str:
     """nlohmann escapes `"`, `\\` and control characters (short forms where JSON has them), not `/`."""
+    import json
+
     return json.dumps(text, ensure_ascii=False)
 
 

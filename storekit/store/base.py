@@ -20,7 +20,6 @@ from storekit.bytestreams import ByteSource
 from storekit.errors import DependencyCycle, InvalidStorePath, PathNotValid, StoreError
 from storekit.graph import toposort
 from storekit.hashing import Hash, new_hasher
-from storekit.narinfo import fingerprint
 from storekit.nixversion import STRICTEST, NixRules
 from storekit.storepath import StoreDir, StorePath
 
@@ -44,6 +43,8 @@ class ValidPathInfo:
 
     def fingerprint(self) -> str:
         """The string Nix signs: `1;path;sha256:nix32;size;ref,ref`."""
+        from storekit.narinfo import fingerprint  # (signing only: narinfo is not needed to build)
+
         return fingerprint(self.path, self.nar_hash, self.nar_size, self.references)
 
     def with_sigs(self, sigs: Iterable[str]) -> ValidPathInfo:

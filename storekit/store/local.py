@@ -21,11 +21,12 @@ import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from storekit.bytestreams import ByteSource
-from storekit.errors import HashMismatch, StoreError, StorekitError
+from storekit.errors import HashMismatch, PathNotValid, StoreError, StorekitError
 from storekit.hashing import Hash
-from storekit.store import canonical, dbmarker, realisations, schema
+from storekit.store import canonical, dbmarker, schema
 from storekit.store.base import Store, ValidPathInfo
 from storekit.store.content_address import ContentAddress, source_ca, text_ca
 from storekit.store.deferred import later
@@ -34,7 +35,10 @@ from storekit.store.lock import TempRoots, lock_fd, open_lock_file, path_lock, u
 from storekit.store.specs import LocalStoreSpec
 from storekit.store.streams import ChunkReader, HashingReader
 from storekit.storepath import StoreDir, StorePath, check_name
-from storekit.wire.values import DrvOutput, Realisation
+
+if TYPE_CHECKING:  # realisations (content-addressed derivations) are imported when used: their wire
+    # types cost every `storekit build` several ms of start-up, and most builds have none
+    from storekit.wire.values import DrvOutput, Realisation
 
 
 class LocalStore(Store):
@@ -106,6 +110,18 @@ class LocalStore(Store):
     def is_valid_path(self, path: StorePath) -> bool:
         return path.store_dir == self.store_dir and self._db.is_valid(str(path))
 
+    def closure(self, paths: Iterable[StorePath], *, include_derivers: bool = False) -> set[StorePath]:
+        """`Store.closure` in one recursive query of the database: every build computes its input
+        closure, and a path-by-path walk made two queries (and a parsed row) per path in it."""
+        if include_derivers:
+            return super().closure(paths, include_derivers=True)
+        roots = list(paths)
+        for path in reversed(roots):  # the invalid path `Store.closure` would report
+            if not self.is_valid_path(path):
+                raise PathNotValid(str(path), self.uri)
+        parse = self.store_dir.parse_path
+        return {parse(p) for p in self._db.closure(sorted({str(p) for p in roots}))}
+
     def _info_from_row(self, path: StorePath, row: schema.PathRow) -> ValidPathInfo:
         parse = self.store_dir.parse_path
         try:
@@ -154,12 +170,18 @@ class LocalStore(Store):
 
     def query_realisation(self, output: DrvOutput) -> Realisation | None:
         """Where an output of a content-addressed derivation went (`store.realisations`)."""
+        from storekit.store import realisations
+
         return realisations.query_realisation(self._db, self.store_dir, output)
 
     def register_realisation(self, value: Realisation) -> None:
+        from storekit.store import realisations
+
         realisations.register_realisation(self._db, self.store_dir, value)
 
     def realisations_of_paths(self, paths: Iterable[StorePath]) -> list[Realisation]:
+        from storekit.store import realisations
+
         return realisations.realisations_of_paths(self._db, self.store_dir, [str(p) for p in paths])
 
     def nar_from_path(self, path: StorePath) -> Iterator[bytes]:

@@ -1,19 +1,24 @@
-"""What a short command imports: `storekit --version` and a plain `storekit hash path|file` line.
+"""What a short command imports: `storekit --version`, a plain `storekit hash path|file` line, and a plain
+`storekit build` line.
 
 Their start-up is most of what they cost (the start-up row of `python -m bench startup` compares them
 with Nix), and each module below costs a millisecond or more to import: `typer`/`click` (the CLI
 framework), `dataclasses` (which imports inspect, ast and dis), `typing`, `re`, `base64` (imports
 `re`), `enum`, and `hashlib`, whose import initialises OpenSSL. None of them is needed to hash a small
-file, so none may come back unnoticed. Timing is the benchmark's job; this checks the cause.
+file, so none may come back unnoticed. A build needs more (dataclasses, sqlite, subprocess …), but
+not the CLI framework, nor what only some builds use (`BUILD_HEAVY`): each is imported where a build
+uses it. Timing is the benchmark's job; this checks the cause.
 """
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from build_fixtures import instantiate, open_store, write_recipe
 
 HEAVY = {
     "typer",
@@ -33,6 +38,42 @@ HEAVY = {
     "threading",
     "storekit.cli._app",
     "storekit.hashbase",
+}
+
+#: Not imported by a plain build of an input-addressed derivation without substituters or remote builders:
+#: typer (`storekit.cli._build_line` parses the line), downloads (`builtin:fetchurl`: urllib, http.client,
+#: email, ssl), substitution (the transfer layer, zstandard, signatures, narinfo), remote builders (ssh,
+#: the serve protocol), content-addressed outputs and realisations, a fixed output's network (pasta),
+#: tqdm (stderr is not a terminal here), `platform`, `concurrent.futures` (with `logging`) and `json`
+#: (structured attrs only).
+BUILD_HEAVY = {
+    "typer",
+    "click",
+    "rich",
+    "tqdm",
+    "storekit.cli._app",
+    "storekit.cli._options",
+    "storekit.cli.build",
+    "urllib.request",
+    "http.client",
+    "email",
+    "ssl",
+    "platform",
+    "zstandard",
+    "storekit.transfer.copy",
+    "storekit.store.substituters",
+    "storekit.signing",
+    "storekit.remote.builders",
+    "storekit.remote.store",
+    "storekit.realise.hook",
+    "storekit.realise.ca_outputs",
+    "storekit.realise.network",
+    "storekit.wire.values",
+    "storekit.realise.fetchurl",
+    "storekit.narinfo",
+    "concurrent.futures",
+    "logging",
+    "json",
 }
 
 #: Runs `main` with the given arguments and prints what it imported that was not imported before.
@@ -87,6 +128,18 @@ def test_version_imports_only_the_command_table() -> None:
     assert imported & HEAVY == set()
 
 
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
+def test_a_plain_build_line_imports_no_typer_and_nothing_it_does_not_use(tmp_path: Path) -> None:
+    with open_store(tmp_path / "s") as store:
+        dep = write_recipe(tmp_path, "dep", "echo dep > $out")
+        drv = instantiate(store, write_recipe(tmp_path, "top", "cat $d > $out", inputs={"d": "dep.toml"}))
+        spec = str(store.spec)
+    out, imported = _imported("build", str(drv), "--store", spec, "-q", "--no-out-link", "-j", "2")
+    assert out.strip().endswith("-top") and dep.exists()  # it did build
+    assert "storekit.realise.runner" in imported  # the probe sees what the command imports
+    assert imported & BUILD_HEAVY == set()
+
+
 def test_the_probe_sees_heavy_imports(tmp_path: Path) -> None:
     """The checks above can fail: what a line that needs more imports is reported."""
     (tmp_path / "f").write_text("hello\n")
@@ -96,3 +149,6 @@ def test_the_probe_sees_heavy_imports(tmp_path: Path) -> None:
     out, imported = _imported("hash", "path", "--help")  # not a plain line: typer answers
     assert "Usage:" in out
     assert {"typer", "storekit.cli._app"} <= imported
+    out, imported = _imported("build", "--help")
+    assert "Usage:" in out
+    assert {"typer", "storekit.cli._app", "storekit.cli.build"} <= imported

@@ -386,3 +386,30 @@ def test_verify_repairs_from_a_substitute(store: LocalStore, tmp_path: Path) -> 
     assert report.ok and "restored" in report.fixed[0]
     assert victim.read_bytes() == b"hello\n" and stat.S_IMODE(victim.stat().st_mode) == 0o444
     assert verify_store(store, check_contents=True).ok
+
+
+def test_closure_in_one_query_is_the_walk_of_every_store(store: LocalStore) -> None:
+    """`LocalStore.closure` asks the database once; `Store.closure` walks path by path: same answer,
+    and for a missing path the same error naming the same path."""
+    import random
+
+    from storekit.store.base import Store
+
+    rng = random.Random(13)
+    paths: list[StorePath] = []
+    for i in range(60):
+        refs = rng.sample(paths, min(len(paths), rng.randrange(5)))
+        paths.append(store.add_text(f"p{i}", f"{i}: {' '.join(map(str, refs))}".encode(), refs))
+    paths.append(store.add_text("top", b"top", paths[-3:]))
+    for roots in ([], [paths[0]], [paths[-1]], paths[10:14], rng.sample(paths, 12), paths, paths[::-1]):
+        assert store.closure(roots) == Store.closure(store, roots)
+        assert store.closure(set(roots)) == Store.closure(store, set(roots))
+    assert store.closure([paths[-1]]) >= {*paths[-4:]}  # it does follow references
+    gone = [store.parse_path(f"{store.store_dir}/{c * 32}-gone") for c in "01"]
+    for roots in ([gone[0]], [paths[3], gone[0], paths[9], gone[1], paths[20]]):
+        with pytest.raises(PathNotValid) as ours:
+            store.closure(roots)
+        with pytest.raises(PathNotValid) as walked:
+            Store.closure(store, roots)
+        assert str(ours.value) == str(walked.value)
+    assert store.closure(paths, include_derivers=True) == Store.closure(store, paths, include_derivers=True)

@@ -1,0 +1,167 @@
+"""`storekit build` answered without typer (`storekit.cli._build_line`) does what the typer command does.
+
+A plain command line is parsed by `_build_line.parse` and run by `_build.run`, which the typer command
+calls too; these check that the parser knows exactly the typer command's options (names, kinds,
+defaults), that anything it is unsure of goes to typer, and that real builds through both paths print
+the same bytes, exit with the same status and leave the same links.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from build_fixtures import REPO, absent_store_dir, instantiate, open_store, write_recipe
+
+from storekit.cli import _build, _build_line
+from storekit.cli._app import load_command
+
+#: `main` with the plain-line parser turned off: every line goes to typer.
+TYPER = (
+    "import sys; from storekit.cli import _build_line, main; "
+    "_build_line.parse = lambda args: None; main(sys.argv[1:])"
+)
+
+KINDS = {_build_line.INT0: (int, 0), _build_line.INT1: (int, 1), _build_line.SECONDS: (float, 0)}
+
+
+def _options() -> dict[str, Any]:
+    params = load_command("build").params
+    return {p.name: p for p in params if p.name != "help"}
+
+
+def test_the_plain_options_are_the_typer_commands() -> None:
+    params = _options()
+    spellings = {opt: name for name, p in params.items() for opt in (*p.opts, *p.secondary_opts)}
+    spellings = {opt: name for opt, name in spellings.items() if opt.startswith("-")}
+    assert {opt: dest for opt, (dest, _) in _build_line.OPTIONS.items()} == spellings
+    for opt, (dest, kind) in _build_line.OPTIONS.items():
+        p = params[dest]
+        assert (kind == _build_line.FLAG) == bool(p.is_flag), opt
+        assert (kind == _build_line.TEXTS) == bool(p.multiple), opt
+        if kind in KINDS:
+            number, minimum = KINDS[kind]
+            assert p.type.min == minimum and p.type.max is None, opt
+            assert p.type.__class__.__name__ == ("IntRange" if number is int else "FloatRange"), opt
+        elif kind != _build_line.FLAG:
+            assert p.type.name == "str", opt  # typer's name for click's STRING
+
+
+def test_the_request_has_the_typer_commands_names_and_defaults() -> None:
+    params = _options()
+    fields = {f.name: f for f in dataclasses.fields(_build.BuildRequest)}
+    assert list(fields) == list(params)
+    for name, f in fields.items():
+        if f.default is not dataclasses.MISSING:
+            assert params[name].default == f.default, name
+    assert params["targets"].required and fields["targets"].default is dataclasses.MISSING
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (["a.drv"], {}),
+        (["a.drv", "b.drv!out,dev", "-j", "2", "-q"], {"jobs": 2, "quiet": True}),
+        (["--max-jobs=0", "a.drv", "--builders", "ssh://h x86_64-linux"],
+         {"jobs": 0, "builders": "ssh://h x86_64-linux"}),
+        (["-j3", "-oout", "a.drv", "--cores", "1", "--timeout", "2.5"],
+         {"jobs": 3, "out_link": "out", "cores": 1, "timeout": 2.5}),
+        (["a.drv", "--sandbox-path", "/x", "--sandbox-path=/y=/z?"], {"sandbox_path": ["/x", "/y=/z?"]}),
+        (["a.drv", "--store", "/s", "--store", "local?store=/é"], {"store": "local?store=/é"}),
+        (["a.drv", "-k", "-K", "-L", "--no-sandbox", "--json", "--dry-run", "--check", "--no-out-link"],
+         {"keep_going": True, "keep_failed": True, "print_build_logs": True, "no_sandbox": True,
+          "as_json": True, "dry_run": True, "check": True, "no_out_link": True}),
+        (["a.drv", "--substituters", "", "--trusted-public-keys=k:AAAA", "--no-check-sigs"],
+         {"substituters": "", "trusted_public_keys": "k:AAAA", "no_check_sigs": True}),
+    ],
+)  # fmt: skip
+def test_a_plain_line_is_parsed(line: list[str], expected: dict[str, Any]) -> None:
+    request = _build_line.parse(["build", *line])
+    assert request is not None
+    targets = [a for a in line if a.endswith((".drv", ",dev"))]
+    assert request == _build.BuildRequest(targets, **expected)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        [],
+        ["--help"],
+        ["a.drv", "-h"],
+        ["a.drv", "--bogus"],
+        ["a.drv", "--jobs"],
+        ["a.drv", "-j", "-1"],
+        ["a.drv", "-j", "two"],
+        ["a.drv", "-j", "²"],
+        ["a.drv", "--cores", "0"],
+        ["a.drv", "--timeout", "1e3"],
+        ["a.drv", "--timeout", "-1"],
+        ["a.drv", "--json=yes"],
+        ["a.drv", "-kq"],
+        ["a.drv", "--out-link", "-x"],
+        ["--", "a.drv"],
+        ["-", "a.drv"],
+        [""],
+        ["--jobs", "2"],
+    ],
+)
+def test_anything_else_goes_to_typer(line: list[str]) -> None:
+    assert _build_line.parse(["build", *line]) is None
+
+
+def _run(how: str, cwd: Path, args: list[str]) -> subprocess.CompletedProcess[bytes]:
+    argv = [sys.executable, "-m", "storekit"] if how == "plain" else [sys.executable, "-c", TYPER]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([*argv, "build", *args], cwd=cwd, env=env, capture_output=True, check=False)
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
+def test_same_bytes_status_and_links_as_typer(tmp_path: Path) -> None:
+    store_dir = absent_store_dir()  # both stores have it, so both see the same .drv and output paths
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    ok = write_recipe(recipes, "ok", "echo ok > $out")
+    two = write_recipe(
+        recipes, "two", "echo $d > $out; echo dev > $dev", inputs={"d": "ok.toml"}, outputs=["out", "dev"]
+    )
+    broken = write_recipe(recipes, "broken", "echo about to fail; exit 3", inputs={"d": "ok.toml"})
+    late = write_recipe(recipes, "late", "echo late > $out")
+    runs: dict[str, list[tuple[int, bytes, bytes]]] = {}
+    links: dict[str, dict[str, str]] = {}
+    for how in ("plain", "typer"):
+        root = tmp_path / how
+        with open_store(root, store_dir) as store:
+            drvs = {r.stem: str(instantiate(store, r)) for r in (ok, two, broken)}
+            spec = str(store.spec)
+        cwd = root / "cwd"
+        cwd.mkdir()
+        lines = [
+            [drvs["two"], "--dry-run"],
+            [drvs["ok"], "--no-out-link", "-q"],
+            [drvs["two"], "--json", "-j2", "--no-out-link"],
+            [drvs["two"] + "!dev", drvs["ok"], "-o", "out"],
+            [drvs["broken"], "-k", "-q", "--no-out-link"],
+            [str(late), "-q"],
+            [drvs["ok"], "-j", "0"],
+            [store_dir + "/missing.drv", "-q"],
+        ]
+        runs[how] = []
+        for line in lines:
+            assert _build_line.parse(["build", *line, "--store", spec]) is not None
+            done = _run(how, cwd, [*line, "--store", spec])
+            out, err = (text.replace(spec.encode(), b"SPEC") for text in (done.stdout, done.stderr))
+            runs[how].append((done.returncode, out, err))
+        links[how] = {p.name: os.readlink(p) for p in cwd.iterdir()}
+    for i, (plain, typer) in enumerate(zip(runs["plain"], runs["typer"], strict=True)):
+        assert plain == typer, f"line {i}"
+    statuses = [status for status, _, _ in runs["plain"]]
+    assert statuses == [0, 0, 0, 0, 1, 0, 1, 1]  # the lines above did what they should
+    assert b"about to fail" in runs["plain"][4][2] and runs["plain"][4][2].startswith(b"error: ")
+    assert links["plain"] == links["typer"]
+    assert sorted(links["plain"]) == ["out-2", "out-dev", "result"]
