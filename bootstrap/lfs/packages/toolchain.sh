@@ -65,11 +65,12 @@ for name in gcc cc cpp g++ c++; do
     grep -q '^link=1 extra=""$' "$out/bin/$name" || die "$name: wrap_cc's wrapper is not as expected"
     # shellcheck disable=SC2016 # the wrapper's text, not an expansion
     grep -q '"$@" ${NIX_LDFLAGS:-}$' "$out/bin/$name" || die "$name: wrap_cc's link line is not as expected"
-    sed -i "s|\"\\\$@\" \\\${NIX_LDFLAGS:-}\$|\"\\\$@\" \\\$($out/nix-support/link-flags \"\\\$@\")|" "$out/bin/$name"
-    case $name in g++|c++) extra="$maps -Wl,-rpath,$TOOLCHAIN_GCC/lib" ;; *) extra=$maps ;; esac
-    sed -i "s|^link=1 extra=\"\"\$|link=1 extra=\"$extra\"|" "$out/bin/$name"
-    # a program linked with -static-libstdc++ (gcc's own, when it is built) needs no rpath to it
-    sed -i "s|-nostdinc++) extra= ;;|&  -static-libstdc++) extra=\"$maps\" ;;|" "$out/bin/$name"
+    # the rpath only where the wrapper links: gcc given a linker flag links even for `g++ -v`
+    case $name in g++|c++) rpath="-Wl,-rpath,$TOOLCHAIN_GCC/lib" ;; *) rpath="" ;; esac
+    sed -i -e "s|^link=1 extra=\"\"\$|link=1 extra=\"$maps\" rpath=\"$rpath\"|" \
+        -e "s|-nostdinc++) extra= ;;|&  -static-libstdc++) rpath= ;;|" \
+        -e "s|\"\\\$@\" \\\${NIX_LDFLAGS:-}\$|\"\\\$@\" \\\$rpath \\\$($out/nix-support/link-flags \"\\\$@\")|" \
+        "$out/bin/$name"
 done
 for tool in "$TOOLCHAIN_BINUTILS"/bin/*; do
     [ -e "$out/bin/${tool##*/}" ] || ln -s "$tool" "$out/bin/${tool##*/}"
@@ -91,6 +92,7 @@ printf '#include <iostream>\n#include <climits>\nint main(){ std::cout << SSIZE_
 "$out/bin/g++" t.cc -o tcc
 ./tcc
 "$out/bin/readelf" -d tcc | grep -q "$TOOLCHAIN_GCC/lib" || die "tcc does not find $TOOLCHAIN_GCC's libstdc++"
+"$out/bin/g++" -v > /dev/null 2>&1 || die "g++ -v fails (libtool asks it whether there is a C++ compiler)"
 "$out/bin/g++" -static-libstdc++ t.cc -o tcs
 ./tcs
 for p in a.out tcs; do
