@@ -15,10 +15,16 @@
             --localstatedir=/var    \
             --disable-clients       \
             --disable-servers       \
-            --enable-syslogd
+            --enable-syslogd        \
+            --enable-logger
 make
+# inetutils' test of syslogd (tests/syslogd.sh) sends it messages with inetutils' logger, so logger
+# is built too; the system's logger is util-linux's, so this one is not installed.
 run_tests make check
 make install
+rm -v "$out"/bin/logger
+rm -fv "$out"/share/man/man1/logger.1
+rmdir --ignore-fail-on-non-empty "$out"/bin
 mkdir -p "$out"/etc
 cat > "$out"/etc/syslog.conf << "SYSLOG"
 # Begin /etc/syslog.conf
