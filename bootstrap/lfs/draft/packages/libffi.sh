@@ -1,6 +1,7 @@
-# libffi (LFS 12.3 chapter 8), adapted to the store by rule: --prefix=$out, the book's
-# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
-# Not yet built by storekit: expect to adjust it when it is.
+# Libffi 3.4.4 (LFS 11.3, the version Debian 12 carries), from Debian's orig (upstream's
+# tarball). Store adaptation: --prefix=$out. --with-gcc-arch=native is the book's: the library is
+# tuned to the building machine's processor (the book's own caveat for another machine applies).
+# The tests run with DejaGNU (its table's deps).
 ./configure --prefix="$out"          \
             --disable-static       \
             --with-gcc-arch=native

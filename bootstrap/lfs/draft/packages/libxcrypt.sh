@@ -6,7 +6,7 @@
 #   pkg.m4 (deps; ACLOCAL_PATH is how aclocal finds macros outside its own prefix).
 # - --prefix=$out. The book's optional second build (libcrypt.so.1 with the obsolete API, for old
 #   binary-only programs) is left out.
-# Not built yet (neither in a scratch profile nor in the real chain).
+# Built in a scratch profile, not yet in the real chain (its table says what its tests did).
 export ACLOCAL_PATH="$pkg_libtool/share/aclocal:$pkg_pkgconf/share/aclocal"
 autoreconf -fi
 ./configure --prefix="$out"                \

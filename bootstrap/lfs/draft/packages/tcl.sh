@@ -4,7 +4,6 @@
 # itclConfig.sh have nothing to edit; the book's optional HTML documentation is not in Debian.
 # Store adaptations: --prefix=$out; tclConfig.sh names $out/lib and $out/include instead of the
 # build tree (the book's /usr/lib and /usr/include); tclsh keeps its rpath to $out/lib.
-# Not validated: see the note above its table in lfs-debian-system.toml (scratch build).
 SRCDIR=$(pwd)
 cd unix
 ./configure --prefix="$out"           \
@@ -16,9 +15,21 @@ sed -e "s|$SRCDIR/unix|$out/lib|" \
     -i tclConfig.sh
 unset SRCDIR
 
-# Tcl's `make test` exits 0 whatever fails: the summary line decides (and run_tests then names the
-# failed tests, which allowed_test_failures can list).
-run_tests sh -c 'make test 2>&1 | tee tcl-tests.log; ! grep -q "^all.tcl:.*Failed[[:space:]]*[1-9]" tcl-tests.log'
+# The book's `make test`, with what the book's chroot has and the sandbox lacks: a home directory
+# (the ~ tests of fCmd and fileName create files in it; the sandbox's HOME does not exist) and a
+# time zone (the book's glibc page installs /etc/localtime; without one, clock scan fails with "time
+# value too large/small to represent"). Skipped as the sandbox's, not the build's: cmdAH-25.3
+# (`file owned /` is 0 for a user who is not root): the sandbox's / belongs to the build user in its
+# user namespace; in the book the tests run as root and tcltest skips it (constraint notRoot).
+# TCL_SKIP_TESTS names more tests to skip (a scratch profile without chapter 7's kill(1) names
+# unixInit-1.1). Tcl's `make test` exits 0 whatever fails: the summary line decides, and a test
+# file that dies (its tests then counted nowhere) fails the build too.
+mkdir -p "$NIX_BUILD_TOP/home"
+export TCL_SKIP="cmdAH-25.3 ${TCL_SKIP_TESTS:-}"
+# shellcheck disable=SC2016 # expanded by the sh -c
+run_tests sh -c 'HOME="$NIX_BUILD_TOP/home" TZ=UTC0 make test TESTFLAGS="-skip \"$TCL_SKIP\"" 2>&1 | tee tcl-tests.log
+grep "^all.tcl:" tcl-tests.log
+! grep -qE "^all.tcl:.*Failed[[:space:]]*[1-9]|^Test file error" tcl-tests.log'
 make install
 chmod -v u+w "$out"/lib/libtcl8.6.so
 make install-private-headers
