@@ -3,8 +3,8 @@
 # - --prefix=$out and the book's /etc under $out (sysconfdir, so login.defs is $out/etc/login.defs);
 #   shadow's configure makes exec_prefix empty only for prefix /usr, which is why the book passes
 #   exec_prefix=/usr to make install.
-# - crypt() comes from libxcrypt (a dep): Debian 12's glibc leaves libcrypt out too. The book's
-#   SHA512 method, which every libcrypt has.
+# - crypt() comes from glibc's libcrypt, as in LFS 11.3 (the chain's glibc keeps it; see libxcrypt's
+#   table). The book's SHA512 method, which every libcrypt has.
 # - The book's configuration (pwconv, grpconv, `useradd -D --gid 999`, `passwd root`) edits the
 #   running system's /etc: it is the rootfs's (chapter 9's /etc files), not a build's. What
 #   `useradd -D --gid 999` writes is written here as a file. The setuid bits shadow's install sets
