@@ -52,14 +52,15 @@ class LocalSink:
                 stage = self._local.stage = self._stages.enter_context(self.dst.staging())
         return stage
 
-    def prepare(self, info: ValidPathInfo) -> object:
+    def prepare(self, info: ValidPathInfo, nar: Iterable[bytes] | None = None) -> object:
+        """Stage `info` from `nar` (by default `nar_of(info)`); on any thread, several at once."""
         stage, name = self._stage(), f"p{next(self._count)}"
         try:
             real = local_source_path(self.src, info.path) if self.link is not LinkMode.STREAM else None
             if real is not None:
                 tree = stage_by_linking(real, stage, info, self.link, self.src.uri, name)
             else:
-                chunks = _counted(self.nar_of(info), info, self.moved)
+                chunks = _counted(self.nar_of(info) if nar is None else nar, info, self.moved)
                 tree = stage_from_nar(chunks, stage, info, name)
             canonicalise_path(tree)
             self.dst.add_temp_root(info.path)
