@@ -106,6 +106,11 @@ class LocalStore(Store):
     def is_valid_path(self, path: StorePath) -> bool:
         return path.store_dir == self.store_dir and self._db.is_valid(str(path))
 
+    def valid_among(self, paths: Iterable[StorePath]) -> set[StorePath]:
+        """The valid ones of `paths`: `is_valid_path` of many at once (one database query)."""
+        mine = {str(p): p for p in paths if p.store_dir == self.store_dir}
+        return {mine[p] for p in self._db.valid_among(list(mine))}
+
     def _info_from_row(self, path: StorePath, row: schema.PathRow) -> ValidPathInfo:
         parse = self.store_dir.parse_path
         try:

@@ -65,10 +65,11 @@ class CacheSource:
     # --- the walk -------------------------------------------------------------------------------------
 
     def walk(
-        self, roots: Iterable[StorePath], on_info: Callable[[ValidPathInfo], None], uri: str
+        self, roots: Iterable[StorePath], on_infos: Callable[[list[ValidPathInfo]], None], uri: str
     ) -> dict[StorePath, ValidPathInfo]:
-        """`fetch_ahead.walk_closure`, on the event loop: `on_info` runs on the loop thread."""
-        future = self.transport.fast.submit(self._walk(sorted(set(roots)), on_info, uri))
+        """`fetch_ahead.walk_closure`, on the event loop: `on_infos` runs on the loop thread, with
+        the infos that arrived together (one database query for them all, in `copy_closure`)."""
+        future = self.transport.fast.submit(self._walk(sorted(set(roots)), on_infos, uri))
         try:
             return future.result()
         except BaseException:
@@ -76,10 +77,17 @@ class CacheSource:
             raise
 
     async def _walk(
-        self, roots: list[StorePath], on_info: Callable[[ValidPathInfo], None], uri: str
+        self, roots: list[StorePath], on_infos: Callable[[list[ValidPathInfo]], None], uri: str
     ) -> dict[StorePath, ValidPathInfo]:
         infos: dict[StorePath, ValidPathInfo] = {}
         asked: set[StorePath] = set(roots)
+        arrived: list[ValidPathInfo] = []
+
+        async def hand_on() -> None:
+            await asyncio.sleep(0)  # let the answers ready in this turn of the loop join the run
+            run = arrived[:]
+            arrived.clear()
+            on_infos(run)
 
         async def visit(path: StorePath, group: asyncio.TaskGroup) -> None:
             info = await self._lookup(path)
@@ -90,7 +98,9 @@ class CacheSource:
                 if ref not in asked:
                     asked.add(ref)
                     group.create_task(visit(ref, group))
-            on_info(info)
+            if not arrived:
+                group.create_task(hand_on())
+            arrived.append(info)
 
         try:
             async with asyncio.TaskGroup() as group:

@@ -45,9 +45,10 @@ class Source(Protocol):
     def lookup(self, path: StorePath) -> Future[ValidPathInfo | None]: ...
 
     def walk(
-        self, roots: Iterable[StorePath], on_info: Callable[[ValidPathInfo], None], uri: str
+        self, roots: Iterable[StorePath], on_infos: Callable[[list[ValidPathInfo]], None], uri: str
     ) -> dict[StorePath, ValidPathInfo]:
-        """`walk_closure` of this source (`on_info` may run on another thread, one call at a time)."""
+        """`walk_closure` of this source, the infos passed on in runs (`on_infos` may run on another
+        thread, one call at a time)."""
 
     def stage_ahead(self, info: ValidPathInfo, prepare: Prepare) -> Future[object] | None:
         """Fetch `info`'s NAR and stage it (`prepare`) where the source can do both itself; None
@@ -84,9 +85,9 @@ class StoreSource:
         return self.queries.submit(self.src.lookup_path_info, path)
 
     def walk(
-        self, roots: Iterable[StorePath], on_info: Callable[[ValidPathInfo], None], uri: str
+        self, roots: Iterable[StorePath], on_infos: Callable[[list[ValidPathInfo]], None], uri: str
     ) -> dict[StorePath, ValidPathInfo]:
-        return walk_closure(self, roots, on_info, uri)
+        return walk_closure(self, roots, lambda info: on_infos([info]), uri)
 
     def stage_ahead(self, info: ValidPathInfo, prepare: Prepare) -> Future[object] | None:
         return None
@@ -148,19 +149,20 @@ def walk_closure(
 def stage_while_walking(
     src: Store,
     roots: Iterable[StorePath],
-    admit: Callable[[ValidPathInfo], ValidPathInfo | None],
+    admit: Callable[[list[ValidPathInfo]], list[ValidPathInfo | None]],
     sink: object,
     pool: ThreadPoolExecutor,
     started: dict[StorePath, Future[object]],
 ) -> tuple[dict[StorePath, ValidPathInfo], list[StorePath], Callable[[ValidPathInfo], Future[object]]]:
     """Walk the closure of `roots` in `src` and stage what the destination lacks as it is found.
 
-    `admit(info)` gives the info to install (None: the destination has the path; it raises for a
-    path to refuse, such as an untrusted one). Each admitted path is staged at once (into `started`,
-    path -> future): by the source itself where it can (`stage_ahead`), else on `pool`, the first
-    `STAGE_AHEAD` of those; a staging that fails is raised when its turn to
-    be installed comes, as it would be without the walk (the paths before it are installed). Returns
-    the closure's infos, the admitted paths (sorted) and how to start staging one more path.
+    `admit(infos)` gives, for each of a run of infos, the info to install (None: the destination has
+    the path; it raises for a path to refuse, such as an untrusted one). Each admitted path is
+    staged at once (into `started`, path -> future): by the source itself where it can
+    (`stage_ahead`), else on `pool`, the first `STAGE_AHEAD` of those. A staging that fails is
+    raised when its turn to be installed comes, as it would be without the walk (the paths before
+    it are installed). Returns the closure's infos, the admitted paths (sorted) and how to start
+    staging one more path.
     On an error, everything started is cancelled or discarded before it is raised.
     """
     from storekit.transfer.local_sink import LocalSink
@@ -180,21 +182,21 @@ def stage_while_walking(
             source.fetch(info)
             return pool.submit(sink.prepare, info)
 
-        def on_info(info: ValidPathInfo) -> None:
-            wanted = admit(info)
-            if wanted is None:
-                return
-            missing.append(info.path)
-            ahead = source.stage_ahead(wanted, sink.prepare)
-            if ahead is not None:
-                started[info.path] = ahead
-            elif on_workers[0] < STAGE_AHEAD:
-                on_workers[0] += 1
-                source.fetch(wanted)
-                started[info.path] = pool.submit(sink.prepare, wanted)
+        def on_infos(infos: list[ValidPathInfo]) -> None:
+            for info, wanted in zip(infos, admit(infos), strict=True):
+                if wanted is None:
+                    continue
+                missing.append(info.path)
+                ahead = source.stage_ahead(wanted, sink.prepare)
+                if ahead is not None:
+                    started[info.path] = ahead
+                elif on_workers[0] < STAGE_AHEAD:
+                    on_workers[0] += 1
+                    source.fetch(wanted)
+                    started[info.path] = pool.submit(sink.prepare, wanted)
 
         try:
-            infos = source.walk(roots, on_info, src.uri)
+            infos = source.walk(roots, on_infos, src.uri)
         except BaseException:
             source.close()  # stagings on the source's loop stop before their trees are let go
             abandon(sink, started.values())
