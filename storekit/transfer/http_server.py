@@ -84,12 +84,9 @@ class HttpServer(ABC):
 
     def serve_forever(self) -> None:
         """Serve until `shutdown()` (another thread) or KeyboardInterrupt (the CLI's Ctrl-C)."""
-        from storekit.store.http_async import new_loop  # uvloop's (libuv, in C) where installed
-
         self._stopped.clear()
         try:
-            with asyncio.Runner(loop_factory=new_loop) as runner:
-                runner.run(self._serve())
+            asyncio.run(self._serve())
         finally:
             self._stopped.set()
 
