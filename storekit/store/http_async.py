@@ -31,7 +31,7 @@ from typing import Any, Final, TypeVar
 import aiohttp
 
 from storekit.errors import SubstituteError
-from storekit.store.http_client import MISSING
+from storekit.store.http_limits import MISSING
 
 T = TypeVar("T")
 _Sessions = list[aiohttp.ClientSession | None]
