@@ -31,7 +31,7 @@ from typing import Any, Final, TypeVar
 import aiohttp
 
 from storekit.errors import SubstituteError
-from storekit.store.http_client import MISSING
+from storekit.store.http_limits import MISSING
 
 T = TypeVar("T")
 _Sessions = list[aiohttp.ClientSession | None]
@@ -88,7 +88,7 @@ class AsyncHttp:
     def loop(self) -> asyncio.AbstractEventLoop:
         with self._guard:
             if self._loop is None:
-                loop = _new_loop()
+                loop = new_loop()
                 started = threading.Event()
                 thread = threading.Thread(
                     target=_run_loop, args=(loop, started), name="storekit-http", daemon=True
@@ -206,7 +206,7 @@ def _broken(parts: list[bytes], size: int | None, validator: str | None, cause: 
     return Partial(data, size, validator, cause)
 
 
-def _new_loop() -> asyncio.AbstractEventLoop:
+def new_loop() -> asyncio.AbstractEventLoop:
     """uvloop's loop (libuv, in C), or asyncio's where uvloop is not installed."""
     try:
         import uvloop

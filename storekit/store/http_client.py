@@ -27,14 +27,9 @@ import urllib3
 import urllib3.exceptions
 
 from storekit.errors import SubstituteError
+from storekit.store.http_limits import CONNECT_TIMEOUT_S, CONNECTIONS, MISSING, READ_TIMEOUT_S
 
-#: HTTP statuses that mean "no such file" (Nix treats 403 like 404: S3 answers 403 for missing keys).
-MISSING = (403, 404, 410)
-CONNECT_TIMEOUT_S = 10.0
-#: The longest wait for the next bytes of an answer (Nix's `stalled-download-timeout` is 300 s).
-READ_TIMEOUT_S = 60.0
-#: Connections kept to one cache, and so requests in flight at once (Nix's `http-connections`).
-CONNECTIONS = 25
+__all__ = ["CONNECTIONS", "CONNECT_TIMEOUT_S", "MISSING", "READ_TIMEOUT_S", "HttpClient", "ResumingBody"]
 RESUMES = 5
 MAX_REDIRECTS = 5
 DRAIN_LIMIT = 64 << 10

@@ -122,6 +122,11 @@ class LocalStore(Store):
         parse = self.store_dir.parse_path
         return {parse(p) for p in self._db.closure(sorted({str(p) for p in roots}))}
 
+    def valid_among(self, paths: Iterable[StorePath]) -> set[StorePath]:
+        """The valid ones of `paths`: `is_valid_path` of many at once (one database query)."""
+        mine = {str(p): p for p in paths if p.store_dir == self.store_dir}
+        return {mine[p] for p in self._db.valid_among(list(mine))}
+
     def _info_from_row(self, path: StorePath, row: schema.PathRow) -> ValidPathInfo:
         parse = self.store_dir.parse_path
         try:

@@ -14,6 +14,7 @@ import http.client
 import io
 import os
 import re
+import threading
 import urllib.parse
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -23,6 +24,8 @@ from storekit.errors import StoreError, SubstituteError
 
 if TYPE_CHECKING:
     import asyncio
+
+    from storekit.store.http_client import HttpClient, ResumingBody
 
 #: HTTP statuses that mean "no such file" (Nix treats 403 like 404: S3 answers 403 for missing keys).
 _MISSING = (403, 404, 410)
@@ -242,25 +245,39 @@ class HttpTransport(Transport):
         connect_timeout: float | None = None,
         connections: int | None = None,
     ) -> None:
-        from storekit.store import http_client
         from storekit.store.http_async import AsyncHttp
+        from storekit.store.http_limits import CONNECT_TIMEOUT_S, CONNECTIONS, READ_TIMEOUT_S
 
         self.base_url = base_url.rstrip("/")
         self.uri = self.base_url
-        self.timeout = http_client.READ_TIMEOUT_S if timeout is None else timeout
-        self.client = http_client.HttpClient(
-            self.uri,
-            connect_timeout=http_client.CONNECT_TIMEOUT_S if connect_timeout is None else connect_timeout,
-            read_timeout=self.timeout,
-            connections=connections or http_client.CONNECTIONS,
-            any_redirect=any_redirect,
-        )
+        self.timeout = READ_TIMEOUT_S if timeout is None else timeout
+        self.connect_timeout = CONNECT_TIMEOUT_S if connect_timeout is None else connect_timeout
+        self.connections = connections or CONNECTIONS
+        self.any_redirect = any_redirect
+        self._client: HttpClient | None = None
+        self._client_guard = threading.Lock()
         self.fast = AsyncHttp(
             self.uri,
-            connect_timeout=self.client.connect_timeout,
-            read_timeout=self.client.read_timeout,
-            connections=connections or http_client.CONNECTIONS,
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.timeout,
+            connections=self.connections,
         )
+
+    @property
+    def client(self) -> HttpClient:
+        """The synchronous client (urllib3), made on first need: the fast path rarely hands back."""
+        with self._client_guard:
+            if self._client is None:
+                from storekit.store.http_client import HttpClient
+
+                self._client = HttpClient(
+                    self.uri,
+                    connect_timeout=self.connect_timeout,
+                    read_timeout=self.timeout,
+                    connections=self.connections,
+                    any_redirect=self.any_redirect,
+                )
+            return self._client
 
     def _url(self, name: str) -> str:
         return f"{self.base_url}/{urllib.parse.quote(check_name(name, self.uri))}"
@@ -303,7 +320,6 @@ class HttpTransport(Transport):
         """`open` of a file small enough to hold in memory (`expected_size` bytes, from its narinfo),
         fetched on the event loop; a body cut midway resumes through `HttpClient` when read."""
         from storekit.store.http_async import Partial, Whole
-        from storekit.store.http_client import ResumingBody
 
         url = self._url(name)
         answer = await self.fast.get(url, expected_size + 1)
@@ -314,6 +330,8 @@ class HttpTransport(Transport):
         if isinstance(answer, Partial):
 
             def rest() -> ResumingBody:
+                from storekit.store.http_client import ResumingBody  # urllib3: only for a resume
+
                 return ResumingBody.continuing(
                     self.client,
                     url,
@@ -347,7 +365,10 @@ class HttpTransport(Transport):
 
     def close(self) -> None:
         self.fast.close()
-        self.client.close()
+        with self._client_guard:
+            client = self._client
+        if client is not None:
+            client.close()
 
 
 def _running_loop() -> asyncio.AbstractEventLoop:

@@ -120,6 +120,8 @@ def copy_closure(
     and its referrers invalid in `dst`.
     Into a `dst` with another store dir, use `transfer.relocating.relocating_copy` instead.
     """
+    from storekit.store.local import LocalStore
+
     check_store_dirs(src, dst)
     if policy is None:
         policy = SignaturePolicy(require_sigs=is_untrusted_source(src))
@@ -130,11 +132,17 @@ def copy_closure(
             started: dict[StorePath, Future[object]] = {}
             if _streams(src, sink):
 
-                def admit(info: ValidPathInfo) -> ValidPathInfo | None:
-                    if dst.is_valid_path(info.path):
-                        return None
-                    policy.check(info, dst.store_dir, _source_of(src, info.path).uri)
-                    return _for_destination(info, sign_keys)
+                def admit(infos: list[ValidPathInfo]) -> list[ValidPathInfo | None]:
+                    assert isinstance(dst, LocalStore)
+                    valid = dst.valid_among(i.path for i in infos)  # one query for a burst of answers
+                    admitted: list[ValidPathInfo | None] = []
+                    for info in infos:
+                        if info.path in valid:
+                            admitted.append(None)
+                            continue
+                        policy.check(info, dst.store_dir, _source_of(src, info.path).uri)
+                        admitted.append(_for_destination(info, sign_keys))
+                    return admitted
 
                 infos, missing, start = stage_while_walking(src, paths, admit, sink, pool, started)
             else:

@@ -8,50 +8,51 @@ each answer to the caller's `on_info` as it comes (in `copy_closure`: check the 
 the destination has, start staging the path). Nothing is installed before the walk is complete and
 every path passed the signature policy, so a failure anywhere still leaves the destination as it was.
 
-A source (`CacheSource`) answers lookups as futures and, for an `http(s)://` cache, fetches a small
-NAR (up to `SMALL_NAR`) on the transport's event loop (`store.http_async`), so the worker that
-stages it finds it downloaded; any other store is queried on a thread pool (`StoreSource`) and its
-NARs are read by the worker, as before. Either way the NAR passes the same checks
-(`BinaryCacheStore.open_nar`: file size and hash, decompression bounded by `NarSize`; the NAR hash
-by the destination).
+From an `http(s)://` cache (`cache_source.CacheSource`) the walk runs on the transport's event loop,
+which also downloads and stages each small path as soon as it is admitted; any other store is
+queried on a thread pool (`StoreSource`) and its NARs are read by the workers. Either way a NAR
+passes the same checks (`BinaryCacheStore.open_nar`: file size and hash, decompression bounded by
+`NarSize`; the NAR hash by the staging).
 """
 
 from __future__ import annotations
 
 import contextlib
 import queue
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import Protocol
 
 from storekit.errors import PathNotValid, StorekitError, SubstituteError
 from storekit.store.base import Store, ValidPathInfo
-from storekit.store.compression import CHUNK
 from storekit.store.substituters import Substituters
-from storekit.store.transport import Download, HttpTransport, name_problem
+from storekit.store.transport import HttpTransport
 from storekit.storepath import StorePath
 
-if TYPE_CHECKING:
-    from storekit.store.binary_cache import BinaryCacheStore
-
-#: The largest NAR file (as its narinfo's `FileSize` says) downloaded ahead into memory; a larger one
-#: streams to the worker that stages it (constant memory, resumed with `Range`).
-SMALL_NAR = 256 << 10
-#: Paths staged at most while the closure is still being walked (their NARs fetched ahead).
+#: Paths staged at most on workers while the closure is still being walked (a source that stages
+#: on its own loop, `stage_ahead`, is not counted: it holds one download per connection at most).
 STAGE_AHEAD = 256
-#: Threads staging NARs downloaded ahead (restoring a small NAR is a few system calls: more threads
-#: would mostly wait for each other's turn at the GIL).
-AHEAD_JOBS = 2
 #: Lookups in flight at once from a store queried on threads (an HTTP cache's are bounded by its
 #: connections instead).
 QUERY_JOBS = 16
+
+Prepare = Callable[[ValidPathInfo, Iterable[bytes]], object]
 
 
 class Source(Protocol):
     """Where a walk's paths come from: lookups as futures, NARs fetched ahead or on demand."""
 
     def lookup(self, path: StorePath) -> Future[ValidPathInfo | None]: ...
+
+    def walk(
+        self, roots: Iterable[StorePath], on_infos: Callable[[list[ValidPathInfo]], None], uri: str
+    ) -> dict[StorePath, ValidPathInfo]:
+        """`walk_closure` of this source, the infos passed on in runs (`on_infos` may run on another
+        thread, one call at a time)."""
+
+    def stage_ahead(self, info: ValidPathInfo, prepare: Prepare) -> Future[object] | None:
+        """Fetch `info`'s NAR and stage it (`prepare`) where the source can do both itself; None
+        where it cannot (a worker then stages it)."""
 
     def fetch(self, info: ValidPathInfo) -> bool:
         """Start getting `info`'s NAR now, for a later `nar_of`; False where there is no gain (the
@@ -61,13 +62,15 @@ class Source(Protocol):
         """The NAR of `info` (on a worker thread: may wait for a download `fetch` started)."""
 
     def close(self) -> None:
-        """Cancel what is still in flight."""
+        """Cancel what is still in flight; no staging the source started runs once this returns."""
 
 
 def source_for(src: Store, queries: ThreadPoolExecutor) -> Source:
     from storekit.store.binary_cache import BinaryCacheStore
 
     if isinstance(src, BinaryCacheStore) and isinstance(src.transport, HttpTransport):
+        from storekit.transfer.cache_source import CacheSource
+
         return CacheSource(src, src.transport)
     return StoreSource(src, queries)
 
@@ -81,6 +84,14 @@ class StoreSource:
     def lookup(self, path: StorePath) -> Future[ValidPathInfo | None]:
         return self.queries.submit(self.src.lookup_path_info, path)
 
+    def walk(
+        self, roots: Iterable[StorePath], on_infos: Callable[[list[ValidPathInfo]], None], uri: str
+    ) -> dict[StorePath, ValidPathInfo]:
+        return walk_closure(self, roots, lambda info: on_infos([info]), uri)
+
+    def stage_ahead(self, info: ValidPathInfo, prepare: Prepare) -> Future[object] | None:
+        return None
+
     def fetch(self, info: ValidPathInfo) -> bool:
         return False
 
@@ -89,68 +100,6 @@ class StoreSource:
 
     def close(self) -> None:
         pass
-
-
-class CacheSource:
-    """An `http(s)://` cache: narinfos and small NARs on the transport's event loop."""
-
-    def __init__(self, store: BinaryCacheStore, transport: HttpTransport) -> None:
-        self.store, self.transport = store, transport
-        self._guard = threading.Lock()
-        self._nars: dict[StorePath, Future[Download | None]] = {}
-        self._closed = False
-
-    def lookup(self, path: StorePath) -> Future[ValidPathInfo | None]:
-        return self.transport.fast.submit(self._lookup(path))
-
-    async def _lookup(self, path: StorePath) -> ValidPathInfo | None:
-        from storekit.store.binary_cache import path_info_of
-
-        if path.store_dir != self.store.store_dir:
-            return None
-        data = await self.transport.read_async(self.store.narinfo_name(path.hash_part))
-        narinfo = self.store.narinfo_from_bytes(path.hash_part, data)
-        return None if narinfo is None or narinfo.store_path != path else path_info_of(narinfo)
-
-    def fetch(self, info: ValidPathInfo) -> bool:
-        narinfo = self.store.lookup_narinfo(info.path)  # remembered by the lookup: no request
-        if narinfo is None or name_problem(narinfo.url) is not None:
-            return False  # `open_nar` words the refusal when the worker gets there
-        if not 0 < narinfo.file_size <= SMALL_NAR:
-            return False
-        with self._guard:
-            if self._closed:
-                return False
-            if info.path not in self._nars:
-                self._nars[info.path] = self.transport.fast.submit(
-                    self.transport.open_async(narinfo.url, narinfo.file_size)
-                )
-        return True
-
-    def nar_of(self, info: ValidPathInfo) -> Iterator[bytes]:
-        with self._guard:
-            future = self._nars.pop(info.path, None)
-        narinfo = self.store.lookup_narinfo(info.path)
-        if future is None or narinfo is None:
-            return self.store.nar_from_path(info.path)
-        return _chunks(self.store.open_nar(narinfo, future.result))
-
-    def close(self) -> None:
-        with self._guard:
-            self._closed = True
-            futures, self._nars = list(self._nars.values()), {}
-        for future in futures:
-            future.cancel()
-            if future.done() and not future.cancelled() and future.exception() is None:
-                download = future.result()
-                if download is not None:
-                    download.close()
-
-
-def _chunks(stream: BinaryIO) -> Iterator[bytes]:
-    with stream:
-        while chunk := stream.read(CHUNK):
-            yield chunk
 
 
 def walk_closure(
@@ -200,18 +149,20 @@ def walk_closure(
 def stage_while_walking(
     src: Store,
     roots: Iterable[StorePath],
-    admit: Callable[[ValidPathInfo], ValidPathInfo | None],
+    admit: Callable[[list[ValidPathInfo]], list[ValidPathInfo | None]],
     sink: object,
     pool: ThreadPoolExecutor,
     started: dict[StorePath, Future[object]],
 ) -> tuple[dict[StorePath, ValidPathInfo], list[StorePath], Callable[[ValidPathInfo], Future[object]]]:
     """Walk the closure of `roots` in `src` and stage what the destination lacks as it is found.
 
-    `admit(info)` gives the info to install (None: the destination has the path; it raises for a
-    path to refuse, such as an untrusted one). The first `STAGE_AHEAD` admitted paths are staged at
-    once on `pool` (into `started`, path -> future); a staging that fails is raised when its turn to
-    be installed comes, as it would be without the walk (the paths before it are installed). Returns
-    the closure's infos, the admitted paths (sorted) and how to start staging one more path.
+    `admit(infos)` gives, for each of a run of infos, the info to install (None: the destination has
+    the path; it raises for a path to refuse, such as an untrusted one). Each admitted path is
+    staged at once (into `started`, path -> future): by the source itself where it can
+    (`stage_ahead`), else on `pool`, the first `STAGE_AHEAD` of those. A staging that fails is
+    raised when its turn to be installed comes, as it would be without the walk (the paths before
+    it are installed). Returns the closure's infos, the admitted paths (sorted) and how to start
+    staging one more path.
     On an error, everything started is cancelled or discarded before it is raised.
     """
     from storekit.transfer.local_sink import LocalSink
@@ -221,28 +172,33 @@ def stage_while_walking(
     with ThreadPoolExecutor(QUERY_JOBS, thread_name_prefix="storekit-query") as queries:
         source = source_for(src, queries)
         sink.nar_of = source.nar_of
-        small = ThreadPoolExecutor(AHEAD_JOBS, thread_name_prefix="storekit-stage")
-
-        def finish() -> None:
-            source.close()
-            small.shutdown(cancel_futures=True)
-
-        sink.at_close(finish)
+        sink.at_close(source.close)
+        on_workers = [0]
 
         def start(info: ValidPathInfo) -> Future[object]:
-            return (small if source.fetch(info) else pool).submit(sink.prepare, info)
+            ahead = source.stage_ahead(info, sink.prepare)
+            if ahead is not None:
+                return ahead
+            source.fetch(info)
+            return pool.submit(sink.prepare, info)
 
-        def on_info(info: ValidPathInfo) -> None:
-            wanted = admit(info)
-            if wanted is None:
-                return
-            missing.append(info.path)
-            if len(started) < STAGE_AHEAD:
-                started[info.path] = start(wanted)
+        def on_infos(infos: list[ValidPathInfo]) -> None:
+            for info, wanted in zip(infos, admit(infos), strict=True):
+                if wanted is None:
+                    continue
+                missing.append(info.path)
+                ahead = source.stage_ahead(wanted, sink.prepare)
+                if ahead is not None:
+                    started[info.path] = ahead
+                elif on_workers[0] < STAGE_AHEAD:
+                    on_workers[0] += 1
+                    source.fetch(wanted)
+                    started[info.path] = pool.submit(sink.prepare, wanted)
 
         try:
-            infos = walk_closure(source, roots, on_info, src.uri)
+            infos = source.walk(roots, on_infos, src.uri)
         except BaseException:
+            source.close()  # stagings on the source's loop stop before their trees are let go
             abandon(sink, started.values())
             started.clear()
             raise

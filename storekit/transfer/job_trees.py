@@ -79,7 +79,8 @@ def ensure_tree(node: LocalStore, tree: str, paths: tuple[StorePath, ...], link:
     parent = os.path.dirname(tree)
     if os.path.lexists(tree):  # a tree without its manifest: a leftover of a killed delete
         remove_tree(tree)
-    temp = tempfile.mkdtemp(prefix=f".{os.path.basename(tree)}-", dir=parent)
+    _remove_killed_builds(tree)
+    temp = tempfile.mkdtemp(prefix=_building_prefix(tree), dir=parent)
     try:
         size = _build(node, paths, temp, link)
         os.chmod(temp, 0o755)  # mkdtemp's 0700 would hide the tree from a job's unprivileged user
@@ -88,6 +89,21 @@ def ensure_tree(node: LocalStore, tree: str, paths: tuple[StorePath, ...], link:
         remove_tree(temp)
         raise
     return size
+
+
+def _building_prefix(tree: str) -> str:
+    """Where `tree` is built before it is renamed into place: `.<key>-<random>` beside it."""
+    return f".{os.path.basename(tree)}-"
+
+
+def _remove_killed_builds(tree: str) -> None:
+    """Delete what a builder of `tree` killed mid-build left (the caller holds `<tree>.lock`, so no
+    live process is building it: a builder holds that lock until its tree is renamed into place)."""
+    parent, prefix = os.path.dirname(tree), _building_prefix(tree)
+    with contextlib.suppress(FileNotFoundError):
+        for name in os.listdir(parent):
+            if name.startswith(prefix):
+                remove_tree(os.path.join(parent, name))
 
 
 def _build(node: LocalStore, paths: tuple[StorePath, ...], top: str, link: LinkMode) -> int:
@@ -173,6 +189,11 @@ def prune(node: LocalStore) -> int:
     for name in entries:
         if ".deleting-" in name:  # a deletion that was killed half-way: nothing points there
             remove_tree(os.path.join(top, name))
+    building = {n[1:].partition("-")[0] for n in entries if n.startswith(".") and "-" in n}
+    for key in sorted(building):  # builds killed half-way (a live builder holds the lock: skipped)
+        with locked(os.path.join(top, key), wait=False) as mine:
+            if mine:
+                _remove_killed_builds(os.path.join(top, key))
     names = [n for n in entries if not n.startswith(".") and "." not in n]
     dropped = 0
     for name in names:

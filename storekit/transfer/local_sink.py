@@ -15,9 +15,21 @@ from storekit.store.link import LinkMode, local_source_path, stage_by_linking, s
 from storekit.store.local import LocalStore
 
 Moved = Callable[[ValidPathInfo, int], None]
-#: Locks held at most for staged paths waiting to be installed (each is an open file); past that,
-#: `install_staged_batch` takes a path's lock when it installs it.
-MAX_HELD = 512
+
+
+def _max_held() -> int:
+    """Locks held at most for staged paths waiting to be installed: each is an open file, so half the
+    soft limit on open files (512 under the usual 1,024), at most 4,096. Past that,
+    `install_staged_batch` takes a path's lock when it installs it, on the committing thread, after
+    the walk: creating a lock file is a new inode, which on a loaded ext4 costs as much as the rest of
+    a small path, so the more the stagers take while the closure is walked the shorter that tail."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return 512 if soft == resource.RLIM_INFINITY else max(64, min(4096, soft // 2))
+
+
+MAX_HELD = _max_held()
 
 
 class LocalSink:
@@ -52,14 +64,15 @@ class LocalSink:
                 stage = self._local.stage = self._stages.enter_context(self.dst.staging())
         return stage
 
-    def prepare(self, info: ValidPathInfo) -> object:
+    def prepare(self, info: ValidPathInfo, nar: Iterable[bytes] | None = None) -> object:
+        """Stage `info` from `nar` (by default `nar_of(info)`); on any thread, several at once."""
         stage, name = self._stage(), f"p{next(self._count)}"
         try:
             real = local_source_path(self.src, info.path) if self.link is not LinkMode.STREAM else None
             if real is not None:
                 tree = stage_by_linking(real, stage, info, self.link, self.src.uri, name)
             else:
-                chunks = _counted(self.nar_of(info), info, self.moved)
+                chunks = _counted(self.nar_of(info) if nar is None else nar, info, self.moved)
                 tree = stage_from_nar(chunks, stage, info, name)
             canonicalise_path(tree)
             self.dst.add_temp_root(info.path)

@@ -155,6 +155,7 @@ def _check_target(node: LocalStore, into: str) -> None:
 
 def _symlink_into_place(tree: str, into: str) -> None:
     parent, name = os.path.split(into)
+    _remove_killed_symlinks(parent, name)
     temp = os.path.join(parent, f".{name}.provision-{os.getpid()}-{os.urandom(4).hex()}")
     os.symlink(tree, temp)
     try:
@@ -164,6 +165,27 @@ def _symlink_into_place(tree: str, into: str) -> None:
     except BaseException:
         os.unlink(temp)
         raise
+
+
+def _remove_killed_symlinks(parent: str, name: str) -> None:
+    """Delete the temp symlinks of `into` left by provisions killed before their rename (their
+    process is gone; a live one's is left alone)."""
+    prefix = f".{name}.provision-"
+    for entry in os.listdir(parent):
+        pid = entry[len(prefix) :].partition("-")[0] if entry.startswith(prefix) else ""
+        if pid.isdigit() and not _alive(int(pid)) and os.path.islink(os.path.join(parent, entry)):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(parent, entry))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's: alive
+        return True
+    return True
 
 
 @dataclass(frozen=True, slots=True)

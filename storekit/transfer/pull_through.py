@@ -7,7 +7,9 @@ downloaded into a temp file of the cache dir and verified (`upstream.py`), and o
 narinfo renamed into place and the narinfo answered, so the server never serves or keeps a byte it
 did not verify. An upstream that fails (unreachable, a hang past the timeout, a bad signature, a
 truncated or tampered NAR) is dropped for that request with the reason in the log, and the next one
-is tried. The NAR is fetched together with its narinfo, because a client that asked for a narinfo is
+is tried. An upstream that failed `upstream_breaker.THRESHOLD` requests in a row is skipped for a
+while (`upstream_breaker.Breaker`), so a dead or hanging upstream does not cost every request its
+timeout. The NAR is fetched together with its narinfo, because a client that asked for a narinfo is
 about to ask for its NAR, and a narinfo must not be served without its NAR behind it.
 
 NAR requests are answered from the cache dir's files (aiohttp's `FileResponse`: sendfile, `Range`,
@@ -34,6 +36,7 @@ from storekit.transfer.cache_dir import CacheDir, CacheDirError
 from storekit.transfer.http_server import HttpServer, Log, not_found, text
 from storekit.transfer.serve import NAR_TYPE
 from storekit.transfer.upstream import Upstream
+from storekit.transfer.upstream_breaker import Breaker
 
 _NARINFO = re.compile(r"^/([0-9a-df-np-sv-z]{32})\.narinfo$")
 _NAR = re.compile(r"^/nar/([0-9a-df-np-sv-z]{52}\.nar(?:\.xz|\.zst|\.bz2)?)$")
@@ -50,9 +53,11 @@ class PullThrough:
         *,
         secret_keys: Iterable[SecretKey] = (),
         log: Callable[[str], None] | None = None,
+        breaker: Callable[[], Breaker] = Breaker,
     ) -> None:
         self.cache = cache
         self.upstreams = tuple(upstreams)
+        self.breakers = [breaker() for _ in self.upstreams]
         self.policy = policy
         self.secret_keys = tuple(secret_keys)
         self.log = log
@@ -62,14 +67,28 @@ class PullThrough:
         found = self.cache.lookup(hash_part)
         if found is not None:
             return found
-        for upstream in self.upstreams:
+        for upstream, breaker in zip(self.upstreams, self.breakers, strict=True):
+            if not breaker.allow():
+                continue
             try:
                 fetched = self._fetch(upstream, hash_part)
             except CacheDirError:
+                breaker.done()
                 raise
             except StorekitError as e:
                 self._say(f"upstream '{upstream.uri}' dropped for {hash_part}.narinfo: {e}")
+                pause = breaker.failed()
+                if pause is not None:
+                    failures = breaker.failures
+                    self._say(
+                        f"upstream '{upstream.uri}' skipped for {pause:g} s: "
+                        f"{failures} failed requests in a row"
+                    )
                 continue
+            except BaseException:
+                breaker.done()
+                raise
+            breaker.succeeded()
             if fetched is not None:
                 return fetched
         return None

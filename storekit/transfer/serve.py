@@ -36,6 +36,8 @@ _NARINFO = re.compile(r"^/([0-9a-df-np-sv-z]{32})\.narinfo$")
 _RELOCATE = re.compile(r"^/relocate/([0-9a-df-np-sv-z]{32})$")
 _NAR = re.compile(r"^/nar/([0-9a-df-np-sv-z]{32})-([0-9a-df-np-sv-z]{52})\.nar(\.xz|\.zst)?$")
 NAR_TYPE = "application/x-nix-nar"
+#: The largest NAR read whole into memory to be answered (larger ones stream, a chunk at a time).
+SMALL_NAR = 64 << 10
 
 
 class CacheServer(HttpServer):
@@ -111,17 +113,29 @@ class CacheServer(HttpServer):
         with self.store_lock:
             return self.relocator(hash_part)
 
-    def nar(self, hash_part: str, nar_hash: str) -> tuple[int, Iterator[bytes]] | None:
-        """(NAR size, chunks) of the path with this hash part, if its NAR hash is still `nar_hash`."""
+    def nar(self, hash_part: str, nar_hash: str) -> tuple[int, Iterator[bytes] | bytes] | None:
+        """(NAR size, its chunks) of the path with this hash part, if its NAR hash is still `nar_hash`;
+        a NAR of at most `SMALL_NAR` bytes comes whole (compressed as served): one turn on the thread
+        pool instead of one per chunk, the most of a small path's cost to this server."""
         with self.store_lock:
             path = self.store.query_path_from_hash_part(hash_part)
             info = None if path is None else self.store.lookup_path_info(path)
             if info is None or info.nar_hash.nix32 != nar_hash:
                 return None
-            return info.nar_size, self.store.nar_from_path(info.path)
+            chunks = self.store.nar_from_path(info.path)
+            if info.nar_size > SMALL_NAR:
+                return info.nar_size, chunks
+            if self.compression != "none":
+                chunks = _compressed(chunks, self.compression)
+            return info.nar_size, b"".join(chunks)
 
-    async def _send_nar(self, request: web.Request, size: int, chunks: Iterator[bytes]) -> web.StreamResponse:
-        """Uncompressed: a Content-Length and `Range`; compressed on the fly: chunked, the whole NAR."""
+    async def _send_nar(
+        self, request: web.Request, size: int, chunks: Iterator[bytes] | bytes
+    ) -> web.StreamResponse:
+        """Uncompressed: a Content-Length and `Range`; compressed on the fly: chunked, the whole NAR
+        (a small one, whole with its length)."""
+        if isinstance(chunks, bytes):
+            return _whole(request, size, chunks, self.compression)
         if self.compression != "none":
             return await self.stream(
                 request, _compressed(chunks, self.compression), content_type=NAR_TYPE, length=None
@@ -140,6 +154,19 @@ class CacheServer(HttpServer):
         return await self.stream(
             request, part, content_type=NAR_TYPE, length=end - start, status=206, headers=headers
         )
+
+
+def _whole(request: web.Request, size: int, data: bytes, compression: str) -> web.Response:
+    """A small NAR's answer: its bytes (or the part a `Range` asks for, uncompressed only)."""
+    if compression != "none":
+        return web.Response(body=data, content_type=NAR_TYPE)
+    headers = {"Accept-Ranges": "bytes"}
+    wanted = byte_range(request.headers.get("Range"), size)
+    if wanted is None:
+        return web.Response(body=data, content_type=NAR_TYPE, headers=headers)
+    start, end = wanted
+    headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    return web.Response(body=data[start:end], status=206, content_type=NAR_TYPE, headers=headers)
 
 
 def _compressed(chunks: Iterator[bytes], compression: str) -> Iterator[bytes]:

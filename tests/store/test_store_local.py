@@ -27,7 +27,7 @@ from storekit.store.local import LocalStore
 from storekit.store.optimise import optimise_stores
 from storekit.store.specs import local_spec_for
 from storekit.store.verify import verify_store
-from storekit.storepath import StorePath
+from storekit.storepath import StoreDir, StorePath
 
 
 def open_local(root: Path, *, real: Path | None = None, store_dir: str | None = None) -> LocalStore:
@@ -144,6 +144,16 @@ def _nothing_left(store: LocalStore, path: StorePath) -> bool:
         and path.base_name not in names
         and not any(n.startswith(STAGING_PREFIX) for n in names)
     )
+
+
+def test_valid_among_answers_like_is_valid_path_for_many_paths(store: LocalStore) -> None:
+    added = [store.add_text(f"t{i}", f"{i}".encode(), []) for i in range(600)]  # past one query's 500
+    gone = added[::7]
+    delete_paths(store, gone)
+    asked = [*added, StorePath(StoreDir("/elsewhere/store"), added[1].hash_part, added[1].name)]
+    assert store.valid_among(asked) == {p for p in asked if store.is_valid_path(p)}
+    assert store.valid_among(asked) == set(added) - set(gone)
+    assert store.valid_among([]) == set()
 
 
 def test_nar_with_the_wrong_hash_is_refused_naming_both(store: LocalStore, tmp_path: Path) -> None:
