@@ -660,10 +660,12 @@ EOF
 
 write sbin/ifup 755 <<'EOF'
 #!/bin/sh
-# ifup IFACE: brings up the interface /etc/sysconfig/ifconfig.IFACE describes, through the service
-# script it names (/lib/services/SERVICE IFACE up) (LFS §9.5.1)
+# ifup IFACE / ifdown IFACE (a link to this script): brings up or takes down the interface
+# /etc/sysconfig/ifconfig.IFACE describes, through the service script it names
+# (/lib/services/SERVICE IFACE up|down) (LFS §9.5.1)
 # shellcheck source=/dev/null
 . /lib/lsb/init-functions
+case ${0##*/} in ifdown) action=down ;; *) action=up ;; esac
 [ -n "$1" ] || { echo "Usage: $0 <interface>" >&2; exit 1; }
 file=/etc/sysconfig/ifconfig.$1
 [ -r "$file" ] || { log_failure_msg "$file does not exist"; exit 1; }
@@ -677,29 +679,9 @@ if [ -z "$IFACE" ] || [ -z "$SERVICE" ]; then
 fi
 [ -x "/lib/services/$SERVICE" ] || { log_failure_msg "no service $SERVICE"; exit 1; }
 export IFCONFIG="$file"
-"/lib/services/$SERVICE" "$IFACE" up
+"/lib/services/$SERVICE" "$IFACE" "$action"
 EOF
-
-write sbin/ifdown 755 <<'EOF'
-#!/bin/sh
-# ifdown IFACE: takes down the interface /etc/sysconfig/ifconfig.IFACE describes (LFS §9.5.1)
-# shellcheck source=/dev/null
-. /lib/lsb/init-functions
-[ -n "$1" ] || { echo "Usage: $0 <interface>" >&2; exit 1; }
-file=/etc/sysconfig/ifconfig.$1
-[ -r "$file" ] || { log_failure_msg "$file does not exist"; exit 1; }
-IFACE=
-SERVICE=
-# shellcheck source=/dev/null
-. "$file"
-if [ -z "$IFACE" ] || [ -z "$SERVICE" ]; then
-    log_failure_msg "$file sets no IFACE or SERVICE"
-    exit 1
-fi
-[ -x "/lib/services/$SERVICE" ] || { log_failure_msg "no service $SERVICE"; exit 1; }
-export IFCONFIG="$file"
-"/lib/services/$SERVICE" "$IFACE" down
-EOF
+ln -s ifup "$out/sbin/ifdown"
 
 write lib/services/ipv4-static 755 <<'EOF'
 #!/bin/sh
