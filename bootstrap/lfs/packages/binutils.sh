@@ -2,7 +2,11 @@
 # --prefix=$out and tooldir=$out (the book's tooldir=/usr). The book calls its test suite critical:
 # it runs in binutils-check (the same script with BINUTILS_TESTS_ONLY=1 and `check = true`, off the
 # build's critical path), whose output is the suites' .sum files, with the failures the book expects
-# allowed in the profile.
+# allowed in the profile. BINUTILS_CONFIGURE adds configure options: the toolchain's binutils, built
+# with gcc pass 2 before chapter 8's gcc, leaves out its C++ programs (gold, dwp, gprofng), which
+# would link gcc pass 2's libstdc++ and keep it in the closure of gcc and of everything gcc builds;
+# the system's binutils, built after gcc with the system's compiler, has them all.
+read -ra configure_extra <<< "${BINUTILS_CONFIGURE:-}"
 mkdir -v build
 cd build
 ../configure --prefix="$out" \
@@ -13,7 +17,8 @@ cd build
              --enable-shared \
              --disable-werror \
              --enable-64-bit-bfd \
-             --with-system-zlib
+             --with-system-zlib \
+             "${configure_extra[@]}"
 make tooldir="$out"
 if [ -n "${BINUTILS_TESTS_ONLY:-}" ]; then
     run_tests make -k check
