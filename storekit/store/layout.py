@@ -15,6 +15,8 @@ from storekit.store import canonical
 from storekit.store.lock import lock_fd
 
 STAGING_PREFIX = ".storekit-tmp-"
+#: A staging dir's name until it is locked (see `LocalStore.staging`): the sweep leaves it alone.
+STAGING_NEW_PREFIX = STAGING_PREFIX + "new-"
 RESERVED_SIZE = 8 << 20  # Nix's gc-reserved-space default
 
 
@@ -53,7 +55,11 @@ def remove_stale_staging(real_dir: str) -> int:
     """Delete staging dirs of processes that died (their flock is gone); returns how many."""
     removed = 0
     try:
-        names = [n for n in os.listdir(real_dir) if n.startswith(STAGING_PREFIX)]
+        names = [
+            n
+            for n in os.listdir(real_dir)
+            if n.startswith(STAGING_PREFIX) and not n.startswith(STAGING_NEW_PREFIX)
+        ]
     except FileNotFoundError:
         return 0
     for name in names:

@@ -30,7 +30,7 @@ from storekit.store import canonical, dbmarker, schema
 from storekit.store.base import Store, ValidPathInfo
 from storekit.store.content_address import ContentAddress, source_ca, text_ca
 from storekit.store.deferred import later
-from storekit.store.layout import STAGING_PREFIX, create_layout, remove_stale_staging
+from storekit.store.layout import STAGING_NEW_PREFIX, STAGING_PREFIX, create_layout, remove_stale_staging
 from storekit.store.lock import TempRoots, lock_fd, open_lock_file, path_lock, unlock_fd
 from storekit.store.specs import LocalStoreSpec
 from storekit.store.streams import ChunkReader, HashingReader
@@ -258,12 +258,19 @@ class LocalStore(Store):
         """A fresh directory in the real dir (same file system, so `rename` into place is atomic).
 
         It is flocked while in use; an unlocked one is a leftover of a killed process and is removed
-        on the next open or by `gc`. Put new contents at `<staging>/x`, then call `install_staged`.
+        on the next open or by `gc`. It is made under a `STAGING_NEW_PREFIX` name and renamed once
+        locked (as build dirs are), so another process's sweep never sees it unlocked between the two.
+        Put new contents at `<staging>/x`, then call `install_staged`.
         """
-        stage = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.real_dir)
-        fd = os.open(stage, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        new = tempfile.mkdtemp(prefix=STAGING_NEW_PREFIX, dir=self.real_dir)
+        fd = os.open(new, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        stage = new
         try:
             lock_fd(fd, exclusive=True)
+            stage = os.path.join(
+                self.real_dir, STAGING_PREFIX + os.path.basename(new)[len(STAGING_NEW_PREFIX) :]
+            )
+            os.rename(new, stage)
             yield stage
         finally:
             later(lambda: _delete_and_close(stage, fd))  # locked until deleted (see store.deferred)
