@@ -144,7 +144,7 @@ def parse_profile(text: str, file: str, read: Callable[[str], str] | None = None
     stages = _stages(file, top.get("stages", list, "[[stages]] name = …", []))
     packages = _packages(file, top.get("packages", dict, "[packages.m4] …", {}), mirrors)
     verify = _verify(file, top.get("verify", dict, '[verify] stage = "…"'), stages)
-    rootfs = parse_rootfs(file, top.get("rootfs", dict, '[rootfs] packages = ["…"]'), stages, packages)
+    rootfs = parse_rootfs(file, top.get("rootfs", object, '[rootfs] packages = ["…"]'), stages, packages)
     top.done()
     profile = Profile(
         file, name, description, system, builder, seed, stages, packages, mirrors, host_paths, allowed,
@@ -388,8 +388,8 @@ def load_profile(path: str) -> LoadedProfile:
     if profile.verify is not None:
         script = profile.verify.script
         files[script] = _read(os.path.join(directory, script), path, "verify.script")
-    if profile.rootfs is not None:
-        named = (("rootfs.script", profile.rootfs.script), ("rootfs.check", profile.rootfs.check or ""))
+    for tree in profile.rootfs:
+        named = (("rootfs.script", tree.script), ("rootfs.check", tree.check or ""))
         for key, name in named:
             if name:
                 files[name] = _read(os.path.join(directory, name), path, key)

@@ -24,7 +24,6 @@ from storekit.bootstrap.drvs import write_derivations
 from storekit.bootstrap.files import BootstrapFiles
 from storekit.bootstrap.model import SEED, LoadedProfile
 from storekit.bootstrap.plan import Plan, make_plan
-from storekit.bootstrap.rootfs import ROOTFS
 from storekit.bootstrap.seed import SeedManifest, add_seed, scan_host
 from storekit.bootstrap.sources import realise_source
 from storekit.bootstrap.stagebuild import StageRun, Target
@@ -146,18 +145,19 @@ class Bootstrap:
         progress: Progress | None = None,
         options: BuildOptions | None = None,
     ) -> BuildSummary:
-        """Build the profile (or up to `until`: a stage, a package, `rootfs`) into the store, by stage.
+        """Build the profile (or up to `until`: a stage, a package, a rootfs tree) into the store.
 
-        The system's tree (`[rootfs]`) is built as soon as its stage is, not after the whole profile:
-        the system of an earlier chapter can be entered while later chapters build.
+        Stage by stage; each system tree (`[rootfs]`) is built as soon as its stage is, not after
+        the whole profile: the system of an earlier chapter can be entered while later chapters build.
         """
         emit = progress or (lambda e: None)
-        rootfs = self.plan.rootfs
-        want_rootfs = rootfs is not None and (until is None or until == ROOTFS)
-        if until == ROOTFS and rootfs is not None:
-            wanted = stages.until(self.profile, rootfs.package.stage)
+        trees = {tree.package.id: tree for tree in self.plan.rootfs}
+        if until in trees:
+            wanted = stages.until(self.profile, trees[until].package.stage)
+            trees = {until: trees[until]}
         else:
             wanted = stages.until(self.profile, until) if until else set(self.profile.packages)
+            trees = trees if until is None else {}
         self.ensure_seed(emit)
         self.write_derivations(wanted)
         self.realise_sources(wanted, mirror, emit)
@@ -169,17 +169,18 @@ class Bootstrap:
                 run.stage(stage, todo)
             if run.failed and not keep_going:
                 break
-            if rootfs is not None and want_rootfs and stage == rootfs.package.stage:
+            for tree in trees.values():
+                if tree.package.stage != stage:
+                    continue
                 have = set(run.built) | set(run.valid)
-                if all(dep in have or self._valid(dep) for dep in rootfs.package.deps):
-                    self.write_derivations([rootfs.package.id])
-                    run.stage(rootfs.package.stage, [rootfs])
-                if until == ROOTFS:
-                    break
+                if all(dep in have or self._valid(dep) for dep in tree.package.deps):
+                    self.write_derivations([tree.package.id])
+                    run.stage(stage, [tree])
+            if until in trees and stage == trees[until].package.stage:
+                break
         blocked = sorted(wanted - set(run.built) - set(run.valid) - set(run.failed))
         done = {*run.built, *run.valid, *run.failed}
-        if rootfs is not None and want_rootfs and rootfs.package.id not in done:
-            blocked.append(rootfs.package.id)
+        blocked += [tid for tid in trees if tid not in done]
         return BuildSummary(dict(run.built), tuple(run.valid), dict(run.failed), tuple(blocked))
 
     def _valid(self, package_id: str) -> bool:

@@ -22,7 +22,7 @@ def write_derivations(store: LocalStore, plan: Plan, ids: Collection[str]) -> No
             store.add_text(path.name, data)
     wanted = [plan.seed.drv_path]
     packages = plan.packages
-    extra = {pp.package.id: pp for pp in (plan.verify, plan.rootfs) if pp is not None}
+    extra = {pp.package.id: pp for pp in (plan.verify, *plan.rootfs) if pp is not None}
     for pid in ids:
         pp = packages.get(pid) or extra.get(pid)
         assert pp is not None, f"{pid} is not in the plan"

@@ -76,10 +76,13 @@ def _mounts(tree: str, rel: str, store: str) -> list[str]:
     return args
 
 
-def enter_argv(boot: Bootstrap, command: Sequence[str], term: str | None = None) -> list[str]:
-    """`command` (default: a login shell) inside the profile's built system."""
-    rootfs = built_rootfs(boot)
-    tree = boot.store.real_path(rootfs)
+def enter_argv(
+    boot: Bootstrap, command: Sequence[str], term: str | None = None, rootfs: str | None = None
+) -> list[str]:
+    """`command` (default: a login shell) inside the profile's built system (the tree `rootfs`,
+    default the last declared)."""
+    tree_path = built_rootfs(boot, rootfs)
+    tree = boot.store.real_path(tree_path)
     if not command:
         command = (
             ["/bin/bash", "--login"] if os.path.lexists(os.path.join(tree, "usr/bin/bash")) else ["/bin/sh"]

@@ -52,17 +52,25 @@ class Exported:
     modes_applied: int
 
 
-def built_rootfs(boot: Bootstrap) -> StorePath:
-    """The rootfs output of the profile; an error says how to get one when there is none yet."""
-    rootfs = boot.plan.rootfs
-    if rootfs is None:
+def built_rootfs(boot: Bootstrap, name: str | None = None) -> StorePath:
+    """The output of the rootfs tree `name` (default: the last declared, the finished system).
+
+    An error says how to get one when there is none yet, or which names there are.
+    """
+    trees = {tree.package.id: tree for tree in boot.plan.rootfs}
+    if not trees:
         raise StorekitError(
             f"{boot.profile.file} declares no [rootfs]: there is no system to export or enter"
         )
-    out = rootfs.planned.out
+    if name is not None and name not in trees:
+        raise StorekitError(f"{boot.profile.file} has no rootfs tree '{name}' (it has: {', '.join(trees)})")
+    tree = trees[name] if name is not None else boot.plan.rootfs[-1]
+    out = tree.planned.out
     if not boot.store.is_valid_path(out):
+        until = f" --until {tree.package.id}" if len(trees) > 1 else ""
         raise StorekitError(
-            f"the system ({out}) is not built yet: storekit bootstrap build {boot.profile.file} --store …"
+            f"the system ({out}) is not built yet: "
+            f"storekit bootstrap build {boot.profile.file}{until} --store …"
         )
     return out
 
@@ -125,11 +133,14 @@ def _umask() -> int:
     return mask
 
 
-def export(boot: Bootstrap, output: str) -> Exported:
-    """Write the system's tarball to `output` (compression from its suffix), atomically."""
+def export(boot: Bootstrap, output: str, rootfs_name: str | None = None) -> Exported:
+    """Write the system's tarball to `output` (compression from its suffix), atomically.
+
+    `rootfs_name` picks one of the profile's trees (default: the last declared).
+    """
     if not output.endswith(COMPRESSIONS):
         raise StorekitError(f"cannot tell the format of '{output}': name it {' or '.join(COMPRESSIONS)}")
-    rootfs = built_rootfs(boot)
+    rootfs = built_rootfs(boot, rootfs_name)
     modes = read_ownership(boot, rootfs)
     items = entries(boot, rootfs)
     directory = os.path.dirname(os.path.abspath(output))

@@ -128,8 +128,11 @@ class RootfsSpec:
     Built like a package of `stage`, after all of it, by `script` (beside the profile); `packages`
     are composed in order (the first to provide a path wins). `modes` records what a store path
     cannot hold (owners, setuid bits) as `(package, path in it, mode)`; the export applies them.
+    `name` is the tree's id (`--until NAME`, `enter --rootfs NAME`): a profile may compose several,
+    such as the book's chroot at the end of chapter 7 and the finished system after chapter 8.
     """
 
+    name: str
     stage: str
     script: str
     packages: tuple[str, ...]
@@ -155,7 +158,8 @@ class Profile:
     host_paths: tuple[str, ...] = DEFAULT_HOST_PATHS
     allowed_host_paths: tuple[str, ...] = ()
     verify: VerifySpec | None = None
-    rootfs: RootfsSpec | None = None
+    rootfs: tuple[RootfsSpec, ...] = ()
+    """The systems composed from the packages (`[rootfs]` or `[[rootfs]]`), in declaration order."""
 
     def stage(self, name: str) -> Stage:
         return next(s for s in self.stages if s.name == name)

@@ -70,8 +70,8 @@ class Plan:
     """Every `.drv` of the plan by path (sources, seed, packages)."""
     verify: PackagePlan | None = None
     """The sanity checks, a derivation like a package of the verified stage."""
-    rootfs: PackagePlan | None = None
-    """The system as one tree (`[rootfs]`), after its stage; its inputs are the packages it lists."""
+    rootfs: tuple[PackagePlan, ...] = ()
+    """The systems as trees (`[rootfs]`), each after its stage; their inputs are the packages listed."""
 
     @property
     def packages(self) -> dict[str, PackagePlan]:
@@ -176,9 +176,8 @@ def make_plan(loaded: LoadedProfile, store_dir: StoreDir, seed_manifest: str) ->
     if profile.verify is not None:
         pkg = verify_package(profile)
         verify = _package(profile, pkg, done, text_of, store_dir, derivations)
-    rootfs = None
-    if profile.rootfs is not None:
-        spec = profile.rootfs
+    rootfs = []
+    for spec in profile.rootfs:
         files = {
             path: store_dir.make_text_path(path.rsplit("/", 1)[-1], Hash.of(text.encode()))
             for path, text in spec.files
@@ -189,8 +188,10 @@ def make_plan(loaded: LoadedProfile, store_dir: StoreDir, seed_manifest: str) ->
             tuple(str(p) for p in files.values()),
         )
         pkg = rootfs_package(spec, profile.name)
-        rootfs = _package(profile, pkg, done, text_of, store_dir, derivations, list(spec.packages), extra)
-    return Plan(profile, store_dir, seed, texts, tuple(planned_stages), derivations, verify, rootfs)
+        rootfs.append(
+            _package(profile, pkg, done, text_of, store_dir, derivations, list(spec.packages), extra)
+        )
+    return Plan(profile, store_dir, seed, texts, tuple(planned_stages), derivations, verify, tuple(rootfs))
 
 
 def _require_pins(profile: Profile) -> None:

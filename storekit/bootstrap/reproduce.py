@@ -33,10 +33,9 @@ def check_packages(
     options: BuildOptions | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> list[PackageCheck]:
-    """Rebuild `ids` (default: every package, then the rootfs) and compare; in build order."""
+    """Rebuild `ids` (default: every package, then the rootfs trees) and compare; in build order."""
     plans: dict[str, PackagePlan] = dict(boot.plan.packages)
-    if boot.plan.rootfs is not None:
-        plans[boot.plan.rootfs.package.id] = boot.plan.rootfs
+    plans.update((tree.package.id, tree) for tree in boot.plan.rootfs)
     for pid in ids:
         if pid not in plans:
             raise ConfigError(

@@ -10,6 +10,11 @@ What a store path cannot hold (an owner other than the builder, setuid and setgi
 `/tmp`) is declared in `[rootfs.modes]` and written by the script to `nix-support/ownership` in the
 tree's output, one `MODE UID GID PATH` line each; the NARs stay as they are, and `export` applies
 the manifest to the tarball (NixLFS needs a script run as root after the fact for this).
+
+A profile composes one tree (`[rootfs]`, whose id is `rootfs`) or several (`[[rootfs]]`, each with
+its `name`): the LFS profile has the book's chroot at the end of chapter 7, entered while chapter 8
+builds, and the finished system. Each is planned, built and checked on its own; `enter` and
+`export` take the last declared unless told `--rootfs NAME`.
 """
 
 from __future__ import annotations
@@ -24,17 +29,39 @@ from storekit.errors import ConfigError
 ROOTFS = "rootfs"
 OWNERSHIP = "nix-support/ownership"
 _MODE_RE = re.compile(r"^[0-7]{3,4}( [0-9]+:[0-9]+)?$")
-_KNOWN = {"stage", "script", "packages", "files", "modes", "check"}
+_KNOWN = {"name", "stage", "script", "packages", "files", "modes", "check"}
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+._-]*$")
 
 
 def parse_rootfs(
     file: str, data: object, stages: tuple[Stage, ...], packages: Mapping[str, Package]
-) -> RootfsSpec | None:
-    """Check `[rootfs]`; every package it names must exist (or be `seed`), every path be relative."""
+) -> tuple[RootfsSpec, ...]:
+    """Check `[rootfs]` (one tree, id `rootfs`) or `[[rootfs]]` (each with a distinct `name`).
+
+    A name is an id beside the packages and stages (`--until NAME`), so it may be neither.
+    """
     if data is None:
-        return None
-    if not isinstance(data, dict):
-        raise ConfigError(file, "rootfs", 'must be a table: [rootfs] packages = ["…"]')
+        return ()
+    items = [data] if isinstance(data, dict) else data
+    if not isinstance(items, list) or not items or not all(isinstance(d, dict) for d in items):
+        raise ConfigError(file, "rootfs", 'must be a table ([rootfs]) or tables ([[rootfs]] name = "…")')
+    found: list[RootfsSpec] = []
+    for i, item in enumerate(items):
+        where = "rootfs.name" if isinstance(data, dict) else f"rootfs[{i}].name"
+        name = item.get("name", ROOTFS if isinstance(data, dict) else None)
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            raise ConfigError(file, where, 'each [[rootfs]] needs a name, e.g. name = "system"')
+        if name in packages or name == SEED or any(s.name == name for s in stages):
+            raise ConfigError(file, where, f"'{name}' is already a package or stage name")
+        if any(s.name == name for s in found):
+            raise ConfigError(file, where, f"'{name}' names two [[rootfs]] trees")
+        found.append(_parse_one(file, item, name, stages, packages))
+    return tuple(found)
+
+
+def _parse_one(
+    file: str, data: dict[str, Any], name: str, stages: tuple[Stage, ...], packages: Mapping[str, Package]
+) -> RootfsSpec:
     unknown = sorted(set(data) - _KNOWN)
     if unknown:
         raise ConfigError(
@@ -48,9 +75,9 @@ def parse_rootfs(
         raise ConfigError(
             file, "rootfs.packages", 'must list the packages to compose, e.g. packages = ["bash"]'
         )
-    for i, name in enumerate(names):
-        if name != SEED and name not in packages:
-            raise ConfigError(file, f"rootfs.packages[{i}]", f"'{name}' is not a declared package")
+    for i, pkg in enumerate(names):
+        if pkg != SEED and pkg not in packages:
+            raise ConfigError(file, f"rootfs.packages[{i}]", f"'{pkg}' is not a declared package")
     files = []
     for path, text in _table(file, data, "files").items():
         _relative(file, f"rootfs.files.{path}", path)
@@ -74,9 +101,8 @@ def parse_rootfs(
             )
         modes.append((package, path, mode))
     check = _string(file, data, "check", "") or None
-    return RootfsSpec(
-        stage, _string(file, data, "script", "rootfs.sh"), tuple(names), tuple(files), tuple(modes), check
-    )
+    script = _string(file, data, "script", "rootfs.sh")
+    return RootfsSpec(name, stage, script, tuple(names), tuple(files), tuple(modes), check)
 
 
 def _string(file: str, data: dict[str, Any], key: str, default: str) -> str:
@@ -100,10 +126,15 @@ def _relative(file: str, key: str, path: str) -> None:
 
 
 def rootfs_package(spec: RootfsSpec, profile_name: str) -> Package:
-    """The tree as a package of its stage (its inputs are `spec.packages`, see `plan.make_plan`)."""
+    """The tree as a package of its stage (its inputs are `spec.packages`, see `plan.make_plan`).
+
+    Its store path is NAME-PROFILE (`rootfs-lfs-debian`).
+    """
     deps = tuple(p for p in spec.packages if p != SEED)
     # /etc is the system's own configuration: its PATH=/usr/bin and the like are the point
-    return Package(ROOTFS, ROOTFS, profile_name, spec.stage, spec.script, deps, allowed_host_paths=("etc/*",))
+    return Package(
+        spec.name, spec.name, profile_name, spec.stage, spec.script, deps, allowed_host_paths=("etc/*",)
+    )
 
 
 def rootfs_env(spec: RootfsSpec, file_paths: Mapping[str, str]) -> dict[str, str]:

@@ -73,8 +73,7 @@ class StatusReader:
         result = [(SEED, [seed])]
         for stage, pps in plan.stages:
             result.append((stage, [self.state(pp) for pp in pps]))
-        if plan.rootfs is not None:
-            result.append((plan.rootfs.package.id, [self.state(plan.rootfs)]))
+        result += [(tree.package.id, [self.state(tree)]) for tree in plan.rootfs]
         return result
 
     def state(self, pp: PackagePlan) -> PackageState:

@@ -63,9 +63,9 @@ def verify(
         failure = next(iter(summary.failed.values()), "")
         detail = failure or f"{planned.planned.out}/report.txt"
         checks.append(Check(f"sanity checks in the sandbox ({spec.script})", not failure, detail))
-    rootfs = boot.profile.rootfs
-    if rootfs is not None and rootfs.check and _within(rootfs.packages, wanted):
-        checks.append(_inside(boot, rootfs.check))
+    for tree in boot.profile.rootfs:
+        if tree.check and _within(tree.packages, wanted):
+            checks.append(_inside(boot, tree.name, tree.check))
     return checks
 
 
@@ -74,32 +74,31 @@ def _within(ids: Iterable[str], wanted: set[str]) -> bool:
     return all(i == SEED or i in wanted for i in ids)
 
 
-def _inside(boot: Bootstrap, script: str) -> Check:
-    """The profile's check script run inside the system (`bootstrap enter … -- /bin/sh -c SCRIPT`)."""
+def _inside(boot: Bootstrap, tree: str, script: str) -> Check:
+    """A tree's check script run inside it (`bootstrap enter --rootfs TREE … -- /bin/sh -c SCRIPT`)."""
     from storekit.bootstrap.enter import enter_argv
 
     text = boot.loaded.files[script].decode()
     proc = subprocess.run(
-        enter_argv(boot, ["/bin/sh", "-c", text]), capture_output=True, text=True, check=False
+        enter_argv(boot, ["/bin/sh", "-c", text], rootfs=tree), capture_output=True, text=True, check=False
     )
     lines = (proc.stdout + proc.stderr).strip()
-    name = f"the book's checks inside the system ({script}, bootstrap enter)"
+    where = "the system" if len(boot.profile.rootfs) == 1 else f"the system '{tree}'"
+    name = f"the book's checks inside {where} ({script}, bootstrap enter)"
     return Check(name, proc.returncode == 0, lines if proc.returncode else lines.replace("ok: ", "", -1))
 
 
 def _outputs(boot: Bootstrap, wanted: set[str]) -> dict[StorePath, str]:
-    """Each package output and its package id (the rootfs tree too: its /etc is scanned as well)."""
+    """Each package output and its package id (the rootfs trees too: their /etc is scanned as well)."""
     found = {pp.planned.out: pid for pid, pp in boot.plan.packages.items() if pid in wanted}
-    rootfs = boot.plan.rootfs
-    if rootfs is not None and _within(rootfs.package.deps, wanted):
-        found[rootfs.planned.out] = rootfs.package.id
+    for tree in boot.plan.rootfs:
+        if _within(tree.package.deps, wanted):
+            found[tree.planned.out] = tree.package.id
     return found
 
 
 def _all_built(boot: Bootstrap, wanted: set[str]) -> Check:
-    rootfs = boot.plan.rootfs
-    if rootfs is not None and _within(rootfs.package.deps, wanted):
-        wanted = wanted | {rootfs.package.id}
+    wanted = wanted | {t.package.id for t in boot.plan.rootfs if _within(t.package.deps, wanted)}
     missing = [s.id for _, states in boot.status() for s in states if s.id in wanted and s.status != "built"]
     if missing:
         return Check("every package is built", False, "not built: " + ", ".join(missing))
@@ -124,8 +123,9 @@ def _host_paths(boot: Bootstrap, outputs: dict[StorePath, str]) -> Check:
     profile = boot.profile
     pattern = host_path_pattern(profile.host_paths)
     found = []
+    trees = {tree.package.id: tree.package for tree in boot.plan.rootfs}
     for out, pid in outputs.items():
-        package = profile.packages.get(pid) or (boot.plan.rootfs.package if boot.plan.rootfs else None)
+        package = profile.packages.get(pid) or trees.get(pid)
         allowed = (*profile.allowed_host_paths, *(package.allowed_host_paths if package else ()))
         root = boot.store.real_path(out)
         for path in _files(root):

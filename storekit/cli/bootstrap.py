@@ -35,6 +35,10 @@ app = typer.Typer(no_args_is_help=True)
 ConfigArg = Annotated[str, typer.Argument(help="The profile, e.g. bootstrap/lfs/mini.toml.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON: {stages: [{name, packages: […]}]}.")]
 MirrorOpt = Annotated[str | None, typer.Option("--mirror", help="Directory of source tarballs.")]
+RootfsOption = Annotated[
+    str | None,
+    typer.Option("--rootfs", metavar="NAME", help="Which system tree ([[rootfs]] name; default: the last)."),
+]
 
 
 @contextmanager
@@ -139,7 +143,7 @@ def build_command(
     store: StoreOption = None,
     mirror: MirrorOpt = None,
     until: Annotated[
-        str | None, typer.Option("--until", help="Stop after this stage or package (or rootfs).")
+        str | None, typer.Option("--until", help="Stop after this stage, package or rootfs tree.")
     ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Packages built in parallel.")] = 1,
     cores: Annotated[int | None, typer.Option("--cores", min=1, help="NIX_BUILD_CORES per build.")] = None,
@@ -277,6 +281,7 @@ def export_command(
         str, typer.Option("--output", "-o", help="lfs.tar, lfs.tar.gz, lfs.tar.xz or lfs.tar.zst")
     ],
     store: StoreOption = None,
+    rootfs: RootfsOption = None,
 ) -> None:
     """Write the built system (the profile's [rootfs] and its closure) as a reproducible tarball.
 
@@ -286,7 +291,7 @@ def export_command(
     from storekit.bootstrap.export import export
 
     with _bootstrap(config, store) as boot:
-        done = export(boot, output)
+        done = export(boot, output, rootfs)
     typer.echo(
         f"wrote {done.path}: {done.entries} entries, {done.store_paths} store paths, "
         f"{done.modes_applied} modes from the ownership manifest",
@@ -300,6 +305,7 @@ def enter_command(
     ctx: typer.Context,
     config: ConfigArg,
     store: StoreOption = None,
+    rootfs: RootfsOption = None,
 ) -> None:
     """Run a login shell, or the command after `--`, with the built system as / (bubblewrap, no root).
 
@@ -310,7 +316,7 @@ def enter_command(
     from storekit.bootstrap.enter import enter_argv
 
     with _bootstrap(config, store) as boot:
-        argv = enter_argv(boot, list(ctx.args), os.environ.get("TERM"))
+        argv = enter_argv(boot, list(ctx.args), os.environ.get("TERM"), rootfs)
     raise typer.Exit(subprocess.run(argv, check=False).returncode)
 
 

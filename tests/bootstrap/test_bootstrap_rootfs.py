@@ -100,7 +100,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bootstrap]:
 
 
 def test_the_tree_links_into_the_store_and_records_what_it_cannot_hold(system: Bootstrap) -> None:
-    tree = Path(system.store.real_path(system.plan.rootfs.planned.out))  # type: ignore[union-attr]
+    tree = Path(system.store.real_path(system.plan.rootfs[0].planned.out))
     tool = system.plan.packages["tool"].planned.out
     assert os.readlink(tree / "usr" / "bin" / "tool") == f"{tool}/bin/tool"
     assert os.readlink(tree / "bin") == "usr/bin" and os.readlink(tree / "lib") == "usr/lib"
@@ -125,7 +125,7 @@ def test_export_is_reproducible_with_owners_and_modes_applied(system: Bootstrap,
     assert stat.S_IMODE((tmp_path / "a.tar").stat().st_mode) == 0o644  # the umask's, not mkstemp's 0600
     assert first.modes_applied == 5  # tool and passwd (the profile), tmp, var/tmp and root (rootfs.sh)
     tool = system.plan.packages["tool"].planned.out
-    rootfs = system.plan.rootfs.planned.out  # type: ignore[union-attr]
+    rootfs = system.plan.rootfs[0].planned.out
     with tarfile.open(tmp_path / "a.tar") as tar:
         members = tar.getmembers()
     names = [m.name for m in members]
@@ -216,6 +216,10 @@ def test_an_unbuilt_system_cannot_be_exported_or_entered(system: Bootstrap, tmp_
         ('[rootfs]\npackages = ["tool"]\n[rootfs.files]\n"/etc/passwd" = "x"\n', "relative path"),
         ('[rootfs]\npackages = ["tool"]\n[rootfs.modes]\n"tool:bin/tool" = "u+s"\n', "octal mode"),
         ('[rootfs]\npackages = ["tool"]\n[rootfs.modes]\n"other:bin/x" = "4755"\n', "PACKAGE:PATH"),
+        ('[[rootfs]]\npackages = ["tool"]\n', "needs a name"),
+        ('[[rootfs]]\nname = "tool"\npackages = ["tool"]\n', "already a package or stage name"),
+        ('[[rootfs]]\nname = "one"\npackages = ["tool"]\n', "already a package or stage name"),
+        ('[[rootfs]]\nname = "a"\npackages = ["tool"]\n' * 2, "names two"),
     ],
 )
 def test_a_bad_rootfs_table_is_a_clear_error(table: str, message: str) -> None:
@@ -279,12 +283,106 @@ def test_the_system_of_an_earlier_stage_is_built_entered_and_verified_while_late
         assert only.ok and set(only.built) == {"tool", "noisy", "rootfs"}, only
         summary = boot.build()  # stage two fails: the system of stage one is already there
         assert set(summary.failed) == {"later"} and "rootfs" in summary.valid, summary
-        assert store.is_valid_path(boot.plan.rootfs.planned.out) if boot.plan.rootfs else False
+        assert store.is_valid_path(boot.plan.rootfs[0].planned.out)
         so_far = {c.name: c for c in verify(boot, until="one")}
         assert all(c.ok for c in so_far.values()), [c for c in so_far.values() if not c.ok]
         assert any("inside the system" in name for name in so_far)
         whole = verify(boot)
         assert not whole[0].ok and "later" in whole[0].detail
         assert "rootfs" not in whole[0].detail
+    finally:
+        store.close()
+
+
+TWO_TREES = """
+[[rootfs]]
+name = "chroot"
+stage = "one"
+packages = ["tool", "seed"]
+check = "check.sh"
+
+[rootfs.files]
+"etc/hosts" = "127.0.0.1 chroot\\n"
+"etc/passwd" = "root:x:0:0:root:/root:/bin/sh\\n"
+
+[[rootfs]]
+name = "system"
+packages = ["final", "seed"]
+check = "check-final.sh"
+
+[rootfs.files]
+"etc/hosts" = "127.0.0.1 system\\n"
+
+[rootfs.modes]
+"final:bin/final" = "4711"
+"""
+
+
+def test_a_profile_composes_several_systems_each_entered_exported_and_checked(tmp_path: Path) -> None:
+    """The LFS profile's case: the book's chroot after chapter 7 and the finished system after 8.
+
+    Each tree is built after its own stage (`--until NAME` builds one), `enter`/`export` take the
+    last declared unless given `--rootfs NAME`, and `verify` runs each tree's check inside it.
+    """
+    (tmp_path / "packages").mkdir()
+    shutil.copy(LFS / "builder.sh", tmp_path / "builder.sh")
+    shutil.copy(LFS / "rootfs.sh", tmp_path / "rootfs.sh")
+    (tmp_path / "packages" / "tool.sh").write_text(TOOL)
+    (tmp_path / "packages" / "noisy.sh").write_text(NOISY)
+    (tmp_path / "packages" / "final.sh").write_text(TOOL.replace("tool", "final"))
+    (tmp_path / "check.sh").write_text(CHECK)
+    (tmp_path / "check-final.sh").write_text('[ "$(final)" = "final runs as 0" ] && echo "ok: final"\n')
+    head = PROFILE.split("[rootfs]")[0]
+    two = '[[stages]]\nname = "two"\ninputs = ["seed"]\nsandbox_paths = ["/bin/sh=@seed@/bin/sh"]\n'
+    text = head + two + '\n[packages.final]\nstage = "two"\nversion = "1"\n' + TWO_TREES
+    (tmp_path / "p.toml").write_text(text)
+    store = LocalStore(local_spec_for(str(tmp_path / "store")))
+    try:
+        boot = Bootstrap(load_profile(str(tmp_path / "p.toml")), store)
+        assert [t.package.id for t in boot.plan.rootfs] == ["chroot", "system"]
+        assert [t.planned.out.name for t in boot.plan.rootfs] == [
+            "chroot-tiny-system",
+            "system-tiny-system",
+        ]
+        with pytest.raises(StorekitError, match=r"not built yet.*--until system"):
+            enter_argv(boot, [])
+        only = boot.build(until="chroot")
+        assert only.ok and set(only.built) == {"tool", "noisy", "chroot"}, only
+        assert "final" not in only.built and not store.is_valid_path(boot.plan.rootfs[1].planned.out)
+        whole = boot.build()
+        assert whole.ok and set(whole.built) == {"final", "system"}, whole
+        assert "chroot" in whole.valid
+
+        def inside(*args: str) -> str:
+            argv = enter_argv(boot, ["/bin/sh", "-c", "cat /etc/hosts; ls /usr/bin"], None, *args)
+            return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+
+        default, chroot = inside(), inside("chroot")
+        assert default.startswith("127.0.0.1 system\n") and "final" in default.split()
+        assert chroot.startswith("127.0.0.1 chroot\n") and "final" not in chroot.split()
+        with pytest.raises(StorekitError, match="no rootfs tree 'nope' \\(it has: chroot, system\\)"):
+            enter_argv(boot, [], None, "nope")
+
+        sys_tar, chroot_tar = tmp_path / "system.tar", tmp_path / "chroot.tar"
+        assert export(boot, str(sys_tar)).modes_applied == 4  # final's setuid, tmp, var/tmp, root
+        export(boot, str(chroot_tar), "chroot")
+        with tarfile.open(sys_tar) as a, tarfile.open(chroot_tar) as b:
+            assert "usr/bin/final" in a.getnames() and "usr/bin/final" not in b.getnames()
+            assert "usr/bin/tool" in b.getnames() and "usr/bin/tool" not in a.getnames()
+
+        checks = {c.name: c for c in verify(boot)}
+        inside_checks = [c for name, c in checks.items() if "inside the system" in name]
+        assert len(inside_checks) == 2 and all(c.ok for c in inside_checks), inside_checks
+        assert any("'chroot'" in name and "check.sh" in name for name in checks)
+        assert any("'system'" in name and "check-final.sh" in name for name in checks)
+        states = [(stage, [s.id for s in ss]) for stage, ss in boot.status()]
+        assert states[-2:] == [("chroot", ["chroot"]), ("system", ["system"])]
+
+        result = CliRunner().invoke(
+            app,
+            ["bootstrap", "enter", str(tmp_path / "p.toml"), "--store", store.real_dir, "--rootfs",
+             "chroot", "--", "/bin/sh", "-c", "tool"],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
     finally:
         store.close()
