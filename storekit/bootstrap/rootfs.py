@@ -29,7 +29,7 @@ from storekit.errors import ConfigError
 ROOTFS = "rootfs"
 OWNERSHIP = "nix-support/ownership"
 _MODE_RE = re.compile(r"^[0-7]{3,4}( [0-9]+:[0-9]+)?$")
-_KNOWN = {"name", "stage", "script", "packages", "files", "modes", "check"}
+_KNOWN = {"name", "stage", "script", "packages", "files", "files_from", "modes", "check"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+._-]*$")
 
 
@@ -55,13 +55,21 @@ def parse_rootfs(
             raise ConfigError(file, where, f"'{name}' is already a package or stage name")
         if any(s.name == name for s in found):
             raise ConfigError(file, where, f"'{name}' names two [[rootfs]] trees")
-        found.append(_parse_one(file, item, name, stages, packages))
+        found.append(_parse_one(file, item, name, stages, packages, found))
     return tuple(found)
 
 
 def _parse_one(
-    file: str, data: dict[str, Any], name: str, stages: tuple[Stage, ...], packages: Mapping[str, Package]
+    file: str,
+    data: dict[str, Any],
+    name: str,
+    stages: tuple[Stage, ...],
+    packages: Mapping[str, Package],
+    earlier: list[RootfsSpec],
 ) -> RootfsSpec:
+    """One tree. `files_from` names an earlier tree whose files this one starts from (its own
+    `files` replace those of the same path): the finished system keeps the chroot's /etc/passwd,
+    as the book's disk does, without the profile saying it twice."""
     unknown = sorted(set(data) - _KNOWN)
     if unknown:
         raise ConfigError(
@@ -78,8 +86,12 @@ def _parse_one(
     for i, pkg in enumerate(names):
         if pkg != SEED and pkg not in packages:
             raise ConfigError(file, f"rootfs.packages[{i}]", f"'{pkg}' is not a declared package")
-    files = []
-    for path, text in _table(file, data, "files").items():
+    base = _string(file, data, "files_from", "")
+    if base and all(tree.name != base for tree in earlier):
+        raise ConfigError(file, "rootfs.files_from", f"'{base}' is not a [[rootfs]] declared before this one")
+    own = _table(file, data, "files")
+    files = [f for tree in earlier if tree.name == base for f in tree.files if f[0] not in own]
+    for path, text in own.items():
         _relative(file, f"rootfs.files.{path}", path)
         if not isinstance(text, str):
             raise ConfigError(

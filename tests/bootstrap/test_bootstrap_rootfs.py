@@ -220,6 +220,7 @@ def test_an_unbuilt_system_cannot_be_exported_or_entered(system: Bootstrap, tmp_
         ('[[rootfs]]\nname = "tool"\npackages = ["tool"]\n', "already a package or stage name"),
         ('[[rootfs]]\nname = "one"\npackages = ["tool"]\n', "already a package or stage name"),
         ('[[rootfs]]\nname = "a"\npackages = ["tool"]\n' * 2, "names two"),
+        ('[[rootfs]]\nname = "a"\npackages = ["tool"]\nfiles_from = "b"\n', "'b' is not a .* before"),
     ],
 )
 def test_a_bad_rootfs_table_is_a_clear_error(table: str, message: str) -> None:
@@ -309,6 +310,7 @@ check = "check.sh"
 name = "system"
 packages = ["final", "seed"]
 check = "check-final.sh"
+files_from = "chroot"
 
 [rootfs.files]
 "etc/hosts" = "127.0.0.1 system\\n"
@@ -360,6 +362,9 @@ def test_a_profile_composes_several_systems_each_entered_exported_and_checked(tm
         default, chroot = inside(), inside("chroot")
         assert default.startswith("127.0.0.1 system\n") and "final" in default.split()
         assert chroot.startswith("127.0.0.1 chroot\n") and "final" not in chroot.split()
+        etc = Path(store.real_path(boot.plan.rootfs[1].planned.out)) / "etc"
+        assert (etc / "passwd").read_text() == "root:x:0:0:root:/root:/bin/sh\n"  # files_from
+        assert (etc / "hosts").read_text() == "127.0.0.1 system\n"  # its own replaces the chroot's
         with pytest.raises(StorekitError, match="no rootfs tree 'nope' \\(it has: chroot, system\\)"):
             enter_argv(boot, [], None, "nope")
 
