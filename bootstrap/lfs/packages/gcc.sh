@@ -8,6 +8,9 @@
 # - gmp, mpfr and mpc are built in gcc's tree from the same sources as chapter 8's (the book links
 #   gcc against those; in the store the compiler comes first and every other package after it is
 #   built with it, which the separate libraries would otherwise have to wait for).
+# - fixincludes runs, as in the book: it writes the include-fixed/limits.h that chains to glibc's
+#   (PATH_MAX, SSIZE_MAX), and gcc's Makefile needs it (--disable-fixincludes stops the build at
+#   stmp-fixinc, with no rule for fixinc.sh).
 # - No `chown -R root:root` of the installed headers: a store path has no owners (`export` makes
 #   every file root's). The test suite is opt-in (`check = true` on the package: hours).
 gcc_unpack_libraries
@@ -27,7 +30,6 @@ cd build
     --enable-default-ssp \
     --disable-multilib \
     --disable-bootstrap \
-    --disable-fixincludes \
     --with-system-zlib \
     MAKEINFO=true
 make
