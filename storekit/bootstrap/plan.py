@@ -188,9 +188,9 @@ def make_plan(loaded: LoadedProfile, store_dir: StoreDir, seed_manifest: str) ->
             tuple(str(p) for p in files.values()),
         )
         pkg = rootfs_package(spec, profile.name)
-        rootfs.append(
-            _package(profile, pkg, done, text_of, store_dir, derivations, list(spec.packages), extra)
-        )
+        members = list(spec.packages)
+        tree = _package(profile, pkg, done, text_of, store_dir, derivations, members, extra, tree=True)
+        rootfs.append(tree)
     return Plan(profile, store_dir, seed, texts, tuple(planned_stages), derivations, verify, tuple(rootfs))
 
 
@@ -239,8 +239,15 @@ def _package(
     derivations: dict[str, Derivation],
     only: list[str] | None = None,
     extra: tuple[dict[str, str], tuple[str, ...]] = ({}, ()),
+    *,
+    tree: bool = False,
 ) -> PackagePlan:
-    """A package's derivation; `only` replaces its visible inputs, `extra` adds env and input sources."""
+    """A package's derivation; `only` replaces its visible inputs, `extra` adds env and input sources.
+
+    A `tree` (a rootfs) runs with the seed's tools alone (PATH, no sandbox paths): it only links its
+    inputs and writes text files, which needs `find` and `ln` whether or not the stage has built
+    them yet, and the verify checks show that nothing of the seed ends up in it.
+    """
     inputs = stages.visible_inputs(profile, pkg) if only is None else only
     sources = []
     for source in pkg.sources:
@@ -250,7 +257,7 @@ def _package(
     by_file = {s.file: p.out for s, p in sources}
     paths = {i: str(done[i].out) for i in inputs}
     seed_out = str(done[SEED].out)
-    env = _env(profile, pkg, inputs, paths, seed_out)
+    env = _env(profile, pkg, inputs, paths, seed_out, tree)
     env["src"] = str(sources[0][1].out) if sources else ""
     env["srcs"] = " ".join(str(p.out) for _, p in sources)
     env["patches"] = " ".join(_patch(by_file, p) for p in pkg.patches)
@@ -276,7 +283,7 @@ def _package(
 
 
 def _env(
-    profile: Profile, pkg: Package, inputs: list[str], paths: dict[str, str], seed: str
+    profile: Profile, pkg: Package, inputs: list[str], paths: dict[str, str], seed: str, tree: bool = False
 ) -> dict[str, str]:
     stage = profile.stage(pkg.stage)
     check = stage.check if pkg.check is None else pkg.check
@@ -288,7 +295,7 @@ def _env(
         "system": profile.system,
         "builder": f"{seed}/bin/bash",
         "seed": seed,
-        "inputs": " ".join(paths[i] for i in inputs),
+        "inputs": seed if tree else " ".join(paths[i] for i in inputs),
         "doCheck": "1" if check else "",
         "allowedTestFailures": " ".join(pkg.allowed_test_failures),
         "hostPaths": "\n".join(profile.host_paths),
@@ -297,9 +304,10 @@ def _env(
     }
     env.update({"pkg_" + re.sub(r"[^A-Za-z0-9_]", "_", i): paths[i] for i in inputs})
     resolve = _resolver(profile, pkg, paths, seed)
-    sandbox = [resolve(p, f"stages.{stage.name}.sandbox_paths") for p in stage.sandbox_paths]
+    paths_of = () if tree else stage.sandbox_paths
+    sandbox = [resolve(p, f"stages.{stage.name}.sandbox_paths") for p in paths_of]
     env["sandboxPaths"] = " ".join(sandbox)
-    if stage.dep_flags:
+    if stage.dep_flags and not tree:
         env.update(_dep_flags([paths[d] for d in pkg.deps]))
     for key, value in stage.env:
         env[key] = resolve(value, f"stages.{stage.name}.env.{key}")

@@ -4,7 +4,9 @@ A profile's packages each live in their own store path; a system to boot, enter 
 tree (`/usr/bin`, `/usr/lib`, `/etc` …) whose entries are links into those paths, plus the files the
 book's chapter 9 writes to `/etc`. The tree is a derivation like a package of the last stage (built
 by a script beside the profile, `rootfs.sh`), so it is planned, built, checked and garbage-collected
-like everything else; its inputs are exactly the packages it lists, not the whole stage.
+like everything else; its inputs are exactly the packages it lists, not the whole stage, and it is
+built with the seed's tools (it links and writes text: the finished system's tree must not wait for,
+or name, a shell of the stage before).
 
 What a store path cannot hold (an owner other than the builder, setuid and setgid bits, a sticky
 `/tmp`) is declared in `[rootfs.modes]` and written by the script to `nix-support/ownership` in the

@@ -346,6 +346,9 @@ def test_a_profile_composes_several_systems_each_entered_exported_and_checked(tm
             "chroot-tiny-system",
             "system-tiny-system",
         ]
+        for tree in boot.plan.rootfs:  # built with the seed's tools alone, whatever the stage has
+            assert tree.planned.drv.env["inputs"] == str(boot.plan.seed.out)
+            assert tree.planned.drv.env["sandboxPaths"] == ""
         with pytest.raises(StorekitError, match=r"not built yet.*--until system"):
             enter_argv(boot, [])
         only = boot.build(until="chroot")
