@@ -1,8 +1,9 @@
 """Where a bootstrap keeps its files beside the store's logs: per-package logs and per-derivation timings.
 
 `<log dir>/bootstrap/<profile>/<id>.log` is a plain copy of a package's build log (`tail -f` shows
-where an hour-long build is); `<log dir>/bootstrap/timings/<drv base name>.json` records how long a
-derivation took, keyed by the derivation so a changed package starts without a stale figure.
+where an hour-long build is), and `<id>.log.1` the attempt before; `<log dir>/bootstrap/timings/<drv
+base name>.json` records how long a derivation took, keyed by the derivation so a changed package
+starts without a stale figure.
 """
 
 from __future__ import annotations

@@ -114,6 +114,10 @@ class StageRun:
                         pid = pp.package.id
                 path = self.target.files.package_log(pid)
                 os.makedirs(os.path.dirname(path), exist_ok=True)
+                # the attempt before stays as <id>.log.1: a retry (a rerun, or --keep-going's second
+                # pass) would otherwise overwrite the one log that says why it failed
+                if os.path.exists(path):
+                    os.replace(path, path + ".1")
                 # unbuffered: `tail -f` on a package's log shows where an hour-long build is
                 f = self._logs[drv_path] = open(path, "wb", buffering=0)  # noqa: SIM115 - closed in _close_logs
             f.write(data)

@@ -194,6 +194,16 @@ def test_a_failure_keeps_what_was_built_and_a_rerun_resumes(world: tuple[Path, s
     resumed = fixed.build(mirror=str(root / "mirror"))
     assert resumed.ok and set(resumed.built) <= {"b", "c", "x"} and "a" in resumed.valid
 
+    # a retry keeps the attempt before as b.log.1 (each attempt's log here names its own time)
+    retry = {**failing, "b": 'echo "b is broken at $EPOCHREALTIME" >&2; exit 3\n'}
+    first = boot(root, sha, store, scripts=retry).build(mirror=str(root / "mirror"))
+    log = Path(b.package_log("b"))
+    first_log = log.read_text()
+    again = boot(root, sha, store, scripts=retry).build(mirror=str(root / "mirror"))
+    assert "b" in first.failed and "b" in again.failed
+    assert Path(f"{log}.1").read_text() == first_log and "b is broken at" in first_log
+    assert "b is broken at" in log.read_text() and log.read_text() != first_log
+
 
 def test_keep_going_builds_what_does_not_depend_on_the_failure(world: tuple[Path, str, LocalStore]) -> None:
     root, sha, store = world
