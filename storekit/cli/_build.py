@@ -19,17 +19,15 @@ from storekit.cli._stores import cli_config, local_store, opened_store, resolve_
 
 if TYPE_CHECKING:
     from storekit.config import Config
-    from storekit.realise.driver import Sources, Target
+    from storekit.realise.driver import Sources
     from storekit.realise.plan import BuildPlan
     from storekit.realise.runner import BuildOptions
     from storekit.realise.scheduler import Report
+    from storekit.realise.valid import Done, Target
     from storekit.remote.builders import RemoteBuilders
     from storekit.remote.machines import Machine
     from storekit.store.local import LocalStore
     from storekit.storepath import StorePath
-
-#: A target that is done: its .drv and {output name: output path} for the outputs asked for.
-Done = tuple["StorePath", dict[str, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +87,49 @@ def _settle() -> None:
 
 
 def run(r: BuildRequest) -> None:
-    """Build derivations and their missing inputs; print their output paths."""
+    """Build derivations and their missing inputs; print their output paths.
+
+    Targets whose outputs are all valid already are answered before the build machinery is imported
+    (`storekit.realise.valid`): that is what a `storekit build` of something built costs, as in Nix.
+    """
+    config = cli_config()
+    with ExitStack() as stack:
+        s: LocalStore = stack.enter_context(local_store(r.store, config))
+        wanted = [_target(s, t) for t in r.targets]
+        done = _valid_already(s, wanted, r)
+        if done is None:
+            done, report = _build(stack, s, wanted, r, config)
+            if report is None:  # --dry-run, --check
+                return
+        else:
+            report = None
+        if not r.no_out_link:
+            _link_results(s, done, r.out_link)
+    _print_outputs(done, r.as_json)
+    error = report.error() if report is not None else None
+    if error is not None:
+        raise error
+
+
+def _valid_already(store: LocalStore, wanted: list[Target], r: BuildRequest) -> list[Done] | None:
+    """The targets with their outputs, when all are valid and the line asks for nothing else; else None.
+
+    `--dry-run`, `--check`, remote builders (`--max-jobs 0` or `--builders`) and `--sandbox-path`
+    (whose syntax the build checks) take the whole way. Substituters are not opened, as Nix opens
+    none when nothing is missing.
+    """
+    if r.dry_run or r.check or r.builders or r.jobs < 1 or r.sandbox_path:
+        return None
+    from storekit.realise.valid import valid_outputs
+
+    return valid_outputs(store, wanted)
+
+
+def _build(
+    stack: ExitStack, s: LocalStore, wanted: list[Target], r: BuildRequest, config: Config
+) -> tuple[list[Done], Report | None]:
+    """The whole build workflow (`storekit.realise.driver`): the targets done, and its report (None
+    for `--dry-run` and `--check`, which print what they found instead)."""
     from storekit.realise.driver import build
     from storekit.realise.runner import BuildOptions, find_bwrap
     from storekit.realise.sandbox import SandboxPath
@@ -106,39 +146,29 @@ def run(r: BuildRequest) -> None:
         host_env=dict(os.environ),
         keep_failed=r.keep_failed,
     )
-    config = cli_config()
     specs = r.substituters if r.substituters is not None else " ".join(config.substituters)
-    with ExitStack() as stack:
-        s: LocalStore = stack.enter_context(local_store(r.store))
-        wanted = [_target(s, t) for t in r.targets]
-        sources = _sources(stack, specs, r.trusted_public_keys, r.no_check_sigs, config)
-        if r.dry_run:
-            _show_plan(s, wanted, sources)
-            return
-        if r.check:
-            _check(s, wanted, options)
-            return
-        on_log = _log_printer() if r.print_build_logs else None
-        hook = _remote_builders(stack, r.builders, s, options, r.jobs)
-        bar = stack.enter_context(progress_bar(r.quiet or r.print_build_logs, desc="building"))
-        plan, report = build(
-            s,
-            wanted,
-            options,
-            jobs=r.jobs,
-            keep_going=r.keep_going,
-            sources=sources,
-            progress=bar,
-            on_log=on_log,
-            hook=hook,
-        )
-        done = _done_outputs(plan, report, wanted)
-        if not r.no_out_link:
-            _link_results(s, done, r.out_link)
-    _print_outputs(done, r.as_json)
-    error = report.error()
-    if error is not None:
-        raise error
+    sources = _sources(stack, specs, r.trusted_public_keys, r.no_check_sigs, config)
+    if r.dry_run:
+        _show_plan(s, wanted, sources)
+        return [], None
+    if r.check:
+        _check(s, wanted, options)
+        return [], None
+    on_log = _log_printer() if r.print_build_logs else None
+    hook = _remote_builders(stack, r.builders, s, options, r.jobs)
+    bar = stack.enter_context(progress_bar(r.quiet or r.print_build_logs, desc="building"))
+    plan, report = build(
+        s,
+        wanted,
+        options,
+        jobs=r.jobs,
+        keep_going=r.keep_going,
+        sources=sources,
+        progress=bar,
+        on_log=on_log,
+        hook=hook,
+    )
+    return _done_outputs(plan, report, wanted), report
 
 
 def _remote_builders(

@@ -105,9 +105,9 @@ def opened_store(
 
 
 @contextmanager
-def local_store(value: str | None) -> Iterator[LocalStore]:
+def local_store(value: str | None, config: Config | None = None) -> Iterator[LocalStore]:
     """The local store `value` names: commands that build, run or read logs need files on this machine."""
-    with opened_store(value) as store:
+    with opened_store(value, config) as store:
         yield require_local(store)
 
 

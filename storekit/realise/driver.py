@@ -11,20 +11,18 @@ building that derivation, as Nix does.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from storekit.derivation.fs import read_derivation
-from storekit.derivation.model import Derivation
-from storekit.errors import PathNotValid, StorekitError
+from storekit.errors import StorekitError
 from storekit.progress import Progress
 from storekit.realise.builddir import reclaim
 from storekit.realise.content_addressed import Realised, build_content_addressed, needs_realisations
 from storekit.realise.plan import BuildPlan, Goal, make_plan
 from storekit.realise.runner import BuildOptions, BuildResult, LogSink, build_derivation
 from storekit.realise.scheduler import OnFinish, Report, run_plan
+from storekit.realise.valid import Target, derivation_reader
 from storekit.store.base import ValidPathInfo
 from storekit.store.deferred import deferred_deletions
 from storekit.store.local import LocalStore
@@ -34,8 +32,7 @@ if TYPE_CHECKING:  # substitution and remote builders: imported when a build use
     from storekit.realise.hook import BuildHook
     from storekit.store.substituters import SignaturePolicy, Substituters
 
-Target = tuple[StorePath, Collection[str] | None]
-"""A `.drv` path and the outputs wanted from it (None: all)."""
+__all__ = ["Sources", "Target", "build", "build_goal", "derivation_reader", "plan_build"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,17 +50,6 @@ class Sources:
 
         policy = self.policy or SignaturePolicy(require_sigs=is_untrusted_source(self.substituters))
         return info if policy.is_trusted(info, self.substituters.store_dir) else None
-
-
-def derivation_reader(store: LocalStore) -> Callable[[StorePath], Derivation]:
-    """Read `.drv` files that are valid in `store` (from its real dir)."""
-
-    def read(drv_path: StorePath) -> Derivation:
-        if not store.is_valid_path(drv_path):
-            raise PathNotValid(str(drv_path), store.uri)
-        return read_derivation(Path(store.real_path(drv_path)))
-
-    return read
 
 
 def plan_build(
