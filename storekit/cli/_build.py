@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from storekit.cli._progress import progress_bar
 from storekit.cli._stores import cli_config, local_store, opened_store, resolve_path
 
+# Every `storekit build` imports this module first: no `typing`, `dataclasses` or progress bars
+# (tqdm) until a build needs them (tests/cli/test_cli_fast_imports.py).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from storekit.config import Config
     from storekit.realise.driver import Sources
     from storekit.realise.plan import BuildPlan
@@ -30,30 +31,80 @@ if TYPE_CHECKING:
     from storekit.storepath import StorePath
 
 
-@dataclass(frozen=True, slots=True)
-class BuildRequest:
-    """The values of a `storekit build` command line (names and defaults: the typer command's)."""
+#: `BuildRequest`'s fields, in the typer command's order of parameters.
+FIELDS = (
+    "targets", "store", "jobs", "builders", "keep_going", "keep_failed", "sandbox_path", "substituters",
+    "trusted_public_keys", "no_check_sigs", "no_sandbox", "timeout", "cores", "print_build_logs",
+    "out_link", "no_out_link", "dry_run", "check", "quiet", "as_json",
+)  # fmt: skip
 
-    targets: list[str]
-    store: str | None = None
-    jobs: int = 1
-    builders: str | None = None
-    keep_going: bool = False
-    keep_failed: bool = False
-    sandbox_path: list[str] | None = None
-    substituters: str | None = None
-    trusted_public_keys: str | None = None
-    no_check_sigs: bool = False
-    no_sandbox: bool = False
-    timeout: float | None = None
-    cores: int | None = None
-    print_build_logs: bool = False
-    out_link: str = "result"
-    no_out_link: bool = False
-    dry_run: bool = False
-    check: bool = False
-    quiet: bool = False
-    as_json: bool = False
+
+class BuildRequest:
+    """The values of a `storekit build` command line (names and defaults: the typer command's).
+
+    A plain class, not a dataclass: every `storekit build` makes one before anything else, and
+    `dataclasses` (with inspect, ast, dis) costs a plain line more than the rest of its start-up.
+    """
+
+    __slots__ = FIELDS
+
+    def __init__(
+        self,
+        targets: list[str],
+        store: str | None = None,
+        jobs: int = 1,
+        builders: str | None = None,
+        keep_going: bool = False,
+        keep_failed: bool = False,
+        sandbox_path: list[str] | None = None,
+        substituters: str | None = None,
+        trusted_public_keys: str | None = None,
+        no_check_sigs: bool = False,
+        no_sandbox: bool = False,
+        timeout: float | None = None,
+        cores: int | None = None,
+        print_build_logs: bool = False,
+        out_link: str = "result",
+        no_out_link: bool = False,
+        dry_run: bool = False,
+        check: bool = False,
+        quiet: bool = False,
+        as_json: bool = False,
+    ) -> None:
+        self.targets = targets
+        self.store = store
+        self.jobs = jobs
+        self.builders = builders
+        self.keep_going = keep_going
+        self.keep_failed = keep_failed
+        self.sandbox_path = sandbox_path
+        self.substituters = substituters
+        self.trusted_public_keys = trusted_public_keys
+        self.no_check_sigs = no_check_sigs
+        self.no_sandbox = no_sandbox
+        self.timeout = timeout
+        self.cores = cores
+        self.print_build_logs = print_build_logs
+        self.out_link = out_link
+        self.no_out_link = no_out_link
+        self.dry_run = dry_run
+        self.check = check
+        self.quiet = quiet
+        self.as_json = as_json
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__ or not isinstance(other, BuildRequest):
+            return NotImplemented
+        return self._values() == other._values()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable lists inside, as the dataclass had
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in FIELDS)
+        return f"BuildRequest({shown})"
 
 
 def echo(text: str, *, err: bool = False) -> None:
@@ -130,6 +181,7 @@ def _build(
 ) -> tuple[list[Done], Report | None]:
     """The whole build workflow (`storekit.realise.driver`): the targets done, and its report (None
     for `--dry-run` and `--check`, which print what they found instead)."""
+    from storekit.cli._progress import progress_bar
     from storekit.realise.driver import build
     from storekit.realise.runner import BuildOptions, find_bwrap
     from storekit.realise.sandbox import SandboxPath

@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
 
 from storekit.errors import InvalidStorePath, StoreError
 
+TYPE_CHECKING = False  # no `typing` at run time: `storekit build` opens its store through here
 if TYPE_CHECKING:
     from storekit.config import Config
     from storekit.store.base import Store

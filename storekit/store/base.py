@@ -8,7 +8,6 @@ Stores may offer faster paths on top (a local store can hard-link files instead 
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import posixpath
 import tempfile
@@ -61,7 +60,7 @@ class Store(ABC):
     def behave_as(self, rules: NixRules) -> None:
         """Follow `rules` from now on (the CLI passes the user's `nix-version`)."""
         self.rules = rules
-        self.store_dir = dataclasses.replace(self.store_dir, name_rule=rules.name_rule)
+        self.store_dir = StoreDir(self.store_dir.path, rules.name_rule)
 
     def check_hash_algo(self, algo: str, what: str) -> None:
         """Refuse BLAKE3 unless this store behaves as a Nix that reads it (>= 2.27)."""

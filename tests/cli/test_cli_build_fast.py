@@ -8,7 +8,7 @@ the same bytes, exit with the same status and leave the same links.
 
 from __future__ import annotations
 
-import dataclasses
+import inspect
 import os
 import shutil
 import subprocess
@@ -56,12 +56,20 @@ def test_the_plain_options_are_the_typer_commands() -> None:
 
 def test_the_request_has_the_typer_commands_names_and_defaults() -> None:
     params = _options()
-    fields = {f.name: f for f in dataclasses.fields(_build.BuildRequest)}
-    assert list(fields) == list(params)
+    fields = inspect.signature(_build.BuildRequest).parameters
+    assert list(fields) == list(params) == list(_build.FIELDS)
     for name, f in fields.items():
-        if f.default is not dataclasses.MISSING:
+        if f.default is not inspect.Parameter.empty:
             assert params[name].default == f.default, name
-    assert params["targets"].required and fields["targets"].default is dataclasses.MISSING
+    assert params["targets"].required and fields["targets"].default is inspect.Parameter.empty
+
+
+def test_requests_are_equal_by_value_and_show_their_values() -> None:
+    a = _build.BuildRequest(["a.drv"], jobs=2, sandbox_path=["/x"])
+    assert a == _build.BuildRequest(["a.drv"], jobs=2, sandbox_path=["/x"])
+    assert a != _build.BuildRequest(["a.drv"], jobs=3, sandbox_path=["/x"])
+    assert a != object()
+    assert repr(a).startswith("BuildRequest(targets=['a.drv'], store=None, jobs=2, builders=None,")
 
 
 @pytest.mark.parametrize(
