@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import io
 import posixpath
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
-from storekit.bytestreams import ByteSource
 from storekit.errors import DependencyCycle, InvalidStorePath, PathNotValid, StoreError
 from storekit.graph import toposort
 from storekit.hashing import Hash, new_hasher
 from storekit.nixversion import STRICTEST, NixRules
 from storekit.storepath import StoreDir, StorePath
+
+TYPE_CHECKING = False  # `typing` (for the stream protocols) only for the type checker: start-up
+if TYPE_CHECKING:
+    from storekit.bytestreams import ByteSource
 
 #: Spool NARs in memory up to this size before using a temporary file.
 SPOOL_BYTES = 8 << 20
@@ -167,6 +169,8 @@ class Store(ABC):
 
     def add_path(self, src: str, name: str | None = None) -> StorePath:
         """`nix-store --add`: serialise `src` to a NAR and add it as a recursive sha256 source path."""
+        import tempfile  # here: with shutil, random, bz2 and lzma, it costs every command's start-up
+
         from storekit.nar.fs import dump_path
         from storekit.store.content_address import source_ca
 

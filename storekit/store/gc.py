@@ -14,9 +14,7 @@ While collecting, the GC holds `gc.lock` exclusively and, like Nix, listens on
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import socket
 import stat
 import threading
 from collections.abc import Iterable, Iterator
@@ -25,6 +23,7 @@ from dataclasses import dataclass, field
 from storekit import nixbase32
 from storekit.errors import InvalidStorePath, StoreError
 from storekit.fdtree import tree_size
+from storekit.hashing import Hash
 from storekit.progress import Progress, ProgressEvent
 from storekit.store import canonical
 from storekit.store.layout import STAGING_PREFIX, remove_stale_staging
@@ -33,6 +32,10 @@ from storekit.store.lock import lock_fd, open_lock_file, read_temp_roots
 from storekit.store.overlay_roots import overlay_roots
 from storekit.store.runtime_roots import find_runtime_roots
 from storekit.storepath import StorePath
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +67,7 @@ def add_root(store: LocalStore, path: StorePath, link: str) -> str:
 
 def auto_root(store: LocalStore, link: str) -> str:
     """Where `gcroots/auto` holds the indirect root for `link` (an absolute path), named as Nix names it."""
-    return os.path.join(store.gcroots_dir, "auto", nixbase32.encode(hashlib.sha1(link.encode()).digest()))
+    return os.path.join(store.gcroots_dir, "auto", nixbase32.encode(Hash.of(link.encode(), "sha1").digest))
 
 
 def _make_symlink(link: str, target: str) -> None:
@@ -137,6 +140,8 @@ class _RootsServer:
         os.makedirs(os.path.dirname(self._path), exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._path)
+        import socket  # here: `storekit build` adds roots through this module, and collects none
+
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.bind(self._path)
         os.chmod(self._path, 0o666)

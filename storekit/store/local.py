@@ -17,13 +17,9 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
 
-from storekit.bytestreams import ByteSource
 from storekit.errors import HashMismatch, PathNotValid, StoreError, StorekitError
 from storekit.hashing import Hash
 from storekit.store import canonical, dbmarker, schema
@@ -36,7 +32,11 @@ from storekit.store.specs import LocalStoreSpec
 from storekit.store.streams import ChunkReader, HashingReader
 from storekit.storepath import StoreDir, StorePath, check_name
 
-if TYPE_CHECKING:  # realisations (content-addressed derivations) are imported when used: their wire
+TYPE_CHECKING = False  # no `typing` at run time: every `storekit build` opens a local store first
+if TYPE_CHECKING:
+    from storekit.bytestreams import ByteSource
+
+    # realisations (content-addressed derivations) are imported when used: their wire
     # types cost every `storekit build` several ms of start-up, and most builds have none
     from storekit.wire.values import DrvOutput, Realisation
 
@@ -262,6 +262,8 @@ class LocalStore(Store):
         locked (as build dirs are), so another process's sweep never sees it unlocked between the two.
         Put new contents at `<staging>/x`, then call `install_staged`.
         """
+        import tempfile  # here, not at import: `storekit build` of something built opens no staging dir
+
         new = tempfile.mkdtemp(prefix=STAGING_NEW_PREFIX, dir=self.real_dir)
         fd = os.open(new, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         stage = new
@@ -347,10 +349,10 @@ class LocalStore(Store):
         from storekit.derivation.hashing import check
         from storekit.derivation.model import Derivation
 
-        drv = read_derivation(Path(file))
+        drv = read_derivation(file)
 
         def lookup(drv_path: str) -> Derivation:
-            return read_derivation(Path(self.real_path(self.store_dir.parse_path(drv_path))))
+            return read_derivation(self.real_path(self.store_dir.parse_path(drv_path)))
 
         problems = check(str(info.path), drv, self.store_dir, lookup)
         if problems:
