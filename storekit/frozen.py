@@ -5,17 +5,18 @@
 inspect, ast and dis) plus the code it generates for each class cost it more than the rest of its
 start-up. So they are written by hand, as `storekit.hashing.Hash` is: their own `__init__`, and from
 this base what a frozen dataclass has: assignment and deletion refused (`FrozenInstanceError`),
-equality and hash over the fields, a dataclass's `repr`, and copies and pickles made through
-`__init__`. A subclass lists its fields in `__slots__` and, in order, in `__match_args__`, and sets
-them with `object.__setattr__`; the values compared most (`StorePath`) define `__eq__` and
-`__hash__` themselves, which is faster, as does one whose equality leaves a field out.
+equality and hash over the fields, a dataclass's `repr`, `replace` (for `dataclasses.replace`),
+and copies and pickles made through `__init__`. A subclass lists its fields in `__slots__` and, in
+order, in `__match_args__`, and sets them with `object.__setattr__`; the values compared most
+(`StorePath`) define `__eq__` and `__hash__` themselves, which is faster, as does one whose
+equality leaves a field out.
 """
 
 from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import NoReturn
+    from typing import Any, NoReturn, Self
 
 
 class Frozen:
@@ -34,6 +35,16 @@ class Frozen:
 
     def __hash__(self) -> int:
         return hash(self._fields())
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with `changes` made, through `__init__` (what `dataclasses.replace` did)."""
+        fields = {name: getattr(self, name) for name in self.__match_args__}
+        unknown = changes.keys() - fields.keys()
+        if unknown:
+            raise TypeError(f"{self.__class__.__qualname__} has no field(s) {', '.join(sorted(unknown))}")
+        return self.__class__(**{**fields, **changes})
+
+    __replace__ = replace  # `copy.replace` (Python 3.13)
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__match_args__)

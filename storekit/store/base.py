@@ -12,9 +12,9 @@ import io
 import posixpath
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
 
 from storekit.errors import DependencyCycle, InvalidStorePath, PathNotValid, StoreError
+from storekit.frozen import Frozen
 from storekit.graph import toposort
 from storekit.hashing import Hash, new_hasher
 from storekit.nixversion import STRICTEST, NixRules
@@ -28,19 +28,52 @@ if TYPE_CHECKING:
 SPOOL_BYTES = 8 << 20
 
 
-@dataclass(frozen=True, slots=True)
-class ValidPathInfo:
-    """What a store knows about a valid path; the same fields as Nix's `ValidPathInfo`."""
+_set = object.__setattr__
 
+
+class ValidPathInfo(Frozen):
+    """What a store knows about a valid path; the same fields as Nix's `ValidPathInfo`.
+
+    A frozen value written by hand (`storekit.frozen`); `info.replace(...)` makes a changed copy.
+    """
+
+    __slots__ = (
+        "ca", "deriver", "nar_hash", "nar_size", "path", "references", "registration_time", "sigs", "ultimate"
+    )  # fmt: skip
+    __match_args__ = (
+        "path", "nar_hash", "nar_size", "references", "deriver", "registration_time", "ultimate", "sigs", "ca"
+    )  # fmt: skip
     path: StorePath
     nar_hash: Hash
     nar_size: int
-    references: frozenset[StorePath] = frozenset()
-    deriver: StorePath | None = None
-    registration_time: int = 0
-    ultimate: bool = False
-    sigs: frozenset[str] = field(default_factory=frozenset)
-    ca: str | None = None
+    references: frozenset[StorePath]
+    deriver: StorePath | None
+    registration_time: int
+    ultimate: bool
+    sigs: frozenset[str]
+    ca: str | None
+
+    def __init__(
+        self,
+        path: StorePath,
+        nar_hash: Hash,
+        nar_size: int,
+        references: frozenset[StorePath] = frozenset(),
+        deriver: StorePath | None = None,
+        registration_time: int = 0,
+        ultimate: bool = False,
+        sigs: frozenset[str] = frozenset(),
+        ca: str | None = None,
+    ) -> None:
+        _set(self, "path", path)
+        _set(self, "nar_hash", nar_hash)
+        _set(self, "nar_size", nar_size)
+        _set(self, "references", references)
+        _set(self, "deriver", deriver)
+        _set(self, "registration_time", registration_time)
+        _set(self, "ultimate", ultimate)
+        _set(self, "sigs", sigs)
+        _set(self, "ca", ca)
 
     def fingerprint(self) -> str:
         """The string Nix signs: `1;path;sha256:nix32;size;ref,ref`."""
@@ -49,7 +82,7 @@ class ValidPathInfo:
         return fingerprint(self.path, self.nar_hash, self.nar_size, self.references)
 
     def with_sigs(self, sigs: Iterable[str]) -> ValidPathInfo:
-        return replace(self, sigs=self.sigs | frozenset(sigs))
+        return self.replace(sigs=self.sigs | frozenset(sigs))
 
 
 class Store(ABC):

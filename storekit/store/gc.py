@@ -18,13 +18,12 @@ import os
 import stat
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 
 from storekit import nixbase32
 from storekit.errors import InvalidStorePath, StoreError
 from storekit.fdtree import tree_size
+from storekit.frozen import Frozen
 from storekit.hashing import Hash
-from storekit.progress import Progress, ProgressEvent
 from storekit.store import canonical
 from storekit.store.layout import STAGING_PREFIX, remove_stale_staging
 from storekit.store.local import LocalStore
@@ -37,15 +36,37 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
 
+    from storekit.progress import Progress
 
-@dataclass(frozen=True, slots=True)
-class GcResult:
-    """What a collection deleted (or, for a dry run, would delete) and the bytes that frees."""
 
-    paths: tuple[str, ...] = ()
-    bytes_freed: int = 0
-    dry_run: bool = False
-    other_entries: tuple[str, ...] = field(default=())
+_set = object.__setattr__
+
+
+class GcResult(Frozen):
+    """What a collection deleted (or, for a dry run, would delete) and the bytes that frees.
+
+    A frozen value written by hand (`storekit.frozen`): `storekit build` adds its roots through
+    this module.
+    """
+
+    __slots__ = ("bytes_freed", "dry_run", "other_entries", "paths")
+    __match_args__ = ("paths", "bytes_freed", "dry_run", "other_entries")
+    paths: tuple[str, ...]
+    bytes_freed: int
+    dry_run: bool
+    other_entries: tuple[str, ...]
+
+    def __init__(
+        self,
+        paths: tuple[str, ...] = (),
+        bytes_freed: int = 0,
+        dry_run: bool = False,
+        other_entries: tuple[str, ...] = (),
+    ) -> None:
+        _set(self, "paths", paths)
+        _set(self, "bytes_freed", bytes_freed)
+        _set(self, "dry_run", dry_run)
+        _set(self, "other_entries", other_entries)
 
 
 # --- roots -------------------------------------------------------------------------------------------
@@ -230,6 +251,8 @@ def collect_garbage(
                     keep |= store.closure([path])
                     continue
                 if progress:
+                    from storekit.progress import ProgressEvent  # (not at import: `storekit build`)
+
                     progress(ProgressEvent("gc", len(deleted), len(dead), item=str(path)))
                 freed += _size_of(store.real_path(path)) if dry_run else store.invalidate_and_delete(path)
                 deleted.append(str(path))

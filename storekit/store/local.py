@@ -29,7 +29,6 @@ from storekit.store.deferred import later
 from storekit.store.layout import STAGING_NEW_PREFIX, STAGING_PREFIX, create_layout, remove_stale_staging
 from storekit.store.lock import TempRoots, lock_fd, open_lock_file, path_lock, unlock_fd
 from storekit.store.specs import LocalStoreSpec
-from storekit.store.streams import ChunkReader, HashingReader
 from storekit.storepath import StoreDir, StorePath, check_name
 
 TYPE_CHECKING = False  # no `typing` at run time: every `storekit build` opens a local store first
@@ -199,6 +198,7 @@ class LocalStore(Store):
 
     def add_from_nar(self, info: ValidPathInfo, source: ByteSource, *, repair: bool = False) -> None:
         from storekit.nar.fs import restore
+        from storekit.store.streams import HashingReader  # (with `typing`: not on a build's start-up)
 
         self._check_new_info(info)
         self.add_temp_root(info.path)
@@ -222,6 +222,7 @@ class LocalStore(Store):
     def add_path(self, src: str, name: str | None = None) -> StorePath:
         """`nix-store --add` in one pass: the tree is serialised, hashed and restored at once."""
         from storekit.nar.fs import dump_path, restore
+        from storekit.store.streams import ChunkReader, HashingReader
 
         name = name or os.path.basename(os.path.normpath(src))
         check_name(name, rule=self.store_dir.name_rule)  # before any work
