@@ -57,12 +57,12 @@ def main(argv: list[str] | None = None) -> None:
                 import gc
 
                 gc.disable()  # until the build's modules are in: `_build.run` freezes them, enables it
-                _terminate_as_interrupt()
-                _build_line.run_plain(request)
+                _build_line.run_plain(request)  # SIGTERM as Ctrl-C once there is work (`_signals`)
                 return
         from storekit.cli._app import app
+        from storekit.cli._signals import terminate_as_interrupt
 
-        _terminate_as_interrupt()
+        terminate_as_interrupt()
         app(args=args, prog_name="storekit")
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
@@ -75,15 +75,3 @@ def main(argv: list[str] | None = None) -> None:
         message = str(e)
         print(f"error: {message}", file=sys.stderr)
         sys.exit(1)
-
-
-def _terminate_as_interrupt() -> None:
-    """SIGTERM unwinds like Ctrl-C: running builds are cancelled (their sandboxes killed), temporary
-    files removed, locks released, instead of the process vanishing and leaving builders running."""
-    import signal
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, interrupt)

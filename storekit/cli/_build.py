@@ -182,10 +182,12 @@ def _build(
     """The whole build workflow (`storekit.realise.driver`): the targets done, and its report (None
     for `--dry-run` and `--check`, which print what they found instead)."""
     from storekit.cli._progress import progress_bar
+    from storekit.cli._signals import terminate_as_interrupt
     from storekit.realise.driver import build
     from storekit.realise.runner import BuildOptions, find_bwrap
     from storekit.realise.sandbox import SandboxPath
 
+    terminate_as_interrupt()  # (a plain line's `main` leaves it to here)
     _settle()
     # found once here, not by each build
     bwrap = (find_bwrap(),) if not r.no_sandbox and not r.dry_run else ()

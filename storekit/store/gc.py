@@ -29,7 +29,6 @@ from storekit.store.layout import STAGING_PREFIX, remove_stale_staging
 from storekit.store.local import LocalStore
 from storekit.store.lock import lock_fd, open_lock_file, read_temp_roots
 from storekit.store.overlay_roots import overlay_roots
-from storekit.store.runtime_roots import find_runtime_roots
 from storekit.storepath import StorePath
 
 TYPE_CHECKING = False
@@ -213,6 +212,8 @@ def collector(store: LocalStore) -> Iterator[_RootsServer]:
 
 
 def _live_paths(store: LocalStore, extra_hash_parts: Iterable[str]) -> set[StorePath]:
+    from storekit.store.runtime_roots import find_runtime_roots  # (with `re`: not on `build -o`'s path)
+
     roots = set(find_roots(store)) | set(find_runtime_roots(store))
     for text in read_temp_roots(store.temproots_dir):
         with contextlib.suppress(InvalidStorePath):

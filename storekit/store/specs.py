@@ -256,11 +256,22 @@ def _parse_overlay(text: str, params: dict[str, str], base_dir: str | None) -> O
 # --- small pure pieces ---------------------------------------------------------------------------------
 
 
+#: What `urllib.parse.quote(safe="/")` leaves as it is.
+_UNENCODED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~/")
+
+
 def _decode(query: str, text: str) -> Params:
+    """The query's pairs, as `urllib.parse.parse_qsl` reads them (strictly, blank values kept).
+
+    A query with nothing encoded (no `%`, no `+`), as store specs mostly are, is only split: importing
+    `urllib.parse` (with `re` and `ipaddress`) costs every command's start-up a few ms.
+    """
     if not query:
         return ()
     try:
-        import urllib.parse  # here: with `ipaddress`, it costs every command's start-up a few ms
+        if "%" not in query and "+" not in query:
+            return tuple(_split_field(field) for field in query.split("&"))
+        import urllib.parse
 
         pairs = urllib.parse.parse_qsl(query, keep_blank_values=True, strict_parsing=True)
     except ValueError as e:
@@ -268,12 +279,23 @@ def _decode(query: str, text: str) -> Params:
     return tuple(pairs)
 
 
+def _split_field(field: str) -> tuple[str, str]:
+    """`name=value` of a query with nothing to decode; `parse_qsl`'s error for anything else."""
+    name, eq, value = field.partition("=")
+    if not eq:
+        raise ValueError(f"bad query field: {field!r}")
+    return name, value
+
+
 def encode_query(params: Params) -> str:
     """The one encoder of store URIs' queries: percent-encoded as Nix decodes them (`%20` for a space).
 
     Every spec's `__str__` writes through it, so a spec printed by storekit is read back the same by
-    storekit and by real Nix (`storekit nix-conf` hands `str(spec)` to Nix).
+    storekit and by real Nix (`storekit nix-conf` hands `str(spec)` to Nix). Pairs with nothing to
+    encode, as a local store's mostly are, are joined without `urllib.parse` (start-up: see `_decode`).
     """
+    if all(_UNENCODED.issuperset(k) and _UNENCODED.issuperset(v) for k, v in params):
+        return "&".join(f"{k}={v}" for k, v in params)
     import urllib.parse
 
     return urllib.parse.urlencode(params, safe="/", quote_via=urllib.parse.quote)
