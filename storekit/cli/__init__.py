@@ -41,14 +41,16 @@ def main(argv: list[str] | None = None) -> None:
     if args == ["--version"]:  # answered without typer: a script asking for the version pays no start-up
         print(f"storekit {__version__}")
         return
-    from storekit.cli import _fast
     from storekit.errors import StorekitError
 
-    fast = _fast.parse(args)  # a plain `hash path|file` line: no typer to import (see _fast)
     try:
-        if fast is not None:
-            _fast.run(fast)
-            return
+        if args[:1] == ["hash"]:  # a plain `hash path|file` line: no typer to import (see _fast)
+            from storekit.cli import _fast
+
+            fast = _fast.parse(args)
+            if fast is not None:
+                _fast.run(fast)
+                return
         if args[:1] == ["build"]:  # a plain `build` line: no typer either (see _build_line)
             from storekit.cli import _build_line
 

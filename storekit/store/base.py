@@ -15,7 +15,6 @@ from collections.abc import Iterable, Iterator
 
 from storekit.errors import DependencyCycle, InvalidStorePath, PathNotValid, StoreError
 from storekit.frozen import Frozen
-from storekit.graph import toposort
 from storekit.hashing import Hash, new_hasher
 from storekit.nixversion import STRICTEST, NixRules
 from storekit.storepath import StoreDir, StorePath
@@ -189,6 +188,8 @@ class Store(ABC):
         """Nix's `topoSortPaths`: a path comes before the paths it references (referrers first)."""
         items = set(paths)
         try:
+            from storekit.graph import toposort  # (few commands sort: start-up)
+
             order = toposort(sorted(items), lambda path: self._children(path, items))
         except DependencyCycle as e:
             child, node = e.cycle[0], e.cycle[-2]
