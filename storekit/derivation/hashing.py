@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import Enum
 
 from storekit import nixbase32
 from storekit.derivation.aterm import print_aterm
 from storekit.derivation.model import Derivation, DerivationOutput
 from storekit.errors import InvalidDerivation
+from storekit.frozen import Frozen
 from storekit.hashing import Hash
 from storekit.storepath import StoreDir, StorePath, output_path_name
 
 Lookup = Callable[[str], Derivation]
 """Returns the derivation stored at a `.drv` path (e.g. read and parsed from the store)."""
+
+
+_set = object.__setattr__
 
 
 class Kind(Enum):
@@ -63,12 +66,21 @@ def derivation_kind(drv: Derivation) -> Kind:
     return kind
 
 
-@dataclass(frozen=True, slots=True)
-class DrvHash:
+class DrvHash(Frozen):
     """Nix's `DrvHash`: one hash per output, and whether it depends on a not-yet-known output path."""
 
+    __slots__ = ("deferred", "hashes")
+    __match_args__ = ("hashes", "deferred")
     hashes: dict[str, Hash]
     deferred: bool
+
+    def __init__(
+        self,
+        hashes: dict[str, Hash],
+        deferred: bool,
+    ) -> None:
+        _set(self, "hashes", hashes)
+        _set(self, "deferred", deferred)
 
 
 @functools.lru_cache(maxsize=256)

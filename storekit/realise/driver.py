@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from storekit.errors import StorekitError
+from storekit.frozen import Frozen
 from storekit.progress import Progress
 from storekit.realise.builddir import reclaim
 from storekit.realise.content_addressed import Realised, build_content_addressed, needs_realisations
@@ -35,12 +35,24 @@ if TYPE_CHECKING:  # substitution and remote builders: imported when a build use
 __all__ = ["Sources", "Target", "build", "build_goal", "derivation_reader", "plan_build"]
 
 
-@dataclass(frozen=True, slots=True)
-class Sources:
+_set = object.__setattr__
+
+
+class Sources(Frozen):
     """Where missing paths may be substituted from, and which of them to believe."""
 
+    __slots__ = ("policy", "substituters")
+    __match_args__ = ("substituters", "policy")
     substituters: Substituters
-    policy: SignaturePolicy | None = None
+    policy: SignaturePolicy | None
+
+    def __init__(
+        self,
+        substituters: Substituters,
+        policy: SignaturePolicy | None = None,
+    ) -> None:
+        _set(self, "substituters", substituters)
+        _set(self, "policy", policy)
 
     def trusted_info(self, path: StorePath) -> ValidPathInfo | None:
         info = self.substituters.lookup_path_info(path)

@@ -24,13 +24,13 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from storekit.derivation.fs import read_derivation
 from storekit.derivation.model import Derivation
 from storekit.errors import BuildError, SandboxError, StorekitError
+from storekit.frozen import Frozen
 from storekit.realise import export_graph, trampoline
 from storekit.realise import outputs as out_checks
 from storekit.realise.builddir import BuildDir, build_dir
@@ -85,29 +85,90 @@ def find_bwrap() -> str:
     return found
 
 
-@dataclass(frozen=True, slots=True)
-class BuildOptions:
-    sandbox: bool = True
-    sandbox_paths: tuple[SandboxPath, ...] = ()
-    timeout: float | None = None
-    cores: int = 1
-    host_env: Mapping[str, str] = field(default_factory=dict)
+_set = object.__setattr__
+
+
+class BuildOptions(Frozen):
+    __slots__ = (
+        "bwrap",
+        "cores",
+        "host_env",
+        "keep_failed",
+        "sandbox",
+        "sandbox_paths",
+        "system",
+        "timeout",
+        "tmp_dir",
+    )
+    __match_args__ = (
+        "sandbox",
+        "sandbox_paths",
+        "timeout",
+        "cores",
+        "host_env",
+        "bwrap",
+        "tmp_dir",
+        "keep_failed",
+        "system",
+    )
+    sandbox: bool
+    sandbox_paths: tuple[SandboxPath, ...]
+    timeout: float | None
+    cores: int
+    host_env: Mapping[str, str]
     """Where fixed-output derivations take their `impureEnvVars` from."""
-    bwrap: tuple[str, ...] = ()
+    bwrap: tuple[str, ...]
     """The bwrap command (default: found on PATH); tests may prefix it, e.g. to drop privileges."""
-    tmp_dir: str | None = None
+    tmp_dir: str | None
     """Where the host side of /build is created (default: the system temp dir)."""
-    keep_failed: bool = False
-    system: str = field(default_factory=host_system)
+    keep_failed: bool
+    system: str
+
+    def __init__(
+        self,
+        sandbox: bool = True,
+        sandbox_paths: tuple[SandboxPath, ...] = (),
+        timeout: float | None = None,
+        cores: int = 1,
+        host_env: Mapping[str, str] | None = None,
+        bwrap: tuple[str, ...] = (),
+        tmp_dir: str | None = None,
+        keep_failed: bool = False,
+        system: str | None = None,
+    ) -> None:
+        _set(self, "sandbox", sandbox)
+        _set(self, "sandbox_paths", sandbox_paths)
+        _set(self, "timeout", timeout)
+        _set(self, "cores", cores)
+        _set(self, "host_env", dict() if host_env is None else host_env)
+        _set(self, "bwrap", bwrap)
+        _set(self, "tmp_dir", tmp_dir)
+        _set(self, "keep_failed", keep_failed)
+        _set(self, "system", host_system() if system is None else system)
 
 
-@dataclass(frozen=True, slots=True)
-class BuildResult:
+class BuildResult(Frozen):
+    __slots__ = ("drv_path", "log_file", "outputs", "registered", "seconds")
+    __match_args__ = ("drv_path", "outputs", "registered", "log_file", "seconds")
     drv_path: StorePath
     outputs: Mapping[str, StorePath]
     registered: tuple[ValidPathInfo, ...]
     log_file: str
     seconds: float
+
+    def __init__(
+        self,
+        drv_path: StorePath,
+        outputs: Mapping[str, StorePath],
+        registered: tuple[ValidPathInfo, ...],
+        log_file: str,
+        seconds: float,
+    ) -> None:
+        _set(self, "drv_path", drv_path)
+        _set(self, "outputs", outputs)
+        _set(self, "registered", registered)
+        _set(self, "log_file", log_file)
+        _set(self, "seconds", seconds)
 
 
 def build_derivation(
