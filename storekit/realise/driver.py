@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Collection, Sequence
-from typing import TYPE_CHECKING
 
 from storekit.errors import StorekitError
 from storekit.frozen import Frozen
@@ -28,6 +27,7 @@ from storekit.store.deferred import deferred_deletions
 from storekit.store.local import LocalStore
 from storekit.storepath import StorePath
 
+TYPE_CHECKING = False  # no `typing` at run time: a plain build imports this module (start-up)
 if TYPE_CHECKING:  # substitution and remote builders: imported when a build uses them (start-up)
     from storekit.realise.hook import BuildHook
     from storekit.store.substituters import SignaturePolicy, Substituters

@@ -14,7 +14,6 @@ build, and nothing is registered.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from storekit.errors import BuildError
 from storekit.frozen import Frozen
@@ -22,6 +21,10 @@ from storekit.realise import structured_attrs
 from storekit.realise.plan import Goal
 from storekit.store.base import Store, ValidPathInfo
 from storekit.storepath import StorePath
+
+TYPE_CHECKING = False  # no `typing` at run time: a plain build imports this module (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 RULES = ("allowedReferences", "allowedRequisites", "disallowedReferences", "disallowedRequisites")
 

@@ -24,8 +24,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from storekit.derivation.fs import read_derivation
 from storekit.derivation.model import Derivation
@@ -57,6 +55,7 @@ from storekit.store.local import LocalStore
 from storekit.store.lock import path_lock
 from storekit.storepath import StorePath
 
+TYPE_CHECKING = False  # no `typing` at run time: a plain build imports this module (start-up)
 if TYPE_CHECKING:  # a fixed-output build's network (pasta) is set up by the few builds that have one
     from storekit.realise.network import FodNetwork
 
@@ -287,7 +286,7 @@ def input_closure(store: LocalStore, goal: Goal) -> set[StorePath]:
 
 
 def _read_input_drv(store: LocalStore, drv_path: StorePath) -> Derivation:
-    return read_derivation(Path(store.real_path(drv_path)))
+    return read_derivation(store.real_path(drv_path))
 
 
 def check_builder(goal: Goal, closure: set[StorePath], options: BuildOptions) -> None:
