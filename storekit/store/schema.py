@@ -234,8 +234,8 @@ class NewPath(Frozen):
 
 def read_schema_version(db_dir: str) -> int:
     try:
-        with open(os.path.join(db_dir, "schema"), encoding="ascii") as f:
-            text = f.read()
+        with open(os.path.join(db_dir, "schema"), "rb") as f:  # (a text file's codec lookup imports one)
+            text = f.read().decode("ascii")
     except FileNotFoundError:
         return 0
     try:
