@@ -313,9 +313,9 @@ def _print_outputs(done: list[Done], as_json: bool) -> None:
 
 def _target(store: LocalStore, text: str) -> Target:
     if text.endswith(".toml"):
-        from storekit.realise.driver import derivation_reader
         from storekit.realise.recipe import instantiate_recipe
-        from storekit.realise.runner import host_system
+        from storekit.realise.system import host_system
+        from storekit.realise.valid import derivation_reader
 
         drv_path, _ = instantiate_recipe(store, text, derivation_reader(store), system=host_system())
         return drv_path, None

@@ -48,6 +48,7 @@ from storekit.realise.sandbox import (
     bwrap_command,
     etc_files,
 )
+from storekit.realise.system import host_system as host_system  # (re-exported: its old home)
 from storekit.store import canonical
 from storekit.store.base import ValidPathInfo
 from storekit.store.fsdelete import remove_tree
@@ -63,17 +64,6 @@ BWRAP_HINT = "bubblewrap not found: apt-get install -y bubblewrap"
 #: The scratch store dir inside the staging dir: the builder's outputs appear there.
 SCRATCH = "store"
 LogSink = Callable[[StorePath, bytes], None]
-
-
-def host_system() -> str:
-    """Nix's `system` for this machine (`x86_64-linux`, `aarch64-linux`, …).
-
-    From `os.uname()`, which is what `platform.machine()` and `platform.system()` read: importing
-    `platform` costs every `storekit build` about 2 ms of start-up.
-    """
-    uname = os.uname()
-    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(uname.machine, uname.machine)
-    return f"{machine}-{uname.sysname.lower()}"
 
 
 def find_bwrap() -> str:

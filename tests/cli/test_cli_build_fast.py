@@ -223,6 +223,7 @@ def test_a_build_of_what_is_built_answers_as_the_whole_workflow(tmp_path: Path) 
         run("build", drvs["ok"] + "!out", drvs["ok"], "--json", "-o", "again", "--store", spec)
         run("build", drvs["two"], "--json", "--no-out-link", "--store", spec)
         run("build", drvs["two"] + "!out", "--json", "-q", "--no-out-link", "--store", spec)
+        run("build", str(two), "--json", "--no-out-link", "--store", spec)  # a recipe, built
         run("build", drvs["ok"] + "!bogus", "--no-out-link", "--store", spec)
         run("build", store_dir + "/missing.drv", "--store", spec)
         for link in list(cwd.iterdir()):  # what the roots kept is deleted below
@@ -238,11 +239,12 @@ def test_a_build_of_what_is_built_answers_as_the_whole_workflow(tmp_path: Path) 
     for i, (fast, full) in enumerate(zip(runs["fast"], runs["full"], strict=True)):
         assert fast == full, f"run {i}"
     statuses = [status for status, _, _ in runs["fast"]]
-    assert statuses == [0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0]
+    assert statuses == [0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0]
     outputs = runs["fast"][1][1].decode().split()
     assert outputs == [out_paths["two"]["dev"], out_paths["two"]["out"]]  # by output name, as nix-build
     assert b'"outputs":{"out":' in runs["fast"][3][1]
-    assert b"has no output(s) bogus" in runs["fast"][6][2]
+    assert runs["fast"][6][1] == runs["fast"][4][1]  # the recipe is the .drv
+    assert b"has no output(s) bogus" in runs["fast"][7][2]
     assert links["fast"] == links["full"]
     assert sorted(links["fast"]) == ["late"]
 

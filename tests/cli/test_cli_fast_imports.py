@@ -183,7 +183,8 @@ BUILT_HEAVY = (
 @pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
 def test_a_build_of_what_is_built_imports_no_build_machinery(tmp_path: Path) -> None:
     with open_store(tmp_path / "s") as store:
-        drv = instantiate(store, write_recipe(tmp_path, "top", "echo top > $out"))
+        recipe = write_recipe(tmp_path, "top", "echo top > $out")
+        drv = instantiate(store, recipe)
         spec = str(store.spec)
     out, imported = _imported("build", str(drv), "--store", spec, "-q", "--no-out-link")
     assert out.strip().endswith("-top") and "storekit.realise.runner" in imported  # built: the whole way
@@ -191,3 +192,7 @@ def test_a_build_of_what_is_built_imports_no_build_machinery(tmp_path: Path) -> 
     assert out_again == out and os.readlink(tmp_path / "result") == out.strip()
     assert "storekit.realise.valid" in imported  # the probe sees what the command imports
     assert imported & BUILT_HEAVY == set()
+    out_again, imported = _imported("build", str(recipe), "--store", spec, "--no-out-link")
+    assert out_again == out and "storekit.realise.recipe" in imported  # a recipe: instantiated first
+    machinery = {m for m in BUILT_HEAVY if m.startswith("storekit.")}
+    assert imported & machinery == set()
