@@ -16,6 +16,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any, NoReturn, Self
 
 
@@ -50,7 +51,7 @@ class Frozen:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__match_args__)
         return f"{self.__class__.__qualname__}({fields})"
 
-    def __reduce__(self) -> tuple[type[Frozen], tuple[object, ...]]:
+    def __reduce__(self) -> tuple[Callable[..., object], tuple[object, ...]]:
         """Copies and pickles are made through `__init__` (assignment is refused)."""
         return self.__class__, self._fields()
 
@@ -61,6 +62,38 @@ class Frozen:
 
         def __delattr__(self, name: str) -> NoReturn:
             frozen_field(name, delete=True)
+
+
+_set = object.__setattr__
+
+
+class Constant(Frozen):
+    """One of a class's few named values (`FileIngestionMethod.FLAT`), as an enum member is one.
+
+    It has a member's `name`, `value` and repr, and its identity: copies and pickles are the member
+    itself, so `is` compares them. Not an `Enum`: `storepath`'s are on every command's start-up
+    path, and importing `enum` cost a plain `storekit build` more than reading a `.drv` does. The
+    members are made once, after the class (`FileIngestionMethod.FLAT = FileIngestionMethod("FLAT",
+    "")`), and declared in it as `ClassVar`s for the type checker.
+    """
+
+    __slots__ = ("name", "value")
+    __match_args__ = ("name", "value")
+    name: str
+    value: str
+
+    def __init__(self, name: str, value: str) -> None:
+        _set(self, "name", name)
+        _set(self, "value", value)
+
+    def __repr__(self) -> str:
+        return f"<{self.__class__.__qualname__}.{self.name}: {self.value!r}>"
+
+    def __str__(self) -> str:
+        return f"{self.__class__.__qualname__}.{self.name}"
+
+    def __reduce__(self) -> tuple[Callable[..., object], tuple[object, ...]]:
+        return getattr, (self.__class__, self.name)
 
 
 def frozen_field(name: str, *, delete: bool = False) -> NoReturn:

@@ -9,17 +9,17 @@ fingerprint, which is why the same content has a different hash part under `/opt
 from __future__ import annotations
 
 import posixpath
-from enum import Enum
 from functools import total_ordering
 
 from storekit import nixbase32
 from storekit.errors import InvalidStorePath
-from storekit.frozen import Frozen
+from storekit.frozen import Constant, Frozen
 from storekit.hashing import Hash, compress
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from typing import ClassVar
 
 HASH_PART_LEN = 32
 MAX_NAME_LEN = 211
@@ -28,14 +28,23 @@ _HASH_CHARS = frozenset(nixbase32.ALPHABET)
 _NAME_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+-._?=")
 
 
-class FileIngestionMethod(Enum):
-    """How a fixed-output hash was computed: over the flat file bytes or over the NAR."""
+class FileIngestionMethod(Constant):
+    """How a fixed-output hash was computed: over the flat file bytes or over the NAR.
 
-    FLAT = ""
-    RECURSIVE = "r:"
+    `FLAT` (value `""`) or `RECURSIVE` (`"r:"`): constants compared by identity, as enum members
+    (`storekit.frozen.Constant` says why not an `Enum`), as is `NameRule`.
+    """
+
+    __slots__ = ()
+    FLAT: ClassVar[FileIngestionMethod]
+    RECURSIVE: ClassVar[FileIngestionMethod]
 
 
-class NameRule(Enum):
+FileIngestionMethod.FLAT = FileIngestionMethod("FLAT", "")
+FileIngestionMethod.RECURSIVE = FileIngestionMethod("RECURSIVE", "r:")
+
+
+class NameRule(Constant):
     """Which store path names are accepted, by Nix version (`storekit.nixversion` picks one).
 
     `NIX_2_8`: Nix's characters and length only (what Nix 2.4-2.20 check; the core's default, so
@@ -44,9 +53,15 @@ class NameRule(Enum):
     `.`, `..` or a first dash-separated part that is one of them.
     """
 
-    NIX_2_8 = "nix-2.8"
-    STRICT = "strict"
-    NIX_2_21 = "nix-2.21"
+    __slots__ = ()
+    NIX_2_8: ClassVar[NameRule]
+    STRICT: ClassVar[NameRule]
+    NIX_2_21: ClassVar[NameRule]
+
+
+NameRule.NIX_2_8 = NameRule("NIX_2_8", "nix-2.8")
+NameRule.STRICT = NameRule("STRICT", "strict")
+NameRule.NIX_2_21 = NameRule("NIX_2_21", "nix-2.21")
 
 
 def check_name(name: str, path: str | None = None, *, rule: NameRule = NameRule.NIX_2_8) -> None:

@@ -157,9 +157,9 @@ def test_the_probe_sees_heavy_imports(tmp_path: Path) -> None:
 
 #: Not imported by a build whose outputs are all valid (`storekit.realise.valid` answers it): the
 #: planner, the scheduler, the builder and its sandbox, and what only they use; nor `dataclasses`,
-#: `typing`, `re`, `signal` (SIGTERM is Ctrl-C only for a build), `urllib.parse` (a plain store
-#: spec's query is split and joined) or OpenSSL (the GC root's name is hashed by Python's own SHA-1).
-#: (`threading`: a local store has a lock; `enum`: `storepath`'s name rules.)
+#: `typing`, `re`, `enum` (`storepath`'s constants are `storekit.frozen.Constant`s), `signal` (SIGTERM
+#: is Ctrl-C only for a build), `urllib.parse` (a plain store spec's query is split and joined) or
+#: OpenSSL (the GC root's name is hashed by Python's own SHA-1). (`threading`: a local store has a lock.)
 BUILT_HEAVY = (
     BUILD_HEAVY
     | HEAVY

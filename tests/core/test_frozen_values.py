@@ -13,7 +13,7 @@ import pytest
 from storekit.config import Config
 from storekit.nixversion import NixRules, NixVersion
 from storekit.store.specs import FileCacheSpec, LocalStoreSpec, parse_store_spec
-from storekit.storepath import NameRule, StoreDir, StorePath
+from storekit.storepath import FileIngestionMethod, NameRule, StoreDir, StorePath
 
 HASH = "0" * 31 + "1"
 
@@ -64,3 +64,16 @@ def test_versions_rules_specs_and_config_are_values() -> None:
         assert copy.copy(value) == value and hash(value) == hash(pickle.loads(pickle.dumps(value)))
         with pytest.raises(dataclasses.FrozenInstanceError):
             value.store_dir = "/x"  # type: ignore[union-attr]
+
+
+def test_name_rules_and_ingestion_methods_are_constants() -> None:
+    """`storekit.frozen.Constant`: what the enums they were gave (name, value, repr, str, identity)."""
+    rule = NameRule.STRICT
+    assert (rule.name, rule.value) == ("STRICT", "strict") and rule is not NameRule.NIX_2_21
+    assert repr(rule) == "<NameRule.STRICT: 'strict'>" and str(rule) == "NameRule.STRICT"
+    assert copy.copy(rule) is rule and copy.deepcopy(rule) is rule
+    assert pickle.loads(pickle.dumps(rule)) is rule
+    assert {FileIngestionMethod.FLAT.value, FileIngestionMethod.RECURSIVE.value} == {"", "r:"}
+    assert pickle.loads(pickle.dumps(StoreDir("/s", NameRule.NIX_2_21))).name_rule is NameRule.NIX_2_21
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rule.value = "x"  # type: ignore[misc]
