@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "nixbase32": 0,
     "hashing": 0,
     "hashbase": 0,
+    "frozen": 0,
     "storepath": 0,
     "nixversion": 0,
     "references": 0,

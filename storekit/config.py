@@ -21,25 +21,50 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from storekit.errors import ConfigError, SignatureError, StorekitError
+from storekit.frozen import Frozen
 from storekit.nixversion import NixRules, NixVersion, rules_for
 from storekit.store.specs import StoreSpec, default_store_spec, parse_store_spec
 
 KEYS = ("store", "substituters", "trusted-public-keys", "secret-key-files", "nix-version")
 
 
-@dataclass(frozen=True, slots=True)
-class Config:
-    """The settings of one config file; `file` is where they came from (None: no file, all defaults)."""
+_set = object.__setattr__
 
-    store: str | None = None
-    substituters: tuple[str, ...] = ()
-    trusted_public_keys: tuple[str, ...] = ()
-    secret_key_files: tuple[str, ...] = ()
-    nix_version: str | None = None
-    file: str | None = None
+
+class Config(Frozen):
+    """The settings of one config file; `file` is where they came from (None: no file, all defaults).
+
+    A frozen value written by hand (`storekit.frozen`): every command reads the config.
+    """
+
+    __slots__ = ("file", "nix_version", "secret_key_files", "store", "substituters", "trusted_public_keys")
+    __match_args__ = (
+        "store", "substituters", "trusted_public_keys", "secret_key_files", "nix_version", "file"
+    )  # fmt: skip
+    store: str | None
+    substituters: tuple[str, ...]
+    trusted_public_keys: tuple[str, ...]
+    secret_key_files: tuple[str, ...]
+    nix_version: str | None
+    file: str | None
+
+    def __init__(
+        self,
+        store: str | None = None,
+        substituters: tuple[str, ...] = (),
+        trusted_public_keys: tuple[str, ...] = (),
+        secret_key_files: tuple[str, ...] = (),
+        nix_version: str | None = None,
+        file: str | None = None,
+    ) -> None:
+        _set(self, "store", store)
+        _set(self, "substituters", substituters)
+        _set(self, "trusted_public_keys", trusted_public_keys)
+        _set(self, "secret_key_files", secret_key_files)
+        _set(self, "nix_version", nix_version)
+        _set(self, "file", file)
 
 
 def config_path(env: Mapping[str, str]) -> str:

@@ -9,12 +9,14 @@ dependencies in the order given, so a caller that gives them sorted gets a stabl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Iterator
-from typing import TypeVar
-
 from storekit.errors import DependencyCycle
 
-N = TypeVar("N", bound=Hashable)
+TYPE_CHECKING = False  # no `typing` at run time: every store imports this module (start-up)
+if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable, Iterable, Iterator
+    from typing import TypeVar
+
+    N = TypeVar("N", bound=Hashable)
 
 
 def toposort(roots: Iterable[N], depends_on: Callable[[N], Iterable[N]]) -> list[N]:

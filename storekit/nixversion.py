@@ -16,23 +16,49 @@ so what it writes is read by all of them. Rules that differ:
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from functools import total_ordering
 
 from storekit.errors import InvalidValue
+from storekit.frozen import Frozen
 from storekit.storepath import NameRule
 
-_VERSION = re.compile(r"(?:nix-)?(\d+)\.(\d+)(?:\.\d+)?(?:pre\w*)?")
+#: What a Nix version looks like (compiled where one is parsed: `re` costs every command's start-up).
+_VERSION = r"(?:nix-)?(\d+)\.(\d+)(?:\.\d+)?(?:pre\w*)?"
+_set = object.__setattr__
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class NixVersion:
+@total_ordering
+class NixVersion(Frozen):
+    """A Nix release's major and minor number: a frozen value, ordered (written by hand, as
+    `storekit.frozen` says why)."""
+
+    __slots__ = ("major", "minor")
+    __match_args__ = ("major", "minor")
     major: int
     minor: int
 
+    def __init__(self, major: int, minor: int) -> None:
+        _set(self, "major", major)
+        _set(self, "minor", minor)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__ or not isinstance(other, NixVersion):
+            return NotImplemented
+        return (self.major, self.minor) == (other.major, other.minor)
+
+    def __hash__(self) -> int:
+        return hash((self.major, self.minor))
+
+    def __lt__(self, other: NixVersion) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.major, self.minor) < (other.major, other.minor)
+
     @classmethod
     def parse(cls, text: str) -> NixVersion:
-        m = _VERSION.fullmatch(text.strip())
+        import re
+
+        m = re.fullmatch(_VERSION, text.strip())
         if m is None:
             raise InvalidValue(f"'{text}' is not a Nix version (expected something like 2.8 or 2.28.3)")
         return cls(int(m.group(1)), int(m.group(2)))
@@ -45,11 +71,23 @@ LEADING_DOT_NAMES = NixVersion(2, 21)
 BLAKE3 = NixVersion(2, 27)
 
 
-@dataclass(frozen=True, slots=True)
-class NixRules:
+class NixRules(Frozen):
     """What storekit accepts and writes; `STRICTEST` (the default) is accepted by every Nix."""
 
-    version: NixVersion | None = None
+    __slots__ = ("version",)
+    __match_args__ = ("version",)
+    version: NixVersion | None
+
+    def __init__(self, version: NixVersion | None = None) -> None:
+        _set(self, "version", version)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__ or not isinstance(other, NixRules):
+            return NotImplemented
+        return self.version == other.version
+
+    def __hash__(self) -> int:
+        return hash((self.version,))
 
     @property
     def name_rule(self) -> NameRule:

@@ -15,29 +15,87 @@ them (or hands them to a hook made for them).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
 
-Activity = Literal["copy", "relocate", "build", "gc", "verify", "optimise", "patch", "seed", "sources"]
-Unit = Literal["paths", "bytes", "builds", "files", "packages"]
-Phase = Literal["start", "step", "done"]
+from storekit.frozen import Frozen
+
+TYPE_CHECKING = False  # no `typing` at run time: every `storekit build` reports progress (start-up)
+if TYPE_CHECKING:
+    from typing import Literal
+
+    Activity = Literal["copy", "relocate", "build", "gc", "verify", "optimise", "patch", "seed", "sources"]
+    Unit = Literal["paths", "bytes", "builds", "files", "packages"]
+    Phase = Literal["start", "step", "done"]
 
 
-@dataclass(frozen=True, slots=True)
-class ProgressEvent:
+_set = object.__setattr__
+
+
+class ProgressEvent(Frozen):
     """How far one piece of long work is (see the module docstring)."""
 
+    __slots__ = (
+        "activity",
+        "done",
+        "failed",
+        "group",
+        "item",
+        "message",
+        "phase",
+        "running",
+        "source",
+        "total",
+        "unit",
+    )
+    __match_args__ = (
+        "activity",
+        "done",
+        "total",
+        "unit",
+        "item",
+        "source",
+        "message",
+        "running",
+        "failed",
+        "group",
+        "phase",
+    )
     activity: Activity
-    done: int = 0
-    total: int = 0
-    unit: Unit = "paths"
-    item: str = ""
-    source: str = ""
-    message: str = ""
-    running: tuple[str, ...] = ()
-    failed: int = 0
-    group: str = ""
-    phase: Phase = "step"
+    done: int
+    total: int
+    unit: Unit
+    item: str
+    source: str
+    message: str
+    running: tuple[str, ...]
+    failed: int
+    group: str
+    phase: Phase
+
+    def __init__(
+        self,
+        activity: Activity,
+        done: int = 0,
+        total: int = 0,
+        unit: Unit = "paths",
+        item: str = "",
+        source: str = "",
+        message: str = "",
+        running: tuple[str, ...] = (),
+        failed: int = 0,
+        group: str = "",
+        phase: Phase = "step",
+    ) -> None:
+        _set(self, "activity", activity)
+        _set(self, "done", done)
+        _set(self, "total", total)
+        _set(self, "unit", unit)
+        _set(self, "item", item)
+        _set(self, "source", source)
+        _set(self, "message", message)
+        _set(self, "running", running)
+        _set(self, "failed", failed)
+        _set(self, "group", group)
+        _set(self, "phase", phase)
 
 
 Progress = Callable[[ProgressEvent], None]

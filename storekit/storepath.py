@@ -9,13 +9,17 @@ fingerprint, which is why the same content has a different hash part under `/opt
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from enum import Enum
+from functools import total_ordering
 
 from storekit import nixbase32
 from storekit.errors import InvalidStorePath
+from storekit.frozen import Constant, Frozen
 from storekit.hashing import Hash, compress
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import ClassVar
 
 HASH_PART_LEN = 32
 MAX_NAME_LEN = 211
@@ -24,14 +28,23 @@ _HASH_CHARS = frozenset(nixbase32.ALPHABET)
 _NAME_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+-._?=")
 
 
-class FileIngestionMethod(Enum):
-    """How a fixed-output hash was computed: over the flat file bytes or over the NAR."""
+class FileIngestionMethod(Constant):
+    """How a fixed-output hash was computed: over the flat file bytes or over the NAR.
 
-    FLAT = ""
-    RECURSIVE = "r:"
+    `FLAT` (value `""`) or `RECURSIVE` (`"r:"`): constants compared by identity, as enum members
+    (`storekit.frozen.Constant` says why not an `Enum`), as is `NameRule`.
+    """
+
+    __slots__ = ()
+    FLAT: ClassVar[FileIngestionMethod]
+    RECURSIVE: ClassVar[FileIngestionMethod]
 
 
-class NameRule(Enum):
+FileIngestionMethod.FLAT = FileIngestionMethod("FLAT", "")
+FileIngestionMethod.RECURSIVE = FileIngestionMethod("RECURSIVE", "r:")
+
+
+class NameRule(Constant):
     """Which store path names are accepted, by Nix version (`storekit.nixversion` picks one).
 
     `NIX_2_8`: Nix's characters and length only (what Nix 2.4-2.20 check; the core's default, so
@@ -40,9 +53,15 @@ class NameRule(Enum):
     `.`, `..` or a first dash-separated part that is one of them.
     """
 
-    NIX_2_8 = "nix-2.8"
-    STRICT = "strict"
-    NIX_2_21 = "nix-2.21"
+    __slots__ = ()
+    NIX_2_8: ClassVar[NameRule]
+    STRICT: ClassVar[NameRule]
+    NIX_2_21: ClassVar[NameRule]
+
+
+NameRule.NIX_2_8 = NameRule("NIX_2_8", "nix-2.8")
+NameRule.STRICT = NameRule("STRICT", "strict")
+NameRule.NIX_2_21 = NameRule("NIX_2_21", "nix-2.21")
 
 
 def check_name(name: str, path: str | None = None, *, rule: NameRule = NameRule.NIX_2_8) -> None:
@@ -69,28 +88,51 @@ def check_name(name: str, path: str | None = None, *, rule: NameRule = NameRule.
             raise InvalidStorePath(f"{what} contains illegal character '{c}'")
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class StoreDir:
-    """A store dir such as `/opt/store`: parses, validates and makes store paths under it."""
+_set = object.__setattr__
 
-    path: str = DEFAULT_STORE_DIR
-    name_rule: NameRule = field(default=NameRule.NIX_2_8, compare=False)
+
+@total_ordering
+class StoreDir(Frozen):
+    """A store dir such as `/opt/store`: parses, validates and makes store paths under it.
+
+    A frozen value, equal, hashed and ordered by `path` (a hand-written class: `storekit.frozen`).
+    """
+
+    __slots__ = ("name_rule", "path")
+    __match_args__ = ("path", "name_rule")
+    path: str
+    name_rule: NameRule
     """Which names *new* paths may have (see `NameRule`); parsing accepts what Nix 2.8 wrote.
     Not part of the store dir's identity."""
 
-    def __post_init__(self) -> None:
-        if isinstance(self.path, StoreDir):  # `StoreDir(path.store_dir)`: the same store dir
-            object.__setattr__(self, "path", self.path.path)
+    def __init__(self, path: str = DEFAULT_STORE_DIR, name_rule: NameRule = NameRule.NIX_2_8) -> None:
+        _set(self, "name_rule", name_rule)
+        if isinstance(path, StoreDir):  # `StoreDir(path.store_dir)`: the same store dir
+            _set(self, "path", path.path)
             return
-        if not self.path.startswith("/"):
-            raise InvalidStorePath(f"store dir '{self.path}' is not an absolute path")
-        norm = posixpath.normpath(self.path)
+        _set(self, "path", path)
+        if not path.startswith("/"):
+            raise InvalidStorePath(f"store dir '{path}' is not an absolute path")
+        norm = posixpath.normpath(path)
         if norm.startswith("//"):
             norm = "/" + norm.lstrip("/")
-        if norm != self.path or norm == "/":
+        if norm != path or norm == "/":
             raise InvalidStorePath(
-                f"store dir '{self.path}' must be a canonical absolute path other than '/' (try '{norm}')"
+                f"store dir '{path}' must be a canonical absolute path other than '/' (try '{norm}')"
             )
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__ or not isinstance(other, StoreDir):
+            return NotImplemented
+        return self.path == other.path
+
+    def __hash__(self) -> int:
+        return hash((self.path,))
+
+    def __lt__(self, other: StoreDir) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self.path < other.path
 
     def __str__(self) -> str:
         return self.path
@@ -193,21 +235,46 @@ class StoreDir:
         return self.make_store_path(f"output:{output}", drv_hash_modulo, output_path_name(drv_name, output))
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class StorePath:
+@total_ordering
+class StorePath(Frozen):
     """A path in some store: its store dir, 32-character hash part and name. Prints as the full path.
 
     `store_dir` is the same `StoreDir` value stores have (`path.store_dir == store.store_dir`); a
-    plain string given for it is taken as a `StoreDir` (and validated as one).
+    plain string given for it is taken as a `StoreDir` (and validated as one). A frozen value, equal,
+    hashed and ordered by all three (a hand-written class: `storekit.frozen`).
     """
 
+    __slots__ = ("hash_part", "name", "store_dir")
+    __match_args__ = ("store_dir", "hash_part", "name")
     store_dir: StoreDir
     hash_part: str
     name: str
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.store_dir, StoreDir):
-            object.__setattr__(self, "store_dir", StoreDir(self.store_dir))
+    def __init__(self, store_dir: StoreDir, hash_part: str, name: str) -> None:
+        _set(self, "store_dir", store_dir if isinstance(store_dir, StoreDir) else StoreDir(store_dir))
+        _set(self, "hash_part", hash_part)
+        _set(self, "name", name)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__ or not isinstance(other, StorePath):
+            return NotImplemented
+        return (
+            self.hash_part == other.hash_part
+            and self.name == other.name
+            and self.store_dir == other.store_dir
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.store_dir, self.hash_part, self.name))
+
+    def __lt__(self, other: StorePath) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.store_dir.path, self.hash_part, self.name) < (
+            other.store_dir.path,
+            other.hash_part,
+            other.name,
+        )
 
     @property
     def base_name(self) -> str:

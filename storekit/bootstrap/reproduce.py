@@ -8,7 +8,7 @@ A package that is not built yet is skipped, not built: checking is about what th
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from storekit.bootstrap.driver import Bootstrap
 from storekit.bootstrap.plan import PackagePlan
@@ -51,7 +51,7 @@ def check_packages(
             continue
         if progress is not None:
             progress(pid)
-        opts = replace(base, sandbox_paths=(*base.sandbox_paths, *sandbox_paths(boot.store, pp)))
+        opts = base.replace(sandbox_paths=(*base.sandbox_paths, *sandbox_paths(boot.store, pp)))
         boot.write_derivations([pid])
         (result,) = check_derivation(boot.store, pp.planned.drv_path, opts)
         found.append(PackageCheck(pid, result))

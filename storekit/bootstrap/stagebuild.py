@@ -8,10 +8,9 @@ to the package's own plain-text log.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import IO
 
 from storekit.bootstrap import stages
@@ -67,7 +66,7 @@ class StageRun:
                 self._record(pp.package, pp.planned.drv_path, outcome)
 
         def progress(event: ProgressEvent) -> None:
-            self.emit(dataclasses.replace(event, unit="packages", group=stage))
+            self.emit(event.replace(unit="packages", group=stage))
 
         try:
             _, report = build(
@@ -130,7 +129,7 @@ class StageRun:
 
 
 def _with_sandbox_paths(options: BuildOptions, paths: tuple[SandboxPath, ...]) -> BuildOptions:
-    return replace(options, sandbox_paths=(*options.sandbox_paths, *paths))
+    return options.replace(sandbox_paths=(*options.sandbox_paths, *paths))
 
 
 def sandbox_paths(store: LocalStore, pp: PackagePlan) -> tuple[SandboxPath, ...]:

@@ -41,14 +41,16 @@ def main(argv: list[str] | None = None) -> None:
     if args == ["--version"]:  # answered without typer: a script asking for the version pays no start-up
         print(f"storekit {__version__}")
         return
-    from storekit.cli import _fast
     from storekit.errors import StorekitError
 
-    fast = _fast.parse(args)  # a plain `hash path|file` line: no typer to import (see _fast)
     try:
-        if fast is not None:
-            _fast.run(fast)
-            return
+        if args[:1] == ["hash"]:  # a plain `hash path|file` line: no typer to import (see _fast)
+            from storekit.cli import _fast
+
+            fast = _fast.parse(args)
+            if fast is not None:
+                _fast.run(fast)
+                return
         if args[:1] == ["build"]:  # a plain `build` line: no typer either (see _build_line)
             from storekit.cli import _build_line
 
@@ -57,12 +59,12 @@ def main(argv: list[str] | None = None) -> None:
                 import gc
 
                 gc.disable()  # until the build's modules are in: `_build.run` freezes them, enables it
-                _terminate_as_interrupt()
-                _build_line.run_plain(request)
+                _build_line.run_plain(request)  # SIGTERM as Ctrl-C once there is work (`_signals`)
                 return
         from storekit.cli._app import app
+        from storekit.cli._signals import terminate_as_interrupt
 
-        _terminate_as_interrupt()
+        terminate_as_interrupt()
         app(args=args, prog_name="storekit")
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
@@ -75,15 +77,3 @@ def main(argv: list[str] | None = None) -> None:
         message = str(e)
         print(f"error: {message}", file=sys.stderr)
         sys.exit(1)
-
-
-def _terminate_as_interrupt() -> None:
-    """SIGTERM unwinds like Ctrl-C: running builds are cancelled (their sandboxes killed), temporary
-    files removed, locks released, instead of the process vanishing and leaving builders running."""
-    import signal
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, interrupt)

@@ -9,53 +9,102 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from storekit.cli._progress import progress_bar
 from storekit.cli._stores import cli_config, local_store, opened_store, resolve_path
 
+# Every `storekit build` imports this module first: no `typing`, `dataclasses` or progress bars
+# (tqdm) until a build needs them (tests/cli/test_cli_fast_imports.py).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from storekit.config import Config
-    from storekit.realise.driver import Sources, Target
+    from storekit.realise.driver import Sources
     from storekit.realise.plan import BuildPlan
     from storekit.realise.runner import BuildOptions
     from storekit.realise.scheduler import Report
+    from storekit.realise.valid import Done, Target
     from storekit.remote.builders import RemoteBuilders
     from storekit.remote.machines import Machine
     from storekit.store.local import LocalStore
     from storekit.storepath import StorePath
 
-#: A target that is done: its .drv and {output name: output path} for the outputs asked for.
-Done = tuple["StorePath", dict[str, str]]
+
+#: `BuildRequest`'s fields, in the typer command's order of parameters.
+FIELDS = (
+    "targets", "store", "jobs", "builders", "keep_going", "keep_failed", "sandbox_path", "substituters",
+    "trusted_public_keys", "no_check_sigs", "no_sandbox", "timeout", "cores", "print_build_logs",
+    "out_link", "no_out_link", "dry_run", "check", "quiet", "as_json",
+)  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
 class BuildRequest:
-    """The values of a `storekit build` command line (names and defaults: the typer command's)."""
+    """The values of a `storekit build` command line (names and defaults: the typer command's).
 
-    targets: list[str]
-    store: str | None = None
-    jobs: int = 1
-    builders: str | None = None
-    keep_going: bool = False
-    keep_failed: bool = False
-    sandbox_path: list[str] | None = None
-    substituters: str | None = None
-    trusted_public_keys: str | None = None
-    no_check_sigs: bool = False
-    no_sandbox: bool = False
-    timeout: float | None = None
-    cores: int | None = None
-    print_build_logs: bool = False
-    out_link: str = "result"
-    no_out_link: bool = False
-    dry_run: bool = False
-    check: bool = False
-    quiet: bool = False
-    as_json: bool = False
+    A plain class, not a dataclass: every `storekit build` makes one before anything else, and
+    `dataclasses` (with inspect, ast, dis) costs a plain line more than the rest of its start-up.
+    """
+
+    __slots__ = FIELDS
+
+    def __init__(
+        self,
+        targets: list[str],
+        store: str | None = None,
+        jobs: int = 1,
+        builders: str | None = None,
+        keep_going: bool = False,
+        keep_failed: bool = False,
+        sandbox_path: list[str] | None = None,
+        substituters: str | None = None,
+        trusted_public_keys: str | None = None,
+        no_check_sigs: bool = False,
+        no_sandbox: bool = False,
+        timeout: float | None = None,
+        cores: int | None = None,
+        print_build_logs: bool = False,
+        out_link: str = "result",
+        no_out_link: bool = False,
+        dry_run: bool = False,
+        check: bool = False,
+        quiet: bool = False,
+        as_json: bool = False,
+    ) -> None:
+        self.targets = targets
+        self.store = store
+        self.jobs = jobs
+        self.builders = builders
+        self.keep_going = keep_going
+        self.keep_failed = keep_failed
+        self.sandbox_path = sandbox_path
+        self.substituters = substituters
+        self.trusted_public_keys = trusted_public_keys
+        self.no_check_sigs = no_check_sigs
+        self.no_sandbox = no_sandbox
+        self.timeout = timeout
+        self.cores = cores
+        self.print_build_logs = print_build_logs
+        self.out_link = out_link
+        self.no_out_link = no_out_link
+        self.dry_run = dry_run
+        self.check = check
+        self.quiet = quiet
+        self.as_json = as_json
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__ or not isinstance(other, BuildRequest):
+            return NotImplemented
+        return self._values() == other._values()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable lists inside, as the dataclass had
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in FIELDS)
+        return f"BuildRequest({shown})"
 
 
 def echo(text: str, *, err: bool = False) -> None:
@@ -89,11 +138,56 @@ def _settle() -> None:
 
 
 def run(r: BuildRequest) -> None:
-    """Build derivations and their missing inputs; print their output paths."""
+    """Build derivations and their missing inputs; print their output paths.
+
+    Targets whose outputs are all valid already are answered before the build machinery is imported
+    (`storekit.realise.valid`): that is what a `storekit build` of something built costs, as in Nix.
+    """
+    config = cli_config()
+    with ExitStack() as stack:
+        s: LocalStore = stack.enter_context(local_store(r.store, config))
+        wanted = [_target(s, t) for t in r.targets]
+        done = _valid_already(s, wanted, r)
+        if done is None:
+            done, report = _build(stack, s, wanted, r, config)
+            if report is None:  # --dry-run, --check
+                return
+        else:
+            report = None
+        if not r.no_out_link:
+            _link_results(s, done, r.out_link)
+    _print_outputs(done, r.as_json)
+    error = report.error() if report is not None else None
+    if error is not None:
+        raise error
+
+
+def _valid_already(store: LocalStore, wanted: list[Target], r: BuildRequest) -> list[Done] | None:
+    """The targets with their outputs, when all are valid and the line asks for nothing else; else None.
+
+    `--dry-run`, `--check`, remote builders (`--max-jobs 0` or `--builders`) and `--sandbox-path`
+    (whose syntax the build checks) take the whole way. Substituters are not opened, as Nix opens
+    none when nothing is missing.
+    """
+    if r.dry_run or r.check or r.builders or r.jobs < 1 or r.sandbox_path:
+        return None
+    from storekit.realise.valid import valid_outputs
+
+    return valid_outputs(store, wanted)
+
+
+def _build(
+    stack: ExitStack, s: LocalStore, wanted: list[Target], r: BuildRequest, config: Config
+) -> tuple[list[Done], Report | None]:
+    """The whole build workflow (`storekit.realise.driver`): the targets done, and its report (None
+    for `--dry-run` and `--check`, which print what they found instead)."""
+    from storekit.cli._progress import progress_bar
+    from storekit.cli._signals import terminate_as_interrupt
     from storekit.realise.driver import build
     from storekit.realise.runner import BuildOptions, find_bwrap
     from storekit.realise.sandbox import SandboxPath
 
+    terminate_as_interrupt()  # (a plain line's `main` leaves it to here)
     _settle()
     # found once here, not by each build
     bwrap = (find_bwrap(),) if not r.no_sandbox and not r.dry_run else ()
@@ -106,39 +200,29 @@ def run(r: BuildRequest) -> None:
         host_env=dict(os.environ),
         keep_failed=r.keep_failed,
     )
-    config = cli_config()
     specs = r.substituters if r.substituters is not None else " ".join(config.substituters)
-    with ExitStack() as stack:
-        s: LocalStore = stack.enter_context(local_store(r.store))
-        wanted = [_target(s, t) for t in r.targets]
-        sources = _sources(stack, specs, r.trusted_public_keys, r.no_check_sigs, config)
-        if r.dry_run:
-            _show_plan(s, wanted, sources)
-            return
-        if r.check:
-            _check(s, wanted, options)
-            return
-        on_log = _log_printer() if r.print_build_logs else None
-        hook = _remote_builders(stack, r.builders, s, options, r.jobs)
-        bar = stack.enter_context(progress_bar(r.quiet or r.print_build_logs, desc="building"))
-        plan, report = build(
-            s,
-            wanted,
-            options,
-            jobs=r.jobs,
-            keep_going=r.keep_going,
-            sources=sources,
-            progress=bar,
-            on_log=on_log,
-            hook=hook,
-        )
-        done = _done_outputs(plan, report, wanted)
-        if not r.no_out_link:
-            _link_results(s, done, r.out_link)
-    _print_outputs(done, r.as_json)
-    error = report.error()
-    if error is not None:
-        raise error
+    sources = _sources(stack, specs, r.trusted_public_keys, r.no_check_sigs, config)
+    if r.dry_run:
+        _show_plan(s, wanted, sources)
+        return [], None
+    if r.check:
+        _check(s, wanted, options)
+        return [], None
+    on_log = _log_printer() if r.print_build_logs else None
+    hook = _remote_builders(stack, r.builders, s, options, r.jobs)
+    bar = stack.enter_context(progress_bar(r.quiet or r.print_build_logs, desc="building"))
+    plan, report = build(
+        s,
+        wanted,
+        options,
+        jobs=r.jobs,
+        keep_going=r.keep_going,
+        sources=sources,
+        progress=bar,
+        on_log=on_log,
+        hook=hook,
+    )
+    return _done_outputs(plan, report, wanted), report
 
 
 def _remote_builders(
@@ -229,9 +313,9 @@ def _print_outputs(done: list[Done], as_json: bool) -> None:
 
 def _target(store: LocalStore, text: str) -> Target:
     if text.endswith(".toml"):
-        from storekit.realise.driver import derivation_reader
         from storekit.realise.recipe import instantiate_recipe
-        from storekit.realise.runner import host_system
+        from storekit.realise.system import host_system
+        from storekit.realise.valid import derivation_reader
 
         drv_path, _ = instantiate_recipe(store, text, derivation_reader(store), system=host_system())
         return drv_path, None

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 
 from storekit.cli._build import BuildRequest, echo, run
+
+TYPE_CHECKING = False  # no `typing` at run time: every `storekit build` starts here
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Kinds of values: a flag, a string, a list of strings (repeatable), digits (`int0`: >= 0, `int1`:
 #: >= 1), a non-negative decimal number.

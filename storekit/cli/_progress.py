@@ -12,9 +12,12 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from storekit.progress import Progress, ProgressEvent
+
+TYPE_CHECKING = False  # no `typing` at run time: every `storekit build` imports this module
+if TYPE_CHECKING:
+    from typing import Any
 
 #: tqdm's unit and unit_scale for each unit of `ProgressEvent`.
 UNITS = {"bytes": ("B", True), "paths": ("path", False), "builds": ("drv", False), "files": ("file", False),

@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
 
 from storekit.errors import InvalidStorePath, StoreError
 
+TYPE_CHECKING = False  # no `typing` at run time: `storekit build` opens its store through here
 if TYPE_CHECKING:
     from storekit.config import Config
     from storekit.store.base import Store
@@ -105,9 +105,9 @@ def opened_store(
 
 
 @contextmanager
-def local_store(value: str | None) -> Iterator[LocalStore]:
+def local_store(value: str | None, config: Config | None = None) -> Iterator[LocalStore]:
     """The local store `value` names: commands that build, run or read logs need files on this machine."""
-    with opened_store(value) as store:
+    with opened_store(value, config) as store:
         yield require_local(store)
 
 

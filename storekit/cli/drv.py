@@ -192,7 +192,7 @@ def instantiate_command(
     """Write the .drv of each storekit recipe (TOML) to the store, as Nix's `derivation` would; print it."""
     from storekit.realise.driver import derivation_reader
     from storekit.realise.recipe import instantiate_recipe
-    from storekit.realise.runner import host_system
+    from storekit.realise.system import host_system
 
     with local_store(store) as s:
         for recipe in recipes:

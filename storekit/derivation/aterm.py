@@ -11,9 +11,7 @@ writes, so storekit calls that a bad escape; it also refuses duplicate keys and 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import NoReturn, TypeVar
 
 from storekit.derivation.model import (
     IMPURE,
@@ -25,9 +23,14 @@ from storekit.derivation.model import (
 )
 from storekit.errors import DerivationParseError, InvalidHash
 
-T = TypeVar("T")
+# Every `storekit build` parses a `.drv` before it knows whether anything needs building: no `typing`
+# (nor `re`, which it imports) at run time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn, TypeVar
 
-_SPECIAL = re.compile(r'["\\]')
+    T = TypeVar("T")
+
 _UNESCAPE = {'"': '"', "\\": "\\", "n": "\n", "r": "\r", "t": "\t"}
 _ESCAPE = str.maketrans({'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
 DYNAMIC_VERSION = "xp-dyn-drv"
@@ -99,6 +102,12 @@ def _node(names: Iterable[str], children: Mapping[str, DynamicOutputs]) -> str:
 # --- parsing -----------------------------------------------------------------------------------------
 
 
+def _find(text: str, char: str, start: int) -> int:
+    """Where `char` next occurs in `text` from `start`; `len(text)` when it does not."""
+    found = text.find(char, start)
+    return len(text) if found < 0 else found
+
+
 class _Reader:
     """A cursor over the text; every failure names the span it happened at."""
 
@@ -126,11 +135,16 @@ class _Reader:
         start = self.pos
         self.expect('"')
         text, parts, i = self.text, [], self.pos
+        end = len(text)
+        quote = backslash = -1  # the next '"' and '\\' at or after i (`end`: none), each found once
         while True:
-            m = _SPECIAL.search(text, i)
-            if m is None:
+            if quote < i:
+                quote = _find(text, '"', i)
+            if backslash < i:
+                backslash = _find(text, "\\", i)
+            j = min(quote, backslash)
+            if j == end:
                 self.fail("unterminated string (is the file truncated?)", start, len(text))
-            j = m.start()
             parts.append(text[i:j])
             if text[j] == '"':
                 self.pos = j + 1

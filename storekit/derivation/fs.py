@@ -8,25 +8,31 @@ and inputs are read from the directory where the file actually is, by base name.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from pathlib import Path
 
 from storekit.derivation.aterm import parse
-from storekit.derivation.hashing import Lookup
-from storekit.derivation.model import Derivation
 from storekit.errors import DerivationParseError, StorekitError
 from storekit.storepath import StoreDir
 
+# `storekit build` reads `.drv` files through this module before it knows whether anything needs
+# building (`storekit.realise.valid`): no `pathlib`, `dataclasses` or `typing` at import.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
-def read_text(file: Path) -> str:
+    from storekit.derivation.hashing import Lookup
+    from storekit.derivation.model import Derivation
+
+
+def read_text(file: str | os.PathLike[str]) -> str:
     """Read a text file so that bytes which are not UTF-8 survive (as surrogate escapes)."""
     try:
-        return file.read_bytes().decode("utf-8", "surrogateescape")
+        with open(file, "rb") as f:
+            return f.read().decode("utf-8", "surrogateescape")
     except OSError as e:
         raise StorekitError(f"cannot read '{file}': {e.strerror or e}") from e
 
 
-def read_derivation(file: Path) -> Derivation:
+def read_derivation(file: str | os.PathLike[str]) -> Derivation:
     """Parse the `.drv` at `file`; a parse error names the file."""
     text = read_text(file)
     try:
@@ -35,13 +41,18 @@ def read_derivation(file: Path) -> Derivation:
         raise DerivationParseError(f"{file}: {e.reason}", text, e.span) from e
 
 
-@dataclass(frozen=True, slots=True)
 class DrvFile:
     """A `.drv` file on disk and the logical store path it stands for."""
 
-    file: Path
-    store_dir: StoreDir
-    path: str
+    __slots__ = ("file", "path", "store_dir")
+
+    def __init__(self, file: Path, store_dir: StoreDir, path: str) -> None:
+        self.file = file
+        self.store_dir = store_dir
+        self.path = path
+
+    def __repr__(self) -> str:
+        return f"DrvFile(file={self.file!r}, store_dir={self.store_dir!r}, path={self.path!r})"
 
     def lookup(self) -> Lookup:
         """Read input derivations from the directory this file is in."""
@@ -58,6 +69,8 @@ def locate(file: str, store_dir: str | None = None) -> DrvFile:
 
     A symlink to a `.drv` (a GC root, say) is followed, so its target's directory is the store dir.
     """
+    from pathlib import Path
+
     real = Path(os.path.abspath(file))
     if real.is_symlink():
         real = Path(os.path.realpath(real))

@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from enum import Enum
 
 from storekit import nixbase32
 from storekit.derivation.aterm import print_aterm
 from storekit.derivation.model import Derivation, DerivationOutput
 from storekit.errors import InvalidDerivation
+from storekit.frozen import Frozen
 from storekit.hashing import Hash
 from storekit.storepath import StoreDir, StorePath, output_path_name
 
 Lookup = Callable[[str], Derivation]
 """Returns the derivation stored at a `.drv` path (e.g. read and parsed from the store)."""
+
+
+_set = object.__setattr__
 
 
 class Kind(Enum):
@@ -63,12 +66,21 @@ def derivation_kind(drv: Derivation) -> Kind:
     return kind
 
 
-@dataclass(frozen=True, slots=True)
-class DrvHash:
+class DrvHash(Frozen):
     """Nix's `DrvHash`: one hash per output, and whether it depends on a not-yet-known output path."""
 
+    __slots__ = ("deferred", "hashes")
+    __match_args__ = ("hashes", "deferred")
     hashes: dict[str, Hash]
     deferred: bool
+
+    def __init__(
+        self,
+        hashes: dict[str, Hash],
+        deferred: bool,
+    ) -> None:
+        _set(self, "hashes", hashes)
+        _set(self, "deferred", deferred)
 
 
 @functools.lru_cache(maxsize=256)
@@ -218,25 +230,25 @@ def instantiate(
     if kind is Kind.FIXED:
         path = _fixed_path(drv, store_dir, name)
         env["out"] = str(path)
-        done = replace(drv, outputs={"out": drv.outputs["out"].with_path(str(path))}, env=env)
+        done = drv.replace(outputs={"out": drv.outputs["out"].with_path(str(path))}, env=env)
     elif kind in (Kind.FLOATING, Kind.IMPURE):
         env.update({o: hash_placeholder(o) for o in drv.outputs})
-        done = replace(drv, env=env)
+        done = drv.replace(env=env)
     else:
         env.update({o: "" for o in drv.outputs})
-        done = replace(drv, outputs={o: DerivationOutput() for o in drv.outputs}, env=env)
+        done = drv.replace(outputs={o: DerivationOutput() for o in drv.outputs}, env=env)
         result = ModuloHasher(store_dir, lookup).hash(done, name, mask_outputs=True)
         if not result.deferred:
             paths = {o: store_dir.make_output_path(o, result.hashes[o], name) for o in drv.outputs}
             env.update({o: str(p) for o, p in paths.items()})
             outputs = {o: DerivationOutput(str(p)) for o, p in paths.items()}
-            done = replace(drv, outputs=outputs, env=env)
+            done = drv.replace(outputs=outputs, env=env)
     return drv_path(done, store_dir, name=name), done
 
 
 def _blank(drv: Derivation) -> Derivation:
     """`drv` with output paths removed, so a template with or without paths has the same kind."""
-    return replace(drv, outputs={n: o.with_path("") for n, o in drv.outputs.items()})
+    return drv.replace(outputs={n: o.with_path("") for n, o in drv.outputs.items()})
 
 
 def check(drv_path_str: str, drv: Derivation, store_dir: StoreDir, lookup: Lookup) -> list[str]:

@@ -12,13 +12,21 @@ so any `.drv` real Nix wrote survives a round trip unchanged.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import TypeVar
 
+from storekit.frozen import Frozen
 from storekit.hashing import ALGORITHMS, Hash
 from storekit.storepath import FileIngestionMethod
 
-V = TypeVar("V")
+# Every `storekit build` parses a `.drv` before it knows whether anything needs building: no `typing`
+# at run time (`V` is the type checker's; the base class below names it as a string), and the value
+# classes are written by hand (`storekit.frozen`).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    V = TypeVar("V")
+
+_set = object.__setattr__
 
 IMPURE = "impure"
 
@@ -31,7 +39,7 @@ def sort_key(s: str) -> bytes:
     return s.encode("utf-8", "surrogateescape")
 
 
-class FrozenMap(Mapping[str, V]):
+class FrozenMap(Mapping[str, "V"]):
     """A read-only, hashable mapping that keeps the (sorted) order it was built with."""
 
     __slots__ = ("_items",)
@@ -65,8 +73,7 @@ class FrozenMap(Mapping[str, V]):
         return f"FrozenMap({self._items!r})"
 
 
-@dataclass(frozen=True, slots=True)
-class DerivationOutput:
+class DerivationOutput(Frozen):
     """One output as the ATerm writes it: `(name, path, hashAlgo, hash)` without the name.
 
     The four kinds Nix 2.8 knows are told apart by which fields are empty:
@@ -75,9 +82,16 @@ class DerivationOutput:
     (input-addressed, path not known yet) `("", "", "")`.
     """
 
-    path: str = ""
-    hash_algo: str = ""
-    hash: str = ""
+    __slots__ = ("hash", "hash_algo", "path")
+    __match_args__ = ("path", "hash_algo", "hash")
+    path: str
+    hash_algo: str
+    hash: str
+
+    def __init__(self, path: str = "", hash_algo: str = "", hash: str = "") -> None:
+        _set(self, "path", path)
+        _set(self, "hash_algo", hash_algo)
+        _set(self, "hash", hash)
 
     @classmethod
     def fixed(cls, method: FileIngestionMethod, content_hash: Hash, path: str = "") -> DerivationOutput:
@@ -131,52 +145,75 @@ def _method_prefix(hash_algo: str) -> str:
     return next(p for p in CA_METHOD_PREFIXES if hash_algo.startswith(p))
 
 
-@dataclass(frozen=True, slots=True)
-class DynamicOutputs:
+_NOTHING: FrozenMap[Any] = FrozenMap()  # every default mapping: empty, and read-only
+
+
+class DynamicOutputs(Frozen):
     """The outputs used of an output that is itself a derivation (Nix's experimental dynamic derivations).
 
     `outputs` are the names used of the derivation that output `name` of the input produces;
     `children` go one level deeper. Nix's `DerivedPathMap<StringSet>::ChildNode`.
     """
 
-    outputs: tuple[str, ...] = ()
-    children: Mapping[str, DynamicOutputs] = field(default_factory=dict)
+    __slots__ = ("children", "outputs")
+    __match_args__ = ("outputs", "children")
+    outputs: tuple[str, ...]
+    children: Mapping[str, DynamicOutputs]
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "outputs", tuple(sorted(set(self.outputs), key=sort_key)))
-        object.__setattr__(self, "children", FrozenMap.sorted(self.children))
+    def __init__(
+        self,
+        outputs: Iterable[str] = (),
+        children: Mapping[str, DynamicOutputs] = _NOTHING,
+    ) -> None:
+        _set(self, "outputs", tuple(sorted(set(outputs), key=sort_key)))
+        _set(self, "children", FrozenMap.sorted(children))
 
 
 def _input_drvs(items: Mapping[str, Iterable[str]]) -> FrozenMap[tuple[str, ...]]:
     return FrozenMap.sorted({p: tuple(sorted(set(outs), key=sort_key)) for p, outs in items.items()})
 
 
-@dataclass(frozen=True, slots=True)
-class Derivation:
+class Derivation(Frozen):
     """A store derivation: what to build (builder, args, env, system) from what (inputs), producing what.
 
     Build it from plain dicts, lists and tuples; it sorts and freezes them. `input_drvs` maps each input
-    `.drv` path to the names of the outputs used from it.
+    `.drv` path to the names of the outputs used from it. `drv.replace(env=...)` makes a changed copy.
     """
 
+    __slots__ = ("args", "builder", "dynamic_outputs", "env", "input_drvs", "input_srcs", "outputs", "system")
+    __match_args__ = (
+        "outputs", "input_drvs", "input_srcs", "system", "builder", "args", "env", "dynamic_outputs"
+    )  # fmt: skip
     outputs: Mapping[str, DerivationOutput]
-    input_drvs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    input_srcs: tuple[str, ...] = ()
-    system: str = ""
-    builder: str = ""
-    args: tuple[str, ...] = ()
-    env: Mapping[str, str] = field(default_factory=dict)
-    dynamic_outputs: Mapping[str, Mapping[str, DynamicOutputs]] = field(default_factory=dict)
+    input_drvs: Mapping[str, tuple[str, ...]]
+    input_srcs: tuple[str, ...]
+    system: str
+    builder: str
+    args: tuple[str, ...]
+    env: Mapping[str, str]
+    dynamic_outputs: Mapping[str, Mapping[str, DynamicOutputs]]
     """Per input `.drv` path, the outputs used of its outputs that are derivations (rare, experimental)."""
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "outputs", FrozenMap.sorted(self.outputs))
-        object.__setattr__(self, "input_drvs", _input_drvs(self.input_drvs))
-        object.__setattr__(self, "input_srcs", tuple(sorted(set(self.input_srcs), key=sort_key)))
-        object.__setattr__(self, "args", tuple(self.args))
-        object.__setattr__(self, "env", FrozenMap.sorted(self.env))
-        dynamic = {p: FrozenMap.sorted(m) for p, m in self.dynamic_outputs.items() if m}
-        object.__setattr__(self, "dynamic_outputs", FrozenMap.sorted(dynamic))
+    def __init__(
+        self,
+        outputs: Mapping[str, DerivationOutput],
+        input_drvs: Mapping[str, Iterable[str]] = _NOTHING,
+        input_srcs: Iterable[str] = (),
+        system: str = "",
+        builder: str = "",
+        args: Iterable[str] = (),
+        env: Mapping[str, str] = _NOTHING,
+        dynamic_outputs: Mapping[str, Mapping[str, DynamicOutputs]] = _NOTHING,
+    ) -> None:
+        _set(self, "outputs", FrozenMap.sorted(outputs))
+        _set(self, "input_drvs", _input_drvs(input_drvs))
+        _set(self, "input_srcs", tuple(sorted(set(input_srcs), key=sort_key)))
+        _set(self, "system", system)
+        _set(self, "builder", builder)
+        _set(self, "args", tuple(args))
+        _set(self, "env", FrozenMap.sorted(env))
+        dynamic = {p: FrozenMap.sorted(m) for p, m in dynamic_outputs.items() if m}
+        _set(self, "dynamic_outputs", FrozenMap.sorted(dynamic))
 
     @property
     def name(self) -> str:

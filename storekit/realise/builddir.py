@@ -22,9 +22,9 @@ import stat
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from storekit.errors import StorekitError
+from storekit.frozen import Frozen
 from storekit.store.deferred import later
 from storekit.store.fsdelete import remove_tree
 from storekit.store.lock import lock_fd
@@ -40,12 +40,24 @@ OWN_MARK = ".storekit-builddir"
 _NEW_GRACE_S = 3600
 
 
-@dataclass(frozen=True, slots=True)
-class BuildDir:
+_set = object.__setattr__
+
+
+class BuildDir(Frozen):
+    __slots__ = ("fd", "top")
+    __match_args__ = ("top", "fd")
     top: str
     """The private directory (0700, locked); not visible in the sandbox."""
     fd: int
     """An open fd of `top`, holding its lock."""
+
+    def __init__(
+        self,
+        top: str,
+        fd: int,
+    ) -> None:
+        _set(self, "top", top)
+        _set(self, "fd", fd)
 
     @property
     def build(self) -> str:

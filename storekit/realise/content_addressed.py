@@ -18,8 +18,6 @@ import os
 import threading
 import time
 from collections.abc import Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from storekit.derivation.aterm import print_aterm
 from storekit.derivation.fs import read_derivation
@@ -36,6 +34,7 @@ from storekit.store.local import LocalStore
 from storekit.store.lock import path_lock
 from storekit.storepath import StorePath
 
+TYPE_CHECKING = False  # no `typing` at run time: a plain build imports this module (start-up)
 if TYPE_CHECKING:  # every build plans through `Realised`; what only CA builds and substitution use is
     # imported where they happen (realisations, signatures, the transfer layer, the CA output rewriter)
     from storekit.realise.ca_outputs import Finished
@@ -50,7 +49,7 @@ def modulo_hasher(store: LocalStore) -> ModuloHasher:
         path = store.store_dir.parse_path(drv_path)
         if not store.is_valid_path(path):
             raise PathNotValid(drv_path, store.uri)
-        return read_derivation(Path(store.real_path(path)))
+        return read_derivation(store.real_path(path))
 
     return ModuloHasher(store.store_dir, lookup)
 

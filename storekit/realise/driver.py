@@ -11,39 +11,48 @@ building that derivation, as Nix does.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
+from collections.abc import Collection, Sequence
 
-from storekit.derivation.fs import read_derivation
-from storekit.derivation.model import Derivation
-from storekit.errors import PathNotValid, StorekitError
+from storekit.errors import StorekitError
+from storekit.frozen import Frozen
 from storekit.progress import Progress
 from storekit.realise.builddir import reclaim
 from storekit.realise.content_addressed import Realised, build_content_addressed, needs_realisations
 from storekit.realise.plan import BuildPlan, Goal, make_plan
 from storekit.realise.runner import BuildOptions, BuildResult, LogSink, build_derivation
 from storekit.realise.scheduler import OnFinish, Report, run_plan
+from storekit.realise.valid import Target, derivation_reader
 from storekit.store.base import ValidPathInfo
 from storekit.store.deferred import deferred_deletions
 from storekit.store.local import LocalStore
 from storekit.storepath import StorePath
 
+TYPE_CHECKING = False  # no `typing` at run time: a plain build imports this module (start-up)
 if TYPE_CHECKING:  # substitution and remote builders: imported when a build uses them (start-up)
     from storekit.realise.hook import BuildHook
     from storekit.store.substituters import SignaturePolicy, Substituters
 
-Target = tuple[StorePath, Collection[str] | None]
-"""A `.drv` path and the outputs wanted from it (None: all)."""
+__all__ = ["Sources", "Target", "build", "build_goal", "derivation_reader", "plan_build"]
 
 
-@dataclass(frozen=True, slots=True)
-class Sources:
+_set = object.__setattr__
+
+
+class Sources(Frozen):
     """Where missing paths may be substituted from, and which of them to believe."""
 
+    __slots__ = ("policy", "substituters")
+    __match_args__ = ("substituters", "policy")
     substituters: Substituters
-    policy: SignaturePolicy | None = None
+    policy: SignaturePolicy | None
+
+    def __init__(
+        self,
+        substituters: Substituters,
+        policy: SignaturePolicy | None = None,
+    ) -> None:
+        _set(self, "substituters", substituters)
+        _set(self, "policy", policy)
 
     def trusted_info(self, path: StorePath) -> ValidPathInfo | None:
         info = self.substituters.lookup_path_info(path)
@@ -53,17 +62,6 @@ class Sources:
 
         policy = self.policy or SignaturePolicy(require_sigs=is_untrusted_source(self.substituters))
         return info if policy.is_trusted(info, self.substituters.store_dir) else None
-
-
-def derivation_reader(store: LocalStore) -> Callable[[StorePath], Derivation]:
-    """Read `.drv` files that are valid in `store` (from its real dir)."""
-
-    def read(drv_path: StorePath) -> Derivation:
-        if not store.is_valid_path(drv_path):
-            raise PathNotValid(str(drv_path), store.uri)
-        return read_derivation(Path(store.real_path(drv_path)))
-
-    return read
 
 
 def plan_build(

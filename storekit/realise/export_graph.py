@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
-from typing import Any
 
 from storekit.derivation.fs import read_derivation
 from storekit.errors import BuildError, StorekitError
@@ -29,6 +27,10 @@ from storekit.realise import structured_attrs
 from storekit.realise.plan import Goal
 from storekit.store.base import Store
 from storekit.storepath import StorePath
+
+TYPE_CHECKING = False  # no `typing` at run time: a plain build imports this module (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 RealPath = Callable[[StorePath], str]
 """Where the files of a store path are (a `.drv` in a graph is read from there)."""
@@ -100,7 +102,7 @@ def export_references(
             )
         found |= store.closure([path])
     for path in sorted(p for p in found if p.is_derivation):
-        drv = read_derivation(Path(real_path(path)))
+        drv = read_derivation(real_path(path))
         for name, out in drv.outputs.items():
             if not out.path:
                 raise BuildError(label, f"exportReferences of '{path}' output '{name}': it has no known path")

@@ -14,27 +14,46 @@ build, and nothing is registered.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
 
 from storekit.errors import BuildError
+from storekit.frozen import Frozen
 from storekit.realise import structured_attrs
 from storekit.realise.plan import Goal
 from storekit.store.base import Store, ValidPathInfo
 from storekit.storepath import StorePath
 
+TYPE_CHECKING = False  # no `typing` at run time: a plain build imports this module (start-up)
+if TYPE_CHECKING:
+    from typing import Any
+
 RULES = ("allowedReferences", "allowedRequisites", "disallowedReferences", "disallowedRequisites")
 
 
-@dataclass(frozen=True, slots=True)
-class Checks:
+_set = object.__setattr__
+
+
+class Checks(Frozen):
     """Nix's `Checks` for one output."""
 
+    __slots__ = ("ignore_self_refs", "max_closure_size", "max_size", "rules")
+    __match_args__ = ("rules", "max_size", "max_closure_size", "ignore_self_refs")
     rules: Mapping[str, list[str]]
     """Present rules of `RULES`, each a list of store paths or output names."""
-    max_size: int | None = None
-    max_closure_size: int | None = None
-    ignore_self_refs: bool = False
+    max_size: int | None
+    max_closure_size: int | None
+    ignore_self_refs: bool
+
+    def __init__(
+        self,
+        rules: Mapping[str, list[str]],
+        max_size: int | None = None,
+        max_closure_size: int | None = None,
+        ignore_self_refs: bool = False,
+    ) -> None:
+        _set(self, "rules", rules)
+        _set(self, "max_size", max_size)
+        _set(self, "max_closure_size", max_closure_size)
+        _set(self, "ignore_self_refs", ignore_self_refs)
 
 
 def check_outputs(store: Store, goal: Goal, infos: Mapping[str, ValidPathInfo]) -> None:

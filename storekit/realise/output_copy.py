@@ -24,7 +24,6 @@ import errno
 import os
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from storekit.errors import BuildError, StoreError
 from storekit.store.fsdelete import remove_tree
@@ -34,11 +33,21 @@ _FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 _CHUNK = 1 << 30
 
 
-@dataclass(slots=True)
 class _Frame:
+    __slots__ = ("dst_id", "pending", "src_id")
     src_id: tuple[int, int]
     dst_id: tuple[int, int]
-    pending: list[str] = field(default_factory=list)
+    pending: list[str]
+
+    def __init__(
+        self,
+        src_id: tuple[int, int],
+        dst_id: tuple[int, int],
+        pending: list[str] | None = None,
+    ) -> None:
+        self.src_id = src_id
+        self.dst_id = dst_id
+        self.pending = list() if pending is None else pending
 
 
 def copy_outputs(label: str, stage: str, scratch: str, built: Mapping[str, str]) -> dict[str, str]:

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass
 from enum import Enum
 
 from storekit.derivation.model import Derivation
 from storekit.errors import BuildError, DependencyCycle, StoreError
+from storekit.frozen import Frozen
 from storekit.graph import toposort
 from storekit.realise.impure import refuse_impure
 from storekit.storepath import StoreDir, StorePath
@@ -31,16 +31,20 @@ Realised = Callable[[StorePath, Derivation], Mapping[str, StorePath]]
 """The known output paths of a content-addressed (or deferred) derivation: its realisations."""
 
 
+_set = object.__setattr__
+
+
 class Action(Enum):
     VALID = "valid"
     SUBSTITUTE = "substitute"
     BUILD = "build"
 
 
-@dataclass(frozen=True, slots=True)
-class Goal:
+class Goal(Frozen):
     """One derivation in the plan and what to do about it."""
 
+    __slots__ = ("action", "deps", "drv", "drv_path", "missing", "outputs", "wanted")
+    __match_args__ = ("drv_path", "drv", "outputs", "wanted", "missing", "action", "deps")
     drv_path: StorePath
     drv: Derivation
     outputs: Mapping[str, StorePath]
@@ -50,23 +54,54 @@ class Goal:
     missing: frozenset[str]
     """The wanted outputs that are not valid yet."""
     action: Action
-    deps: tuple[StorePath, ...] = ()
+    deps: tuple[StorePath, ...]
     """Input derivations that must be substituted or built first."""
+
+    def __init__(
+        self,
+        drv_path: StorePath,
+        drv: Derivation,
+        outputs: Mapping[str, StorePath],
+        wanted: frozenset[str],
+        missing: frozenset[str],
+        action: Action,
+        deps: tuple[StorePath, ...] = (),
+    ) -> None:
+        _set(self, "drv_path", drv_path)
+        _set(self, "drv", drv)
+        _set(self, "outputs", outputs)
+        _set(self, "wanted", wanted)
+        _set(self, "missing", missing)
+        _set(self, "action", action)
+        _set(self, "deps", deps)
 
     @property
     def name(self) -> str:
         return self.drv_path.name.removesuffix(".drv")
 
 
-@dataclass(frozen=True, slots=True)
-class BuildPlan:
+class BuildPlan(Frozen):
     """Every derivation looked at; `order` lists the ones with work to do, inputs before their users."""
 
+    __slots__ = ("goals", "order", "roots", "sources")
+    __match_args__ = ("roots", "goals", "order", "sources")
     roots: tuple[StorePath, ...]
     goals: Mapping[StorePath, Goal]
     order: tuple[StorePath, ...]
-    sources: frozenset[StorePath] = frozenset()
+    sources: frozenset[StorePath]
     """Input sources that are not valid but substitutable; fetched before anything is built."""
+
+    def __init__(
+        self,
+        roots: tuple[StorePath, ...],
+        goals: Mapping[StorePath, Goal],
+        order: tuple[StorePath, ...],
+        sources: frozenset[StorePath] = frozenset(),
+    ) -> None:
+        _set(self, "roots", roots)
+        _set(self, "goals", goals)
+        _set(self, "order", order)
+        _set(self, "sources", sources)
 
     @property
     def todo(self) -> list[Goal]:

@@ -15,7 +15,6 @@ Pure: realised input paths come from the caller.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 
 from storekit import nixbase32
 from storekit.derivation.hashing import Kind, ModuloHasher, derivation_kind
@@ -56,8 +55,7 @@ def rewrite_derivation(drv: Derivation, rewrites: Mapping[str, str]) -> Derivati
     if not rewrites:
         return drv
     env = {rewrite_strings(k, rewrites): rewrite_strings(v, rewrites) for k, v in drv.env.items()}
-    return replace(
-        drv,
+    return drv.replace(
         builder=rewrite_strings(drv.builder, rewrites),
         args=tuple(rewrite_strings(a, rewrites) for a in drv.args),
         env=env,
@@ -76,7 +74,7 @@ def resolve(drv: Derivation, inputs: InputOutputs, hasher: ModuloHasher) -> Deri
                 raise BuildError(drv.name, f"output '{output}' of input '{input_drv}' is not realised")
             rewrites[downstream_placeholder(store_dir.parse_path(input_drv), output)] = str(path)
             srcs.add(str(path))
-    resolved = replace(rewrite_derivation(drv, rewrites), input_drvs={}, input_srcs=tuple(srcs))
+    resolved = rewrite_derivation(drv, rewrites).replace(input_drvs={}, input_srcs=tuple(srcs))
     deferred = [n for n, o in resolved.outputs.items() if not o.path and not o.hash_algo]
     if not deferred:
         return resolved
@@ -87,4 +85,4 @@ def resolve(drv: Derivation, inputs: InputOutputs, hasher: ModuloHasher) -> Deri
         path = store_dir.make_output_path(name, modulo.hashes[name], drv.name)
         env[name] = str(path)
         outputs[name] = DerivationOutput(str(path))
-    return replace(resolved, outputs=outputs, env=env)
+    return resolved.replace(outputs=outputs, env=env)

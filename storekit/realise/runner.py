@@ -24,13 +24,11 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from storekit.derivation.fs import read_derivation
 from storekit.derivation.model import Derivation
 from storekit.errors import BuildError, SandboxError, StorekitError
+from storekit.frozen import Frozen
 from storekit.realise import export_graph, trampoline
 from storekit.realise import outputs as out_checks
 from storekit.realise.builddir import BuildDir, build_dir
@@ -50,6 +48,7 @@ from storekit.realise.sandbox import (
     bwrap_command,
     etc_files,
 )
+from storekit.realise.system import host_system as host_system  # (re-exported: its old home)
 from storekit.store import canonical
 from storekit.store.base import ValidPathInfo
 from storekit.store.fsdelete import remove_tree
@@ -57,6 +56,7 @@ from storekit.store.local import LocalStore
 from storekit.store.lock import path_lock
 from storekit.storepath import StorePath
 
+TYPE_CHECKING = False  # no `typing` at run time: a plain build imports this module (start-up)
 if TYPE_CHECKING:  # a fixed-output build's network (pasta) is set up by the few builds that have one
     from storekit.realise.network import FodNetwork
 
@@ -64,17 +64,6 @@ BWRAP_HINT = "bubblewrap not found: apt-get install -y bubblewrap"
 #: The scratch store dir inside the staging dir: the builder's outputs appear there.
 SCRATCH = "store"
 LogSink = Callable[[StorePath, bytes], None]
-
-
-def host_system() -> str:
-    """Nix's `system` for this machine (`x86_64-linux`, `aarch64-linux`, …).
-
-    From `os.uname()`, which is what `platform.machine()` and `platform.system()` read: importing
-    `platform` costs every `storekit build` about 2 ms of start-up.
-    """
-    uname = os.uname()
-    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(uname.machine, uname.machine)
-    return f"{machine}-{uname.sysname.lower()}"
 
 
 def find_bwrap() -> str:
@@ -85,29 +74,90 @@ def find_bwrap() -> str:
     return found
 
 
-@dataclass(frozen=True, slots=True)
-class BuildOptions:
-    sandbox: bool = True
-    sandbox_paths: tuple[SandboxPath, ...] = ()
-    timeout: float | None = None
-    cores: int = 1
-    host_env: Mapping[str, str] = field(default_factory=dict)
+_set = object.__setattr__
+
+
+class BuildOptions(Frozen):
+    __slots__ = (
+        "bwrap",
+        "cores",
+        "host_env",
+        "keep_failed",
+        "sandbox",
+        "sandbox_paths",
+        "system",
+        "timeout",
+        "tmp_dir",
+    )
+    __match_args__ = (
+        "sandbox",
+        "sandbox_paths",
+        "timeout",
+        "cores",
+        "host_env",
+        "bwrap",
+        "tmp_dir",
+        "keep_failed",
+        "system",
+    )
+    sandbox: bool
+    sandbox_paths: tuple[SandboxPath, ...]
+    timeout: float | None
+    cores: int
+    host_env: Mapping[str, str]
     """Where fixed-output derivations take their `impureEnvVars` from."""
-    bwrap: tuple[str, ...] = ()
+    bwrap: tuple[str, ...]
     """The bwrap command (default: found on PATH); tests may prefix it, e.g. to drop privileges."""
-    tmp_dir: str | None = None
+    tmp_dir: str | None
     """Where the host side of /build is created (default: the system temp dir)."""
-    keep_failed: bool = False
-    system: str = field(default_factory=host_system)
+    keep_failed: bool
+    system: str
+
+    def __init__(
+        self,
+        sandbox: bool = True,
+        sandbox_paths: tuple[SandboxPath, ...] = (),
+        timeout: float | None = None,
+        cores: int = 1,
+        host_env: Mapping[str, str] | None = None,
+        bwrap: tuple[str, ...] = (),
+        tmp_dir: str | None = None,
+        keep_failed: bool = False,
+        system: str | None = None,
+    ) -> None:
+        _set(self, "sandbox", sandbox)
+        _set(self, "sandbox_paths", sandbox_paths)
+        _set(self, "timeout", timeout)
+        _set(self, "cores", cores)
+        _set(self, "host_env", dict() if host_env is None else host_env)
+        _set(self, "bwrap", bwrap)
+        _set(self, "tmp_dir", tmp_dir)
+        _set(self, "keep_failed", keep_failed)
+        _set(self, "system", host_system() if system is None else system)
 
 
-@dataclass(frozen=True, slots=True)
-class BuildResult:
+class BuildResult(Frozen):
+    __slots__ = ("drv_path", "log_file", "outputs", "registered", "seconds")
+    __match_args__ = ("drv_path", "outputs", "registered", "log_file", "seconds")
     drv_path: StorePath
     outputs: Mapping[str, StorePath]
     registered: tuple[ValidPathInfo, ...]
     log_file: str
     seconds: float
+
+    def __init__(
+        self,
+        drv_path: StorePath,
+        outputs: Mapping[str, StorePath],
+        registered: tuple[ValidPathInfo, ...],
+        log_file: str,
+        seconds: float,
+    ) -> None:
+        _set(self, "drv_path", drv_path)
+        _set(self, "outputs", outputs)
+        _set(self, "registered", registered)
+        _set(self, "log_file", log_file)
+        _set(self, "seconds", seconds)
 
 
 def build_derivation(
@@ -226,7 +276,7 @@ def input_closure(store: LocalStore, goal: Goal) -> set[StorePath]:
 
 
 def _read_input_drv(store: LocalStore, drv_path: StorePath) -> Derivation:
-    return read_derivation(Path(store.real_path(drv_path)))
+    return read_derivation(store.real_path(drv_path))
 
 
 def check_builder(goal: Goal, closure: set[StorePath], options: BuildOptions) -> None:

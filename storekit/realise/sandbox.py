@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from storekit import nixbase32
 from storekit.derivation.hashing import hash_placeholder
 from storekit.derivation.model import Derivation
 from storekit.errors import StorekitError
+from storekit.frozen import Frozen
 from storekit.hashing import Hash
 from storekit.realise import structured_attrs
 
@@ -50,17 +50,31 @@ ETC_NSSWITCH = "hosts: files dns\nservices: files\n"
 NETWORK_ETC = ("/etc/resolv.conf", "/etc/services", "/etc/hosts")
 
 
-@dataclass(frozen=True, slots=True)
-class SandboxPath:
+_set = object.__setattr__
+
+
+class SandboxPath(Frozen):
     """A host path made visible in the sandbox (Nix's `sandbox-paths`): `TARGET[=SOURCE][?]`.
 
     `?` at the end makes it optional (skipped when the source does not exist). Always read-only: the
     builder runs as the calling user, so a writable host path would be writable with that user's rights.
     """
 
+    __slots__ = ("optional", "source", "target")
+    __match_args__ = ("target", "source", "optional")
     target: str
     source: str
-    optional: bool = False
+    optional: bool
+
+    def __init__(
+        self,
+        target: str,
+        source: str,
+        optional: bool = False,
+    ) -> None:
+        _set(self, "target", target)
+        _set(self, "source", source)
+        _set(self, "optional", optional)
 
     @classmethod
     def parse(cls, text: str) -> SandboxPath:
@@ -74,10 +88,35 @@ class SandboxPath:
         return cls(posixpath.normpath(target), posixpath.normpath(source), optional)
 
 
-@dataclass(frozen=True, slots=True)
-class SandboxSpec:
+class SandboxSpec(Frozen):
     """Everything bwrap needs to set up one build; the host directories exist and belong to the caller."""
 
+    __slots__ = (
+        "build_dir",
+        "command",
+        "env",
+        "etc_fds",
+        "inputs",
+        "network",
+        "sandbox_paths",
+        "store_dir",
+        "store_scratch",
+        "sync_fds",
+        "tmp",
+    )
+    __match_args__ = (
+        "command",
+        "env",
+        "store_dir",
+        "store_scratch",
+        "build_dir",
+        "etc_fds",
+        "inputs",
+        "sandbox_paths",
+        "network",
+        "sync_fds",
+        "tmp",
+    )
     command: tuple[str, ...]
     """What bwrap executes: the builder and its argv (see `builder_command`)."""
     env: Mapping[str, str]
@@ -89,14 +128,40 @@ class SandboxSpec:
     """Host directory mounted at /build."""
     etc_fds: Mapping[str, int]
     """Files of /etc (passwd, group, hosts or nsswitch.conf; see `etc_files`) by readable fd."""
-    inputs: tuple[tuple[str, str], ...] = ()
+    inputs: tuple[tuple[str, str], ...]
     """(physical path, logical path) of every path in the input closure."""
-    sandbox_paths: tuple[SandboxPath, ...] = ()
-    network: bool = False
-    sync_fds: tuple[int, int] | None = None
+    sandbox_paths: tuple[SandboxPath, ...]
+    network: bool
+    sync_fds: tuple[int, int] | None
     """(info fd, block fd): bwrap reports the sandbox's pid on the first and waits for a byte on the
     second before it runs the builder (how storekit gives a fixed-output build its network first)."""
-    tmp: bool = True
+    tmp: bool
+
+    def __init__(
+        self,
+        command: tuple[str, ...],
+        env: Mapping[str, str],
+        store_dir: str,
+        store_scratch: str,
+        build_dir: str,
+        etc_fds: Mapping[str, int],
+        inputs: tuple[tuple[str, str], ...] = (),
+        sandbox_paths: tuple[SandboxPath, ...] = (),
+        network: bool = False,
+        sync_fds: tuple[int, int] | None = None,
+        tmp: bool = True,
+    ) -> None:
+        _set(self, "command", command)
+        _set(self, "env", env)
+        _set(self, "store_dir", store_dir)
+        _set(self, "store_scratch", store_scratch)
+        _set(self, "build_dir", build_dir)
+        _set(self, "etc_fds", etc_fds)
+        _set(self, "inputs", inputs)
+        _set(self, "sandbox_paths", sandbox_paths)
+        _set(self, "network", network)
+        _set(self, "sync_fds", sync_fds)
+        _set(self, "tmp", tmp)
 
 
 def bwrap_args(spec: SandboxSpec) -> list[str]:
@@ -162,12 +227,21 @@ def builder_args(drv: Derivation) -> list[str]:
     return [rewrite(a, rewrites) for a in drv.args]
 
 
-@dataclass(frozen=True, slots=True)
-class BuilderEnv:
+class BuilderEnv(Frozen):
     """The builder's environment, and files to create in /build first (for `passAsFile`)."""
 
+    __slots__ = ("env", "files")
+    __match_args__ = ("env", "files")
     env: dict[str, str]
     files: dict[str, str]
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        files: dict[str, str],
+    ) -> None:
+        _set(self, "env", env)
+        _set(self, "files", files)
 
 
 def builder_env(

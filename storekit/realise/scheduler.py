@@ -15,10 +15,10 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from enum import Enum
 
 from storekit.errors import BuildError, BuildsFailed, StorekitError
+from storekit.frozen import Frozen
 from storekit.progress import Progress, ProgressEvent
 from storekit.realise.plan import Action, BuildPlan, Goal
 from storekit.realise.runner import BuildResult
@@ -27,6 +27,9 @@ from storekit.storepath import StorePath
 Work = Callable[[Goal, threading.Event], "BuildResult | None"]
 """Does one goal: its build's result (None for a substitution); raises `StorekitError` on failure;
 stops once the event is set."""
+
+
+_set = object.__setattr__
 
 
 class Status(Enum):
@@ -38,13 +41,26 @@ class Status(Enum):
     CANCELLED = "cancelled"
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(Frozen):
+    __slots__ = ("error", "goal", "result", "status")
+    __match_args__ = ("goal", "status", "error", "result")
     goal: Goal
     status: Status
-    error: StorekitError | None = None
-    result: BuildResult | None = None
+    error: StorekitError | None
+    result: BuildResult | None
     """The build of the goal's derivation, when it was built (not substituted)."""
+
+    def __init__(
+        self,
+        goal: Goal,
+        status: Status,
+        error: StorekitError | None = None,
+        result: BuildResult | None = None,
+    ) -> None:
+        _set(self, "goal", goal)
+        _set(self, "status", status)
+        _set(self, "error", error)
+        _set(self, "result", result)
 
 
 OnFinish = Callable[[Outcome], None]
@@ -52,9 +68,16 @@ OnFinish = Callable[[Outcome], None]
 later keeps what it learnt about the builds before."""
 
 
-@dataclass(frozen=True, slots=True)
-class Report:
-    outcomes: Mapping[StorePath, Outcome] = field(default_factory=dict)
+class Report(Frozen):
+    __slots__ = ("outcomes",)
+    __match_args__ = ("outcomes",)
+    outcomes: Mapping[StorePath, Outcome]
+
+    def __init__(
+        self,
+        outcomes: Mapping[StorePath, Outcome] | None = None,
+    ) -> None:
+        _set(self, "outcomes", dict() if outcomes is None else outcomes)
 
     @property
     def failures(self) -> list[Outcome]:

@@ -26,11 +26,14 @@ import math
 import re
 import struct
 from collections.abc import Mapping
-from typing import Any
 
 from storekit.derivation.hashing import hash_placeholder
 from storekit.derivation.model import Derivation
 from storekit.errors import BuildError
+
+TYPE_CHECKING = False  # no `typing` at run time: a plain build imports this module (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 JSON_FILE = ".attrs.json"
 SH_FILE = ".attrs.sh"

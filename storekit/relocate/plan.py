@@ -13,7 +13,7 @@ Everything here is pure: infos in, names and rules out.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum
 
 from storekit.errors import DependencyCycle, RelocationError
@@ -131,12 +131,10 @@ def new_info(
     """
     old = plan.infos[path]
     refs = frozenset(new_path if r == path else renamed[r] for r in old.references)
-    base = replace(
-        old, path=new_path, nar_hash=nar_hash, nar_size=nar_size, references=refs, sigs=frozenset()
-    )
+    base = old.replace(path=new_path, nar_hash=nar_hash, nar_size=nar_size, references=refs, sigs=frozenset())
     if plan.mode is Mode.KEEP_HASH:
         deriver = None if old.deriver is None else keep_hash_path(old.deriver, plan.new_dir)
-        return replace(base, deriver=deriver, ca=None, ultimate=True, registration_time=0)
+        return base.replace(deriver=deriver, ca=None, ultimate=True, registration_time=0)
     assert modulo is not None
     ca = str(ContentAddress("fixed", modulo, FileIngestionMethod.RECURSIVE))
-    return replace(base, deriver=None, ca=ca, ultimate=False, registration_time=0)
+    return base.replace(deriver=None, ca=ca, ultimate=False, registration_time=0)

@@ -16,7 +16,6 @@ build never wait for another slot's.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 import threading
 import time
@@ -153,7 +152,7 @@ class RemoteBuilders:
             copy_closure(self.local, store, sorted(inputs))
         drv = goal.drv
         if drv.input_drvs:
-            drv = dataclasses.replace(drv, input_drvs={}, input_srcs=tuple(sorted(map(str, inputs))))
+            drv = drv.replace(input_drvs={}, input_srcs=tuple(sorted(map(str, inputs))))
         log = LogWriter(log_path(self.local.spec.log_dir, drv_path))
 
         def relay(data: bytes) -> None:

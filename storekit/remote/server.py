@@ -298,13 +298,11 @@ class ServeSession:
         return self.store
 
     def _options(self, options: WireBuildOptions) -> BuildOptions:
-        from dataclasses import replace
-
         from storekit.realise.runner import BuildOptions
 
         base = self.build_options or BuildOptions()
         timeout = options.build_timeout or base.timeout
-        return replace(base, timeout=timeout, keep_failed=options.keep_failed)
+        return base.replace(timeout=timeout, keep_failed=options.keep_failed)
 
 
 @contextlib.contextmanager

@@ -8,38 +8,71 @@ Stores may offer faster paths on top (a local store can hard-link files instead 
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import posixpath
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
 
-from storekit.bytestreams import ByteSource
 from storekit.errors import DependencyCycle, InvalidStorePath, PathNotValid, StoreError
-from storekit.graph import toposort
+from storekit.frozen import Frozen
 from storekit.hashing import Hash, new_hasher
 from storekit.nixversion import STRICTEST, NixRules
 from storekit.storepath import StoreDir, StorePath
+
+TYPE_CHECKING = False  # `typing` (for the stream protocols) only for the type checker: start-up
+if TYPE_CHECKING:
+    from storekit.bytestreams import ByteSource
 
 #: Spool NARs in memory up to this size before using a temporary file.
 SPOOL_BYTES = 8 << 20
 
 
-@dataclass(frozen=True, slots=True)
-class ValidPathInfo:
-    """What a store knows about a valid path; the same fields as Nix's `ValidPathInfo`."""
+_set = object.__setattr__
 
+
+class ValidPathInfo(Frozen):
+    """What a store knows about a valid path; the same fields as Nix's `ValidPathInfo`.
+
+    A frozen value written by hand (`storekit.frozen`); `info.replace(...)` makes a changed copy.
+    """
+
+    __slots__ = (
+        "ca", "deriver", "nar_hash", "nar_size", "path", "references", "registration_time", "sigs", "ultimate"
+    )  # fmt: skip
+    __match_args__ = (
+        "path", "nar_hash", "nar_size", "references", "deriver", "registration_time", "ultimate", "sigs", "ca"
+    )  # fmt: skip
     path: StorePath
     nar_hash: Hash
     nar_size: int
-    references: frozenset[StorePath] = frozenset()
-    deriver: StorePath | None = None
-    registration_time: int = 0
-    ultimate: bool = False
-    sigs: frozenset[str] = field(default_factory=frozenset)
-    ca: str | None = None
+    references: frozenset[StorePath]
+    deriver: StorePath | None
+    registration_time: int
+    ultimate: bool
+    sigs: frozenset[str]
+    ca: str | None
+
+    def __init__(
+        self,
+        path: StorePath,
+        nar_hash: Hash,
+        nar_size: int,
+        references: frozenset[StorePath] = frozenset(),
+        deriver: StorePath | None = None,
+        registration_time: int = 0,
+        ultimate: bool = False,
+        sigs: frozenset[str] = frozenset(),
+        ca: str | None = None,
+    ) -> None:
+        _set(self, "path", path)
+        _set(self, "nar_hash", nar_hash)
+        _set(self, "nar_size", nar_size)
+        _set(self, "references", references)
+        _set(self, "deriver", deriver)
+        _set(self, "registration_time", registration_time)
+        _set(self, "ultimate", ultimate)
+        _set(self, "sigs", sigs)
+        _set(self, "ca", ca)
 
     def fingerprint(self) -> str:
         """The string Nix signs: `1;path;sha256:nix32;size;ref,ref`."""
@@ -48,7 +81,7 @@ class ValidPathInfo:
         return fingerprint(self.path, self.nar_hash, self.nar_size, self.references)
 
     def with_sigs(self, sigs: Iterable[str]) -> ValidPathInfo:
-        return replace(self, sigs=self.sigs | frozenset(sigs))
+        return self.replace(sigs=self.sigs | frozenset(sigs))
 
 
 class Store(ABC):
@@ -61,7 +94,7 @@ class Store(ABC):
     def behave_as(self, rules: NixRules) -> None:
         """Follow `rules` from now on (the CLI passes the user's `nix-version`)."""
         self.rules = rules
-        self.store_dir = dataclasses.replace(self.store_dir, name_rule=rules.name_rule)
+        self.store_dir = StoreDir(self.store_dir.path, rules.name_rule)
 
     def check_hash_algo(self, algo: str, what: str) -> None:
         """Refuse BLAKE3 unless this store behaves as a Nix that reads it (>= 2.27)."""
@@ -155,6 +188,8 @@ class Store(ABC):
         """Nix's `topoSortPaths`: a path comes before the paths it references (referrers first)."""
         items = set(paths)
         try:
+            from storekit.graph import toposort  # (few commands sort: start-up)
+
             order = toposort(sorted(items), lambda path: self._children(path, items))
         except DependencyCycle as e:
             child, node = e.cycle[0], e.cycle[-2]
@@ -168,6 +203,8 @@ class Store(ABC):
 
     def add_path(self, src: str, name: str | None = None) -> StorePath:
         """`nix-store --add`: serialise `src` to a NAR and add it as a recursive sha256 source path."""
+        import tempfile  # here: with shutil, random, bz2 and lzma, it costs every command's start-up
+
         from storekit.nar.fs import dump_path
         from storekit.store.content_address import source_ca
 

@@ -7,22 +7,38 @@ claims content it does not have.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Literal
-
 from storekit.errors import InvalidValue
+from storekit.frozen import Frozen
 from storekit.hashing import Hash
 from storekit.storepath import FileIngestionMethod, StoreDir, StorePath
 
+TYPE_CHECKING = False  # no `typing` at run time: every local store imports this module
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Literal
 
-@dataclass(frozen=True, slots=True)
-class ContentAddress:
-    """`text` (a `.drv` or `toFile` file) or `fixed` (flat or recursive `method`), with its hash."""
 
+class ContentAddress(Frozen):
+    """`text` (a `.drv` or `toFile` file) or `fixed` (flat or recursive `method`), with its hash.
+
+    A frozen value written by hand (`storekit.frozen`).
+    """
+
+    __slots__ = ("hash", "kind", "method")
+    __match_args__ = ("kind", "hash", "method")
     kind: Literal["text", "fixed"]
     hash: Hash
-    method: FileIngestionMethod = FileIngestionMethod.FLAT
+    method: FileIngestionMethod
+
+    def __init__(
+        self,
+        kind: Literal["text", "fixed"],
+        hash: Hash,
+        method: FileIngestionMethod = FileIngestionMethod.FLAT,
+    ) -> None:
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "hash", hash)
+        object.__setattr__(self, "method", method)
 
     @classmethod
     def parse(cls, text: str, *, blake3: bool = False) -> ContentAddress:

@@ -17,15 +17,20 @@ something else is already propagating.
 from __future__ import annotations
 
 import contextlib
-import queue
 import threading
 from collections.abc import Callable, Iterator
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import queue
 
 Job = Callable[[], None]
 
 
 class _Worker:
     def __init__(self) -> None:
+        import queue  # here: every local store imports this module, and few runs delete in the background
+
         self.jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self.errors: list[BaseException] = []
         self.thread = threading.Thread(target=self._run, name="storekit-deletions", daemon=True)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from dataclasses import dataclass, field
 
 from storekit.errors import StoreError
 
@@ -31,14 +30,28 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _RETRIES = 3
 
 
-@dataclass(slots=True)
 class _Frame:
+    __slots__ = ("dev", "ino", "name", "pending", "relisted")
     name: str
     """The directory's name in its parent."""
     dev: int
     ino: int
-    pending: list[str] = field(default_factory=list)
-    relisted: int = 0
+    pending: list[str]
+    relisted: int
+
+    def __init__(
+        self,
+        name: str,
+        dev: int,
+        ino: int,
+        pending: list[str] | None = None,
+        relisted: int = 0,
+    ) -> None:
+        self.name = name
+        self.dev = dev
+        self.ino = ino
+        self.pending = list() if pending is None else pending
+        self.relisted = relisted
 
 
 def remove_tree(parent: int | str, name: str) -> int:

@@ -14,35 +14,58 @@ While collecting, the GC holds `gc.lock` exclusively and, like Nix, listens on
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import socket
 import stat
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 
 from storekit import nixbase32
 from storekit.errors import InvalidStorePath, StoreError
 from storekit.fdtree import tree_size
-from storekit.progress import Progress, ProgressEvent
+from storekit.frozen import Frozen
+from storekit.hashing import Hash
 from storekit.store import canonical
 from storekit.store.layout import STAGING_PREFIX, remove_stale_staging
 from storekit.store.local import LocalStore
 from storekit.store.lock import lock_fd, open_lock_file, read_temp_roots
 from storekit.store.overlay_roots import overlay_roots
-from storekit.store.runtime_roots import find_runtime_roots
 from storekit.storepath import StorePath
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
 
-@dataclass(frozen=True, slots=True)
-class GcResult:
-    """What a collection deleted (or, for a dry run, would delete) and the bytes that frees."""
+    from storekit.progress import Progress
 
-    paths: tuple[str, ...] = ()
-    bytes_freed: int = 0
-    dry_run: bool = False
-    other_entries: tuple[str, ...] = field(default=())
+
+_set = object.__setattr__
+
+
+class GcResult(Frozen):
+    """What a collection deleted (or, for a dry run, would delete) and the bytes that frees.
+
+    A frozen value written by hand (`storekit.frozen`): `storekit build` adds its roots through
+    this module.
+    """
+
+    __slots__ = ("bytes_freed", "dry_run", "other_entries", "paths")
+    __match_args__ = ("paths", "bytes_freed", "dry_run", "other_entries")
+    paths: tuple[str, ...]
+    bytes_freed: int
+    dry_run: bool
+    other_entries: tuple[str, ...]
+
+    def __init__(
+        self,
+        paths: tuple[str, ...] = (),
+        bytes_freed: int = 0,
+        dry_run: bool = False,
+        other_entries: tuple[str, ...] = (),
+    ) -> None:
+        _set(self, "paths", paths)
+        _set(self, "bytes_freed", bytes_freed)
+        _set(self, "dry_run", dry_run)
+        _set(self, "other_entries", other_entries)
 
 
 # --- roots -------------------------------------------------------------------------------------------
@@ -64,7 +87,7 @@ def add_root(store: LocalStore, path: StorePath, link: str) -> str:
 
 def auto_root(store: LocalStore, link: str) -> str:
     """Where `gcroots/auto` holds the indirect root for `link` (an absolute path), named as Nix names it."""
-    return os.path.join(store.gcroots_dir, "auto", nixbase32.encode(hashlib.sha1(link.encode()).digest()))
+    return os.path.join(store.gcroots_dir, "auto", nixbase32.encode(Hash.of(link.encode(), "sha1").digest))
 
 
 def _make_symlink(link: str, target: str) -> None:
@@ -137,6 +160,8 @@ class _RootsServer:
         os.makedirs(os.path.dirname(self._path), exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._path)
+        import socket  # here: `storekit build` adds roots through this module, and collects none
+
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.bind(self._path)
         os.chmod(self._path, 0o666)
@@ -187,6 +212,8 @@ def collector(store: LocalStore) -> Iterator[_RootsServer]:
 
 
 def _live_paths(store: LocalStore, extra_hash_parts: Iterable[str]) -> set[StorePath]:
+    from storekit.store.runtime_roots import find_runtime_roots  # (with `re`: not on `build -o`'s path)
+
     roots = set(find_roots(store)) | set(find_runtime_roots(store))
     for text in read_temp_roots(store.temproots_dir):
         with contextlib.suppress(InvalidStorePath):
@@ -225,6 +252,8 @@ def collect_garbage(
                     keep |= store.closure([path])
                     continue
                 if progress:
+                    from storekit.progress import ProgressEvent  # (not at import: `storekit build`)
+
                     progress(ProgressEvent("gc", len(deleted), len(dead), item=str(path)))
                 freed += _size_of(store.real_path(path)) if dry_run else store.invalidate_and_delete(path)
                 deleted.append(str(path))

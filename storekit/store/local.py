@@ -17,13 +17,9 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
 
-from storekit.bytestreams import ByteSource
 from storekit.errors import HashMismatch, PathNotValid, StoreError, StorekitError
 from storekit.hashing import Hash
 from storekit.store import canonical, dbmarker, schema
@@ -33,10 +29,13 @@ from storekit.store.deferred import later
 from storekit.store.layout import STAGING_NEW_PREFIX, STAGING_PREFIX, create_layout, remove_stale_staging
 from storekit.store.lock import TempRoots, lock_fd, open_lock_file, path_lock, unlock_fd
 from storekit.store.specs import LocalStoreSpec
-from storekit.store.streams import ChunkReader, HashingReader
 from storekit.storepath import StoreDir, StorePath, check_name
 
-if TYPE_CHECKING:  # realisations (content-addressed derivations) are imported when used: their wire
+TYPE_CHECKING = False  # no `typing` at run time: every `storekit build` opens a local store first
+if TYPE_CHECKING:
+    from storekit.bytestreams import ByteSource
+
+    # realisations (content-addressed derivations) are imported when used: their wire
     # types cost every `storekit build` several ms of start-up, and most builds have none
     from storekit.wire.values import DrvOutput, Realisation
 
@@ -199,6 +198,7 @@ class LocalStore(Store):
 
     def add_from_nar(self, info: ValidPathInfo, source: ByteSource, *, repair: bool = False) -> None:
         from storekit.nar.fs import restore
+        from storekit.store.streams import HashingReader  # (with `typing`: not on a build's start-up)
 
         self._check_new_info(info)
         self.add_temp_root(info.path)
@@ -222,6 +222,7 @@ class LocalStore(Store):
     def add_path(self, src: str, name: str | None = None) -> StorePath:
         """`nix-store --add` in one pass: the tree is serialised, hashed and restored at once."""
         from storekit.nar.fs import dump_path, restore
+        from storekit.store.streams import ChunkReader, HashingReader
 
         name = name or os.path.basename(os.path.normpath(src))
         check_name(name, rule=self.store_dir.name_rule)  # before any work
@@ -262,6 +263,8 @@ class LocalStore(Store):
         locked (as build dirs are), so another process's sweep never sees it unlocked between the two.
         Put new contents at `<staging>/x`, then call `install_staged`.
         """
+        import tempfile  # here, not at import: `storekit build` of something built opens no staging dir
+
         new = tempfile.mkdtemp(prefix=STAGING_NEW_PREFIX, dir=self.real_dir)
         fd = os.open(new, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         stage = new
@@ -347,10 +350,10 @@ class LocalStore(Store):
         from storekit.derivation.hashing import check
         from storekit.derivation.model import Derivation
 
-        drv = read_derivation(Path(file))
+        drv = read_derivation(file)
 
         def lookup(drv_path: str) -> Derivation:
-            return read_derivation(Path(self.real_path(self.store_dir.parse_path(drv_path))))
+            return read_derivation(self.real_path(self.store_dir.parse_path(drv_path)))
 
         problems = check(str(info.path), drv, self.store_dir, lookup)
         if problems:

@@ -7,8 +7,6 @@ first use, so opening a local store never loads the binary-cache or overlay code
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from storekit.errors import StoreError
 from storekit.store.s3_spec import S3CacheSpec
 from storekit.store.specs import (
@@ -22,6 +20,7 @@ from storekit.store.specs import (
 )
 from storekit.storepath import StoreDir
 
+TYPE_CHECKING = False  # no `typing` at run time: every command opens a store through here
 if TYPE_CHECKING:
     from storekit.store.base import Store
     from storekit.store.overlay import OverlayStore

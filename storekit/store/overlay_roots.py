@@ -10,12 +10,12 @@ while the overlay store calls the GC: in one module they were an import cycle.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import sqlite3
 
 from storekit import nixbase32
 from storekit.errors import InvalidStorePath, StoreError
+from storekit.hashing import Hash
 from storekit.store.base import Store
 from storekit.store.local import LocalStore
 from storekit.storepath import StorePath
@@ -28,7 +28,7 @@ def register_upper(lower: Store, upper: LocalStore) -> bool:
     if not isinstance(lower, LocalStore):
         return False
     directory = os.path.join(lower.state_dir, ROOTS_DIR)
-    name = nixbase32.encode(hashlib.sha1(upper.db_dir.encode()).digest())
+    name = nixbase32.encode(Hash.of(upper.db_dir.encode(), "sha1").digest)
     target = os.path.join(directory, name)
     try:
         os.makedirs(directory, exist_ok=True)

@@ -12,10 +12,8 @@ false works around a C++ SDK problem; boto3's transfer manager has none).
 
 from __future__ import annotations
 
-import urllib.parse
-from dataclasses import dataclass
-
 from storekit.errors import StoreError
+from storekit.frozen import Frozen
 from storekit.storepath import DEFAULT_STORE_DIR
 
 Params = tuple[tuple[str, str], ...]
@@ -34,18 +32,29 @@ KNOWN = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class S3CacheSpec:
-    """A binary cache in bucket `bucket`; `params` are the query's other parameters, in order."""
+class S3CacheSpec(Frozen):
+    """A binary cache in bucket `bucket`; `params` are the query's other parameters, in order.
 
+    A frozen value written by hand (`storekit.frozen`): every command imports the store specs.
+    """
+
+    __slots__ = ("bucket", "params", "store_dir")
+    __match_args__ = ("bucket", "store_dir", "params")
     bucket: str
     store_dir: str
-    params: Params = ()
+    params: Params
+
+    def __init__(self, bucket: str, store_dir: str, params: Params = ()) -> None:
+        object.__setattr__(self, "bucket", bucket)
+        object.__setattr__(self, "store_dir", store_dir)
+        object.__setattr__(self, "params", params)
 
     def __str__(self) -> str:
         full = (
             (("store", self.store_dir), *self.params) if self.store_dir != DEFAULT_STORE_DIR else self.params
         )
+        import urllib.parse  # here: with `ipaddress`, it costs every command's start-up a few ms
+
         query = urllib.parse.urlencode(full, safe="/:")
         return f"s3://{self.bucket}?{query}" if query else f"s3://{self.bucket}"
 

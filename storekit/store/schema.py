@@ -13,9 +13,9 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 
 from storekit.errors import StoreError
+from storekit.frozen import Frozen
 from storekit.store.lock import group_shared
 
 SCHEMA_VERSION = 10
@@ -99,10 +99,40 @@ create index if not exists IndexRealisationsRefsOnOutputPath on Realisations(out
 """
 
 
-@dataclass(frozen=True, slots=True)
-class PathRow:
-    """One `ValidPaths` row plus its references, as strings (the store turns them into values)."""
+_set = object.__setattr__
 
+
+class PathRow(Frozen):
+    """One `ValidPaths` row plus its references, as strings (the store turns them into values).
+
+    Frozen values written by hand, as `storekit.frozen` says why: every command opening a local
+    store imports this module.
+    """
+
+    __slots__ = (
+        "ca",
+        "deriver",
+        "hash",
+        "id",
+        "nar_size",
+        "path",
+        "references",
+        "registration_time",
+        "sigs",
+        "ultimate",
+    )
+    __match_args__ = (
+        "id",
+        "path",
+        "hash",
+        "registration_time",
+        "deriver",
+        "nar_size",
+        "ultimate",
+        "sigs",
+        "ca",
+        "references",
+    )
     id: int
     path: str
     hash: str
@@ -114,27 +144,98 @@ class PathRow:
     ca: str | None
     references: tuple[str, ...]
 
+    def __init__(
+        self,
+        id: int,
+        path: str,
+        hash: str,
+        registration_time: int,
+        deriver: str | None,
+        nar_size: int,
+        ultimate: bool,
+        sigs: str | None,
+        ca: str | None,
+        references: tuple[str, ...],
+    ) -> None:
+        _set(self, "id", id)
+        _set(self, "path", path)
+        _set(self, "hash", hash)
+        _set(self, "registration_time", registration_time)
+        _set(self, "deriver", deriver)
+        _set(self, "nar_size", nar_size)
+        _set(self, "ultimate", ultimate)
+        _set(self, "sigs", sigs)
+        _set(self, "ca", ca)
+        _set(self, "references", references)
 
-@dataclass(frozen=True, slots=True)
-class NewPath:
+
+class NewPath(Frozen):
     """What `register` writes for one path; `outputs` fills `DerivationOutputs` for a `.drv`."""
 
+    __slots__ = (
+        "ca",
+        "deriver",
+        "hash",
+        "nar_size",
+        "outputs",
+        "path",
+        "references",
+        "registration_time",
+        "sigs",
+        "ultimate",
+    )
+    __match_args__ = (
+        "path",
+        "hash",
+        "nar_size",
+        "references",
+        "deriver",
+        "registration_time",
+        "ultimate",
+        "sigs",
+        "ca",
+        "outputs",
+    )
     path: str
     hash: str
     nar_size: int
     references: tuple[str, ...]
-    deriver: str | None = None
-    registration_time: int = 0
-    ultimate: bool = False
-    sigs: str = ""
-    ca: str | None = None
-    outputs: tuple[tuple[str, str], ...] = ()
+    deriver: str | None
+    registration_time: int
+    ultimate: bool
+    sigs: str
+    ca: str | None
+    outputs: tuple[tuple[str, str], ...]
+
+    def __init__(
+        self,
+        path: str,
+        hash: str,
+        nar_size: int,
+        references: tuple[str, ...],
+        deriver: str | None = None,
+        registration_time: int = 0,
+        ultimate: bool = False,
+        sigs: str = "",
+        ca: str | None = None,
+        outputs: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        _set(self, "path", path)
+        _set(self, "hash", hash)
+        _set(self, "nar_size", nar_size)
+        _set(self, "references", references)
+        _set(self, "deriver", deriver)
+        _set(self, "registration_time", registration_time)
+        _set(self, "ultimate", ultimate)
+        _set(self, "sigs", sigs)
+        _set(self, "ca", ca)
+        _set(self, "outputs", outputs)
 
 
 def read_schema_version(db_dir: str) -> int:
     try:
-        with open(os.path.join(db_dir, "schema"), encoding="ascii") as f:
-            text = f.read()
+        with open(os.path.join(db_dir, "schema"), "rb") as f:  # (a text file's codec lookup imports one)
+            text = f.read().decode("ascii")
     except FileNotFoundError:
         return 0
     try:

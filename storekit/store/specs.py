@@ -14,11 +14,10 @@ and `http(s)://…` strings mean the same thing here.
 from __future__ import annotations
 
 import posixpath
-import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from storekit.errors import StoreError
+from storekit.frozen import Frozen
 from storekit.store.s3_spec import S3CacheSpec, parse_s3_spec
 from storekit.storepath import DEFAULT_STORE_DIR, StoreDir
 
@@ -27,14 +26,27 @@ Params = tuple[tuple[str, str], ...]
 COMPRESSIONS = ("xz", "zstd", "bzip2", "none")
 
 
-@dataclass(frozen=True, slots=True)
-class LocalStoreSpec:
-    """A local store: logical `store_dir` (in hashes and the DB), physical `real_dir` (where files live)."""
+_set = object.__setattr__
 
+
+class LocalStoreSpec(Frozen):
+    """A local store: logical `store_dir` (in hashes and the DB), physical `real_dir` (where files live).
+
+    The specs are frozen values written by hand (`storekit.frozen`): every command parses one.
+    """
+
+    __slots__ = ("log_dir", "real_dir", "state_dir", "store_dir")
+    __match_args__ = ("store_dir", "state_dir", "log_dir", "real_dir")
     store_dir: str
     state_dir: str
     log_dir: str
     real_dir: str
+
+    def __init__(self, store_dir: str, state_dir: str, log_dir: str, real_dir: str) -> None:
+        _set(self, "store_dir", store_dir)
+        _set(self, "state_dir", state_dir)
+        _set(self, "log_dir", log_dir)
+        _set(self, "real_dir", real_dir)
 
     def __str__(self) -> str:
         parts = [("store", self.store_dir), ("state", self.state_dir), ("log", self.log_dir)]
@@ -43,38 +55,56 @@ class LocalStoreSpec:
         return "local?" + encode_query(tuple(parts))
 
 
-@dataclass(frozen=True, slots=True)
-class FileCacheSpec:
+class FileCacheSpec(Frozen):
     """A binary cache in a directory (`file:///dir?store=…&compression=…`)."""
 
+    __slots__ = ("compression", "params", "path", "store_dir")
+    __match_args__ = ("path", "store_dir", "compression", "params")
     path: str
     store_dir: str
-    compression: str = "xz"
-    params: Params = ()
+    compression: str
+    params: Params
+
+    def __init__(self, path: str, store_dir: str, compression: str = "xz", params: Params = ()) -> None:
+        _set(self, "path", path)
+        _set(self, "store_dir", store_dir)
+        _set(self, "compression", compression)
+        _set(self, "params", params)
 
     def __str__(self) -> str:
         extra = (("compression", self.compression),) if self.compression != "xz" else ()
         return _with_query(f"file://{self.path}", self.store_dir, extra + self.params)
 
 
-@dataclass(frozen=True, slots=True)
-class HttpCacheSpec:
+class HttpCacheSpec(Frozen):
     """A binary cache served over HTTP(S); `url` has no query string."""
 
+    __slots__ = ("params", "store_dir", "url")
+    __match_args__ = ("url", "store_dir", "params")
     url: str
     store_dir: str
-    params: Params = ()
+    params: Params
+
+    def __init__(self, url: str, store_dir: str, params: Params = ()) -> None:
+        _set(self, "url", url)
+        _set(self, "store_dir", store_dir)
+        _set(self, "params", params)
 
     def __str__(self) -> str:
         return _with_query(self.url, self.store_dir, self.params)
 
 
-@dataclass(frozen=True, slots=True)
-class OverlayStoreSpec:
+class OverlayStoreSpec(Frozen):
     """Reads fall through to `lower` (read-only), writes go to `upper`."""
 
+    __slots__ = ("lower", "upper")
+    __match_args__ = ("lower", "upper")
     lower: StoreSpec
     upper: StoreSpec
+
+    def __init__(self, lower: StoreSpec, upper: StoreSpec) -> None:
+        _set(self, "lower", lower)
+        _set(self, "upper", upper)
 
     @property
     def store_dir(self) -> str:
@@ -84,11 +114,15 @@ class OverlayStoreSpec:
         return "overlay?" + encode_query((("lower", str(self.lower)), ("upper", str(self.upper))))
 
 
-@dataclass(frozen=True, slots=True)
-class MemoryStoreSpec:
+class MemoryStoreSpec(Frozen):
     """A throw-away in-memory store (`memory://?store=…`), for tests and dry runs."""
 
-    store_dir: str = DEFAULT_STORE_DIR
+    __slots__ = ("store_dir",)
+    __match_args__ = ("store_dir",)
+    store_dir: str
+
+    def __init__(self, store_dir: str = DEFAULT_STORE_DIR) -> None:
+        _set(self, "store_dir", store_dir)
 
     def __str__(self) -> str:
         return _with_query("memory://", self.store_dir, ())
@@ -222,22 +256,48 @@ def _parse_overlay(text: str, params: dict[str, str], base_dir: str | None) -> O
 # --- small pure pieces ---------------------------------------------------------------------------------
 
 
+#: What `urllib.parse.quote(safe="/")` leaves as it is.
+_UNENCODED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~/")
+
+
 def _decode(query: str, text: str) -> Params:
+    """The query's pairs, as `urllib.parse.parse_qsl` reads them (strictly, blank values kept).
+
+    A query with nothing encoded (no `%`, no `+`), as store specs mostly are, is only split: importing
+    `urllib.parse` (with `re` and `ipaddress`) costs every command's start-up a few ms.
+    """
     if not query:
         return ()
     try:
+        if "%" not in query and "+" not in query:
+            return tuple(_split_field(field) for field in query.split("&"))
+        import urllib.parse
+
         pairs = urllib.parse.parse_qsl(query, keep_blank_values=True, strict_parsing=True)
     except ValueError as e:
         raise StoreError(f"store spec '{text}' has a malformed query string: {e}") from e
     return tuple(pairs)
 
 
+def _split_field(field: str) -> tuple[str, str]:
+    """`name=value` of a query with nothing to decode; `parse_qsl`'s error for anything else."""
+    name, eq, value = field.partition("=")
+    if not eq:
+        raise ValueError(f"bad query field: {field!r}")
+    return name, value
+
+
 def encode_query(params: Params) -> str:
     """The one encoder of store URIs' queries: percent-encoded as Nix decodes them (`%20` for a space).
 
     Every spec's `__str__` writes through it, so a spec printed by storekit is read back the same by
-    storekit and by real Nix (`storekit nix-conf` hands `str(spec)` to Nix).
+    storekit and by real Nix (`storekit nix-conf` hands `str(spec)` to Nix). Pairs with nothing to
+    encode, as a local store's mostly are, are joined without `urllib.parse` (start-up: see `_decode`).
     """
+    if all(_UNENCODED.issuperset(k) and _UNENCODED.issuperset(v) for k, v in params):
+        return "&".join(f"{k}={v}" for k, v in params)
+    import urllib.parse
+
     return urllib.parse.urlencode(params, safe="/", quote_via=urllib.parse.quote)
 
 

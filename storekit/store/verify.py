@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from storekit.errors import StoreError
@@ -185,7 +185,7 @@ def _check_contents(
             errors.append(message + "; cannot repair it: no substituter has it")
         return
     if info.nar_size == 0:
-        store.update_path_info(replace(info, nar_size=size))
+        store.update_path_info(info.replace(nar_size=size))
         fixed.append(f"updated the size of '{path}' to {size}")
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol
 
 from storekit.errors import DependencyCycle, PathNotValid, RelocationError, StorekitError, SubstituteError
@@ -232,7 +232,7 @@ def dependency_order(infos: dict[StorePath, ValidPathInfo]) -> list[StorePath]:
 
 def _for_destination(info: ValidPathInfo, keys: Sequence[SecretKey]) -> ValidPathInfo:
     """A copied path is not `ultimate` (Nix's `copyStorePath`); sign it with each key given."""
-    info = replace(info, ultimate=False)
+    info = info.replace(ultimate=False)
     return info.with_sigs(key.sign(info.fingerprint()) for key in keys) if keys else info
 
 

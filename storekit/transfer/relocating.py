@@ -19,7 +19,6 @@ new dir but leaves the old store dir inside the files. Here the paths are rewrit
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
@@ -55,7 +54,7 @@ def relocating_copy(
 
     def report(event: ProgressEvent) -> None:  # relocation's events, as the copy the user asked for
         if progress is not None:
-            progress(dataclasses.replace(event, activity="copy", source=src.uri))
+            progress(event.replace(activity="copy", source=src.uri))
 
     result = relocate(src, dst, wanted, mode=Mode.CONTENT_ADDRESSED, progress=report)
     new = sorted(result.paths.values())

@@ -8,7 +8,7 @@ the same bytes, exit with the same status and leave the same links.
 
 from __future__ import annotations
 
-import dataclasses
+import inspect
 import os
 import shutil
 import subprocess
@@ -21,6 +21,7 @@ from build_fixtures import REPO, absent_store_dir, instantiate, open_store, writ
 
 from storekit.cli import _build, _build_line
 from storekit.cli._app import load_command
+from storekit.realise.valid import derivation_reader
 
 #: `main` with the plain-line parser turned off: every line goes to typer.
 TYPER = (
@@ -55,12 +56,20 @@ def test_the_plain_options_are_the_typer_commands() -> None:
 
 def test_the_request_has_the_typer_commands_names_and_defaults() -> None:
     params = _options()
-    fields = {f.name: f for f in dataclasses.fields(_build.BuildRequest)}
-    assert list(fields) == list(params)
+    fields = inspect.signature(_build.BuildRequest).parameters
+    assert list(fields) == list(params) == list(_build.FIELDS)
     for name, f in fields.items():
-        if f.default is not dataclasses.MISSING:
+        if f.default is not inspect.Parameter.empty:
             assert params[name].default == f.default, name
-    assert params["targets"].required and fields["targets"].default is dataclasses.MISSING
+    assert params["targets"].required and fields["targets"].default is inspect.Parameter.empty
+
+
+def test_requests_are_equal_by_value_and_show_their_values() -> None:
+    a = _build.BuildRequest(["a.drv"], jobs=2, sandbox_path=["/x"])
+    assert a == _build.BuildRequest(["a.drv"], jobs=2, sandbox_path=["/x"])
+    assert a != _build.BuildRequest(["a.drv"], jobs=3, sandbox_path=["/x"])
+    assert a != object()
+    assert repr(a).startswith("BuildRequest(targets=['a.drv'], store=None, jobs=2, builders=None,")
 
 
 @pytest.mark.parametrize(
@@ -165,3 +174,84 @@ def test_same_bytes_status_and_links_as_typer(tmp_path: Path) -> None:
     assert b"about to fail" in runs["plain"][4][2] and runs["plain"][4][2].startswith(b"error: ")
     assert links["plain"] == links["typer"]
     assert sorted(links["plain"]) == ["out-2", "out-dev", "result"]
+
+
+#: `main` with the already-built check turned off: every build takes the whole workflow.
+FULL = (
+    "import sys; from storekit.cli import _build, main; "
+    "_build._valid_already = lambda *args: None; main(sys.argv[1:])"
+)
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
+def test_a_build_of_what_is_built_answers_as_the_whole_workflow(tmp_path: Path) -> None:
+    """`storekit build` of targets whose outputs are valid (`realise.valid`) prints the same bytes and
+    makes the same links as the build workflow, and what is not all valid (an output deleted, one
+    output of two deleted) goes on to build it."""
+    store_dir = absent_store_dir()
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    ok = write_recipe(recipes, "ok", "echo ok > $out")
+    two = write_recipe(
+        recipes, "two", "echo $d > $out; echo dev > $dev", inputs={"d": "ok.toml"}, outputs=["out", "dev"]
+    )
+    runs: dict[str, list[tuple[int, bytes, bytes]]] = {}
+    links: dict[str, dict[str, str]] = {}
+    for how in ("fast", "full"):
+        root = tmp_path / how
+        with open_store(root, store_dir) as store:
+            drvs = {r.stem: str(instantiate(store, r)) for r in (ok, two)}
+            spec = str(store.spec)
+        cwd = root / "cwd"
+        cwd.mkdir()
+        argv = [sys.executable, "-m", "storekit"] if how == "fast" else [sys.executable, "-c", FULL]
+        runs[how] = []
+
+        def run(
+            *args: str, argv: list[str] = argv, cwd: Path = cwd, spec: str = spec, how: str = how
+        ) -> None:
+            runs[how].append(_line(argv, cwd, spec, args))
+
+        out_paths = {}
+        with open_store(root, store_dir) as store:
+            for name in ("ok", "two"):
+                read = derivation_reader(store)(store.parse_path(drvs[name]))
+                out_paths[name] = {o: v.path for o, v in read.outputs.items()}
+        run("build", drvs["two"], "-q", "--no-out-link", "--store", spec)  # builds both
+        run("build", drvs["two"], "--store", spec)  # all valid: result, result-dev
+        run("build", drvs["two"] + "!dev", drvs["ok"], "-o", "out", "--store", spec)
+        run("build", drvs["ok"] + "!out", drvs["ok"], "--json", "-o", "again", "--store", spec)
+        run("build", drvs["two"], "--json", "--no-out-link", "--store", spec)
+        run("build", drvs["two"] + "!out", "--json", "-q", "--no-out-link", "--store", spec)
+        run("build", str(two), "--json", "--no-out-link", "--store", spec)  # a recipe, built
+        run("build", drvs["ok"] + "!bogus", "--no-out-link", "--store", spec)
+        run("build", store_dir + "/missing.drv", "--store", spec)
+        for link in list(cwd.iterdir()):  # what the roots kept is deleted below
+            link.unlink()
+        run("store", "delete", out_paths["two"]["dev"], "--store", spec)  # one output of two
+        run("build", drvs["two"], "--json", "-q", "--store", spec)
+        (cwd / "result").unlink()
+        (cwd / "result-dev").unlink()
+        run("store", "delete", out_paths["two"]["out"], out_paths["two"]["dev"], "--store", spec)
+        run("store", "delete", out_paths["ok"]["out"], "--store", spec)  # a deleted output
+        run("build", drvs["ok"], "-q", "-o", "late", "--store", spec)
+        links[how] = {p.name: os.readlink(p) for p in cwd.iterdir()}
+    for i, (fast, full) in enumerate(zip(runs["fast"], runs["full"], strict=True)):
+        assert fast == full, f"run {i}"
+    statuses = [status for status, _, _ in runs["fast"]]
+    assert statuses == [0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0]
+    outputs = runs["fast"][1][1].decode().split()
+    assert outputs == [out_paths["two"]["dev"], out_paths["two"]["out"]]  # by output name, as nix-build
+    assert b'"outputs":{"out":' in runs["fast"][3][1]
+    assert runs["fast"][6][1] == runs["fast"][4][1]  # the recipe is the .drv
+    assert b"has no output(s) bogus" in runs["fast"][7][2]
+    assert links["fast"] == links["full"]
+    assert sorted(links["fast"]) == ["late"]
+
+
+def _line(argv: list[str], cwd: Path, spec: str, args: tuple[str, ...]) -> tuple[int, bytes, bytes]:
+    """Status, stdout and stderr of one command line (the store's spec written SPEC)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([*argv, *args], cwd=cwd, env=env, capture_output=True, check=False)
+    out, err = (text.replace(spec.encode(), b"SPEC") for text in (done.stdout, done.stderr))
+    return done.returncode, out, err

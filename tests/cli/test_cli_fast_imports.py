@@ -12,6 +12,7 @@ uses it. Timing is the benchmark's job; this checks the cause.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -152,3 +153,46 @@ def test_the_probe_sees_heavy_imports(tmp_path: Path) -> None:
     out, imported = _imported("build", "--help")
     assert "Usage:" in out
     assert {"typer", "storekit.cli._app", "storekit.cli.build"} <= imported
+
+
+#: Not imported by a build whose outputs are all valid (`storekit.realise.valid` answers it): the
+#: planner, the scheduler, the builder and its sandbox, and what only they use; nor `dataclasses`,
+#: `typing`, `re`, `enum` (`storepath`'s constants are `storekit.frozen.Constant`s), `signal` (SIGTERM
+#: is Ctrl-C only for a build), `urllib.parse` (a plain store spec's query is split and joined) or
+#: OpenSSL (the GC root's name is hashed by Python's own SHA-1). (`threading`: a local store has a lock.)
+BUILT_HEAVY = (
+    BUILD_HEAVY
+    | HEAVY
+    | {
+        "storekit.realise.driver",
+        "storekit.realise.plan",
+        "storekit.realise.scheduler",
+        "storekit.realise.runner",
+        "storekit.realise.sandbox",
+        "storekit.cli._progress",
+        "tempfile",
+        "pathlib",
+        "urllib.request",
+        "urllib.parse",
+        "signal",
+        "socket",
+    }
+) - {"threading", "enum"}
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
+def test_a_build_of_what_is_built_imports_no_build_machinery(tmp_path: Path) -> None:
+    with open_store(tmp_path / "s") as store:
+        recipe = write_recipe(tmp_path, "top", "echo top > $out")
+        drv = instantiate(store, recipe)
+        spec = str(store.spec)
+    out, imported = _imported("build", str(drv), "--store", spec, "-q", "--no-out-link")
+    assert out.strip().endswith("-top") and "storekit.realise.runner" in imported  # built: the whole way
+    out_again, imported = _imported("build", str(drv), "--store", spec, "-o", str(tmp_path / "result"))
+    assert out_again == out and os.readlink(tmp_path / "result") == out.strip()
+    assert "storekit.realise.valid" in imported  # the probe sees what the command imports
+    assert imported & BUILT_HEAVY == set()
+    out_again, imported = _imported("build", str(recipe), "--store", spec, "--no-out-link")
+    assert out_again == out and "storekit.realise.recipe" in imported  # a recipe: instantiated first
+    machinery = {m for m in BUILT_HEAVY if m.startswith("storekit.")}
+    assert imported & machinery == set()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -60,8 +59,7 @@ def test_output_paths_are_nix_output_paths(name: str) -> None:
 def test_instantiate_reproduces_nix(name: str) -> None:
     """Blank what the `derivation` primop fills in, then fill it in again."""
     path, drv = case(name)
-    template = replace(
-        drv,
+    template = drv.replace(
         outputs={o: out.with_path("") for o, out in drv.outputs.items()},
         env={k: v for k, v in drv.env.items() if k not in drv.outputs},
     )
@@ -119,9 +117,8 @@ def test_lookups_are_memoised_per_call() -> None:
 
 def test_check_names_a_tampered_output_and_the_drv_path() -> None:
     path, drv = case("multi")
-    bad = replace(
-        drv, outputs={**drv.outputs, "doc": DerivationOutput("/opt/store/" + "0" * 32 + "-multi-doc")}
-    )
+    doc = DerivationOutput("/opt/store/" + "0" * 32 + "-multi-doc")
+    bad = drv.replace(outputs={**drv.outputs, "doc": doc})
     problems = check(path, bad, STORE, lookup)
     assert any(p.startswith("output 'doc' is '/opt/store/0000") for p in problems)
     assert any("own path should be" in p for p in problems)
@@ -130,7 +127,7 @@ def test_check_names_a_tampered_output_and_the_drv_path() -> None:
 
 def test_check_names_a_tampered_env_var() -> None:
     path, drv = case("fodFlatSha256")
-    bad = replace(drv, env={**drv.env, "out": "/opt/store/elsewhere"})
+    bad = drv.replace(env={**drv.env, "out": "/opt/store/elsewhere"})
     problems = check(path, bad, STORE, lookup)
     assert problems[0].startswith("environment variable 'out' is '/opt/store/elsewhere', should be")
 
@@ -160,6 +157,6 @@ def test_invalid_derivations() -> None:
     with pytest.raises(InvalidDerivation, match="no name"):
         drv_path(nameless, STORE)
     _, chain2 = case("chain2")
-    wrong_output = replace(chain2, input_drvs={p: ("nope",) for p in chain2.input_drvs})
+    wrong_output = chain2.replace(input_drvs={p: ("nope",) for p in chain2.input_drvs})
     with pytest.raises(InvalidDerivation, match="uses output 'nope'"):
         hash_derivation_modulo(wrong_output, STORE, lookup)

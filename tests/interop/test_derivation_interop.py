@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -179,8 +178,7 @@ def test_generated_derivations(nix_store, name, args, env, outputs, fixed) -> No
     (path,) = instantiate_nix(nix_store, "-E", expr)
     assert_like_nix(nix_store, path)
     drv = lookup(path)
-    template = replace(
-        drv,
+    template = drv.replace(
         outputs={o: out.with_path("") for o, out in drv.outputs.items()},
         env={k: v for k, v in drv.env.items() if k not in drv.outputs},
     )

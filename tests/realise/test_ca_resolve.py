@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -42,7 +41,7 @@ def test_resolve_a_deferred_derivation() -> None:
     # the deferred output got the input-addressed path of the resolved derivation, in the env too
     out = resolved.outputs["out"]
     assert out.is_input_addressed and resolved.env["out"] == out.path
-    blank = replace(resolved, outputs={"out": DerivationOutput()}, env={**resolved.env, "out": ""})
+    blank = resolved.replace(outputs={"out": DerivationOutput()}, env={**resolved.env, "out": ""})
     h = ModuloHasher(STORE, lookup).hash(blank, "deferred", mask_outputs=True).hashes["out"]
     assert out.path == str(STORE.make_output_path("out", h, "deferred"))
     assert derivation_kind(resolved) is Kind.INPUT_ADDRESSED

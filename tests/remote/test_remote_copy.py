@@ -11,7 +11,6 @@ import os
 import shlex
 import subprocess
 import urllib.parse
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -209,7 +208,7 @@ def test_a_short_nar_cuts_the_connection_and_the_next_add_works(
             remote.add_from_nar(info, io.BytesIO(nar[:-8]))
         assert not far.valid(str(dep))
         remote.add_from_nar(info, io.BytesIO(nar))
-        assert far.valid(str(dep)) and remote.lookup_path_info(dep) == replace(info, registration_time=0)
+        assert far.valid(str(dep)) and remote.lookup_path_info(dep) == info.replace(registration_time=0)
 
 
 def test_remote_store_names_the_far_store(sshd: Sshd, sides: tuple[Far, LocalStore], tmp_path: Path) -> None:

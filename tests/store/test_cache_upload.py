@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -45,7 +44,7 @@ def test_a_nar_is_checked_before_publishing_and_its_stream_closed(
     with open_store(f"file://{tmp_path / 'cache'}?store=/opt/store&compression=none") as cache:
         assert isinstance(cache, BinaryCacheStore)
         with pytest.raises(HashMismatch):
-            cache.upload_chunks(replace(info, nar_hash=Hash("sha256", bytes(32))), chunks())
+            cache.upload_chunks(info.replace(nar_hash=Hash("sha256", bytes(32))), chunks())
         assert closed == [True]
         assert not list((tmp_path / "cache" / "nar").iterdir())
         narinfo = cache.upload_chunks(info, chunks())

@@ -302,8 +302,6 @@ def test_cache_serve_serves_an_s3_cache_over_http(s3: RadosGW, tmp_path: Path) -
 
 
 def test_a_streamed_nar_that_does_not_match_its_hash_leaves_nothing(s3: RadosGW, tmp_path: Path) -> None:
-    from dataclasses import replace
-
     from storekit.errors import HashMismatch
     from storekit.hashing import Hash
 
@@ -312,7 +310,7 @@ def test_a_streamed_nar_that_does_not_match_its_hash_leaves_nothing(s3: RadosGW,
     with store, open_store(s3.spec(bucket, "/opt/store", compression="none")) as cache:
         assert isinstance(cache, BinaryCacheStore)
         info = store.query_path_info(path)
-        lie = replace(info, nar_hash=Hash("sha256", bytes(32)))
+        lie = info.replace(nar_hash=Hash("sha256", bytes(32)))
         with pytest.raises(HashMismatch):
             cache.upload_chunks(lie, store.nar_from_path(path))
     assert not client(s3).list_multipart_uploads(Bucket=bucket).get("Uploads")

@@ -55,6 +55,41 @@ def test_percent_encoded_values_are_decoded() -> None:
     assert isinstance(spec, LocalStoreSpec) and spec.store_dir == "/opt/store"
 
 
+@pytest.mark.parametrize(
+    "query",
+    ["store=/opt/store&state=/s&log=/l", "store=/a&priority=", "store=/a&&b=c", "store", "x&y=1", "a=b=c"],
+)
+def test_a_query_with_nothing_encoded_reads_as_parse_qsl_reads_it(query: str) -> None:
+    """Such queries are split without `urllib.parse` (start-up); pairs and errors are the same."""
+    from storekit.store.specs import _decode
+
+    try:
+        expected: object = tuple(urllib.parse.parse_qsl(query, keep_blank_values=True, strict_parsing=True))
+    except ValueError as e:
+        expected = f"store spec 'X' has a malformed query string: {e}"
+    try:
+        got: object = _decode(query, "X")
+    except StorekitError as e:
+        got = str(e)
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        (),
+        (("store", "/opt/store"), ("state", "/s_t.a-t~e")),
+        (("store", "/a b"),),
+        (("k", "é"), ("x", "a&b=c")),
+    ],
+)
+def test_queries_are_encoded_as_urlencode_encodes_them(params: tuple[tuple[str, str], ...]) -> None:
+    """Pairs with nothing to encode are joined without `urllib.parse` (start-up); the text is the same."""
+    from storekit.store.specs import encode_query
+
+    assert encode_query(params) == urllib.parse.urlencode(params, safe="/", quote_via=urllib.parse.quote)
+
+
 def test_file_and_http_caches() -> None:
     f = parse_store_spec("file:///srv/cache?store=/opt/store&compression=zstd")
     assert f == FileCacheSpec("/srv/cache", "/opt/store", "zstd")
