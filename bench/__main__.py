@@ -2,10 +2,11 @@
 
 A module with `DEFAULT = False` (minutes long, or needing the network) runs only when named.
 
-storekit's bytecode is compiled first, as pip does when it installs a wheel: the CLI rows start
-`python -m storekit` from this checkout, and with `PYTHONDONTWRITEBYTECODE` set (or a read-only tree)
-every one of those commands would otherwise compile every module it imports, a cost no installed
-storekit pays.
+The CLI rows run storekit as a user has it: a wheel of this checkout installed into a fresh venv,
+made once per run (`bench._harness.storekit_argv`). The in-process rows import the checkout itself,
+whose bytecode is compiled first, as pip does when it installs a wheel: with
+`PYTHONDONTWRITEBYTECODE` set (or a read-only tree) they would otherwise compile every module they
+import, a cost no installed storekit pays.
 """
 
 from __future__ import annotations

@@ -1,11 +1,72 @@
-"""What every benchmark shares: timing a callable or a command, and printing ratio rows."""
+"""What every benchmark shares: storekit as a user runs it, timing a callable or a command, and
+printing ratio rows."""
 
 from __future__ import annotations
 
+import atexit
+import functools
+import os
+import shutil
 import subprocess
+import sys
+import sysconfig
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@functools.cache
+def storekit_argv() -> tuple[str, ...]:
+    """The `storekit` command the CLI rows run: this checkout installed as a user installs it.
+
+    A wheel of the checkout, installed (not editable) into a fresh venv made from the base
+    interpreter, its console script started as a user's shell starts it. The development venv
+    cannot stand in: its editable install's import finder, which site runs for every Python
+    started there, imports pathlib, re and urllib.parse first (about 15 ms of CPU per command
+    here), a cost no installed storekit has, while Nix's rows start an installed `nix`. Made once
+    per bench run, offline: the declared dependencies come from this environment by a path line
+    in the new venv (Python adds the directory but reads none of its .pth files).
+    """
+    root = Path(tempfile.mkdtemp(prefix="bench-storekit-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    quiet = {"check": True, "capture_output": True}
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", root, REPO],
+        **quiet,  # type: ignore[call-overload]
+    )
+    (wheel,) = root.glob("storekit-*.whl")
+    venv = root / "venv"
+    subprocess.run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", venv], **quiet)  # type: ignore[call-overload]
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-index",
+            "--disable-pip-version-check",
+            wheel,
+        ],
+        **quiet,  # type: ignore[call-overload]
+    )
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], **quiet, text=True
+    ).stdout.strip()  # type: ignore[call-overload]
+    Path(site, "bench-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return (str(venv / "bin" / "storekit"),)
+
+
+def storekit_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`env` (default: this process's) for the installed storekit: no PYTHONPATH, which would put
+    the checkout ahead of the installed package."""
+    return {k: v for k, v in (os.environ if env is None else env).items() if k != "PYTHONPATH"}
 
 
 @dataclass(frozen=True, slots=True)

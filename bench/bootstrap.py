@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench._harness import Row
+from bench._harness import Row, storekit_argv
 
 TITLE = "bootstrap: the CI profile (mini.toml), sources + build + verify (vs the 15-minute goal)"
 DEFAULT = False
@@ -40,5 +39,5 @@ def run(quick: bool) -> list[Row]:
 
 
 def _storekit(*args: str) -> str:
-    argv = [sys.executable, "-m", "storekit", *args]
+    argv = [*storekit_argv(), *args]
     return subprocess.run(argv, check=True, capture_output=True, text=True, cwd=REPO).stdout

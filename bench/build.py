@@ -15,16 +15,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench._harness import Row
+from bench._harness import Row, storekit_argv, storekit_env
 
 TITLE = "Sandboxed builds: chain of 20 and 50 independent trivial derivations (vs Nix 2.8 sandbox)"
-REPO = Path(__file__).resolve().parent.parent
 
 EXPRESSION = r"""
 { bbdir, chain, wide }:
@@ -92,14 +90,12 @@ def _storekit_in_process(root: Path, drvs: list[str], jobs: int) -> None:
 def _case(work: Path, expr: Path, attr: str, jobs: int, sizes: tuple[int, int]) -> tuple[float, float, float]:
     """Best of 3 fresh-store builds of `attr`: storekit CLI, storekit in-process, Nix."""
     cli, lib, nix = float("inf"), float("inf"), float("inf")
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = storekit_env()
     for i in range(3):
         roots = [work / f"{attr}-{jobs}-{i}-{kind}" for kind in ("cli", "lib", "nix")]
         drvs = [_instantiate(r, expr, attr, *sizes) for r in roots]
         sk = [
-            sys.executable,
-            "-m",
-            "storekit",
+            *storekit_argv(),
             "build",
             "-q",
             "--no-out-link",

@@ -12,15 +12,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench._harness import Row
+from bench._harness import Row, storekit_argv, storekit_env
 
 TITLE = "Content-addressed builds: a chain, then the early cutoff (vs Nix 2.8, ca-derivations)"
-REPO = Path(__file__).resolve().parent.parent
 
 EXPRESSION = r"""
 { bbdir, n, comment }:
@@ -43,7 +41,7 @@ def _env(root: Path) -> dict[str, str]:
     config = ["experimental-features = nix-command ca-derivations", "sandbox = true", "build-users-group ="]
     config.append("substituters =")
     env = {**os.environ, "NIX_CONFIG": "\n".join(config), "HOME": str(root / "home")}
-    return {**env, "PYTHONPATH": str(REPO)}
+    return storekit_env(env)
 
 
 def _uri(root: Path) -> str:
@@ -58,7 +56,7 @@ def _instantiate(root: Path, expr: Path, n: int, comment: str) -> str:
 
 def _build(root: Path, drv: str, tool: str) -> float:
     if tool == "storekit":
-        argv = [sys.executable, "-m", "storekit", "build", "-q", "--no-out-link", "--store", _uri(root), drv]
+        argv = [*storekit_argv(), "build", "-q", "--no-out-link", "--store", _uri(root), drv]
     else:
         argv = ["nix-store", "--store", _uri(root), "--realise", drv]
     t0 = time.perf_counter()

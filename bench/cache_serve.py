@@ -26,14 +26,13 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from bench._harness import Row
+from bench._harness import Row, storekit_argv, storekit_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from nginx_server import Nginx, nginx_serving
 from nixoracle import make_nix_store, nix_available
 
 TITLE = "cache serve (127.0.0.1): real Nix substituting from storekit vs from nginx"
-REPO = Path(__file__).resolve().parent.parent
 REPEAT = 3
 
 
@@ -109,10 +108,10 @@ class _Bench:
 
     @contextlib.contextmanager
     def serve(self, *args: str) -> Iterator[str]:
-        argv = [sys.executable, "-m", "storekit", "cache", "serve", "--port", "0", "--no-check-sigs", *args]
+        argv = [*storekit_argv(), "cache", "serve", "--port", "0", "--no-check-sigs", *args]
         if "--store" in args:
             argv.remove("--no-check-sigs")
-        env = dict(os.environ, PYTHONPATH=str(REPO))
+        env = storekit_env()
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
         try:
             assert proc.stdout is not None

@@ -13,12 +13,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench._harness import Row, best_of
+from bench._harness import Row, best_of, storekit_argv
 from storekit.elf import SetRpath
 from storekit.elf.fs import edit_file, open_elf
 from storekit.elf.tree import TreeReport, rewrite_prefix
@@ -120,7 +119,7 @@ def _longer_rpath(base: Path, names: list[str], what: str, repeat: int) -> list[
         return go
 
     def storekit_cli() -> None:
-        argv = [sys.executable, "-m", "storekit", "elf", "set-rpath", "--in-place", LONG_RPATH, *names]
+        argv = [*storekit_argv(), "elf", "set-rpath", "--in-place", LONG_RPATH, *names]
         subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     one = best_of(_patchelf(["--set-rpath", LONG_RPATH], names, False), repeat, fresh)

@@ -15,7 +15,6 @@ import lzma
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -23,12 +22,11 @@ from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
-from bench._harness import Row
+from bench._harness import Row, storekit_argv, storekit_env
 from storekit.hashing import Hash
 from storekit.nar.fs import dump_path, hash_path
 
 TITLE = "builtin:fetchurl from 127.0.0.1 (vs Nix 2.8's, sandboxed)"
-REPO = Path(__file__).resolve().parent.parent
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -72,9 +70,9 @@ def _case(work: Path, expr: Path) -> tuple[float, float]:
     for i in range(3):
         a, b = work / f"{expr.stem}-{i}-sk", work / f"{expr.stem}-{i}-nix"
         drv_a, drv_b = _instantiate(a, expr), _instantiate(b, expr)
-        sk = [sys.executable, "-m", "storekit", "build", "-q", "--no-out-link", "--store", _uri(a), drv_a]
+        sk = [*storekit_argv(), "build", "-q", "--no-out-link", "--store", _uri(a), drv_a]
         t0 = time.perf_counter()
-        subprocess.run(sk, check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+        subprocess.run(sk, check=True, capture_output=True, env=storekit_env())
         ours = min(ours, time.perf_counter() - t0)
         t0 = time.perf_counter()
         subprocess.run(

@@ -20,14 +20,13 @@ import shutil
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench._harness import Row, run_cmd
+from bench._harness import Row, run_cmd, storekit_argv, storekit_env
 from storekit.store.canonical import delete_path
 from storekit.store.local import LocalStore
 from storekit.store.open import open_store
@@ -36,7 +35,6 @@ from storekit.storepath import StorePath
 from storekit.transfer.copy import copy_closure
 
 TITLE = "HTTP caches: substitute a closure of many small paths vs nix copy (same server)"
-REPO = Path(__file__).resolve().parent.parent
 REPEAT = 5
 LAYERS = 20
 NIX_CONFIG = "experimental-features = nix-command\nsandbox = false\nbuild-users-group =\nsubstituters =\n"
@@ -85,14 +83,13 @@ class _Bench:
         self.store_dir = str(tmp / "nix" / "store")
         self.state_dir = str(tmp / "nix" / "var" / "nix")
         self.env = dict(
-            os.environ,
+            storekit_env(),
             NIX_CONFIG=NIX_CONFIG + "require-sigs = false\n",
             NIX_STORE_DIR=self.store_dir,
             NIX_STATE_DIR=self.state_dir,
             NIX_LOG_DIR=str(tmp / "nix" / "var" / "log" / "nix"),
             HOME=str(tmp / "home"),
             XDG_CACHE_HOME=str(tmp / "xdg"),
-            PYTHONPATH=str(REPO),
         )
         self.root = self._make_closure()
         self.cache = tmp / "cache"
@@ -134,14 +131,14 @@ class _Bench:
     def cache_serve(self) -> Iterator[str]:
         port = _free_port()
         store = f"local?store={self.store_dir}&state={self.state_dir}"
-        argv = [sys.executable, "-m", "storekit", "cache", "serve", "--store", store, "-p", str(port)]
+        argv = [*storekit_argv(), "cache", "serve", "--store", store, "-p", str(port)]
         with _server(argv, port, self.env) as url:
             yield url
 
     def row(self, task: str, url: str) -> Row:
         target = self.tmp / "target"
         dest = f"local?store={self.store_dir}&state={target}/var/nix&log={target}/var/log&real={target}/store"
-        storekit = [sys.executable, "-m", "storekit", "copy", "-q", "--no-check-sigs"]
+        storekit = [*storekit_argv(), "copy", "-q", "--no-check-sigs"]
         storekit += ["--from", f"{url}?store={self.store_dir}", "--to", dest, str(self.root)]
         nix = ["nix", "copy", "--no-check-sigs", "--from", url, "--to", dest, str(self.root)]
         ours, theirs = [], []

@@ -11,11 +11,10 @@ import io
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from bench._harness import Row, best_of, run_cmd
+from bench._harness import Row, best_of, run_cmd, storekit_argv
 from storekit.nar.fs import dump_path, hash_path, restore
 
 TITLE = "NAR: hash a real tree, dump it, restore it (vs Nix 2.8)"
@@ -47,7 +46,7 @@ def run(quick: bool) -> list[Row]:
         _, nar_size = hash_path(tree)  # warm the page cache and learn the size
         note = f"{nar_size / 1e9:.2f} GB NAR of {tree}"
         nix_hash = ["nix", "hash", "path", str(tree)]
-        cli_hash = [sys.executable, "-m", "storekit", "hash", "path", str(tree)]
+        cli_hash = [*storekit_argv(), "hash", "path", str(tree)]
         rows = [
             Row(
                 "hash path (in-process hash_path)",

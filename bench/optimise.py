@@ -12,15 +12,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from bench._harness import Row
+from bench._harness import Row, storekit_argv, storekit_env
 from storekit.store.canonical import delete_path
 
 TITLE = "store optimise: dedup across two stores with overlapping trees (vs nix-store --optimise)"
-REPO = Path(__file__).resolve().parent.parent
 BIG_TREE = "/usr/lib/python3"
 QUICK_TREE = str(Path(os.__file__).parent / "email")
 NIX_CONFIG = "experimental-features = nix-command\nsandbox = false\nbuild-users-group =\nsubstituters =\n"
@@ -75,8 +73,8 @@ def _nix_optimise(specs: list[str]) -> None:
 
 
 def _storekit(*args: str) -> None:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    subprocess.run([sys.executable, "-m", "storekit", *args], env=env, check=True, capture_output=True)
+    env = storekit_env()
+    subprocess.run([*storekit_argv(), *args], env=env, check=True, capture_output=True)
 
 
 def _disk_usage(root: Path) -> int:

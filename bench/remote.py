@@ -20,13 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench._harness import Row
+from bench._harness import Row, storekit_argv, storekit_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from sshd_server import Sshd, missing_tools
 
 TITLE = "Remote builds over loopback ssh: 50 independent drvs, one builder with 2 slots (vs Nix 2.8)"
-REPO = Path(__file__).resolve().parent.parent
 
 EXPRESSION = r"""
 { bbdir, wide }:
@@ -116,10 +115,10 @@ def _measure(work: Path, sshd: Sshd, wide: int) -> Row:
     base = {**sshd.env(), "NIX_CONFIG": NIX_CONFIG}
 
     sk_root = work / "client-sk"
-    sk_env = {**base, "HOME": str(sk_root / "home"), "PYTHONPATH": str(REPO)}
+    sk_env = storekit_env({**base, "HOME": str(sk_root / "home")})
     sk_uri = _client_uri(store_dir, sk_root)
     drvs = _instantiate(sk_uri, expr, wide, sk_env)
-    sk_argv = [sys.executable, "-m", "storekit", "build", "-q", "--no-out-link", "--store", sk_uri]
+    sk_argv = [*storekit_argv(), "build", "-q", "--no-out-link", "--store", sk_uri]
     storekit_s = _timed([*sk_argv, "--builders", machine, "--max-jobs", "0", *drvs], sk_env)
     _wipe(Path(store_dir), far)
 

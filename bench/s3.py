@@ -30,7 +30,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench._harness import Row, run_cmd
+from bench._harness import Row, run_cmd, storekit_argv, storekit_env
 from storekit.store.canonical import delete_path
 from storekit.store.local import LocalStore
 from storekit.store.specs import local_spec_for
@@ -39,7 +39,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from s3_server import RadosGW, missing_tools
 
 TITLE = "S3 (radosgw, 127.0.0.1): push to and substitute from s3:// vs aws s3 sync"
-REPO = Path(__file__).resolve().parent.parent
 REPEAT = 3
 
 
@@ -62,7 +61,7 @@ def run(quick: bool) -> list[Row]:
 class _Bench:
     def __init__(self, tmp: Path, gateway: RadosGW) -> None:
         self.tmp, self.gw = tmp, gateway
-        self.env = gateway.env() | {"PYTHONPATH": str(REPO)}
+        self.env = storekit_env(gateway.env())
         self.client: Any = None
 
     def s3(self) -> Any:
@@ -114,7 +113,7 @@ class _Bench:
         return self.gw.spec(bucket, store_dir, compression="none")
 
     def storekit(self, *args: str) -> None:
-        run_cmd([sys.executable, "-m", "storekit", "copy", "-q", "-j", "8", *args], env=self.env)
+        run_cmd([*storekit_argv(), "copy", "-q", "-j", "8", *args], env=self.env)
 
     def aws(self, source: str, dest: str) -> None:
         argv = ["aws", "s3", "sync", "--quiet", "--endpoint-url", self.gw.endpoint, source, dest]

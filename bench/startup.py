@@ -15,22 +15,19 @@ store and planning, against `nix-store --realise` of the same valid `.drv` in th
 
 from __future__ import annotations
 
-import os
 import resource
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from bench._harness import Row
+from bench._harness import Row, storekit_argv, storekit_env
 from bench.build import EXPRESSION, _instantiate, _nix_env, _uri
 
 TITLE = "Start-up: a command's fixed cost (vs Nix 2.8)"
-REPO = Path(__file__).resolve().parent.parent
 
 
 def _once(argv: Sequence[str], env: dict[str, str]) -> tuple[float, float]:
@@ -64,11 +61,10 @@ def _pair(ours: list[str], theirs: list[str], env: dict[str, str], runs: int) ->
 
 def run(quick: bool) -> list[Row]:
     runs = 5 if quick else 20
-    storekit = [sys.executable, "-m", "storekit"]
+    storekit = list(storekit_argv())
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
         env = {
-            **os.environ,
-            "PYTHONPATH": str(REPO),
+            **storekit_env(),
             "NIX_CONFIG": "experimental-features = nix-command",
             "NIX_STATE_DIR": f"{tmp}/var",
             "NIX_LOG_DIR": f"{tmp}/log",
@@ -105,7 +101,7 @@ def _build_pair(tmp: Path, storekit: list[str], env: dict[str, str], runs: int) 
     (expr / "default.nix").write_text(EXPRESSION)
     root = tmp / "build"
     (drv,) = _instantiate(root, expr, "chain", 1, 0)
-    nix_env = {**_nix_env(root), "PYTHONPATH": env["PYTHONPATH"]}
+    nix_env = storekit_env(_nix_env(root))
     realise = ["nix-store", "--store", _uri(root), "--realise", drv]
     subprocess.run(realise, env=nix_env, check=True, capture_output=True)
     ours = [*storekit, "build", "-q", "--no-out-link", "--store", _uri(root), drv]

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench._harness import Row, best_of, run_cmd
+from bench._harness import Row, best_of, run_cmd, storekit_argv, storekit_env
 from storekit.store.canonical import delete_path
 
 TITLE = "stores: file:// cache push/substitute and local->local copy vs nix copy"
-REPO = Path(__file__).resolve().parent.parent
 BIG_TREE = "/usr/lib/x86_64-linux-gnu"
 QUICK_TREES = ("/usr/lib/x86_64-linux-gnu/perl", str(Path(os.__file__).parent / "email"))
 NIX_CONFIG = "experimental-features = nix-command\nsandbox = false\nbuild-users-group =\nsubstituters =\n"
@@ -37,14 +35,13 @@ class _Bench:
         self.tmp, self.repeat = tmp, repeat
         self.store_dir = str(tmp / "nix" / "store")
         self.env = dict(
-            os.environ,
+            storekit_env(),
             NIX_CONFIG=NIX_CONFIG + "require-sigs = false\n",
             NIX_STORE_DIR=self.store_dir,
             NIX_STATE_DIR=str(tmp / "nix" / "var" / "nix"),
             NIX_LOG_DIR=str(tmp / "nix" / "var" / "log" / "nix"),
             HOME=str(tmp / "home"),
             XDG_CACHE_HOME=str(tmp / "cache"),
-            PYTHONPATH=str(REPO),
         )
         out = subprocess.run(
             ["nix-store", "--add", tree], env=self.env, check=True, capture_output=True, text=True
@@ -61,7 +58,7 @@ class _Bench:
         return f"local?store={self.store_dir}&state={root}/var/nix&log={root}/var/log/nix&real={root}/store"
 
     def storekit(self, *args: str) -> Callable[[], None]:
-        argv = [sys.executable, "-m", "storekit", "copy", "-q", *args, self.path]
+        argv = [*storekit_argv(), "copy", "-q", *args, self.path]
         return lambda: run_cmd(argv, env=self.env)
 
     def nix(self, *args: str) -> Callable[[], None]:
