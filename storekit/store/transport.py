@@ -25,6 +25,7 @@ from storekit.errors import StoreError, SubstituteError
 if TYPE_CHECKING:
     import asyncio
 
+    from storekit.store.http_async import AsyncHttp
     from storekit.store.http_client import HttpClient, ResumingBody
 
 #: HTTP statuses that mean "no such file" (Nix treats 403 like 404: S3 answers 403 for missing keys).
@@ -245,7 +246,6 @@ class HttpTransport(Transport):
         connect_timeout: float | None = None,
         connections: int | None = None,
     ) -> None:
-        from storekit.store.http_async import AsyncHttp
         from storekit.store.http_limits import CONNECT_TIMEOUT_S, CONNECTIONS, READ_TIMEOUT_S
 
         self.base_url = base_url.rstrip("/")
@@ -256,7 +256,7 @@ class HttpTransport(Transport):
         self.any_redirect = any_redirect
         self._client: HttpClient | None = None
         self._client_guard = threading.Lock()
-        self.fast = AsyncHttp(
+        self.fast = _fast_client(self.uri)(
             self.uri,
             connect_timeout=self.connect_timeout,
             read_timeout=self.timeout,
@@ -369,6 +369,18 @@ class HttpTransport(Transport):
             client = self._client
         if client is not None:
             client.close()
+
+
+def _fast_client(url: str) -> type[AsyncHttp]:
+    """The event loop's client: storekit's own connections for http:// (`http_lean`: a third of
+    aiohttp's CPU per request, and no aiohttp to import), aiohttp for https:// (TLS)."""
+    if url.lower().startswith("http://"):
+        from storekit.store.http_lean import LeanHttp
+
+        return LeanHttp
+    from storekit.store.http_async import AsyncHttp
+
+    return AsyncHttp
 
 
 def _running_loop() -> asyncio.AbstractEventLoop:
