@@ -20,6 +20,7 @@ import stat
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -316,6 +317,12 @@ class LocalStore(Store):
 
     def _check_new_info(self, info: ValidPathInfo, new_paths: frozenset[StorePath] = frozenset()) -> None:
         """Refuse what must never be registered; references may be valid or among `new_paths`."""
+        self.check_info_alone(info)
+        self._check_references(info, {info.path, *new_paths})
+
+    def check_info_alone(self, info: ValidPathInfo) -> None:
+        """`_check_new_info` but for the references: the store dir, the NAR hash's algorithm, and that
+        a content address gives the path's name (a staging worker checks this ahead of the install)."""
         if info.path.store_dir != self.store_dir:
             raise StoreError(f"path '{info.path}' does not belong to store dir '{self.store_dir}'")
         if info.nar_hash.algo != "sha256":
@@ -329,10 +336,20 @@ class LocalStore(Store):
                     f"cannot add path '{info.path}' because it claims to be content-addressed but isn't "
                     f"(its content address '{info.ca}' gives '{expected}')"
                 )
-        self._check_references(info, {info.path, *new_paths})
 
-    def _check_references(self, info: ValidPathInfo, new_paths: set[StorePath]) -> None:
-        missing = sorted(str(r) for r in info.references if r not in new_paths and not self.is_valid_path(r))
+    def _check_references(
+        self,
+        info: ValidPathInfo,
+        new_paths: AbstractSet[StorePath],
+        valid: AbstractSet[StorePath] | None = None,
+    ) -> None:
+        """Every reference is in `new_paths`, or valid (in `valid` when the caller asked the database
+        for many at once, else asked here one by one)."""
+        outside = [r for r in info.references if r not in new_paths]
+        if valid is None:
+            missing = sorted(str(r) for r in outside if not self.is_valid_path(r))
+        else:
+            missing = sorted(str(r) for r in outside if r not in valid)
         if missing:
             raise StoreError(
                 f"cannot add '{info.path}': its references are not valid in '{self.uri}': "

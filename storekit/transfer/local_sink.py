@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from storekit.store.base import Store, ValidPathInfo
 from storekit.store.canonical import canonicalise_path, delete_path
 from storekit.store.install import Staged, install_staged_batch, take_lock
-from storekit.store.link import LinkMode, local_source_path, stage_by_linking, stage_from_nar
+from storekit.store.link import LinkMode, local_source_path, stage_by_linking, stage_nar
 from storekit.store.local import LocalStore
 
 Moved = Callable[[ValidPathInfo, int], None]
@@ -67,19 +67,22 @@ class LocalSink:
     def prepare(self, info: ValidPathInfo, nar: Iterable[bytes] | None = None) -> object:
         """Stage `info` from `nar` (by default `nar_of(info)`); on any thread, several at once."""
         stage, name = self._stage(), f"p{next(self._count)}"
+        self.dst.check_info_alone(info)  # here rather than on the committing thread
         try:
             real = local_source_path(self.src, info.path) if self.link is not LinkMode.STREAM else None
+            canonical = False
             if real is not None:
                 tree = stage_by_linking(real, stage, info, self.link, self.src.uri, name)
             else:
                 chunks = _counted(self.nar_of(info) if nar is None else nar, info, self.moved)
-                tree = stage_from_nar(chunks, stage, info, name)
-            canonicalise_path(tree)
+                tree, canonical = stage_nar(chunks, stage, info, name)
+            if not canonical:
+                canonicalise_path(tree)
             self.dst.add_temp_root(info.path)
         except BaseException:
             self._remove(os.path.join(stage, name))
             raise
-        staged = Staged(info, tree, canonical=True)
+        staged = Staged(info, tree, canonical=True, checked=True)
         if self._lock_early and len(self._held) < MAX_HELD:  # outside the guard (a file made, a flock)
             lock = take_lock(self.dst, info)
             with self._guard:
