@@ -73,12 +73,15 @@ class TruncatedDownload(SubstituteError):
 class Download(io.RawIOBase):
     """A readable stream of one remote file that raises `TruncatedDownload` when it ends early."""
 
-    def __init__(self, raw: BinaryIO, expected: int | None, where: str) -> None:
+    def __init__(self, raw: BinaryIO, expected: int | None, where: str, whole: bytes | None = None) -> None:
         super().__init__()
         self._raw = raw
         self.expected = expected
         self.where = where
         self.received = 0
+        #: All of the file, when it was received whole into memory (`raw` reads the same bytes): a
+        #: reader may take it at once (`BinaryCacheStore.whole_nar`) instead of streaming it.
+        self.whole = whole
 
     def readable(self) -> bool:
         return True
@@ -326,7 +329,7 @@ class HttpTransport(Transport):
         if answer is None:
             return None
         if isinstance(answer, Whole):
-            return Download(io.BytesIO(answer.data), expected_size, url)
+            return Download(io.BytesIO(answer.data), expected_size, url, answer.data)
         if isinstance(answer, Partial):
 
             def rest() -> ResumingBody:

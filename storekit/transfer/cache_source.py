@@ -33,6 +33,7 @@ from storekit.store.transport import Download, HttpTransport, name_problem
 from storekit.storepath import StorePath
 
 if TYPE_CHECKING:
+    from storekit.narinfo import NarInfo
     from storekit.store.binary_cache import BinaryCacheStore
 
 #: The largest NAR file (as its narinfo's `FileSize` says) downloaded ahead into memory; a larger one
@@ -157,8 +158,7 @@ class CacheSource:
             narinfo = self.store.lookup_narinfo(info.path)
             assert narinfo is not None, "stage_ahead checked it"
             download = await self.transport.open_async(narinfo.url, narinfo.file_size)
-            chunks = _chunks(self.store.open_nar(narinfo, lambda: download))
-            staging = self._stagers.submit(prepare, info, chunks)
+            staging = self._stagers.submit(prepare, info, _nar_chunks(self.store, narinfo, download))
         except BaseException as e:  # the committing thread raises it when this path's turn comes
             future.set_exception(e)
             if isinstance(e, (KeyboardInterrupt, SystemExit)):
@@ -238,6 +238,17 @@ def _leaves(e: BaseException) -> Iterator[BaseException]:
             yield from _leaves(inner)
     else:
         yield e
+
+
+def _nar_chunks(store: BinaryCacheStore, narinfo: NarInfo, download: Download | None) -> Iterator[bytes]:
+    """The NAR of a download, decoded where it is iterated (on a stager): at once when it came whole
+    and passes every check (`whole_nar`), else through `open_nar`'s streaming checks."""
+    if download is not None:
+        nar = store.whole_nar(narinfo, download)
+        if nar is not None:
+            yield nar
+            return
+    yield from _chunks(store.open_nar(narinfo, lambda: download))
 
 
 def _chunks(stream: BinaryIO) -> Iterator[bytes]:
