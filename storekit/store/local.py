@@ -381,12 +381,16 @@ class LocalStore(Store):
 
         Waits while a garbage collection holds `gc.lock`: after it, the root file is read by any GC.
         """
+        self.add_temp_roots([path])
+
+    def add_temp_roots(self, paths: Sequence[StorePath]) -> None:
+        """`add_temp_root` of many paths: one wait for `gc.lock`, one write."""
         with self._roots_guard:
             if self._gc_lock is None:
                 self._gc_lock = open_lock_file(os.path.join(self.state_dir, "gc.lock"))
             lock_fd(self._gc_lock, exclusive=False)
             try:
-                self._temp_roots.add(str(path))
+                self._temp_roots.add_many([str(path) for path in paths])
             finally:
                 unlock_fd(self._gc_lock)
 

@@ -38,8 +38,9 @@ class LocalSink:
 
     The slow per-path work happens on the workers: each stages into one staging dir of its own for
     the whole copy (`<stage>/<n>`: no directory made and removed per path, which on a loaded disk
-    was most of a small path's time), makes the tree canonical there, adds the temp root and takes the
-    path's lock if it is free. This thread then only renames trees into place and registers them.
+    was most of a small path's time), makes the tree canonical there and takes the path's lock if it
+    is free. This thread then writes the temp roots of a run at once, renames its trees into place
+    and registers them.
     Once another process is seen holding a path's lock, workers stop taking locks and every lock they
     hold is let go before this thread waits (see `install_staged_batch`).
     """
@@ -78,7 +79,6 @@ class LocalSink:
                 tree, canonical = stage_nar(chunks, stage, info, name)
             if not canonical:
                 canonicalise_path(tree)
-            self.dst.add_temp_root(info.path)
         except BaseException:
             self._remove(os.path.join(stage, name))
             raise
@@ -110,6 +110,7 @@ class LocalSink:
         with self._guard:
             self._held.difference_update(run)
         try:
+            self.dst.add_temp_roots([staged.info.path for staged in run])  # before they are in place
             install_staged_batch(self.dst, run, self._let_go)
         finally:
             for staged in run:
