@@ -10,10 +10,10 @@ directory or host the user named is ever contacted.
 from __future__ import annotations
 
 import contextlib
-import http.client
 import io
 import os
 import re
+import sys
 import threading
 import urllib.parse
 from abc import ABC, abstractmethod
@@ -89,7 +89,9 @@ class Download(io.RawIOBase):
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
         try:
             n = self._raw.readinto(buffer)  # type: ignore[attr-defined]
-        except (http.client.HTTPException, OSError) as e:
+        except Exception as e:
+            if not _broken_transfer(e):
+                raise
             raise TruncatedDownload(
                 f"download of '{self.where}' failed after {self.received} bytes: {e}"
             ) from e
@@ -110,9 +112,20 @@ class Download(io.RawIOBase):
             )
 
     def close(self) -> None:
-        with contextlib.suppress(OSError, http.client.HTTPException):
+        try:
             self._raw.close()
+        except Exception as e:
+            if not _broken_transfer(e):
+                raise
         super().close()
+
+
+def _broken_transfer(e: Exception) -> bool:
+    """An `OSError`, or `http.client`'s errors (urllib3's streams raise them): looked up only if that
+    module was loaded, since nothing else raises them, and importing it (the `email` package) costs
+    every `storekit copy` from a cache 30 ms of start-up."""
+    client = sys.modules.get("http.client")
+    return isinstance(e, OSError) or (client is not None and isinstance(e, client.HTTPException))
 
 
 class PendingFile:
