@@ -49,6 +49,7 @@ class LeanHttp(AsyncHttp):
         assert parts.scheme == "http", "https:// stays on aiohttp"
         self._host, self._port = parts.hostname or "localhost", parts.port or 80
         self._netloc = parts.netloc.rsplit("@", 1)[-1]
+        self._origin = f"http://{self._netloc}/"
         self._pool: _Pool | None = None
 
     def _conns(self) -> _Pool:
@@ -60,12 +61,15 @@ class LeanHttp(AsyncHttp):
     async def get(self, url: str, limit: int) -> Whole | Partial | _Fallback | None:
         """`url`'s body (at most `limit` bytes are read: more is the caller's to refuse), None when
         missing, or `FALLBACK`."""
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme != "http" or parts.netloc.rsplit("@", 1)[-1] != self._netloc:
-            return FALLBACK  # not this cache's origin: the synchronous client decides
-        target = parts.path or "/"
-        if parts.query:
-            target += "?" + parts.query
+        if url.startswith(self._origin):  # the usual case: a name under the cache's URL
+            target = url[len(self._origin) - 1 :]
+        else:
+            parts = urllib.parse.urlsplit(url)
+            if parts.scheme != "http" or parts.netloc.rsplit("@", 1)[-1] != self._netloc:
+                return FALLBACK  # not this cache's origin: the synchronous client decides
+            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        if "#" in target or not target.startswith("/"):
+            return FALLBACK
         request = (f"GET {target} HTTP/1.1\r\nHost: {self._netloc}\r\nUser-Agent: storekit\r\n\r\n").encode(
             "latin-1"
         )
@@ -182,6 +186,7 @@ class _Conn(asyncio.Protocol):
 
     def __init__(self, client: LeanHttp) -> None:
         self.client = client
+        self.loop = asyncio.get_running_loop()  # made by the loop's `create_connection`
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.served = 0
@@ -212,7 +217,7 @@ class _Conn(asyncio.Protocol):
 
     async def exchange(self, request: bytes, limit: int) -> Answer | _Stale:
         assert self.transport is not None and self.done is None
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         done: asyncio.Future[Answer | _Stale] = loop.create_future()
         self.done = done
         self.limit = limit
@@ -236,7 +241,7 @@ class _Conn(asyncio.Protocol):
     def _check_silence(self) -> None:
         left = self.last + self.client.read_timeout - time.monotonic()
         if left > 0.001:
-            self.timer = asyncio.get_running_loop().call_later(left, self._check_silence)
+            self.timer = self.loop.call_later(left, self._check_silence)
             return
         self.timer = None
         self._cut(self.client._silence())

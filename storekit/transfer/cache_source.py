@@ -135,20 +135,21 @@ class CacheSource:
             return None
         future: Future[object] = Future()
         fast = self.transport.fast
+        loop = fast.loop
 
         def spawn() -> None:
             with self._guard:
                 if self._closed:
                     future.cancel()
                     return
-                task = asyncio.get_running_loop().create_task(self._stage(info, prepare, future))
+                task = loop.create_task(self._stage(info, prepare, future))
                 self._stagings.add(task)
             task.add_done_callback(self._stagings.discard)
 
         if fast.on_loop():
             spawn()
         else:
-            fast.loop.call_soon_threadsafe(spawn)
+            loop.call_soon_threadsafe(spawn)
         return future
 
     async def _stage(self, info: ValidPathInfo, prepare: Prepare, future: Future[object]) -> None:
