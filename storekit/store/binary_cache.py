@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import lzma
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -28,7 +27,6 @@ from storekit.errors import (
     SubstituteError,
     WireFormatError,
 )
-from storekit.hashing import Hash, new_hasher
 from storekit.narinfo import NarInfo, NixCacheInfo
 from storekit.signing import SecretKey
 from storekit.store.base import Store, ValidPathInfo
@@ -288,36 +286,6 @@ class BinaryCacheStore(Store):
             raw = check  # type: ignore[assignment]
         stream = decompressor(narinfo.compression, raw, path)
         return Decoding(stream, narinfo, self.uri, check)  # type: ignore[return-value]
-
-    def whole_nar(self, narinfo: NarInfo, download: Download) -> bytes | None:
-        """The NAR of `narinfo` from a download received whole (`download.whole`), in one call per
-        step: a small path's file is a few hundred bytes, and the streaming layers of `open_nar`
-        (hashing reader, `LZMAFile`, size-bounded decoder) cost three times the decompression.
-
-        Only the case where every check of `open_nar` passes is answered here: the file's size and
-        hash as announced, one complete xz stream (or no compression) giving at most `NarSize`
-        bytes. Anything else gets None, and `open_nar` on the same download words the refusal.
-        """
-        data = download.whole
-        if data is None or name_problem(narinfo.url) is not None or len(data) != download.expected:
-            return None
-        if narinfo.compression == "none":
-            same = narinfo.file_hash in (None, narinfo.nar_hash)  # the receiving store checks that one
-            return data if same and len(data) <= narinfo.nar_size else None
-        if narinfo.compression != "xz" or narinfo.file_hash is None:
-            return None
-        if Hash(narinfo.file_hash.algo, new_hasher(narinfo.file_hash.algo).update_and_digest(data)) != (
-            narinfo.file_hash
-        ):
-            return None
-        decoder = lzma.LZMADecompressor()
-        try:
-            nar = decoder.decompress(data, narinfo.nar_size + 1)
-        except lzma.LZMAError:
-            return None
-        if not decoder.eof or decoder.unused_data or len(nar) > narinfo.nar_size:
-            return None  # cut, more than one stream, or longer than declared
-        return nar
 
     # --- writing -----------------------------------------------------------------------------------
 

@@ -80,7 +80,7 @@ class Download(io.RawIOBase):
         self.where = where
         self.received = 0
         #: All of the file, when it was received whole into memory (`raw` reads the same bytes): a
-        #: reader may take it at once (`BinaryCacheStore.whole_nar`) instead of streaming it.
+        #: reader may take it at once (`compression.decode_whole`) instead of streaming it.
         self.whole = whole
 
     def readable(self) -> bool:

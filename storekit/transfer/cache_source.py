@@ -289,9 +289,11 @@ def _leaves(e: BaseException) -> Iterator[BaseException]:
 
 def _nar_chunks(store: BinaryCacheStore, narinfo: NarInfo, download: Download | None) -> Iterator[bytes]:
     """The NAR of a download, decoded where it is iterated (on a stager): at once when it came whole
-    and passes every check (`whole_nar`), else through `open_nar`'s streaming checks."""
-    if download is not None:
-        nar = store.whole_nar(narinfo, download)
+    and passes every check (`compression.decode_whole`), else through `open_nar`'s streaming checks."""
+    if download is not None and download.whole is not None:
+        from storekit.store.compression import decode_whole
+
+        nar = decode_whole(narinfo, download.whole, download.expected)
         if nar is not None:
             yield nar
             return
