@@ -170,3 +170,33 @@ class Decoding(io.RawIOBase):
         with contextlib.suppress(Exception):
             self._stream.close()
         super().close()
+
+
+def decode_whole(narinfo: NarInfo, data: bytes, expected: int | None) -> bytes | None:
+    """The NAR of `narinfo` from its whole file `data` (of `expected` bytes, as announced), in one
+    call per step: a small path's file is a few hundred bytes, and the streaming layers (`FileCheck`,
+    `LZMAFile`, `Decoding`, 1 MiB reads) cost three times the decompression itself.
+
+    Only the case where every check of the streaming way passes is answered here: the file's size
+    and hash as announced, one complete xz stream (or no compression) giving at most `NarSize`
+    bytes. Anything else gets None, and `BinaryCacheStore.open_nar` on the same download words the
+    refusal (file hash, truncation, the NarSize bound).
+    """
+    if len(data) != expected:
+        return None
+    if narinfo.compression == "none":
+        same = narinfo.file_hash in (None, narinfo.nar_hash)  # the receiving store checks that one
+        return data if same and len(data) <= narinfo.nar_size else None
+    if narinfo.compression != "xz" or narinfo.file_hash is None:
+        return None
+    algo = narinfo.file_hash.algo
+    if Hash(algo, new_hasher(algo).update_and_digest(data)) != narinfo.file_hash:
+        return None
+    decoder = lzma.LZMADecompressor()
+    try:
+        nar = decoder.decompress(data, narinfo.nar_size + 1)
+    except lzma.LZMAError:
+        return None
+    if not decoder.eof or decoder.unused_data or len(nar) > narinfo.nar_size:
+        return None  # cut, more than one stream, or longer than declared
+    return nar

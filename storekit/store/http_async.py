@@ -26,15 +26,22 @@ import threading
 import weakref
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
-
-import aiohttp
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
 from storekit.errors import SubstituteError
 from storekit.store.http_limits import MISSING
 
+if TYPE_CHECKING:
+    import aiohttp  # imported where a session is made: an http:// cache never needs it (http_lean)
+
 T = TypeVar("T")
-_Sessions = list[aiohttp.ClientSession | None]
+
+
+class _Closable(Protocol):
+    async def close(self) -> None: ...
+
+
+_Sessions = list[_Closable | None]
 
 
 class _Fallback:
@@ -108,6 +115,8 @@ class AsyncHttp:
         return self._thread is not None and threading.current_thread() is self._thread
 
     def _client(self) -> aiohttp.ClientSession:
+        import aiohttp
+
         if self._session is None:  # on the loop: a session belongs to the loop that made it
             connector = aiohttp.TCPConnector(limit=self.connections, limit_per_host=self.connections)
             timeout = aiohttp.ClientTimeout(
@@ -125,6 +134,8 @@ class AsyncHttp:
     async def get(self, url: str, limit: int) -> Whole | Partial | _Fallback | None:
         """`url`'s body (at most `limit` bytes are read: more is the caller's to refuse), None when
         missing, or `FALLBACK`."""
+        import aiohttp
+
         try:
             response = await self._client().get(url, allow_redirects=False)
         except aiohttp.ConnectionTimeoutError as e:

@@ -36,6 +36,7 @@ class Staged:
     tree: str
     lock: contextlib.ExitStack | None = None
     canonical: bool = False
+    checked: bool = False  # `LocalStore.check_info_alone` passed already (on the staging worker)
 
     def release(self) -> None:
         if self.lock is not None:
@@ -86,10 +87,14 @@ def install_staged_batch(
 
 def _install_locked(store: LocalStore, run: list[Staged]) -> list[bool]:
     new = frozenset(item.info.path for item in run)
+    outside = {ref for item in run for ref in item.info.references} - new
+    valid = store.valid_among(outside | new)  # one query for the whole run
     for item in run:
-        store._check_new_info(item.info, new)
+        if not item.checked:
+            store.check_info_alone(item.info)
+        store._check_references(item.info, new, valid)
     db = store._db
-    fresh = [not db.is_valid(str(item.info.path)) for item in run]
+    fresh = [item.info.path not in valid for item in run]
     rows = []
     for item, todo in zip(run, fresh, strict=True):
         if not todo:

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import itertools
 import os
 import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from enum import Enum
 from typing import BinaryIO
 
@@ -84,6 +85,34 @@ def stage_from_nar(chunks: Iterator[bytes], stage: str, info: ValidPathInfo, nam
         got_hash, got_size = prefetch.finish()
     _check(info, staged, got_hash, got_size, "")
     return staged
+
+
+def stage_nar(chunks: Iterable[bytes], stage: str, info: ValidPathInfo, name: str = "x") -> tuple[str, bool]:
+    """`stage_from_nar`, and whether the tree is canonical already: a NAR of at most `SMALL_NAR`
+    bytes that is one regular file is taken whole into memory, checked, and written canonical
+    (`small_nar.stage_in_memory`); any other NAR goes through `stage_from_nar`, to be canonicalised."""
+    from storekit.store.small_nar import SMALL_NAR, stage_in_memory
+
+    iterator = iter(chunks)
+    if not 0 < info.nar_size <= SMALL_NAR:
+        return stage_from_nar(iterator, stage, info, name), False
+    try:
+        parts: list[bytes] = []
+        got = 0
+        for chunk in iterator:  # to the end, where the download's own checks run (file hash, length)
+            parts.append(chunk)
+            got += len(chunk)
+            if got > info.nar_size:
+                break  # longer than promised: the general way reads on and words it
+        else:
+            staged = stage_in_memory(b"".join(parts), stage, info, name)
+            if staged is not None:
+                return staged, True
+        return stage_from_nar(itertools.chain(parts, iterator), stage, info, name), False
+    finally:
+        close = getattr(iterator, "close", None)  # a generator holding a download: let it go
+        if close is not None:
+            close()
 
 
 def stage_by_linking(

@@ -33,6 +33,8 @@ from storekit.storepath import StoreDir, StorePath, check_name
 
 TYPE_CHECKING = False  # no `typing` at run time: every `storekit build` opens a local store first
 if TYPE_CHECKING:
+    from collections.abc import Set as AbstractSet
+
     from storekit.bytestreams import ByteSource
 
     # realisations (content-addressed derivations) are imported when used: their wire
@@ -319,6 +321,12 @@ class LocalStore(Store):
 
     def _check_new_info(self, info: ValidPathInfo, new_paths: frozenset[StorePath] = frozenset()) -> None:
         """Refuse what must never be registered; references may be valid or among `new_paths`."""
+        self.check_info_alone(info)
+        self._check_references(info, {info.path, *new_paths})
+
+    def check_info_alone(self, info: ValidPathInfo) -> None:
+        """`_check_new_info` but for the references: the store dir, the NAR hash's algorithm, and that
+        a content address gives the path's name (a staging worker checks this ahead of the install)."""
         if info.path.store_dir != self.store_dir:
             raise StoreError(f"path '{info.path}' does not belong to store dir '{self.store_dir}'")
         if info.nar_hash.algo != "sha256":
@@ -332,10 +340,20 @@ class LocalStore(Store):
                     f"cannot add path '{info.path}' because it claims to be content-addressed but isn't "
                     f"(its content address '{info.ca}' gives '{expected}')"
                 )
-        self._check_references(info, {info.path, *new_paths})
 
-    def _check_references(self, info: ValidPathInfo, new_paths: set[StorePath]) -> None:
-        missing = sorted(str(r) for r in info.references if r not in new_paths and not self.is_valid_path(r))
+    def _check_references(
+        self,
+        info: ValidPathInfo,
+        new_paths: AbstractSet[StorePath],
+        valid: AbstractSet[StorePath] | None = None,
+    ) -> None:
+        """Every reference is in `new_paths`, or valid (in `valid` when the caller asked the database
+        for many at once, else asked here one by one)."""
+        outside = [r for r in info.references if r not in new_paths]
+        if valid is None:
+            missing = sorted(str(r) for r in outside if not self.is_valid_path(r))
+        else:
+            missing = sorted(str(r) for r in outside if r not in valid)
         if missing:
             raise StoreError(
                 f"cannot add '{info.path}': its references are not valid in '{self.uri}': "
@@ -367,12 +385,16 @@ class LocalStore(Store):
 
         Waits while a garbage collection holds `gc.lock`: after it, the root file is read by any GC.
         """
+        self.add_temp_roots([path])
+
+    def add_temp_roots(self, paths: Sequence[StorePath]) -> None:
+        """`add_temp_root` of many paths: one wait for `gc.lock`, one write."""
         with self._roots_guard:
             if self._gc_lock is None:
                 self._gc_lock = open_lock_file(os.path.join(self.state_dir, "gc.lock"))
             lock_fd(self._gc_lock, exclusive=False)
             try:
-                self._temp_roots.add(str(path))
+                self._temp_roots.add_many([str(path) for path in paths])
             finally:
                 unlock_fd(self._gc_lock)
 

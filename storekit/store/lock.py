@@ -89,9 +89,14 @@ class TempRoots:
         self._fd: int | None = None
 
     def add(self, path: str) -> None:
+        self.add_many([path])
+
+    def add_many(self, paths: list[str]) -> None:
         if self._fd is None:
             self._fd = self._open()
-        os.write(self._fd, path.encode() + b"\0")
+        data = memoryview("".join(f"{path}\0" for path in paths).encode())
+        while data:
+            data = data[os.write(self._fd, data) :]
 
     def _open(self) -> int:
         name = os.path.join(self._dir, str(os.getpid()))

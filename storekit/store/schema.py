@@ -453,11 +453,16 @@ class StoreDb:
     # --- writes (call inside `transaction()`) ---------------------------------------------------------
 
     def register(self, paths: Iterable[NewPath]) -> None:
-        """Nix's `registerValidPaths`: insert or update each path, then add all references."""
+        """Nix's `registerValidPaths`: insert or update each path, then add all references.
+
+        The rows' ids are asked for a batch at a time (`_ids`), not a statement per path and reference:
+        a copy registers runs of many small paths on the thread every other one waits for.
+        """
         batch = list(paths)
         now = int(time.time())
+        ids = self._ids([p.path for p in batch])
         for p in batch:
-            if self.is_valid(p.path):
+            if p.path in ids:
                 self.update_info(
                     p.path, nar_hash=p.hash, nar_size=p.nar_size, sigs=p.sigs, ca=p.ca, ultimate=p.ultimate
                 )
@@ -476,16 +481,26 @@ class StoreDb:
                     p.ca,
                 ),
             )
-            self._conn.executemany(
-                "insert or replace into DerivationOutputs (drv, id, path) values (?, ?, ?)",
-                [(cur.lastrowid, name, out) for name, out in p.outputs],
-            )
+            assert cur.lastrowid is not None
+            ids[p.path] = cur.lastrowid
+            if p.outputs:
+                self._conn.executemany(
+                    "insert or replace into DerivationOutputs (drv, id, path) values (?, ?, ?)",
+                    [(cur.lastrowid, name, out) for name, out in p.outputs],
+                )
+        ids.update(self._ids(sorted({ref for p in batch for ref in p.references} - ids.keys())))
         for p in batch:
-            referrer = self._require_id(p.path)
-            self._conn.executemany(
-                "insert or replace into Refs (referrer, reference) values (?, ?)",
-                [(referrer, self._require_id(ref)) for ref in p.references],
-            )
+            referrer = ids[p.path]
+            refs = []
+            for ref in p.references:
+                if ref not in ids:
+                    raise StoreError(
+                        f"cannot register a reference to '{ref}': that path is not valid in this store"
+                    )
+                refs.append((referrer, ids[ref]))
+            if refs:
+                insert = "insert or replace into Refs (referrer, reference) values (?, ?)"
+                self._conn.executemany(insert, refs)
 
     def update_info(
         self, path: str, *, nar_hash: str, nar_size: int, sigs: str, ca: str | None, ultimate: bool
@@ -504,15 +519,19 @@ class StoreDb:
 
     # --- internals ------------------------------------------------------------------------------------
 
+    def _ids(self, paths: list[str]) -> dict[str, int]:
+        """The ids of those of `paths` that are valid, in one query per 500."""
+        found: dict[str, int] = {}
+        for i in range(0, len(paths), 500):
+            chunk = paths[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(f"select path, id from ValidPaths where path in ({marks})", chunk)
+            found.update((path, int(id_)) for path, id_ in rows)
+        return found
+
     def _id(self, path: str) -> int | None:
         row = self._conn.execute("select id from ValidPaths where path = ?", (path,)).fetchone()
         return None if row is None else int(row[0])
-
-    def _require_id(self, path: str) -> int:
-        found = self._id(path)
-        if found is None:
-            raise StoreError(f"cannot register a reference to '{path}': that path is not valid in this store")
-        return found
 
 
 def _connect(path: str) -> sqlite3.Connection:

@@ -10,10 +10,10 @@ directory or host the user named is ever contacted.
 from __future__ import annotations
 
 import contextlib
-import http.client
 import io
 import os
 import re
+import sys
 import threading
 import urllib.parse
 from abc import ABC, abstractmethod
@@ -25,6 +25,7 @@ from storekit.errors import StoreError, SubstituteError
 if TYPE_CHECKING:
     import asyncio
 
+    from storekit.store.http_async import AsyncHttp
     from storekit.store.http_client import HttpClient, ResumingBody
 
 #: HTTP statuses that mean "no such file" (Nix treats 403 like 404: S3 answers 403 for missing keys).
@@ -72,12 +73,15 @@ class TruncatedDownload(SubstituteError):
 class Download(io.RawIOBase):
     """A readable stream of one remote file that raises `TruncatedDownload` when it ends early."""
 
-    def __init__(self, raw: BinaryIO, expected: int | None, where: str) -> None:
+    def __init__(self, raw: BinaryIO, expected: int | None, where: str, whole: bytes | None = None) -> None:
         super().__init__()
         self._raw = raw
         self.expected = expected
         self.where = where
         self.received = 0
+        #: All of the file, when it was received whole into memory (`raw` reads the same bytes): a
+        #: reader may take it at once (`compression.decode_whole`) instead of streaming it.
+        self.whole = whole
 
     def readable(self) -> bool:
         return True
@@ -85,7 +89,9 @@ class Download(io.RawIOBase):
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
         try:
             n = self._raw.readinto(buffer)  # type: ignore[attr-defined]
-        except (http.client.HTTPException, OSError) as e:
+        except Exception as e:
+            if not _broken_transfer(e):
+                raise
             raise TruncatedDownload(
                 f"download of '{self.where}' failed after {self.received} bytes: {e}"
             ) from e
@@ -106,9 +112,20 @@ class Download(io.RawIOBase):
             )
 
     def close(self) -> None:
-        with contextlib.suppress(OSError, http.client.HTTPException):
+        try:
             self._raw.close()
+        except Exception as e:
+            if not _broken_transfer(e):
+                raise
         super().close()
+
+
+def _broken_transfer(e: Exception) -> bool:
+    """An `OSError`, or `http.client`'s errors (urllib3's streams raise them): looked up only if that
+    module was loaded, since nothing else raises them, and importing it (the `email` package) costs
+    every `storekit copy` from a cache 30 ms of start-up."""
+    client = sys.modules.get("http.client")
+    return isinstance(e, OSError) or (client is not None and isinstance(e, client.HTTPException))
 
 
 class PendingFile:
@@ -245,7 +262,6 @@ class HttpTransport(Transport):
         connect_timeout: float | None = None,
         connections: int | None = None,
     ) -> None:
-        from storekit.store.http_async import AsyncHttp
         from storekit.store.http_limits import CONNECT_TIMEOUT_S, CONNECTIONS, READ_TIMEOUT_S
 
         self.base_url = base_url.rstrip("/")
@@ -256,7 +272,7 @@ class HttpTransport(Transport):
         self.any_redirect = any_redirect
         self._client: HttpClient | None = None
         self._client_guard = threading.Lock()
-        self.fast = AsyncHttp(
+        self.fast = _fast_client(self.uri)(
             self.uri,
             connect_timeout=self.connect_timeout,
             read_timeout=self.timeout,
@@ -326,7 +342,7 @@ class HttpTransport(Transport):
         if answer is None:
             return None
         if isinstance(answer, Whole):
-            return Download(io.BytesIO(answer.data), expected_size, url)
+            return Download(io.BytesIO(answer.data), expected_size, url, answer.data)
         if isinstance(answer, Partial):
 
             def rest() -> ResumingBody:
@@ -369,6 +385,18 @@ class HttpTransport(Transport):
             client = self._client
         if client is not None:
             client.close()
+
+
+def _fast_client(url: str) -> type[AsyncHttp]:
+    """The event loop's client: storekit's own connections for http:// (`http_lean`: a third of
+    aiohttp's CPU per request, and no aiohttp to import), aiohttp for https:// (TLS)."""
+    if url.lower().startswith("http://"):
+        from storekit.store.http_lean import LeanHttp
+
+        return LeanHttp
+    from storekit.store.http_async import AsyncHttp
+
+    return AsyncHttp
 
 
 def _running_loop() -> asyncio.AbstractEventLoop:

@@ -21,9 +21,10 @@ bounded by `NarSize`; the NAR hash and size by the staging).
 from __future__ import annotations
 
 import asyncio
+import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future
 from typing import TYPE_CHECKING, BinaryIO
 
 from storekit.errors import PathNotValid
@@ -33,6 +34,7 @@ from storekit.store.transport import Download, HttpTransport, name_problem
 from storekit.storepath import StorePath
 
 if TYPE_CHECKING:
+    from storekit.narinfo import NarInfo
     from storekit.store.binary_cache import BinaryCacheStore
 
 #: The largest NAR file (as its narinfo's `FileSize` says) downloaded ahead into memory; a larger one
@@ -59,7 +61,7 @@ class CacheSource:
         self._guard = threading.Lock()
         self._nars: dict[StorePath, Future[Download | None]] = {}
         self._stagings: set[asyncio.Task[None]] = set()
-        self._stagers = ThreadPoolExecutor(STAGERS, thread_name_prefix="storekit-stage")
+        self._stagers = _Stagers(STAGERS)
         self._closed = False
 
     # --- the walk -------------------------------------------------------------------------------------
@@ -134,20 +136,21 @@ class CacheSource:
             return None
         future: Future[object] = Future()
         fast = self.transport.fast
+        loop = fast.loop
 
         def spawn() -> None:
             with self._guard:
                 if self._closed:
                     future.cancel()
                     return
-                task = asyncio.get_running_loop().create_task(self._stage(info, prepare, future))
+                task = loop.create_task(self._stage(info, prepare, future))
                 self._stagings.add(task)
             task.add_done_callback(self._stagings.discard)
 
         if fast.on_loop():
             spawn()
         else:
-            fast.loop.call_soon_threadsafe(spawn)
+            loop.call_soon_threadsafe(spawn)
         return future
 
     async def _stage(self, info: ValidPathInfo, prepare: Prepare, future: Future[object]) -> None:
@@ -157,14 +160,12 @@ class CacheSource:
             narinfo = self.store.lookup_narinfo(info.path)
             assert narinfo is not None, "stage_ahead checked it"
             download = await self.transport.open_async(narinfo.url, narinfo.file_size)
-            chunks = _chunks(self.store.open_nar(narinfo, lambda: download))
-            staging = self._stagers.submit(prepare, info, chunks)
         except BaseException as e:  # the committing thread raises it when this path's turn comes
             future.set_exception(e)
             if isinstance(e, (KeyboardInterrupt, SystemExit)):
                 raise
             return
-        staging.add_done_callback(lambda done: _settle(future, done))
+        self._stagers.put((prepare, info, _nar_chunks(self.store, narinfo, download), future))
 
     # --- NARs for the workers ----------------------------------------------------------------------------
 
@@ -204,7 +205,7 @@ class CacheSource:
                     download.close()
         if self._stagings and not self.transport.fast.on_loop():
             self.transport.fast.submit(self._cancel_stagings()).result()
-        self._stagers.shutdown(cancel_futures=True)  # a staging under way finishes (its tree is let go)
+        self._stagers.close()  # a staging under way finishes (its tree is let go), the others are cancelled
 
     async def _cancel_stagings(self) -> None:
         tasks = list(self._stagings)
@@ -213,14 +214,60 @@ class CacheSource:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _settle(future: Future[object], done: Future[object]) -> None:
-    """`future` takes the outcome of the staging `done` (a cancelled one: as an error)."""
-    if done.cancelled():
-        future.set_exception(CancelledError())
-    elif (error := done.exception()) is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(done.result())
+_Job = tuple[Prepare, ValidPathInfo, Iterable[bytes], "Future[object]"]
+
+
+class _Stagers:
+    """`count` threads running `prepare(info, chunks)` for the jobs the loop puts, each outcome set on
+    the job's future (already running: `stage_ahead` made it). A `ThreadPoolExecutor.submit` per NAR
+    (a second future, a work item, a semaphore) was a fifth of the loop thread's time on a closure
+    of small paths; a put on a `SimpleQueue` is a call into C."""
+
+    def __init__(self, count: int) -> None:
+        self._count = count
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._guard = threading.Lock()
+        self._closed = False
+
+    def put(self, job: _Job) -> None:
+        with self._guard:
+            if self._closed:
+                job[3].set_exception(CancelledError())
+                return
+            while len(self._threads) < self._count:  # started on the first job
+                name = f"storekit-stage_{len(self._threads)}"
+                thread = threading.Thread(target=self._run, name=name, daemon=True)
+                thread.start()
+                self._threads.append(thread)
+            self._queue.put(job)  # under the guard: `close` never leaves a job behind its sentinels
+
+    def _run(self) -> None:
+        while (job := self._queue.get()) is not None:
+            prepare, info, chunks, future = job
+            try:
+                result = prepare(info, chunks)
+            except BaseException as e:  # the committing thread raises it when this path's turn comes
+                future.set_exception(e)
+            else:
+                future.set_result(result)
+
+    def close(self) -> None:
+        """Cancel the jobs not started (their futures get `CancelledError`), wait for the others."""
+        with self._guard:
+            self._closed = True
+            threads = list(self._threads)
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                job[3].set_exception(CancelledError())
+        for _ in threads:
+            self._queue.put(None)
+        for thread in threads:
+            thread.join()
 
 
 def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -238,6 +285,19 @@ def _leaves(e: BaseException) -> Iterator[BaseException]:
             yield from _leaves(inner)
     else:
         yield e
+
+
+def _nar_chunks(store: BinaryCacheStore, narinfo: NarInfo, download: Download | None) -> Iterator[bytes]:
+    """The NAR of a download, decoded where it is iterated (on a stager): at once when it came whole
+    and passes every check (`compression.decode_whole`), else through `open_nar`'s streaming checks."""
+    if download is not None and download.whole is not None:
+        from storekit.store.compression import decode_whole
+
+        nar = decode_whole(narinfo, download.whole, download.expected)
+        if nar is not None:
+            yield nar
+            return
+    yield from _chunks(store.open_nar(narinfo, lambda: download))
 
 
 def _chunks(stream: BinaryIO) -> Iterator[bytes]:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from storekit.store.base import Store, ValidPathInfo
 from storekit.store.canonical import canonicalise_path, delete_path
 from storekit.store.install import Staged, install_staged_batch, take_lock
-from storekit.store.link import LinkMode, local_source_path, stage_by_linking, stage_from_nar
+from storekit.store.link import LinkMode, local_source_path, stage_by_linking, stage_nar
 from storekit.store.local import LocalStore
 
 Moved = Callable[[ValidPathInfo, int], None]
@@ -38,8 +38,9 @@ class LocalSink:
 
     The slow per-path work happens on the workers: each stages into one staging dir of its own for
     the whole copy (`<stage>/<n>`: no directory made and removed per path, which on a loaded disk
-    was most of a small path's time), makes the tree canonical there, adds the temp root and takes the
-    path's lock if it is free. This thread then only renames trees into place and registers them.
+    was most of a small path's time), makes the tree canonical there and takes the path's lock if it
+    is free. This thread then writes the temp roots of a run at once, renames its trees into place
+    and registers them.
     Once another process is seen holding a path's lock, workers stop taking locks and every lock they
     hold is let go before this thread waits (see `install_staged_batch`).
     """
@@ -67,19 +68,21 @@ class LocalSink:
     def prepare(self, info: ValidPathInfo, nar: Iterable[bytes] | None = None) -> object:
         """Stage `info` from `nar` (by default `nar_of(info)`); on any thread, several at once."""
         stage, name = self._stage(), f"p{next(self._count)}"
+        self.dst.check_info_alone(info)  # here rather than on the committing thread
         try:
             real = local_source_path(self.src, info.path) if self.link is not LinkMode.STREAM else None
+            canonical = False
             if real is not None:
                 tree = stage_by_linking(real, stage, info, self.link, self.src.uri, name)
             else:
                 chunks = _counted(self.nar_of(info) if nar is None else nar, info, self.moved)
-                tree = stage_from_nar(chunks, stage, info, name)
-            canonicalise_path(tree)
-            self.dst.add_temp_root(info.path)
+                tree, canonical = stage_nar(chunks, stage, info, name)
+            if not canonical:
+                canonicalise_path(tree)
         except BaseException:
             self._remove(os.path.join(stage, name))
             raise
-        staged = Staged(info, tree, canonical=True)
+        staged = Staged(info, tree, canonical=True, checked=True)
         if self._lock_early and len(self._held) < MAX_HELD:  # outside the guard (a file made, a flock)
             lock = take_lock(self.dst, info)
             with self._guard:
@@ -107,6 +110,7 @@ class LocalSink:
         with self._guard:
             self._held.difference_update(run)
         try:
+            self.dst.add_temp_roots([staged.info.path for staged in run])  # before they are in place
             install_staged_batch(self.dst, run, self._let_go)
         finally:
             for staged in run:
