@@ -1,6 +1,6 @@
-# check (LFS 12.3 chapter 8), adapted to the store by rule: --prefix=$out, the book's
-# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
-# Not yet built by storekit: expect to adjust it when it is.
+# Check 0.15.2 (LFS 11.3), from Debian's orig (upstream's tarball). Store adaptation:
+# --prefix=$out.
+# Not built yet (neither in a scratch profile nor in the real chain).
 ./configure --prefix="$out" --disable-static
 
 make

@@ -1,6 +1,6 @@
-# diffutils (LFS 12.3 chapter 8), adapted to the store by rule: --prefix=$out, the book's
-# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
-# Not yet built by storekit: expect to adjust it when it is.
+# Diffutils 3.8 (LFS 11.3 §8.58, for 3.9: the same commands), from Debian's orig (upstream's
+# tarball). Store adaptation: --prefix=$out.
+# Built in a scratch profile, not yet in the real chain (its table says what its tests did).
 ./configure --prefix="$out"
 
 make

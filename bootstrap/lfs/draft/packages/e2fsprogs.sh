@@ -1,11 +1,15 @@
-# e2fsprogs (LFS 12.3 chapter 8), adapted to the store by rule: --prefix=$out, the book's
-# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
-# Not yet built by storekit: expect to adjust it when it is.
+# E2fsprogs 1.47.0 (LFS 11.3), from Debian's orig (upstream's tarball). Store adaptations:
+# - --prefix=$out and the book's /etc (mke2fs.conf) under $out; chapter 8's util-linux (a dep) for
+#   libblkid and libuuid (--disable-libblkid, --disable-libuuid, as in the book).
+# - metadata_csum_seed is dropped from mke2fs.conf's ext4 defaults (the book's later pages offer
+#   this edit): GRUB 2.06 reads such a file system only with upstream's ext2.c fixes, which LFS
+#   11.3 applies (grub-2.06-upstream_fixes-1.patch, the book's own) and grub.sh cannot.
+# Not built yet (neither in a scratch profile nor in the real chain).
 mkdir -v build
 cd       build
 
 ../configure --prefix="$out"           \
-             --sysconfdir="$out"/etc       \
+             --sysconfdir="$out"/etc   \
              --enable-elf-shlibs     \
              --disable-libblkid      \
              --disable-libuuid       \

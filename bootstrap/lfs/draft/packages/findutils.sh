@@ -1,6 +1,7 @@
-# findutils (LFS 12.3 chapter 8), adapted to the store by rule: --prefix=$out, the book's
-# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
-# Not yet built by storekit: expect to adjust it when it is.
+# Findutils 4.9.0 (LFS 11.3), from Debian's orig (upstream's tarball). Store adaptations:
+# --prefix=$out, and the book's /var/lib/locate (locate's database) under $out. The book runs the
+# tests as the unprivileged `tester`; the sandbox's builder is unprivileged already.
+# Not built yet (neither in a scratch profile nor in the real chain).
 ./configure --prefix="$out" --localstatedir="$out"/var/lib/locate
 
 make

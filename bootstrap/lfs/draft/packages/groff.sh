@@ -1,6 +1,7 @@
-# groff (LFS 12.3 chapter 8), adapted to the store by rule: --prefix=$out, the book's
-# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
-# Not yet built by storekit: expect to adjust it when it is.
+# Groff 1.22.4 (LFS 11.3), from Debian's orig (upstream's tarball). Store adaptation:
+# --prefix=$out; chapter 8's perl (a dep) runs its Perl programs (grog, mmroff …). PAGE: the
+# book's choice for the reader's paper, A4 here (letter is the other).
+# Not built yet (neither in a scratch profile nor in the real chain).
 PAGE=A4 ./configure --prefix="$out"
 
 make

@@ -1,16 +1,18 @@
-# grub (LFS 12.3 chapter 8), adapted to the store by rule: --prefix=$out, the book's
-# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
-# Not yet built by storekit: expect to adjust it when it is.
+# GRUB 2.06 (LFS 11.3), from Debian's orig (upstream's tarball). Store adaptations:
+# - --prefix=$out and the book's /etc (grub.d's scripts, the default settings) under $out.
+# - Without LFS's grub-2.06-upstream_fixes-1.patch (the book's own; Debian's package carries other
+#   fixes of its own).
+# - The book runs no tests (they need qemu and the firmware of each platform).
+# Not built yet (neither in a scratch profile nor in the real chain).
 unset {C,CPP,CXX,LD}FLAGS
 
-echo depends bli part_gpt > grub-core/extra_deps.lst
-
 ./configure --prefix="$out"          \
-            --sysconfdir="$out"/etc      \
+            --sysconfdir="$out"/etc  \
             --disable-efiemu       \
             --disable-werror
 
 make
 
 make install
+mkdir -pv "$out"/share/bash-completion/completions
 mv -v "$out"/etc/bash_completion.d/grub "$out"/share/bash-completion/completions

@@ -1,11 +1,16 @@
-# iproute2 (LFS 12.3 chapter 8), adapted to the store by rule: --prefix=$out, the book's
-# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
-# Not yet built by storekit: expect to adjust it when it is.
+# IPRoute2 6.1.0 (LFS 11.3), from Debian's orig (upstream's tarball). Store adaptations:
+# PREFIX=$out, and its configuration directory (the book's /etc/iproute2, compiled in) under $out;
+# chapter 8's libcap and libelf (deps) found by its configure through pkg-config. No arpd (it needs
+# Berkeley DB), as in the book. The book runs no tests (they need root and a kernel to change).
+# Not built yet (neither in a scratch profile nor in the real chain).
+export PKG_CONFIG_PATH="$pkg_libcap/lib/pkgconfig:$pkg_libelf/lib/pkgconfig"
 sed -i /ARPD/d Makefile
 rm -fv man/man8/arpd.8
 
-make NETNS_RUN_DIR=/run/netns
+vars=(PREFIX="$out" SBINDIR="$out"/sbin CONFDIR="$out"/etc/iproute2 NETNS_RUN_DIR=/run/netns)
+make "${vars[@]}"
 
-make SBINDIR="$out"/sbin install
+make "${vars[@]}" install
 
-install -vDm644 COPYING README* -t "$out"/share/doc/iproute2-6.13.0
+mkdir -pv "$out"/share/doc/iproute2-6.1.0
+cp -v COPYING README* "$out"/share/doc/iproute2-6.1.0

@@ -1,8 +1,20 @@
-# kbd (LFS 12.3 chapter 8), adapted to the store by rule: --prefix=$out, the book's
-# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
-# Not yet built by storekit: expect to adjust it when it is.
-sed -i '/RESIZECONS_PROGS=/s/yes/no/' configure
-sed -i 's/resizecons.8 //' docs/man/man8/Makefile.in
+# Kbd 2.5.1 (LFS 11.3) from Debian's orig: kbd's git tree at 2.5.1, without generated files.
+# Store adaptations:
+# - `configure` and the Makefile.in files are generated (autoreconf, as kbd's autogen.sh does:
+#   autopoint, libtoolize, aclocal, autoconf, autoheader, automake) with chapter 6's autoconf and
+#   automake (the stage sees chapter 6), chapter 8's gettext and libtool (deps); bison and flex
+#   (deps) make loadkeys' parser, which a release tarball carries made. The book's two edits (no
+#   resizecons) go to configure.ac and Makefile.am, which configure and Makefile.in are made from.
+# - Without LFS's kbd-2.5.1-backspace-1.patch (the book's own; not among Debian's sources here):
+#   the i386 keymaps keep upstream's Backspace and Delete.
+# - --prefix=$out.
+# Not built yet (neither in a scratch profile nor in the real chain).
+sed -i '/RESIZECONS_PROGS=/s/yes/no/' configure.ac
+sed -i 's/resizecons.8 //' docs/man/man8/Makefile.am
+if [ ! -e configure ]; then
+    export ACLOCAL_PATH="$pkg_gettext/share/aclocal:$pkg_libtool/share/aclocal"
+    autoreconf -fi
+fi
 
 ./configure --prefix="$out" --disable-vlock
 
@@ -12,4 +24,5 @@ run_tests make check
 
 make install
 
-cp -R -v docs/doc -T "$out"/share/doc/kbd-2.7.1
+mkdir -pv "$out"/share/doc/kbd-2.5.1
+cp -R -v docs/doc/* "$out"/share/doc/kbd-2.5.1

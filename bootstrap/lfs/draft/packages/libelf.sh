@@ -1,6 +1,7 @@
-# libelf (LFS 12.3 chapter 8), adapted to the store by rule: --prefix=$out, the book's
-# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
-# Not yet built by storekit: expect to adjust it when it is.
+# Libelf from Elfutils 0.188 (LFS 11.3), from Debian's orig (upstream's tarball). Store
+# adaptation: --prefix=$out; chapter 8's zlib, bzip2, xz and zstd (deps) for compressed sections.
+# The whole of elfutils is built and tested, only libelf installed, as in the book.
+# Not built yet (neither in a scratch profile nor in the real chain).
 ./configure --prefix="$out"                \
             --disable-debuginfod         \
             --enable-libdebuginfod=dummy
@@ -10,5 +11,5 @@ make
 run_tests make check
 
 make -C libelf install
-install -vm644 config/libelf.pc "$out"/lib/pkgconfig
+install -vDm644 config/libelf.pc -t "$out"/lib/pkgconfig
 rm "$out"/lib/libelf.a

@@ -1,6 +1,8 @@
-# libpipeline (LFS 12.3 chapter 8), adapted to the store by rule: --prefix=$out, the book's
-# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
-# Not yet built by storekit: expect to adjust it when it is.
+# Libpipeline 1.5.7 (LFS 11.3), from Debian's orig (upstream's tarball). Store adaptation:
+# --prefix=$out. Its tests use Check (chapter 8's, a dep), which configure finds with pkgconf (a
+# dep) in check's lib/pkgconfig.
+# Not built yet (neither in a scratch profile nor in the real chain).
+export PKG_CONFIG_PATH="$pkg_check/lib/pkgconfig"
 ./configure --prefix="$out"
 
 make

@@ -1,23 +1,19 @@
-# man-db (LFS 12.3 chapter 8), adapted to the store by rule: --prefix=$out, the book's
-# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
-# Not yet built by storekit: expect to adjust it when it is.
+# Man-DB 2.11.2 (LFS 11.3, the sysvinit edition: no systemd units), from Debian's orig
+# (upstream's tarball). Store adaptations:
+# - --prefix=$out and the book's /etc (man_db.conf) under $out; chapter 8's gdbm, groff, less,
+#   libpipeline and zlib are deps; pkgconf (a dep) finds libpipeline for configure.
+# - The browser, vgrind and grap stay the book's /usr/bin paths: BLFS's programs as the system
+#   will have them, not the build's (the table allows the files that name them).
+# Not built yet (neither in a scratch profile nor in the real chain).
+export PKG_CONFIG_PATH="$pkg_libpipeline/lib/pkgconfig"
 ./configure --prefix="$out"                         \
-            --docdir="$out"/share/doc/man-db-2.13.0 \
-            --sysconfdir="$out"/etc                     \
+            --docdir="$out"/share/doc/man-db-2.11.2 \
+            --sysconfdir="$out"/etc                 \
             --disable-setuid                      \
             --enable-cache-owner=bin              \
-            --with-browser="$out"/bin/lynx          \
-            --with-vgrind="$out"/bin/vgrind         \
-            --with-grap="$out"/bin/grap
-
-./configure --prefix="$out"                         \
-            --docdir="$out"/share/doc/man-db-2.13.0 \
-            --sysconfdir="$out"/etc                     \
-            --disable-setuid                      \
-            --enable-cache-owner=bin              \
-            --with-browser="$out"/bin/lynx          \
-            --with-vgrind="$out"/bin/vgrind         \
-            --with-grap="$out"/bin/grap             \
+            --with-browser=/usr/bin/lynx          \
+            --with-vgrind=/usr/bin/vgrind         \
+            --with-grap=/usr/bin/grap             \
             --with-systemdtmpfilesdir=            \
             --with-systemdsystemunitdir=
 

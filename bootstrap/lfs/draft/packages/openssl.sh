@@ -1,19 +1,28 @@
-# openssl (LFS 12.3 chapter 8), adapted to the store by rule: --prefix=$out, the book's
-# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
-# Not yet built by storekit: expect to adjust it when it is.
+# OpenSSL 3.0.22 (LFS 11.3, for 3.0.8: the same commands), from Debian's orig (upstream's
+# tarball). Store adaptations:
+# - --prefix=$out. OPENSSLDIR stays the book's /etc/ssl: it is compiled in, the place the
+#   system's openssl.cnf and certificates are looked for, which must be writable by the system's
+#   administrator (make-ca), not a store path. Its initial contents (openssl.cnf, misc/, empty
+#   certs/ and private/) go to $out/etc/ssl, for the rootfs to link or copy into /etc/ssl.
+# - zlib-dynamic: chapter 8's zlib (a dep) for the headers; libz is loaded when asked for.
+# - The book's 30-test_afalg.t, known to fail on some kernel configurations, may fail.
+# Not built yet (neither in a scratch profile nor in the real chain).
 ./config --prefix="$out"         \
-         --openssldir="$out"/etc/ssl \
+         --openssldir=/etc/ssl \
          --libdir=lib          \
          shared                \
          zlib-dynamic
 
 make
 
-HARNESS_JOBS=$(nproc) make test
+HARNESS_JOBS=${NIX_BUILD_CORES:-1} run_tests make test
 
 sed -i '/INSTALL_LIBS/s/libcrypto.a libssl.a//' Makefile
-make MANSUFFIX=ssl install
+make MANSUFFIX=ssl install_sw install_docs
+make DESTDIR="$NIX_BUILD_TOP"/ssl install_ssldirs
+mkdir -p "$out"/etc
+mv -v "$NIX_BUILD_TOP"/ssl/etc/ssl "$out"/etc/ssl
 
-mv -v "$out"/share/doc/openssl "$out"/share/doc/openssl-3.4.1
+mv -v "$out"/share/doc/openssl "$out"/share/doc/openssl-3.0.22
 
-cp -vfr doc/* "$out"/share/doc/openssl-3.4.1
+cp -vfr doc/* "$out"/share/doc/openssl-3.0.22

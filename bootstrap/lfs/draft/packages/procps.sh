@@ -1,18 +1,13 @@
-# procps (LFS 12.3 chapter 8), adapted to the store by rule: --prefix=$out, the book's
-# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
-# Not yet built by storekit: expect to adjust it when it is.
-./configure --prefix="$out"                           \
-            --docdir="$out"/share/doc/procps-ng-4.0.5 \
-            --disable-static                        \
-            --disable-kill                          \
-            --enable-watch8bit
-
-./configure --prefix="$out"                           \
-            --docdir="$out"/share/doc/procps-ng-4.0.5 \
-            --disable-static                        \
-            --disable-kill                          \
-            --enable-watch8bit                      \
-            --with-systemd
+# Procps-ng 4.0.2 (LFS 11.3, the sysvinit edition: no --with-systemd), from Debian's orig
+# (upstream's tarball). Store adaptation: --prefix=$out; chapter 8's ncurses (a dep) for top,
+# watch and slabtop, which configure finds with pkgconf (a dep) in ncurses' lib/pkgconfig. kill is
+# util-linux's (--disable-kill), as in the book.
+# Not built yet (neither in a scratch profile nor in the real chain).
+export PKG_CONFIG_PATH="$pkg_ncurses/lib/pkgconfig"
+./configure --prefix="$out"                            \
+            --docdir="$out"/share/doc/procps-ng-4.0.2 \
+            --disable-static                         \
+            --disable-kill
 
 make
 

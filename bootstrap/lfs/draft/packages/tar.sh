@@ -1,6 +1,7 @@
-# tar (LFS 12.3 chapter 8), adapted to the store by rule: --prefix=$out, the book's
-# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
-# Not yet built by storekit: expect to adjust it when it is.
+# Tar 1.34 (LFS 11.3) from Debian's repack (1.34+dfsg: the GFDL manual removed, doc/'s
+# Makefile a stub that builds and installs nothing). Store adaptation: --prefix=$out; chapter 8's
+# acl and attr (deps) for --acls and --xattrs. Without the manual, no `make -C doc install-html`.
+# Not built yet (neither in a scratch profile nor in the real chain).
 FORCE_UNSAFE_CONFIGURE=1  \
 ./configure --prefix="$out"
 
@@ -9,4 +10,3 @@ make
 run_tests make check
 
 make install
-make -C doc install-html docdir="$out"/share/doc/tar-1.35

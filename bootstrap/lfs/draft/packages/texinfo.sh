@@ -1,6 +1,9 @@
-# texinfo (LFS 12.3 chapter 8), adapted to the store by rule: --prefix=$out, the book's
-# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
-# Not yet built by storekit: expect to adjust it when it is.
+# Texinfo 6.8 (LFS 11.2; 11.3 has 7.0.2, the same commands), from Debian's orig (upstream's
+# tarball). Store adaptations: --prefix=$out; chapter 8's perl (a dep) runs texi2any and builds its
+# XS modules, chapter 8's ncurses for info. LFS 11.2's gnulib edit (__attribute_nonnull__) was for
+# glibc 2.34's headers; glibc 2.36 has that name (chapter 7's texinfo-tmp builds without the edit).
+# The book's optional rebuild of share/info/dir is for a system with other packages' info files.
+# Not built yet (neither in a scratch profile nor in the real chain).
 ./configure --prefix="$out"
 
 make
@@ -10,10 +13,3 @@ run_tests make check
 make install
 
 make TEXMF="$out"/share/texmf install-tex
-
-pushd "$out"/share/info
-  rm -v dir
-  for f in *
-    do install-info "$f" dir 2>/dev/null
-  done
-popd

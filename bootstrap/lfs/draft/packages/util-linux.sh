@@ -1,8 +1,13 @@
-# Util-linux (LFS 12.3 §8.80), adapted to the store: --prefix=$out for programs and libraries, while
-# the paths the programs use at run time (/run, /var/lib/hwclock/adjtime) stay the system's. A store
-# path holds no owners and no setuid bits: make install is told not to chown or chmod u+s, and the
-# profile's [rootfs.modes] gives mount, umount, wall … their modes in the exported system.
-# Not yet built by storekit (see bootstrap/lfs/draft/).
+# Util-linux 2.38.1 (LFS 11.3), from Debian's orig (upstream's tarball). Store adaptations:
+# - --prefix=$out for programs and libraries; the paths the programs use at run time (/run,
+#   /var/lib/hwclock/adjtime) stay the system's, as in the book. Chapter 8's ncurses, readline,
+#   libcap and zlib are deps.
+# - A store path holds no owners and no setuid or setgid bits: make install is told not to chown
+#   or chmod (mount and umount setuid root, wall and write setgid tty); the table's [rootfs.modes]
+#   lines give them their modes in the exported system.
+# - The book runs the tests as the unprivileged `tester` (su tester -c "make -k check"); the
+#   sandbox's builder is unprivileged already, with no other user to switch to.
+# Not built yet (neither in a scratch profile nor in the real chain).
 ./configure --prefix="$out"       \
             --bindir="$out/bin"   \
             --libdir="$out/lib"   \
@@ -15,7 +20,6 @@
             --disable-setpriv     \
             --disable-runuser     \
             --disable-pylibmount  \
-            --disable-liblastlog2 \
             --disable-static      \
             --disable-makeinstall-chown  \
             --disable-makeinstall-setuid \
@@ -25,7 +29,5 @@
             ADJTIME_PATH=/var/lib/hwclock/adjtime \
             --docdir="$out/share/doc/util-linux-$version"
 make
-# The book runs the suite as the unprivileged `tester` (su tester -c "make -k check"); the sandbox
-# already runs builds as an unprivileged user with no other users to switch to, so it runs directly.
-run_tests bash tests/run.sh --srcdir="$PWD" --builddir="$PWD"
+run_tests make -k check
 make install

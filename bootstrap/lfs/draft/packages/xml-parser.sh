@@ -1,7 +1,9 @@
-# xml-parser (LFS 12.3 chapter 8), adapted to the store by rule: --prefix=$out, the book's
-# /usr /etc /var paths under $out, tests through run_tests, patches applied by the builder.
-# Not yet built by storekit: expect to adjust it when it is.
-perl Makefile.PL
+# XML::Parser 2.46 (LFS 11.3), from Debian's orig (upstream's tarball). Store adaptations:
+# PREFIX=$out: the module goes to $out/lib/perl5/5.36/site_perl (perl's site directory, moved
+# under $out), where chapter 8's perl does not look by itself: a package that uses it names it
+# (intltool.sh). Chapter 8's expat (a dep) by path, as Makefile.PL asks.
+# Not built yet (neither in a scratch profile nor in the real chain).
+perl Makefile.PL PREFIX="$out" EXPATLIBPATH="$pkg_expat"/lib EXPATINCPATH="$pkg_expat"/include
 
 make
 
