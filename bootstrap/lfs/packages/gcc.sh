@@ -8,6 +8,10 @@
 # - gmp, mpfr and mpc are built in gcc's tree from the same sources as chapter 8's (the book links
 #   gcc against those; in the store the compiler comes first and every other package after it is
 #   built with it, which the separate libraries would otherwise have to wait for).
+# - The kernel's headers are a store path of their own, not in glibc's include directory as in the
+#   book's /usr/include: the target libraries get them after glibc's (-idirafter) in CFLAGS and
+#   CXXFLAGS, and in CPPFLAGS for their configure scripts' preprocessor checks (glibc's limits.h
+#   includes linux/limits.h; without it libgcc's configure finds no working `xgcc -E`).
 # - fixincludes runs, as in the book: it writes the include-fixed/limits.h that chains to glibc's
 #   (PATH_MAX, SSIZE_MAX), and gcc's Makefile needs it (--disable-fixincludes stops the build at
 #   stmp-fixinc, with no rule for fixinc.sh).
@@ -25,6 +29,7 @@ cd build
     LDFLAGS_FOR_TARGET="-B$pkg_glibc/lib/ -L$pkg_glibc/lib -Wl,-rpath,$pkg_glibc/lib -Wl,-dynamic-linker,$loader" \
     CFLAGS_FOR_TARGET="-O2 -idirafter $pkg_linux_api_headers/include" \
     CXXFLAGS_FOR_TARGET="-O2 -idirafter $pkg_linux_api_headers/include" \
+    CPPFLAGS_FOR_TARGET="-idirafter $pkg_linux_api_headers/include" \
     --enable-languages=c,c++ \
     --enable-default-pie \
     --enable-default-ssp \
