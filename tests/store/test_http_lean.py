@@ -18,64 +18,7 @@ from storekit.errors import SubstituteError
 from storekit.store.http_async import FALLBACK, Partial, Whole
 from storekit.store.http_lean import LeanHttp
 from storekit.store.transport import HttpTransport
-
-#: One connection's script, one item per request read: bytes to send; None reads the request and
-#: closes the connection without answering; bytes ending in `CLOSE` are sent (without it) and the
-#: connection closed; `STALL` sends nothing until the client hangs up.
-Script = list[bytes | None]
-CLOSE = b"<close>"
-STALL = b"<stall>"
-
-
-class Server:
-    """Connection i (in the order accepted) follows `scripts[i]` on a thread of its own; keeps requests."""
-
-    def __init__(self, scripts: list[Script]) -> None:
-        self.scripts = scripts
-        self.requests: list[bytes] = []
-        self.connections = 0
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        for script in self.scripts:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._answer, args=(conn, script), daemon=True).start()
-
-    def _answer(self, conn: socket.socket, script: Script) -> None:
-        with conn, conn.makefile("rb") as f:
-            for answer in script:
-                request = _read_request(f)
-                if request is None:
-                    break
-                self.requests.append(request)
-                if answer is None:
-                    break
-                if answer == STALL:
-                    conn.recv(1)  # until the client gives up and closes
-                    break
-                conn.sendall(answer.removesuffix(CLOSE))
-                if answer.endswith(CLOSE):
-                    break
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-def _read_request(f: object) -> bytes | None:
-    head = b""
-    while not head.endswith(b"\r\n\r\n"):
-        line = f.readline()  # type: ignore[attr-defined]
-        if not line:
-            return None
-        head += line
-    return head
+from tests.scripted_http import CLOSE, STALL, read_request, scripted_servers
 
 
 def ok(body: bytes, *extra: str) -> bytes:
@@ -85,15 +28,7 @@ def ok(body: bytes, *extra: str) -> bytes:
 
 @pytest.fixture
 def serve() -> Iterator[object]:
-    servers: list[Server] = []
-
-    def start(*scripts: Script) -> Server:
-        servers.append(Server(list(scripts)))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
+    yield from scripted_servers()
 
 
 def client(url: str, *, read_timeout: float = 5.0, connections: int = 4) -> LeanHttp:
@@ -237,7 +172,7 @@ def test_a_silence_midway_is_partial_and_says_so() -> None:
     def stall() -> None:
         conn, _ = sock.accept()
         with conn:
-            _read_request(conn.makefile("rb"))
+            read_request(conn.makefile("rb"))
             conn.sendall(head + b"twenty bytes of body")
             hang.wait(10)
 

@@ -8,10 +8,8 @@ server closed meanwhile, a body cut short, a 503 before success, an error body's
 from __future__ import annotations
 
 import shutil
-import socket
 import ssl
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,59 +18,7 @@ import pytest
 from storekit.store.s3_conn import BrokenAnswer, Pool
 from storekit.store.s3_http import S3Answer, S3Http
 from storekit.store.s3_sigv4 import Credentials
-
-#: One connection's script: the answers (raw bytes) to send, one per request read; None closes it
-#: instead of answering, and an answer ending in `CLOSE` is sent (without it) and the connection closed.
-Script = list[bytes | None]
-CLOSE = b"<close>"
-
-
-class Server:
-    """Accepts connections one after another; connection i follows `scripts[i]`, requests are kept."""
-
-    def __init__(self, scripts: list[Script], tls: ssl.SSLContext | None = None) -> None:
-        self.scripts, self.tls = scripts, tls
-        self.requests: list[bytes] = []
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        for script in self.scripts:
-            conn, _ = self.sock.accept()
-            if self.tls is not None:
-                try:
-                    conn = self.tls.wrap_socket(conn, server_side=True)
-                except ssl.SSLError:  # the client refused our certificate
-                    conn.close()
-                    continue
-            with conn, conn.makefile("rb") as f:
-                for answer in script:
-                    request = _read_request(f)
-                    if request is None:
-                        break
-                    self.requests.append(request)
-                    if answer is None:
-                        break
-                    conn.sendall(answer.removesuffix(CLOSE))
-                    if answer.endswith(CLOSE):
-                        break
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-def _read_request(f: object) -> bytes | None:
-    head = b""
-    while not head.endswith(b"\r\n\r\n"):
-        line = f.readline()  # type: ignore[attr-defined]
-        if not line:
-            return None
-        head += line
-    lines = head.lower().split(b"\r\n")
-    length = next((int(h.split(b":")[1]) for h in lines if h.startswith(b"content-length:")), 0)
-    return head + (f.read(length) if length else b"")  # type: ignore[attr-defined]
+from tests.scripted_http import CLOSE, ScriptedServer, scripted_servers
 
 
 def ok(body: bytes, *extra: str) -> bytes:
@@ -82,18 +28,10 @@ def ok(body: bytes, *extra: str) -> bytes:
 
 @pytest.fixture
 def serve() -> Iterator[object]:
-    servers: list[Server] = []
-
-    def start(*scripts: Script) -> Server:
-        servers.append(Server(list(scripts)))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
+    yield from scripted_servers()
 
 
-def pool(server: Server) -> Pool:
+def pool(server: ScriptedServer) -> Pool:
     return Pool("http", "127.0.0.1", server.port, connect_timeout=5, read_timeout=5)
 
 
@@ -140,7 +78,7 @@ def test_a_fresh_connection_closed_without_answer_is_an_error(serve) -> None:  #
         pool(server).exchange("GET", "/", {}, None)
 
 
-def s3(server: Server, creds: Credentials | None = None) -> S3Http:
+def s3(server: ScriptedServer, creds: Credentials | None = None) -> S3Http:
     return S3Http(
         f"http://127.0.0.1:{server.port}", "bucket", "us-east-1", lambda: creds,
         connections=4, connect_timeout=5, read_timeout=5,
@@ -209,7 +147,7 @@ def test_https_checks_the_certificate(tmp_path: Path) -> None:
     )  # fmt: skip
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(cert, key)
-    server = Server([[ok(b"over tls"), ok(b"kept alive")], []], tls)
+    server = ScriptedServer([[ok(b"over tls"), ok(b"kept alive")], []], tls)
     try:
         trusted = Pool(
             "https", "127.0.0.1", server.port, connect_timeout=5, read_timeout=5, ca_certs=str(cert)
