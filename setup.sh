@@ -67,12 +67,6 @@ fi
 # editable_mode=compat: a plain path in a .pth file. The default editable finder imports pathlib, re
 # and more when Python starts, about 12 ms on every storekit command (the start-up row of `just bench`).
 .venv/bin/python -m pip install -q --disable-pip-version-check --config-settings editable_mode=compat -e '.[dev]'
-# setuptools, which Debian's venv adds, serves nothing here (a build fetches its own, pyproject.toml's
-# build-system) but its distutils-precedence.pth runs at every start of .venv's Python: ~4% of a
-# short storekit command. pipx's and Python 3.12's environments have none either.
-if .venv/bin/python -m pip show -q setuptools >/dev/null 2>&1; then
-    .venv/bin/python -m pip uninstall -q -y --disable-pip-version-check setuptools
-fi
 .venv/bin/python -c 'import storekit.cli, typer, tomlkit, tqdm, pytest, elftools'
 
 if ! command -v just >/dev/null 2>&1; then
