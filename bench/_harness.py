@@ -40,13 +40,20 @@ def storekit_argv() -> tuple[str, ...]:
     )
     (wheel,) = root.glob("storekit-*.whl")
     venv = root / "venv"
-    subprocess.run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", venv], **quiet)  # type: ignore[call-overload]
+    # No pip (nor the setuptools it brings on Python 3.11, whose distutils-precedence.pth runs at every
+    # start of the venv's Python): as pipx makes its venvs; this environment's pip installs into it.
+    subprocess.run(
+        [getattr(sys, "_base_executable", sys.executable), "-m", "venv", "--without-pip", venv],
+        **quiet,  # type: ignore[call-overload]
+    )
     python = venv / "bin" / "python"
     subprocess.run(
         [
-            python,
+            sys.executable,
             "-m",
             "pip",
+            "--python",
+            python,
             "install",
             "-q",
             "--no-deps",
