@@ -17,9 +17,9 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
-import sqlite3
 
 from storekit.errors import StoreError
+from storekit.store import sqlite
 
 MARKER = "storekit-store-dir"
 
@@ -56,7 +56,7 @@ def check_before_open(db_dir: str, store_dir: str, spec: str) -> bool:
         return True
     try:
         foreign, own = _peek(database, store_dir)
-    except sqlite3.Error:
+    except sqlite.Error:
         return False  # unreadable here: the store's own open reports it; no marker yet
     if foreign is not None and not own:
         other = posixpath.dirname(foreign)
@@ -82,7 +82,7 @@ def write_marker(db_dir: str, store_dir: str) -> None:
 def _peek(database: str, store_dir: str) -> tuple[str | None, bool]:
     """(a path not under `store_dir`, whether any path is under it), from a read-only connection."""
     prefix = store_dir.rstrip("/") + "/"
-    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)
+    conn = sqlite.connect(f"file:{database}?mode=ro", uri=True, timeout=30)
     try:
         row = conn.execute(
             "select path from ValidPaths where substr(path, 1, ?) != ? limit 1", (len(prefix), prefix)

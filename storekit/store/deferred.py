@@ -16,8 +16,8 @@ something else is already propagating.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
-import threading
 from collections.abc import Callable, Iterator
 
 TYPE_CHECKING = False
@@ -30,6 +30,7 @@ Job = Callable[[], None]
 class _Worker:
     def __init__(self) -> None:
         import queue  # here: every local store imports this module, and few runs delete in the background
+        import threading
 
         self.jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self.errors: list[BaseException] = []
@@ -49,7 +50,7 @@ class _Worker:
         return self.errors
 
 
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()  # `threading` only once a worker starts (see _Worker)
 _worker: _Worker | None = None
 _users = 0
 

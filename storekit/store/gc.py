@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import threading
 from collections.abc import Iterable, Iterator
 
 from storekit import nixbase32
@@ -154,13 +153,16 @@ class _RootsServer:
     """Nix's GC socket: clients send a store path per line, get `1` once it is safe to use."""
 
     def __init__(self, state_dir: str) -> None:
+        # here, as socket below: `storekit build` adds roots through this module, and collects none
+        import threading
+
         self.hash_parts: set[str] = set()
         self.mutex = threading.Lock()  # held while checking and deleting one path
         self._path = os.path.join(state_dir, "gc-socket", "socket")
         os.makedirs(os.path.dirname(self._path), exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._path)
-        import socket  # here: `storekit build` adds roots through this module, and collects none
+        import socket
 
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.bind(self._path)
@@ -172,6 +174,8 @@ class _RootsServer:
         self._thread.start()
 
     def _serve(self) -> None:
+        import threading
+
         while not self._stop.is_set():
             try:
                 conn, _ = self._sock.accept()

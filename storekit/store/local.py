@@ -14,10 +14,10 @@ removes; the DB never claims a path whose files are not all there.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import os
 import stat
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 
 from storekit.errors import HashMismatch, PathNotValid, StoreError, StorekitError
@@ -66,7 +66,7 @@ class LocalStore(Store):
             dbmarker.write_marker(self.db_dir, spec.store_dir)
         self._temp_roots = TempRoots(self.temproots_dir)
         self._gc_lock: int | None = None
-        self._roots_guard = threading.Lock()  # the gc.lock fd is shared by this store's threads
+        self._roots_guard = _thread.allocate_lock()  # the gc.lock fd is shared by this store's threads
         self._closed = False
         remove_stale_staging(self.real_dir)
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
 
 from storekit import nixbase32
 from storekit.errors import InvalidStorePath, StoreError
 from storekit.hashing import Hash
+from storekit.store import sqlite
 from storekit.store.base import Store
 from storekit.store.local import LocalStore
 from storekit.storepath import StorePath
@@ -73,12 +73,12 @@ def overlay_roots(lower: LocalStore) -> set[StorePath]:
 
 def _upper_paths(db_file: str, registration: str) -> list[str]:
     try:
-        conn = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True, timeout=30)
+        conn = sqlite.connect(f"file:{db_file}?mode=ro", uri=True, timeout=30)
         try:
             return [row[0] for row in conn.execute("select path from ValidPaths")]
         finally:
             conn.close()
-    except sqlite3.Error as e:
+    except sqlite.Error as e:
         raise StoreError(
             f"cannot read the database '{db_file}' of an overlay's upper store registered in "
             f"'{registration}': {e}; the lower store's GC will not run without it (delete that file "

@@ -7,15 +7,15 @@ stored as full logical store paths (`/opt/store/…`), hashes as `sha256:<base16
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import os
-import sqlite3
-import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 
 from storekit.errors import StoreError
 from storekit.frozen import Frozen
+from storekit.store import sqlite
 from storekit.store.lock import group_shared
 
 SCHEMA_VERSION = 10
@@ -271,27 +271,29 @@ class StoreDb:
         if not os.access(db_dir, os.R_OK | os.W_OK):
             raise StoreError(f"store database directory '{db_dir}' is not writable by this user")
         self._path = os.path.join(db_dir, "db.sqlite")
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._guard = threading.Lock()
+        # Connections by thread id, from `_thread` rather than `threading` (a `threading.local`):
+        # the `threading` module costs a short command a millisecond to import. A thread that
+        # reuses a finished thread's id takes over its connection, idle since that thread ended.
+        self._by_thread: dict[int, sqlite.Connection] = {}
+        self._guard = _thread.allocate_lock()
         self._conn  # noqa: B018 - open now, so a broken database is reported by the constructor
 
     @property
-    def _conn(self) -> sqlite3.Connection:
+    def _conn(self) -> sqlite.Connection:
         """One connection per thread: SQLite then arbitrates between threads as between processes."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        me = _thread.get_ident()
+        conn = self._by_thread.get(me)
         if conn is None:
-            conn = self._local.conn = _connect(self._path)
+            conn = _connect(self._path)
             with self._guard:
-                self._all.append(conn)
+                self._by_thread[me] = conn
         return conn
 
     def close(self) -> None:
         with self._guard:
-            for conn in self._all:
+            for conn in self._by_thread.values():
                 conn.close()
-            self._all.clear()
-        self._local = threading.local()
+            self._by_thread.clear()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[StoreDb]:
@@ -514,7 +516,7 @@ class StoreDb:
         """Remove a path; `Refs` rows go by cascade. The caller checks there are no other referrers."""
         try:
             self._conn.execute("delete from ValidPaths where path = ?", (path,))
-        except sqlite3.IntegrityError as e:
+        except sqlite.IntegrityError as e:
             raise StoreError(f"cannot invalidate '{path}': it is still referenced ({e})") from e
 
     # --- internals ------------------------------------------------------------------------------------
@@ -534,16 +536,16 @@ class StoreDb:
         return None if row is None else int(row[0])
 
 
-def _connect(path: str) -> sqlite3.Connection:
+def _connect(path: str) -> sqlite.Connection:
     """Open like Nix's `SQLite` + `openDB`: foreign keys on, WAL, `synchronous = normal`."""
     try:
-        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        conn = sqlite.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
         conn.execute("pragma foreign_keys = 1")
         conn.execute("pragma synchronous = normal")
         if conn.execute("pragma main.journal_mode").fetchone()[0] != "wal":
             conn.execute("pragma main.journal_mode = wal")
         conn.execute("pragma wal_autocheckpoint = 40000")
-    except sqlite3.Error as e:
+    except sqlite.Error as e:
         raise StoreError(f"cannot open the store database '{path}': {e}") from e
     return conn
 

@@ -32,13 +32,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 
 from storekit.errors import NarInfoError, StoreError, StorekitError
 from storekit.narinfo import NarInfo, NixCacheInfo
+from storekit.store import sqlite
 from storekit.store.lock import lock_fd, open_lock_file, unlock_fd
 from storekit.store.transport import FileTransport, PendingFile, name_problem
 from storekit.storepath import StoreDir
@@ -133,7 +133,7 @@ class CacheDir:
         self._lock_fd = open_lock_file(os.path.join(meta, "lock"))
         self._thread_lock = threading.Lock()
         self._db_lock = threading.Lock()
-        self._db = sqlite3.connect(os.path.join(meta, "lru.sqlite"), check_same_thread=False)
+        self._db = sqlite.connect(os.path.join(meta, "lru.sqlite"), check_same_thread=False)
         self._db.isolation_level = None  # autocommit: every statement is its own transaction
         self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" + _SCHEMA)
         # Uses are noted in memory and written in batches (before an eviction, every FLUSH_S, at
