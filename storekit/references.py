@@ -12,7 +12,6 @@ where the chunks were cut.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Mapping
 
 from storekit import nixbase32
@@ -98,33 +97,36 @@ class RewritingSink:
         self._map = dict(rewrites)
         width = lengths.pop() if lengths else 1
         self._keep = width - 1
+        import re  # here: every build scans its outputs (`RefScanSink`), few rewrite them (start-up)
+
         self._pattern = re.compile(b"|".join(re.escape(k) for k in sorted(self._map))) if self._map else None
         self._prev = b""
         self.pos = 0
         self.matches: list[int] = []
 
     def feed(self, data: bytes | bytearray | memoryview) -> bytes:
-        buf = self._prev + bytes(data)
+        buf = self._prev + data if self._prev else bytes(data)  # bytes(b) is b itself: no copy
         if self._pattern is None:
             self.pos += len(buf)
             self._prev = b""
             return buf
         # Hold back the last width-1 bytes: a match starting there needs bytes not seen yet.
         cut = max(len(buf) - self._keep, 0)
-        out = bytearray()
+        pieces: list[bytes] = []
         done = 0
         for m in self._pattern.finditer(buf):
             if m.start() >= cut:
                 break
-            out += buf[done : m.start()]
-            out += self._map[m.group()]
+            pieces += (buf[done : m.start()], self._map[m.group()])
             done = m.end()
             self.matches.append(self.pos + m.start())
         cut = max(cut, done)
-        out += buf[done:cut]
         self._prev = buf[cut:]
         self.pos += cut
-        return bytes(out)
+        if not pieces:  # the usual case, no match: one copy of the chunk, not four
+            return buf[:cut]
+        pieces.append(buf[done:cut])
+        return b"".join(pieces)
 
     def flush(self) -> bytes:
         rest, self._prev = self._prev, b""

@@ -14,7 +14,6 @@ git flake sees them. Unlike Nix, every conflict is found before the first byte i
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import tomlkit
 import tomlkit.exceptions
 
 from storekit.errors import ConfigError, FileSystemError, StorekitError
+from storekit.programs import which
 
 INDEX = "templates.toml"
 
@@ -155,7 +155,7 @@ def write_files(files: Sequence[TemplateFile], dest: Path) -> tuple[Path, ...]:
 
 def git_intent_to_add(dest: Path, written: Sequence[Path]) -> None:
     """In a git work tree, `git add --intent-to-add` the new files, as Nix does, so a git flake sees them."""
-    if not written or not (dest / ".git").exists() or shutil.which("git") is None:
+    if not written or not (dest / ".git").exists() or which("git") is None:
         return
     argv = ["git", "-C", str(dest), "add", "--intent-to-add", "--force", "--"]
     argv += [str(p.relative_to(dest)) for p in written]

@@ -13,12 +13,12 @@ that directory is made on the tmpfs root and its own entries bound one by one, d
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Sequence
 
 from storekit.bootstrap.driver import Bootstrap
 from storekit.bootstrap.export import built_rootfs
 from storekit.errors import StorekitError
+from storekit.programs import which
 
 #: Places a running system writes to: a tmpfs each (what the tree has there is hidden).
 WRITABLE = ("tmp", "run", "root", "home", "var/tmp")
@@ -37,7 +37,7 @@ def bwrap_argv(
     tree: str, store_dir: str, real_store: str, command: Sequence[str], term: str | None = None
 ) -> list[str]:
     """The bubblewrap command line that runs `command` with `tree` as `/` and the store inside."""
-    bwrap = shutil.which("bwrap")
+    bwrap = which("bwrap")
     if bwrap is None:
         raise StorekitError("enter needs bubblewrap (apt-get install bubblewrap)")
     args = [

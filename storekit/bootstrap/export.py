@@ -17,7 +17,6 @@ import gzip
 import hashlib
 import lzma
 import os
-import shutil
 import stat
 import subprocess
 import tarfile
@@ -29,6 +28,7 @@ from typing import IO, cast
 from storekit.bootstrap.driver import Bootstrap
 from storekit.bootstrap.rootfs import OWNERSHIP
 from storekit.errors import StorekitError
+from storekit.programs import which
 from storekit.storepath import StorePath
 
 MTIME = 1
@@ -209,7 +209,7 @@ class _compressor:
         elif self.output.endswith(".tar.xz"):
             self.stream = cast(IO[bytes], lzma.LZMAFile(self.raw, "wb", preset=6))
         elif self.output.endswith(".tar.zst"):
-            zstd = shutil.which("zstd")
+            zstd = which("zstd")
             if zstd is None:
                 raise StorekitError("a .tar.zst export needs the zstd command (apt-get install zstd)")
             self.proc = subprocess.Popen(

@@ -32,6 +32,7 @@ from storekit.bootstrap.model import SeedSpec
 from storekit.elf import SetInterpreter, SetRpath
 from storekit.elf.fs import edit_file, is_elf_file, read_facts
 from storekit.errors import ElfError, StorekitError
+from storekit.programs import which
 from storekit.progress import Progress, ProgressEvent
 from storekit.store.base import ValidPathInfo
 from storekit.storepath import StorePath
@@ -101,7 +102,7 @@ def scan_host(spec: SeedSpec, run: Callable[[list[str]], str] | None = None) -> 
     commands: dict[str, str] = {}
     todo: list[str] = []
     for tool in spec.tools:
-        found = shutil.which(tool, path=os.pathsep.join(spec.search_path))
+        found = which(tool, path=os.pathsep.join(spec.search_path))
         if found is None:
             raise StorekitError(
                 f"seed: the host has no '{tool}' on {':'.join(spec.search_path)}; "

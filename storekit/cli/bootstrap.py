@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from storekit.bootstrap.status import PackageState
 from storekit.cli._options import KeepFailedOption, StoreOption, local_store
 from storekit.cli._progress import stage_bars
 from storekit.errors import StorekitError
+from storekit.programs import which
 
 NAME = "bootstrap"
 HELP = "Build a staged, declarative bootstrap (Linux From Scratch) in the sandbox into a store."
@@ -122,7 +122,7 @@ def graph(
     profile = load_profile(config).profile
     text = stages.to_dot(profile).encode()
     if format == "svg":
-        dot = shutil.which("dot")
+        dot = which("dot")
         if dot is None:
             raise StorekitError(
                 "--format svg needs Graphviz's dot: apt-get install graphviz (or use --format dot)"

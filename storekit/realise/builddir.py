@@ -19,7 +19,6 @@ import contextlib
 import errno
 import os
 import stat
-import tempfile
 import time
 from collections.abc import Iterator
 
@@ -28,6 +27,7 @@ from storekit.frozen import Frozen
 from storekit.store.deferred import later
 from storekit.store.fsdelete import remove_tree
 from storekit.store.lock import lock_fd
+from storekit.tempdirs import make_temp_dir, temp_root
 
 PREFIX = "storekit-build-"
 _NEW_PREFIX = ".storekit-build-new-"
@@ -78,8 +78,8 @@ class BuildDir(Frozen):
 @contextlib.contextmanager
 def build_dir(name: str, tmp_dir: str | None = None) -> Iterator[BuildDir]:
     """A fresh private build directory for derivation `name`; deleted at the end unless kept."""
-    tmp = tmp_dir or tempfile.gettempdir()
-    new = tempfile.mkdtemp(prefix=_NEW_PREFIX, dir=tmp)  # 0700
+    tmp = tmp_dir or temp_root()
+    new = make_temp_dir(tmp, _NEW_PREFIX)  # 0700
     fd = os.open(new, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     deleting = False
     try:
@@ -130,7 +130,7 @@ def reclaim(tmp_dir: str | None = None) -> int:
     A directory counts when it is storekit's (its name), this user's and private (owner, mode 0700),
     not marked kept, and nobody holds its lock. Errors on one directory do not stop the others.
     """
-    tmp = tmp_dir or tempfile.gettempdir()
+    tmp = tmp_dir or temp_root()
     try:
         tmp_fd = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:

@@ -18,7 +18,6 @@ derivation in it. A named path must be in the derivation's input closure.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping
 
 from storekit.derivation.fs import read_derivation
@@ -34,7 +33,6 @@ if TYPE_CHECKING:
 
 RealPath = Callable[[StorePath], str]
 """Where the files of a store path are (a `.drv` in a graph is read from there)."""
-_FILE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 
 
 def build_files(store: Store, goal: Goal, closure: set[StorePath], real_path: RealPath) -> dict[str, str]:
@@ -57,7 +55,7 @@ def legacy_files(store: Store, goal: Goal, closure: set[StorePath], real_path: R
         raise BuildError(label, f"odd number of tokens in 'exportReferencesGraph': '{text}'")
     found = {}
     for name, path_text in zip(tokens[::2], tokens[1::2], strict=True):
-        if not _FILE_NAME.fullmatch(name):
+        if not structured_attrs.is_name(name, more=".-"):
             raise BuildError(label, f"invalid file name '{name}' in 'exportReferencesGraph'")
         if not path_text.startswith(store.store_dir.path + "/"):
             raise BuildError(label, f"'exportReferencesGraph' contains a non-store path '{path_text}'")

@@ -28,12 +28,12 @@ import fcntl
 import json
 import os
 import select
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
 
 from storekit.errors import SandboxError
+from storekit.programs import which
 
 PASTA_HINT = (
     "fixed-output builds get their network from pasta, which is not installed: apt-get install -y passt"
@@ -47,7 +47,7 @@ SETUP_TIMEOUT_S = 30.0
 
 def find_pasta(label: str) -> str:
     """The pasta executable, or a `SandboxError` (for the build `label`) naming the package to install."""
-    found = shutil.which("pasta") or (PASTA_FALLBACK if os.access(PASTA_FALLBACK, os.X_OK) else None)
+    found = which("pasta") or (PASTA_FALLBACK if os.access(PASTA_FALLBACK, os.X_OK) else None)
     if found is None:
         raise SandboxError(label, PASTA_HINT)
     return found
@@ -61,7 +61,7 @@ def pasta_command(pasta: str, userns_fd: int, netns_fd: int, pid_file: str) -> l
         # pasta would switch to nobody, who may not enter a namespace root created
         argv += ["--runas", "0:0"]
     argv += ["--userns", f"/proc/self/fd/{userns_fd}", "--netns", f"/proc/self/fd/{netns_fd}"]
-    setpriv = shutil.which("setpriv")
+    setpriv = which("setpriv")
     if setpriv is not None:  # dies with the thread that started it, even when storekit is killed
         argv = [setpriv, "--pdeathsig", "KILL", "--", *argv]
     return argv

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import select
-import shutil
 import signal
 import subprocess
 import threading
@@ -22,6 +21,7 @@ import tty
 from collections.abc import Callable, Sequence
 
 from storekit.errors import BuildError, SandboxError
+from storekit.programs import which
 
 #: After an unsandboxed builder exits, how long children of it may keep the terminal busy.
 LINGER_S = 1.0
@@ -42,7 +42,7 @@ def with_default_signals(argv: Sequence[str], executable: str | None) -> tuple[l
     ignored = [s for s in DEFAULT_SIGNALS if signal.getsignal(s) == signal.SIG_IGN]
     if not ignored:
         return list(argv), executable
-    env = shutil.which("env") or "/usr/bin/env"
+    env = which("env") or "/usr/bin/env"
     names = ",".join(signal.Signals(s).name[3:] for s in ignored)
     return [env, f"--default-signal={names}", "--", executable or argv[0], *argv[1:]], None
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import threading
 import time
@@ -29,6 +28,7 @@ from storekit.derivation.fs import read_derivation
 from storekit.derivation.model import Derivation
 from storekit.errors import BuildError, SandboxError, StorekitError
 from storekit.frozen import Frozen
+from storekit.programs import which
 from storekit.realise import export_graph, trampoline
 from storekit.realise import outputs as out_checks
 from storekit.realise.builddir import BuildDir, build_dir
@@ -68,7 +68,7 @@ LogSink = Callable[[StorePath, bytes], None]
 
 def find_bwrap() -> str:
     """The bubblewrap executable, or a `SandboxError` saying how to install it."""
-    found = shutil.which("bwrap") or ("/usr/bin/bwrap" if os.access("/usr/bin/bwrap", os.X_OK) else None)
+    found = which("bwrap") or ("/usr/bin/bwrap" if os.access("/usr/bin/bwrap", os.X_OK) else None)
     if found is None:
         raise SandboxError("sandbox", BWRAP_HINT)
     return found
@@ -181,16 +181,20 @@ def build_derivation(
         closure = input_closure(store, goal)
         check_builder(goal, closure, options)
         with store.staging() as stage:
-            built = output_locations(store, goal, stage, options)
+            builtin = _is_builtin(goal)
+            if builtin:
+                built = builtin_locations(goal, stage)
+            else:
+                built = output_locations(store, goal, stage, options)
             try:
-                if _is_builtin(goal):  # builtin:fetchurl, the one `_check_buildable` lets through
+                if builtin:  # builtin:fetchurl, the one `_check_buildable` lets through
                     from storekit.realise import fetchurl
 
                     out = built["out"]
                     fetchurl.build(store, goal, closure, out, log_file, options, cancel=cancel, on_log=on_log)
                 else:
                     run_builder(store, goal, closure, stage, log_file, options, cancel, on_log)
-                built = fresh_copies(goal, stage, built, options)
+                    built = fresh_copies(goal, stage, built, options)
                 infos = out_checks.collect(store, goal, built, closure)
                 registered = _install(store, built, infos)
             except BaseException:
@@ -213,6 +217,13 @@ def output_locations(store: LocalStore, goal: Goal, stage: str, options: BuildOp
             canonical.delete_path(real)  # a leftover of an earlier failed or killed build
         built[name] = real
     return built
+
+
+def builtin_locations(goal: Goal, stage: str) -> dict[str, str]:
+    """Where a built-in builder writes each output: straight into the staging dir, which only this
+    process can enter (0700). The builder is storekit's own code in this process, so no other
+    process holds a descriptor of what it wrote and there is nothing to copy (`fresh_copies`)."""
+    return {name: os.path.join(stage, p.base_name) for name, p in goal.outputs.items()}
 
 
 def fresh_copies(goal: Goal, stage: str, built: Mapping[str, str], options: BuildOptions) -> dict[str, str]:

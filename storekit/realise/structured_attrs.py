@@ -23,7 +23,6 @@ tests/interop/test_structured_attrs_interop.py.
 from __future__ import annotations
 
 import math
-import re
 import struct
 from collections.abc import Mapping
 
@@ -40,7 +39,16 @@ SH_FILE = ".attrs.sh"
 ENV_JSON = "NIX_ATTRS_JSON_FILE"
 ENV_SH = "NIX_ATTRS_SH_FILE"
 
-_SH_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+def is_name(text: str, more: str = "") -> bool:
+    """Whether `text` is `[A-Za-z_][A-Za-z0-9_<more>]*`: a shell variable's name (`.attrs.sh`), or with
+    `more=".-"` a file name `exportReferencesGraph` may write. Without `re`, which only these checks
+    would import on the path of every build (its start-up)."""
+    if not text or not text.isascii() or not (text[0].isalpha() or text[0] == "_"):
+        return False
+    return all(c.isalnum() or c == "_" or c in more for c in text)
+
+
 _INT_MIN = -(2**31)
 
 
@@ -205,7 +213,7 @@ def shell(doc: Mapping[str, Any]) -> str:
     (strings, integral numbers, null, Booleans, and lists or objects of those); the rest is left out."""
     lines = []
     for key in sorted(doc, key=lambda k: k.encode("utf-8", "surrogateescape")):
-        if not _SH_NAME.fullmatch(key) or not key.isascii():
+        if not is_name(key):
             continue
         value = doc[key]
         simple = _simple(value)

@@ -19,7 +19,6 @@ import contextlib
 import dataclasses
 import re
 import shutil
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -31,6 +30,7 @@ from storekit.remote.connection import CONNECT_TIMEOUT, Connection, LogSink
 from storekit.remote.uri import SshStoreSpec, known_hosts_line, parse_ssh_uri, ssh_argv
 from storekit.store.base import Store, ValidPathInfo
 from storekit.storepath import StoreDir, StorePath
+from storekit.tempdirs import make_temp_dir, temp_root
 from storekit.wire.common import write_store_paths
 from storekit.wire.framing import WireWriter
 from storekit.wire.serve import (
@@ -66,7 +66,7 @@ class SshStore(Store):
         self._tmp: str | None = None
         known_hosts = None
         if spec.host_key:
-            self._tmp = tempfile.mkdtemp(prefix="storekit-ssh-")
+            self._tmp = make_temp_dir(temp_root(), "storekit-ssh-")
             known_hosts = str(Path(self._tmp) / "host-key")
             Path(known_hosts).write_text(known_hosts_line(spec))
         self.argv = ssh_argv(spec, sshopts, known_hosts)

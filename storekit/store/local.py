@@ -30,6 +30,7 @@ from storekit.store.layout import STAGING_NEW_PREFIX, STAGING_PREFIX, create_lay
 from storekit.store.lock import TempRoots, lock_fd, open_lock_file, path_lock, unlock_fd
 from storekit.store.specs import LocalStoreSpec
 from storekit.storepath import StoreDir, StorePath, check_name
+from storekit.tempdirs import make_temp_dir
 
 TYPE_CHECKING = False  # no `typing` at run time: every `storekit build` opens a local store first
 if TYPE_CHECKING:
@@ -265,9 +266,7 @@ class LocalStore(Store):
         locked (as build dirs are), so another process's sweep never sees it unlocked between the two.
         Put new contents at `<staging>/x`, then call `install_staged`.
         """
-        import tempfile  # here, not at import: `storekit build` of something built opens no staging dir
-
-        new = tempfile.mkdtemp(prefix=STAGING_NEW_PREFIX, dir=self.real_dir)
+        new = make_temp_dir(self.real_dir, STAGING_NEW_PREFIX)
         fd = os.open(new, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         stage = new
         try:

@@ -19,7 +19,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 
 from storekit import nixbase32
@@ -29,6 +28,7 @@ from storekit.store.local import LocalStore
 from storekit.store.lock import lock_fd, open_lock_file
 from storekit.store.specs import LocalStoreSpec, local_spec_for
 from storekit.storepath import StorePath
+from storekit.tempdirs import make_temp_dir
 
 #: The file at the top of a tree saying what it holds and which node store it belongs to.
 MANIFEST = ".storekit-provision.json"
@@ -80,7 +80,7 @@ def ensure_tree(node: LocalStore, tree: str, paths: tuple[StorePath, ...], link:
     if os.path.lexists(tree):  # a tree without its manifest: a leftover of a killed delete
         remove_tree(tree)
     _remove_killed_builds(tree)
-    temp = tempfile.mkdtemp(prefix=_building_prefix(tree), dir=parent)
+    temp = make_temp_dir(parent, _building_prefix(tree))
     try:
         size = _build(node, paths, temp, link)
         os.chmod(temp, 0o755)  # mkdtemp's 0700 would hide the tree from a job's unprivileged user

@@ -45,8 +45,9 @@ HEAVY = {
 #: typer (`storekit.cli._build_line` parses the line), downloads (`builtin:fetchurl`: urllib, http.client,
 #: email, ssl), substitution (the transfer layer, zstandard, signatures, narinfo), remote builders (ssh,
 #: the serve protocol), content-addressed outputs and realisations, a fixed output's network (pasta),
-#: tqdm (stderr is not a terminal here), `platform`, `concurrent.futures` (with `logging`) and `json`
-#: (structured attrs only).
+#: tqdm (stderr is not a terminal here), `platform`, `concurrent.futures` (with `logging`), `json`
+#: (structured attrs only), and `tempfile` and `shutil` (which import `bz2`, `lzma`, `fnmatch` and
+#: `random`: build dirs are made by `storekit.tempdirs`, programs found by `storekit.programs`).
 BUILD_HEAVY = {
     "typer",
     "click",
@@ -75,6 +76,11 @@ BUILD_HEAVY = {
     "concurrent.futures",
     "logging",
     "json",
+    "tempfile",
+    "shutil",
+    "lzma",
+    "fnmatch",
+    "random",
 }
 
 #: Runs `main` with the given arguments and prints what it imported that was not imported before.

@@ -232,7 +232,7 @@ def test_without_pasta_a_fixed_output_build_names_the_package(
 ) -> None:
     from storekit.realise import network
 
-    monkeypatch.setattr(network.shutil, "which", lambda name: None)
+    monkeypatch.setattr(network, "which", lambda name, path=None: None)
     monkeypatch.setattr(network, "PASTA_FALLBACK", str(tmp_path / "no-pasta"))
     expected = Hash.of(b"x\n").sri
     recipe = write_recipe(tmp_path, "nonet", "echo x > $out", fixed=(expected, "flat"))

@@ -128,7 +128,7 @@ def test_substitutes_from_another_store(tmp_path: Path) -> None:
 
 
 def test_bubblewrap_missing_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runner.shutil, "which", lambda name: None)
+    monkeypatch.setattr(runner, "which", lambda name, path=None: None)
     monkeypatch.setattr(runner.os, "access", lambda path, mode: False)
     with pytest.raises(SandboxError, match="apt-get install -y bubblewrap"):
         runner.find_bwrap()
