@@ -20,7 +20,7 @@ from storekit.hashing import Hash, new_hasher
 from storekit.nar.fs import dump_path, hash_file
 from storekit.realise import output_checks
 from storekit.realise.plan import Goal
-from storekit.references import HashModuloSink, RefScanSink
+from storekit.references import HashModuloSink, RefScanSink, hash_modulo
 from storekit.store import canonical
 from storekit.store.base import Store, ValidPathInfo
 from storekit.store.content_address import ContentAddress
@@ -62,9 +62,11 @@ def _describe(
     out = goal.drv.outputs[name]
     hasher = new_hasher("sha256")
     scanner = RefScanSink(candidates)
-    modulo = None
-    if out.is_fixed and out.method is FileIngestionMethod.RECURSIVE:
-        modulo = HashModuloSink(path.hash_part, out.algo)
+    recursive = out.is_fixed and out.method is FileIngestionMethod.RECURSIVE
+    # A recursive fixed output's content hash is its NAR's hash modulo its own hash part. Where that
+    # does not occur (the scanner looks for it: it is a candidate) and the algorithm is sha256, that is
+    # the NAR hash itself, so a second hasher runs only for other algorithms or a self-reference.
+    modulo = HashModuloSink(path.hash_part, out.algo) if recursive and out.algo != "sha256" else None
     size = 0
     for chunk in dump_path(location):
         hasher.update(chunk)
@@ -72,15 +74,23 @@ def _describe(
         if modulo is not None:
             modulo.feed(chunk)
         size += len(chunk)
+    nar_hash = hasher.finish()
     references = frozenset(candidates[h] for h in scanner.found)
     ca = None
     if out.is_fixed:
-        got = modulo.finish()[0] if modulo is not None else _flat_hash(goal, name, location, out.algo)
+        if not recursive:
+            got = _flat_hash(goal, name, location, out.algo)
+        elif modulo is not None:
+            got = modulo.finish()[0]
+        elif path.hash_part in scanner.found:
+            got = hash_modulo(dump_path(location), path.hash_part)
+        else:
+            got = nar_hash
         _check_fixed(goal, path, out.content_hash, got, references)
         ca = str(ContentAddress("fixed", got, out.method))
     return ValidPathInfo(
         path=path,
-        nar_hash=hasher.finish(),
+        nar_hash=nar_hash,
         nar_size=size,
         references=references,
         deriver=goal.drv_path,

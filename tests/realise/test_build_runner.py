@@ -201,3 +201,35 @@ def test_a_build_dir_deleted_in_the_background_is_gone_when_the_run_ends(tmp_pat
             (Path(bd.build) / "file").write_text("x")
         assert Path(bd.top).parent == tmp_path
     assert list(tmp_path.iterdir()) == []
+
+
+def test_recursive_fixed_output_that_names_itself(tmp_path: Path) -> None:
+    """Its content hash is the NAR's modulo its own hash part (zeroed, offsets appended), not the NAR's."""
+    from storekit.nar.fs import dump_path
+    from storekit.references import hash_modulo
+
+    dummy = "0" * 32  # any hash part at the same place zeroes to the same bytes
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "self").write_text(dummy + "\n")
+    expected = hash_modulo(dump_path(str(tmp_path / "model")), dummy)
+    script = "mkdir $out; basename $out | cut -c1-32 > $out/self"
+    recipe = write_recipe(tmp_path, "selfref", script, fixed=(expected.sri, "recursive"))
+    with open_store(tmp_path / "s") as store:
+        out = build_all(store, recipe)["out"]
+        assert (Path(store.real_path(out)) / "self").read_text() == out.hash_part + "\n"
+        info = store.query_path_info(out)
+        assert info.ca == f"fixed:r:sha256:{expected.nix32}" and info.nar_hash != expected
+        assert info.references == frozenset({out})
+
+
+def test_recursive_fixed_output_with_sha512(tmp_path: Path) -> None:
+    from storekit.nar.fs import dump_path
+
+    script = "mkdir $out; echo data > $out/file"
+    with open_store(tmp_path / "s") as store:
+        probe = build_all(store, write_recipe(tmp_path, "probe", script))["out"]
+        expected = Hash.of(b"".join(dump_path(store.real_path(probe))), "sha512")
+    recipe = write_recipe(tmp_path, "tree", script, fixed=(expected.sri, "recursive"))
+    with open_store(tmp_path / "s2") as store:
+        out = build_all(store, recipe)["out"]
+        assert store.query_path_info(out).ca == f"fixed:r:sha512:{expected.nix32}"
