@@ -39,6 +39,7 @@ LAYERS: dict[str, int] = {
     "progress": 0,
     "bytestreams": 0,
     "fdtree": 0,
+    "realisation": 0,
     "tempdirs": 0,
     "programs": 0,
     "nar": 0,

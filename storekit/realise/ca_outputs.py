@@ -16,19 +16,17 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from storekit.derivation.model import Derivation
 from storekit.errors import BuildError, DependencyCycle, StoreError
+from storekit.frozen import Frozen
 from storekit.graph import toposort
 from storekit.hashing import Hash
-from storekit.nar.fs import dump_path, hash_file
-from storekit.nar.restore import restore
+from storekit.nar.fs import dump_path, hash_file, hash_path
 from storekit.references import HashModuloSink, RefScanSink, rewrite_stream
 from storekit.store import canonical
 from storekit.store.base import ValidPathInfo
 from storekit.store.content_address import ContentAddress
-from storekit.store.streams import ChunkReader, HashingReader
 from storekit.storepath import FileIngestionMethod, StoreDir, StorePath, output_path_name
 
 ZERO_SHA256 = Hash("sha256", bytes(32))
@@ -41,13 +39,19 @@ def scratch_path(store_dir: StoreDir, drv_path: StorePath, drv_name: str, output
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Finished:
+class Finished(Frozen):
     """One output at its final path: `location` holds the rewritten tree, `info` describes it."""
 
+    __slots__ = ("info", "location", "name")
+    __match_args__ = ("name", "location", "info")
     name: str
     location: str
     info: ValidPathInfo
+
+    def __init__(self, name: str, location: str, info: ValidPathInfo) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "location", location)
+        object.__setattr__(self, "info", info)
 
 
 def finish_outputs(
@@ -62,6 +66,7 @@ def finish_outputs(
     label = str(drv_path)
     candidates = {p.hash_part: p for p in closure} | {p.hash_part: p for p in scratch.values()}
     refs: dict[str, frozenset[StorePath]] = {}
+    sizes: dict[str, int] = {}
     for name, location in built.items():
         _check_output(label, name, location)
         try:
@@ -69,9 +74,12 @@ def finish_outputs(
         except StoreError as e:
             raise BuildError(label, f"output '{name}': {e}") from e
         scanner = RefScanSink(candidates)
+        size = 0
         for chunk in dump_path(location):
             scanner.feed(chunk)
+            size += len(chunk)
         refs[name] = frozenset(candidates[h] for h in scanner.found)
+        sizes[name] = size
     by_scratch = {p: n for n, p in scratch.items()}
     order = _order(label, refs, by_scratch)
     rewrites: dict[str, str] = {}
@@ -89,7 +97,13 @@ def finish_outputs(
         rewrites[old.hash_part] = final.hash_part
         finals[old] = final
         location = os.path.join(stage, f"final-{name}")
-        nar_hash, size = _rewritten_copy(built[name], location, rewrites)
+        if any(r in by_scratch for r in refs[name]):
+            nar_hash, size = _rewritten_copy(built[name], location, rewrites)
+        else:  # no scratch path in it, so nothing to rewrite: the tree moves as it is
+            os.rename(built[name], location)
+            recursive_sha256 = out.method is FileIngestionMethod.RECURSIVE and out.algo == "sha256"
+            nar_hash = got if recursive_sha256 else hash_path(location)[0]  # `got`: the NAR, unchanged
+            size = sizes[name]
         references = others | ({final} if self_ref else frozenset())
         ca = str(ContentAddress("fixed", got, out.method))
         info = ValidPathInfo(final, nar_hash, size, references, deriver=drv_path, ultimate=True, ca=ca)
@@ -143,6 +157,9 @@ def _content_hash(
 
 def _rewritten_copy(src: str, dest: str, rewrites: Mapping[str, str]) -> tuple[Hash, int]:
     """`src` restored at `dest` with hash parts rewritten (same length), hashing the new NAR."""
+    from storekit.nar.restore import restore  # here: most outputs name no scratch path, and move
+    from storekit.store.streams import ChunkReader, HashingReader
+
     reader = HashingReader(ChunkReader(rewrite_stream(dump_path(src), rewrites)))
     restore(reader, dest)
     canonical.canonicalise_path(dest)

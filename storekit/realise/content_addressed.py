@@ -37,9 +37,9 @@ from storekit.storepath import StorePath
 TYPE_CHECKING = False  # no `typing` at run time: a plain build imports this module (start-up)
 if TYPE_CHECKING:  # every build plans through `Realised`; what only CA builds and substitution use is
     # imported where they happen (realisations, signatures, the transfer layer, the CA output rewriter)
+    from storekit.realisation import DrvOutput, Realisation
     from storekit.realise.ca_outputs import Finished
     from storekit.store.substituters import SignaturePolicy
-    from storekit.wire.values import DrvOutput, Realisation
 
 
 def modulo_hasher(store: LocalStore) -> ModuloHasher:
@@ -56,7 +56,7 @@ def modulo_hasher(store: LocalStore) -> ModuloHasher:
 
 def drv_outputs(hasher: ModuloHasher, drv: Derivation, name: str) -> dict[str, DrvOutput]:
     """Nix's `staticOutputHashes` as `DrvOutput` keys, one per output."""
-    from storekit.wire.values import DrvOutput
+    from storekit.realisation import DrvOutput
 
     hashes = hasher.hash(drv, name, mask_outputs=True).hashes
     return {o: DrvOutput(o, f"{h.algo}:{h.base16}") for o, h in hashes.items()}
@@ -131,7 +131,7 @@ def build_content_addressed(
     on_log: runner.LogSink | None = None,
 ) -> runner.BuildResult:
     """Resolve `goal`, build the resolved derivation unless it is realised already, register realisations."""
-    from storekit.wire.values import Realisation
+    from storekit.realisation import Realisation
 
     started = time.monotonic()
     hasher = modulo_hasher(store)
@@ -191,7 +191,7 @@ def _register_original(
     store: LocalStore, hasher: ModuloHasher, goal: Goal, outputs: Mapping[str, StorePath]
 ) -> None:
     """The unresolved derivation's realisations, with the input realisations its outputs refer to."""
-    from storekit.wire.values import Realisation
+    from storekit.realisation import Realisation
 
     inputs: list[Realisation] = []
     for input_drv, names in goal.drv.input_drvs.items():
@@ -213,7 +213,7 @@ def _register_original(
 
 
 def _realisation_closure(store: LocalStore, start: list[Realisation]) -> list[Realisation]:
-    from storekit.wire.values import DrvOutput
+    from storekit.realisation import DrvOutput
 
     seen: dict[str, Realisation] = {}
     todo = list(start)
@@ -243,8 +243,8 @@ def _build_floating(
 
     The scratch paths' locks make a second process building the same derivation wait; it then finds
     the realisations the first registered (under the locks) and builds nothing."""
+    from storekit.realisation import Realisation
     from storekit.realise.ca_outputs import finish_outputs, scratch_path
-    from storekit.wire.values import Realisation
 
     name = drv.name
     scratch = {o: scratch_path(store.store_dir, drv_path, name, o) for o in drv.outputs}

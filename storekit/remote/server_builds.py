@@ -22,12 +22,13 @@ from typing import BinaryIO
 from storekit.derivation.hashing import hash_derivation_modulo
 from storekit.derivation.model import Derivation
 from storekit.errors import BuildError, StorekitError
+from storekit.realisation import DrvOutput, Realisation
 from storekit.realise.driver import build
 from storekit.realise.plan import Action, Goal
 from storekit.realise.runner import BuildOptions, LogSink, build_derivation
 from storekit.store.local import LocalStore
 from storekit.storepath import StorePath
-from storekit.wire.values import BuildResult, BuildStatus, DrvOutput, Realisation
+from storekit.wire.values import BuildResult, BuildStatus
 
 Target = tuple[StorePath, Sequence[str] | None]
 

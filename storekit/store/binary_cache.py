@@ -11,7 +11,6 @@ downloading; the NAR's hash and size are checked by whichever store the NAR goes
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -28,6 +27,7 @@ from storekit.errors import (
     WireFormatError,
 )
 from storekit.narinfo import NarInfo, NixCacheInfo
+from storekit.realisation import FULL_JSON_KEYS, DrvOutput, Realisation
 from storekit.signing import SecretKey
 from storekit.store.base import Store, ValidPathInfo
 from storekit.store.compression import (
@@ -44,7 +44,6 @@ from storekit.store.streams import ChunkReader, HashingReader
 from storekit.store.transport import Download, FileTransport, HttpTransport, Transport, name_problem
 from storekit.storepath import StoreDir, StorePath
 from storekit.wire.common import realisation_from_json, realisation_to_json
-from storekit.wire.values import DrvOutput, Realisation
 
 CACHE_INFO = "nix-cache-info"
 #: A NAR up to this size is read and hashed on the writing thread: a reading thread costs more.
@@ -236,13 +235,13 @@ class BinaryCacheStore(Store):
             found = realisation_from_json(data.decode("utf-8"), self.store_dir)
         except (UnicodeDecodeError, WireFormatError) as e:
             raise NarInfoError(f"build trace file '{where}' is corrupt: {e}") from e
-        return found if found.id is not None else dataclasses.replace(found, id=output)
+        return found if found.id is not None else found.replace(id=output)
 
     def register_realisation(self, value: Realisation) -> None:
         """Nix 2.8's `registerDrvOutput`: `realisations/<hash>!<output>.doi`, the realisation's JSON."""
         assert value.id is not None, "a realisation is published under its DrvOutput"
         self._ensure_layout()
-        full = dataclasses.replace(value, json_keys=("dependentRealisations", "id", "outPath", "signatures"))
+        full = value.replace(json_keys=FULL_JSON_KEYS)
         self.transport.write(f"realisations/{value.id}.doi", realisation_to_json(full).encode())
 
     def query_referrers(self, path: StorePath) -> set[StorePath]:

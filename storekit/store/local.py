@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     # realisations (content-addressed derivations) are imported when used: their wire
     # types cost every `storekit build` several ms of start-up, and most builds have none
-    from storekit.wire.values import DrvOutput, Realisation
+    from storekit.realisation import DrvOutput, Realisation
 
 
 class LocalStore(Store):

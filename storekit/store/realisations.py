@@ -10,9 +10,9 @@ is refused, and a dependency must already be registered with the same path.
 from __future__ import annotations
 
 from storekit.errors import StoreError
+from storekit.realisation import DrvOutput, Realisation
 from storekit.store.schema import StoreDb
 from storekit.storepath import StoreDir
-from storekit.wire.values import DrvOutput, Realisation
 
 _QUERY = (
     "select Realisations.id, Output.path, Realisations.signatures from Realisations "

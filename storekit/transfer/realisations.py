@@ -13,25 +13,22 @@ cache of storekit's is signed when pushed with keys, and Nix signs with `secret-
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Sequence
 
 from storekit.errors import StoreError
+from storekit.realisation import FULL_JSON_KEYS, DrvOutput, Realisation
 from storekit.signing import SecretKey, verify
 from storekit.store.base import Store
 from storekit.store.substituters import SignaturePolicy, Substituters
 from storekit.storepath import StorePath
 from storekit.wire.common import realisation_fingerprint
-from storekit.wire.values import DrvOutput, Realisation
-
-FULL_KEYS = ("dependentRealisations", "id", "outPath", "signatures")
 
 
 def sign(r: Realisation, keys: Sequence[SecretKey]) -> Realisation:
     if not keys:
         return r
     sigs = set(r.signatures) | {k.sign(realisation_fingerprint(r)) for k in keys}
-    return dataclasses.replace(r, signatures=tuple(sorted(sigs)))
+    return r.replace(signatures=tuple(sorted(sigs)))
 
 
 def is_trusted(r: Realisation, policy: SignaturePolicy | None) -> bool:
@@ -62,7 +59,7 @@ def copy_realisations(
         for dep in sorted(r.dependent):
             if dep in by_id:
                 send(by_id[dep])
-        value = sign(dataclasses.replace(r, json_keys=FULL_KEYS), sign_keys)
+        value = sign(r.replace(json_keys=FULL_JSON_KEYS), sign_keys)
         register(value)
         sent.append(value)
 
@@ -85,7 +82,7 @@ def fetch_realisation(
         except StoreError:
             continue  # a damaged or unreachable cache: try the next one, as Nix does
         if found is not None and is_trusted(found, policy):
-            return dataclasses.replace(found, id=key)
+            return found.replace(id=key)
     return None
 
 

@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from storekit.errors import InvalidStorePath, InvalidValue, WireFormatError
+from storekit.realisation import DrvOutput, Realisation
 from storekit.storepath import StoreDir, StorePath
 from storekit.wire.framing import WireReader, WireWriter
-from storekit.wire.values import DrvOutput, Realisation
 
 
 def read_store_path(r: WireReader, sd: StoreDir) -> StorePath:

@@ -20,6 +20,7 @@ from enum import IntEnum
 from storekit.derivation.model import Derivation, DerivationOutput
 from storekit.errors import WireFormatError
 from storekit.hashing import Hash
+from storekit.realisation import Realisation
 from storekit.storepath import StoreDir, StorePath
 from storekit.wire.common import (
     read_keyed_drv_output,
@@ -37,7 +38,7 @@ from storekit.wire.common import (
     write_unkeyed_realisation,
 )
 from storekit.wire.framing import WireReader, WireWriter
-from storekit.wire.values import BuildOptions, BuildResult, BuildStatus, PathInfo, Realisation
+from storekit.wire.values import BuildOptions, BuildResult, BuildStatus, PathInfo
 
 SERVE_MAGIC_1 = 0x390C9DEB
 SERVE_MAGIC_2 = 0x5452EECB

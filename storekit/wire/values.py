@@ -12,48 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from storekit.errors import InvalidValue
 from storekit.hashing import Hash
+from storekit.realisation import Realisation
 from storekit.storepath import StorePath
-
-DUMMY_DRV_HASH = "sha256:" + "0" * 64
-"""What new Nix writes as the hash of a `DrvOutput` when an old peer needs one it no longer keeps."""
-
-
-@dataclass(frozen=True, slots=True)
-class DrvOutput:
-    """One output of one derivation: by hash modulo (`sha256:<hex>!out`) or, newer, by `.drv` path."""
-
-    output: str
-    drv_hash: str = ""
-    drv_path: StorePath | None = None
-
-    def __str__(self) -> str:
-        return f"{self.drv_hash or DUMMY_DRV_HASH}!{self.output}"
-
-    @classmethod
-    def parse(cls, text: str) -> DrvOutput:
-        drv_hash, sep, output = text.rpartition("!")
-        if not sep or not output:
-            raise InvalidValue(f"invalid derivation output id '{text}' (expected '<hash>!<output>')")
-        return cls(output, drv_hash)
-
-
-@dataclass(frozen=True, slots=True)
-class Realisation:
-    """Where an output of a (content-addressed) derivation ended up, and who vouches for it.
-
-    `json_keys` and `json_sig_objects` remember how a legacy JSON realisation was written (old Nix:
-    signatures as strings and every key; newer: signature objects; compat writers: fewer keys), so
-    it is written back byte for byte.
-    """
-
-    out_path: StorePath
-    signatures: tuple[str, ...] = ()
-    id: DrvOutput | None = None
-    dependent: Mapping[str, StorePath] = field(default_factory=dict)
-    json_keys: tuple[str, ...] = ("dependentRealisations", "id", "outPath", "signatures")
-    json_sig_objects: bool = False
 
 
 class BuildStatus(IntEnum):

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from storekit.errors import InvalidStorePath, WireFormatError
 from storekit.hashing import Hash
+from storekit.realisation import DrvOutput, Realisation
 from storekit.storepath import StoreDir
 from storekit.wire.common import (
     read_drv_output,
@@ -48,10 +49,8 @@ from storekit.wire.values import (
     BuildStatus,
     ClientHandshakeInfo,
     DerivedPath,
-    DrvOutput,
     KeyedBuildResult,
     PathInfo,
-    Realisation,
     TrustedFlag,
 )
 

@@ -23,11 +23,11 @@ import zstandard
 from nixgolden import read, store_data
 
 from storekit.errors import SubstituteError
+from storekit.realisation import DrvOutput
 from storekit.signing import SecretKey
 from storekit.store.open import open_store
 from storekit.storepath import StoreDir
 from storekit.transfer.copy import copy_closure
-from storekit.wire.values import DrvOutput
 
 ENCODERS: dict[str, Callable[[bytes], bytes]] = {
     "gzip": gzip.compress,

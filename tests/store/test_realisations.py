@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from storekit.errors import StoreError
+from storekit.realisation import DrvOutput, Realisation
 from storekit.store.binary_cache import BinaryCacheStore, open_binary_cache
 from storekit.store.local import LocalStore
 from storekit.store.schema import SCHEMA_SQL, SCHEMA_VERSION
 from storekit.store.specs import FileCacheSpec, local_spec_for, parse_store_spec
 from storekit.storepath import StorePath
-from storekit.wire.values import DrvOutput, Realisation
 
 A = DrvOutput("out", "sha256:" + "a" * 64)
 B = DrvOutput("out", "sha256:" + "b" * 64)

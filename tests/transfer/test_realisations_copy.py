@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from storekit.realisation import DrvOutput, Realisation
 from storekit.signing import SecretKey
 from storekit.store.binary_cache import BinaryCacheStore, open_binary_cache
 from storekit.store.local import LocalStore
@@ -16,7 +17,6 @@ from storekit.storepath import StorePath
 from storekit.transfer.copy import copy_closure
 from storekit.transfer.realisations import fetch_realisation, is_trusted, register_fetched, sign
 from storekit.wire.common import realisation_fingerprint as fingerprint
-from storekit.wire.values import DrvOutput, Realisation
 
 A = DrvOutput("out", "sha256:" + "a" * 64)
 B = DrvOutput("out", "sha256:" + "b" * 64)

@@ -16,6 +16,7 @@ import pytest
 from nixgolden import read, store_data
 
 from storekit.errors import WireFormatError
+from storekit.realisation import DrvOutput, Realisation
 from storekit.store.content_address import ca_to_json
 from storekit.storepath import StoreDir, StorePath
 from storekit.wire import common, serve, worker
@@ -24,9 +25,7 @@ from storekit.wire.values import (
     BuildOptions,
     BuildResult,
     DerivedPath,
-    DrvOutput,
     PathInfo,
-    Realisation,
     TrustedFlag,
 )
 
