@@ -129,12 +129,16 @@ def build_content_addressed(
     *,
     cancel: threading.Event | None = None,
     on_log: runner.LogSink | None = None,
+    hasher: ModuloHasher | None = None,
 ) -> runner.BuildResult:
-    """Resolve `goal`, build the resolved derivation unless it is realised already, register realisations."""
+    """Resolve `goal`, build the resolved derivation unless it is realised already, register realisations.
+
+    `hasher` is the run's memo of hashes modulo (`Realised.hasher`): a `.drv` does not change, and
+    without it each derivation of a chain hashed every one below it again."""
     from storekit.realisation import Realisation
 
     started = time.monotonic()
-    hasher = modulo_hasher(store)
+    hasher = hasher or modulo_hasher(store)
     name = goal.name
     drv_path, drv = goal.drv_path, goal.drv
     if drv.input_drvs:

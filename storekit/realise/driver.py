@@ -29,6 +29,7 @@ from storekit.storepath import StorePath
 
 TYPE_CHECKING = False  # no `typing` at run time: a plain build imports this module (start-up)
 if TYPE_CHECKING:  # substitution and remote builders: imported when a build uses them (start-up)
+    from storekit.derivation.hashing import ModuloHasher
     from storekit.realise.hook import BuildHook
     from storekit.store.substituters import SignaturePolicy, Substituters
 
@@ -98,10 +99,12 @@ def build_goal(
     options: BuildOptions,
     cancel: threading.Event | None = None,
     on_log: LogSink | None = None,
+    hasher: ModuloHasher | None = None,
 ) -> BuildResult:
-    """One derivation: content-addressed (and deferred) ones are resolved first (`content_addressed`)."""
+    """One derivation: content-addressed (and deferred) ones are resolved first (`content_addressed`),
+    with the run's memo of hashes modulo when there is one (`hasher`)."""
     if needs_realisations(store, goal.drv):
-        return build_content_addressed(store, goal, options, cancel=cancel, on_log=on_log)
+        return build_content_addressed(store, goal, options, cancel=cancel, on_log=on_log, hasher=hasher)
     return build_derivation(store, goal, options, cancel=cancel, on_log=on_log)
 
 
@@ -132,7 +135,7 @@ def build(
         copy_closure(sources.substituters, store, sorted(plan.sources), policy=sources.policy)
 
     def build_here(goal: Goal, cancel: threading.Event) -> BuildResult:
-        return build_goal(store, goal, options, cancel, on_log)
+        return build_goal(store, goal, options, cancel, on_log, realised.hasher)
 
     do_build = build_here
     if hook is not None:

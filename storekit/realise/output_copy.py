@@ -26,6 +26,7 @@ import stat
 from collections.abc import Mapping
 
 from storekit.errors import BuildError, StoreError
+from storekit.store.deferred import later
 from storekit.store.fsdelete import remove_tree
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -51,9 +52,11 @@ class _Frame:
 
 
 def copy_outputs(label: str, stage: str, scratch: str, built: Mapping[str, str]) -> dict[str, str]:
-    """Copy each output (name -> path inside `stage/scratch`) to `stage/<its base name>`, then delete
-    the builder's `scratch` dir; returns where the copies are. `BuildError` (for the build `label`)
-    when an output cannot be copied; a missing one is left for the caller's check to report."""
+    """Copy each output (name -> path inside `stage/scratch`) to `stage/<its base name>`, then hand the
+    builder's `scratch` dir to the background deletions (`store.deferred`: in a run of builds it goes
+    off the critical path, before the staging dir it is in); returns where the copies are.
+    `BuildError` (for the build `label`) when an output cannot be copied; a missing one is left for
+    the caller's check to report."""
     copies = {}
     stage_fd = os.open(stage, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -76,7 +79,11 @@ def copy_outputs(label: str, stage: str, scratch: str, built: Mapping[str, str])
                     ) from e
         finally:
             os.close(scratch_fd)
-        remove_tree(stage_fd, scratch)
+
+        def remove_scratch() -> None:
+            remove_tree(stage, scratch)
+
+        later(remove_scratch)
     finally:
         os.close(stage_fd)
     return copies
