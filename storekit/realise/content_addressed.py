@@ -43,13 +43,19 @@ if TYPE_CHECKING:  # every build plans through `Realised`; what only CA builds a
 
 
 def modulo_hasher(store: LocalStore) -> ModuloHasher:
-    """`hashDerivationModulo` over `.drv` files of `store` (read from its real dir)."""
+    """`hashDerivationModulo` over `.drv` files of `store` (read from its real dir). Its `lookup`
+    remembers what it read: a valid `.drv` does not change, and a CA build reads its inputs' again
+    (to resolve it, then to register its realisations)."""
+    read: dict[str, Derivation] = {}
 
     def lookup(drv_path: str) -> Derivation:
-        path = store.store_dir.parse_path(drv_path)
-        if not store.is_valid_path(path):
-            raise PathNotValid(drv_path, store.uri)
-        return read_derivation(store.real_path(path))
+        found = read.get(drv_path)
+        if found is None:
+            path = store.store_dir.parse_path(drv_path)
+            if not store.is_valid_path(path):
+                raise PathNotValid(drv_path, store.uri)
+            found = read[drv_path] = read_derivation(store.real_path(path))
+        return found
 
     return ModuloHasher(store.store_dir, lookup)
 
