@@ -233,6 +233,8 @@ def _realisation_closure(store: LocalStore, start: list[Realisation]) -> list[Re
             continue
         seen[str(r.id)] = r
         for dep in r.dependent:
+            if dep in seen:
+                continue
             found = store.query_realisation(DrvOutput.parse(dep))
             if found is None:
                 raise BuildError(str(r.id), f"its realisation depends on '{dep}', which is not registered")
