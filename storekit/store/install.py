@@ -16,6 +16,7 @@ closures in different orders therefore never wait for each other in a cycle.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 from collections.abc import Callable, Sequence
@@ -101,15 +102,14 @@ def _install_locked(store: LocalStore, run: list[Staged]) -> list[bool]:
             continue
         outputs = store._derivation_outputs(item.info, item.tree)
         real = store.real_path(item.info.path)
-        if os.path.lexists(real):  # an unregistered leftover of a killed add
+        try:
+            _move_into_place(item, real)
+        except OSError as e:  # an unregistered leftover of a killed add is in the way
+            if e.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR):
+                raise
             canonical.make_movable(real)
             os.rename(real, f"{item.tree}-old")  # deleted with the staging dir
-        if item.canonical:
-            _move_canonical(item.tree, real)
-        else:
-            canonical.make_movable(item.tree)
-            os.rename(item.tree, real)
-            canonical.canonicalise_path(real)
+            _move_into_place(item, real)
         rows.append(_new_path(item.info, outputs))
     if rows:
         with db.transaction() as tx:
@@ -117,12 +117,29 @@ def _install_locked(store: LocalStore, run: list[Staged]) -> list[bool]:
     return fresh
 
 
+def _move_into_place(item: Staged, real: str) -> None:
+    """Rename `item`'s tree to `real`, made canonical. What is at `real` is left alone when the rename
+    fails (`OSError`: a directory, or a file where the tree is a directory); a file or an empty
+    directory there is replaced (the caller holds the path's lock: it is a leftover either way)."""
+    if item.canonical:
+        _move_canonical(item.tree, real)
+    else:
+        canonical.make_movable(item.tree)
+        os.rename(item.tree, real)
+        canonical.canonicalise_path(real)
+
+
 def _move_canonical(tree: str, real: str) -> None:
     """Rename a canonical tree into place; a read-only directory is writable only while it moves."""
     st = os.lstat(tree)
+    mode = stat.S_IMODE(st.st_mode)
     if stat.S_ISDIR(st.st_mode) and not st.st_mode & stat.S_IWUSR:
-        os.chmod(tree, stat.S_IMODE(st.st_mode) | stat.S_IWUSR)
-        os.rename(tree, real)
-        os.chmod(real, stat.S_IMODE(st.st_mode))
+        os.chmod(tree, mode | stat.S_IWUSR)
+        try:
+            os.rename(tree, real)
+        except OSError:
+            os.chmod(tree, mode)
+            raise
+        os.chmod(real, mode)
     else:
         os.rename(tree, real)

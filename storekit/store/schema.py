@@ -491,18 +491,17 @@ class StoreDb:
                     [(cur.lastrowid, name, out) for name, out in p.outputs],
                 )
         ids.update(self._ids(sorted({ref for p in batch for ref in p.references} - ids.keys())))
+        refs = []
         for p in batch:
             referrer = ids[p.path]
-            refs = []
             for ref in p.references:
                 if ref not in ids:
                     raise StoreError(
                         f"cannot register a reference to '{ref}': that path is not valid in this store"
                     )
                 refs.append((referrer, ids[ref]))
-            if refs:
-                insert = "insert or replace into Refs (referrer, reference) values (?, ?)"
-                self._conn.executemany(insert, refs)
+        if refs:  # one statement for the batch's references
+            self._conn.executemany("insert or replace into Refs (referrer, reference) values (?, ?)", refs)
 
     def update_info(
         self, path: str, *, nar_hash: str, nar_size: int, sigs: str, ca: str | None, ultimate: bool

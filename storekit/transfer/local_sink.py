@@ -109,12 +109,16 @@ class LocalSink:
         run = [_staged(prepared) for _, prepared in items]
         with self._guard:
             self._held.difference_update(run)
+        moved: list[bool] = []
         try:
             self.dst.add_temp_roots([staged.info.path for staged in run])  # before they are in place
-            install_staged_batch(self.dst, run, self._let_go)
+            moved = install_staged_batch(self.dst, run, self._let_go)
         finally:
-            for staged in run:
-                self.discard(staged)  # what was not moved into place (already valid, or a failure)
+            for i, staged in enumerate(run):
+                if i < len(moved) and moved[i]:
+                    staged.release()  # its tree is the store path now: nothing left to delete
+                else:
+                    self.discard(staged)  # not moved into place (already valid, or a failure)
 
     def discard(self, prepared: object) -> None:
         staged = _staged(prepared)

@@ -91,3 +91,38 @@ def test_a_corrupt_nar_midway_leaves_the_paths_before_it_valid_and_nothing_else(
         p.base_name for p in paths[:20]
     )
     dst.close()
+
+
+@pytest.mark.parametrize("leftover", ["file", "empty dir", "tree", "read-only tree"])
+@pytest.mark.parametrize("kind", ["file", "dir"])
+def test_an_unregistered_leftover_in_the_way_is_replaced(tmp_path: Path, leftover: str, kind: str) -> None:
+    """What a killed add left at a path's place (not registered) gives way to the staged tree, whatever
+    it is; the installed path has the staged contents and nothing of the leftover stays."""
+    from storekit.nar.fs import hash_path
+    from storekit.store.base import ValidPathInfo
+    from storekit.store.install import Staged, install_staged_batch
+
+    with local(tmp_path / "dst") as dst, dst.staging() as stage:
+        tree = os.path.join(stage, "x")
+        if kind == "file":
+            Path(tree).write_text("new\n")
+        else:
+            os.mkdir(tree)
+            Path(tree, "f").write_text("new\n")
+        nar_hash, size = hash_path(tree)
+        path = dst.store_dir.make_source_path("leftover-test", nar_hash)
+        real = Path(dst.real_path(path))
+        if leftover == "file":
+            real.write_text("old\n")
+        else:
+            real.mkdir()
+            if leftover != "empty dir":
+                (real / "sub").mkdir()
+                (real / "sub" / "old").write_text("old\n")
+            if leftover == "read-only tree":
+                (real / "sub").chmod(0o555)
+                real.chmod(0o555)
+        info = ValidPathInfo(path=path, nar_hash=nar_hash, nar_size=size)
+        assert install_staged_batch(dst, [Staged(info, tree)]) == [True]
+        assert dst.is_valid_path(path) and hash_path(str(real)) == (nar_hash, size)
+    assert not any(name.endswith("-old") for name in os.listdir(dst.real_dir))
