@@ -61,6 +61,16 @@ def main(argv: list[str] | None = None) -> None:
                 gc.disable()  # until the build's modules are in: `_build.run` freezes them, enables it
                 _build_line.run_plain(request)  # SIGTERM as Ctrl-C once there is work (`_signals`)
                 return
+        if args[:1] == ["copy"]:  # a plain `copy` line: no typer either (see _copy_line)
+            from storekit.cli import _copy_line
+
+            copy_request = _copy_line.parse(args)
+            if copy_request is not None:
+                from storekit.cli._signals import terminate_as_interrupt
+
+                terminate_as_interrupt()
+                _copy_line.run_plain(copy_request)
+                return
         from storekit.cli._app import app
         from storekit.cli._signals import terminate_as_interrupt
 

@@ -11,6 +11,7 @@ import os
 import sys
 from contextlib import ExitStack
 
+from storekit.cli._plain import echo
 from storekit.cli._stores import cli_config, local_store, opened_store, resolve_path
 
 # Every `storekit build` imports this module first: no `typing`, `dataclasses` or progress bars
@@ -105,18 +106,6 @@ class BuildRequest:
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in FIELDS)
         return f"BuildRequest({shown})"
-
-
-def echo(text: str, *, err: bool = False) -> None:
-    """One line on stdout (or stderr), flushed, as `typer.echo` prints it: escape sequences are
-    left out when the stream is not a terminal."""
-    stream = sys.stderr if err else sys.stdout
-    if "\x1b" in text and not stream.isatty():
-        import re
-
-        text = re.sub(r"\x1b\[[;?0-9]*[a-zA-Z]", "", text)
-    stream.write(text + "\n")
-    stream.flush()
 
 
 def _settle() -> None:

@@ -11,7 +11,6 @@ completion must answer in a blink.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -21,6 +20,8 @@ from typing import Annotated, BinaryIO
 import typer
 
 # Naming and opening stores: typer-free, in `_stores` (`storekit build` runs without typer), taken from here
+from storekit.cli._plain import print_json as print_json
+from storekit.cli._plain import show_bytes as show_bytes
 from storekit.cli._stores import cli_config as cli_config
 from storekit.cli._stores import cli_store_dir as cli_store_dir
 from storekit.cli._stores import local_store as local_store
@@ -157,15 +158,6 @@ def output_stream(file: str) -> Iterator[BinaryIO]:
         yield f
 
 
-def print_json(value: object) -> None:
-    """storekit's own JSON: one indented document on stdout, newline-terminated.
-
-    Commands that mirror a Nix command's JSON (`store info`, `build`, `nar ls`, `drv show`) print
-    Nix's exact bytes instead.
-    """
-    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
-
-
 _SIZE_SUFFIXES = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
@@ -175,8 +167,3 @@ def parse_size(text: str) -> int:
     if not digits.isdigit():
         raise typer.BadParameter(f"'{text}' is not a size: give bytes, or a number with K, M, G or T")
     return int(digits) * _SIZE_SUFFIXES.get(unit, 1)
-
-
-def show_bytes(n: int) -> str:
-    """Nix's `showBytes`."""
-    return f"{n / (1024 * 1024):.2f} MiB"

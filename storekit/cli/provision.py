@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from storekit.cli._copy import print_relocated, relocated_json
 from storekit.cli._options import (
     STORE_FORMS,
     NoCheckSigsOption,
@@ -31,7 +32,6 @@ from storekit.cli._options import (
     show_bytes,
 )
 from storekit.cli._progress import progress_bar
-from storekit.cli.copy import print_relocated, relocated_json
 from storekit.errors import StoreError, StorekitError
 from storekit.store.link import LinkMode
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from build_fixtures import REPO, absent_store_dir, instantiate, open_store, write_recipe
 
-from storekit.cli import _build, _build_line
+from storekit.cli import _build, _build_line, _plain
 from storekit.cli._app import load_command
 from storekit.realise.valid import derivation_reader
 
@@ -29,7 +29,7 @@ TYPER = (
     "_build_line.parse = lambda args: None; main(sys.argv[1:])"
 )
 
-KINDS = {_build_line.INT0: (int, 0), _build_line.INT1: (int, 1), _build_line.SECONDS: (float, 0)}
+KINDS = {_plain.INT0: (int, 0), _plain.INT1: (int, 1), _plain.SECONDS: (float, 0)}
 
 
 def _options() -> dict[str, Any]:
@@ -44,13 +44,13 @@ def test_the_plain_options_are_the_typer_commands() -> None:
     assert {opt: dest for opt, (dest, _) in _build_line.OPTIONS.items()} == spellings
     for opt, (dest, kind) in _build_line.OPTIONS.items():
         p = params[dest]
-        assert (kind == _build_line.FLAG) == bool(p.is_flag), opt
-        assert (kind == _build_line.TEXTS) == bool(p.multiple), opt
+        assert (kind == _plain.FLAG) == bool(p.is_flag), opt
+        assert (kind == _plain.TEXTS) == bool(p.multiple), opt
         if kind in KINDS:
             number, minimum = KINDS[kind]
             assert p.type.min == minimum and p.type.max is None, opt
             assert p.type.__class__.__name__ == ("IntRange" if number is int else "FloatRange"), opt
-        elif kind != _build_line.FLAG:
+        elif kind != _plain.FLAG:
             assert p.type.name == "str", opt  # typer's name for click's STRING
 
 

@@ -207,3 +207,14 @@ def test_a_build_of_what_is_built_imports_no_build_machinery(tmp_path: Path) -> 
     assert out_again == out and "storekit.realise.recipe" in imported  # a recipe: instantiated first
     machinery = {m for m in BUILT_HEAVY if m.startswith("storekit.")}
     assert imported & machinery == set()
+
+
+def test_a_plain_copy_line_imports_no_typer(tmp_path: Path) -> None:
+    """`storekit copy` of a plain line (`cli._copy_line`) between two local stores: no CLI framework."""
+    with open_store(tmp_path / "s") as store:
+        path = store.add_text("hello", b"hello\n", [])
+        spec = str(store.spec)
+    dst = f"local?store={store.store_dir.path}&state={tmp_path / 'd' / 'var'}&real={tmp_path / 'd' / 'store'}"
+    out, imported = _imported("copy", "--from", spec, "--to", dst, str(path), "--json")
+    assert '"copied"' in out and "storekit.cli._copy" in imported  # it did copy; the probe sees it
+    assert imported & {"typer", "click", "rich", "storekit.cli._app", "storekit.cli._options"} == set()
