@@ -45,9 +45,13 @@ def verify(
 ) -> list[Check]:
     """Every check, in order; the sandboxed scripts run only when everything checked is built.
 
-    `until` (a stage or a package, as for `build`) checks the system so far: what that needs, and the
-    `[verify]` script and the `[rootfs]` tree when they come within it, while later stages build.
+    `until` (a stage, a package or a rootfs tree, as for `build`) checks the system so far: what that
+    needs, and the `[verify]` script and the `[rootfs]` trees when they come within it, while later
+    stages build. A tree stands for its stage.
     """
+    trees = {tree.package.id: tree for tree in boot.plan.rootfs}
+    if until in trees:
+        until = trees[until].package.stage
     wanted = stages.until(boot.profile, until) if until else set(boot.plan.packages)
     checks = [_all_built(boot, wanted)]
     outputs = _outputs(boot, wanted)

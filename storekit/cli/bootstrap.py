@@ -174,7 +174,7 @@ def verify_command(
     store: StoreOption = None,
     cores: Annotated[int | None, typer.Option("--cores", min=1)] = None,
     until: Annotated[
-        str | None, typer.Option("--until", help="Check the system up to this stage or package.")
+        str | None, typer.Option("--until", help="Check the system up to this stage, package or rootfs tree.")
     ] = None,
 ) -> None:
     """The book's sanity checks, in the sandbox, and the store's promises (no host paths, store loader)."""
