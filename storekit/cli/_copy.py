@@ -149,15 +149,7 @@ def _open_stores(
 
 def _report(result: CopyResult, to: str, quiet: bool, as_json: bool) -> None:
     if as_json:
-        document: dict[str, object] = {
-            "to": to,
-            "copied": [str(p) for p in result.copied],
-            "alreadyValid": [str(p) for p in result.already_valid],
-            "narBytes": result.nar_bytes,
-        }
-        if result.relocated:
-            document["relocated"] = relocated_json(result)
-        print_json(document)
+        print_json(result_json(result, to))
         return
     print_relocated(result)
     if not quiet:
@@ -170,6 +162,21 @@ def _report(result: CopyResult, to: str, quiet: bool, as_json: bool) -> None:
 
 def _paths(n: int) -> str:
     return f"{n} path" if n == 1 else f"{n} paths"
+
+
+def result_json(result: CopyResult, to: str, **more: object) -> dict[str, object]:
+    """`--json`'s document: {to, copied, alreadyValid, narBytes}, then `more` (a command's own keys)
+    and, when paths moved, relocated."""
+    document: dict[str, object] = {
+        "to": to,
+        "copied": [str(p) for p in result.copied],
+        "alreadyValid": [str(p) for p in result.already_valid],
+        "narBytes": result.nar_bytes,
+        **more,
+    }
+    if result.relocated:
+        document["relocated"] = relocated_json(result)
+    return document
 
 
 def relocated_json(result: CopyResult) -> dict[str, str]:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from storekit.cli._copy import print_relocated, relocated_json
+from storekit.cli._copy import print_relocated, result_json
 from storekit.cli._options import (
     STORE_FORMS,
     NoCheckSigsOption,
@@ -177,15 +177,7 @@ def _report(
     result: CopyResult, present: tuple[object, ...], to: str, tree: JobTree | None, quiet: bool, as_json: bool
 ) -> None:
     if as_json:
-        document: dict[str, object] = {
-            "to": to,
-            "copied": [str(p) for p in result.copied],
-            "alreadyValid": [str(p) for p in result.already_valid],
-            "narBytes": result.nar_bytes,
-            "paths": [str(p) for p in present],
-        }
-        if result.relocated:
-            document["relocated"] = relocated_json(result)
+        document = result_json(result, to, paths=[str(p) for p in present])
         if tree is not None:
             document |= {"into": tree.dir, "store": tree.uri, "closureSize": tree.closure_size}
         print_json(document)
