@@ -167,7 +167,13 @@ class BuildsFailed(BuildError):
 
 
 class SandboxError(BuildError):
-    """The sandbox could not be set up (bubblewrap missing, namespaces refused)."""
+    """The sandbox could not be set up (bubblewrap missing, namespaces refused).
+
+    `transient` when setting it up again may work: bubblewrap could not configure the loopback
+    interface of the new network namespace (its netlink request failed, as happens now and then on
+    a loaded machine); the builder never ran."""
+
+    transient: bool = False
 
 
 # --- ELF, relocation, config ------------------------------------------------------------------------

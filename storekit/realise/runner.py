@@ -305,6 +305,10 @@ def check_builder(goal: Goal, closure: set[StorePath], options: BuildOptions) ->
 # --- running the builder ----------------------------------------------------------------------------
 
 
+#: How many times a sandbox whose setup failed transiently (`SandboxError.transient`) is set up.
+SETUP_ATTEMPTS = 3
+
+
 def run_builder(
     store: LocalStore,
     goal: Goal,
@@ -315,7 +319,29 @@ def run_builder(
     cancel: threading.Event | None,
     on_log: LogSink | None,
 ) -> None:
-    """Run the builder to completion, its output going to the log; `BuildError` unless it succeeded."""
+    """Run the builder to completion, its output going to the log; `BuildError` unless it succeeded.
+
+    A sandbox whose setup failed before the builder ran, in a way that may not happen again
+    (`SandboxError.transient`), is set up anew, up to `SETUP_ATTEMPTS` times in all."""
+    for attempt in range(1, SETUP_ATTEMPTS + 1):
+        try:
+            _run_builder_once(store, goal, closure, stage, log_file, options, cancel, on_log)
+            return
+        except SandboxError as e:
+            if not e.transient or attempt == SETUP_ATTEMPTS:
+                raise
+
+
+def _run_builder_once(
+    store: LocalStore,
+    goal: Goal,
+    closure: set[StorePath],
+    stage: str,
+    log_file: str,
+    options: BuildOptions,
+    cancel: threading.Event | None,
+    on_log: LogSink | None,
+) -> None:
     with build_dir(goal.name, options.tmp_dir) as bd:
         net = None
         fds: list[int] = []
@@ -448,7 +474,9 @@ def _check_status(
     note = f" (build directory kept: {kept})" if kept else ""
     if options.sandbox and status == 1 and tail.startswith("bwrap: "):
         first = tail.splitlines()[0]
-        raise SandboxError(str(goal.drv_path), f"the sandbox could not be set up: {first}{note}")
+        error = SandboxError(str(goal.drv_path), f"the sandbox could not be set up: {first}{note}")
+        error.transient = first.startswith("bwrap: loopback: ")
+        raise error
     if status < 0:
         name = signal.Signals(-status).name if -status in signal.valid_signals() else str(-status)
         raise BuildError(str(goal.drv_path), f"the builder was killed by signal {name}{note}", tail)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from build_fixtures import goals, instantiate, open_store, write_recipe
 
-from storekit.errors import BuildError, HashMismatch
+from storekit.errors import BuildError, HashMismatch, SandboxError
 from storekit.hashing import Hash
 from storekit.realise.builddir import build_dir
 from storekit.realise.logs import log_path, read_log
@@ -233,3 +233,43 @@ def test_recursive_fixed_output_with_sha512(tmp_path: Path) -> None:
     with open_store(tmp_path / "s2") as store:
         out = build_all(store, recipe)["out"]
         assert store.query_path_info(out).ca == f"fixed:r:sha512:{expected.nix32}"
+
+
+@pytest.mark.parametrize(
+    ("failures", "message", "built"),
+    [
+        (2, "bwrap: loopback: Failed RTM_NEWADDR: No child processes", True),  # set up again: it builds
+        (3, "bwrap: loopback: Failed RTM_NEWADDR: No child processes", False),  # every attempt failed
+        (1, "bwrap: Creating new namespace failed: Operation not permitted", False),  # not transient
+    ],
+)
+def test_a_sandbox_whose_loopback_setup_failed_is_set_up_again(
+    tmp_path: Path, failures: int, message: str, built: bool
+) -> None:
+    """bubblewrap failing to configure the new namespace's loopback (its netlink request, now and then
+    on a loaded machine) is retried, up to SETUP_ATTEMPTS in all; another setup failure is not."""
+    from storekit.realise.runner import SETUP_ATTEMPTS, find_bwrap
+
+    counter = tmp_path / "attempts"
+    wrapper = tmp_path / "bwrap"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'n=$(cat "{counter}" 2>/dev/null || echo 0); echo $((n + 1)) > "{counter}"\n'
+        f'if [ "$n" -lt {failures} ]; then echo "{message}" >&2; exit 1; fi\n'
+        f'exec {find_bwrap()} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    recipe = write_recipe(tmp_path, "retried", "echo ok > $out")
+    with open_store(tmp_path / "s") as store:
+        (goal,) = goals(store, instantiate(store, recipe))
+        options = BuildOptions(bwrap=(str(wrapper),))
+        if built:
+            build_derivation(store, goal, options)
+            assert store.is_valid_path(goal.outputs["out"])
+        else:
+            with pytest.raises(SandboxError, match="the sandbox could not be set up: bwrap: ") as e:
+                build_derivation(store, goal, options)
+            assert e.value.transient == ("loopback" in message)
+            assert nothing_registered(store, goal.outputs["out"])
+    expected = failures + 1 if built else (SETUP_ATTEMPTS if "loopback" in message else 1)
+    assert int(counter.read_text()) == expected
