@@ -11,7 +11,7 @@ import os
 import sys
 from contextlib import ExitStack
 
-from storekit.cli._plain import echo
+from storekit.cli._plain import Request, echo
 from storekit.cli._stores import cli_config, local_store, opened_store, resolve_path
 
 # Every `storekit build` imports this module first: no `typing`, `dataclasses` or progress bars
@@ -40,7 +40,7 @@ FIELDS = (
 )  # fmt: skip
 
 
-class BuildRequest:
+class BuildRequest(Request):
     """The values of a `storekit build` command line (names and defaults: the typer command's).
 
     A plain class, not a dataclass: every `storekit build` makes one before anything else, and
@@ -92,20 +92,6 @@ class BuildRequest:
         self.check = check
         self.quiet = quiet
         self.as_json = as_json
-
-    def _values(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in FIELDS)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__ or not isinstance(other, BuildRequest):
-            return NotImplemented
-        return self._values() == other._values()
-
-    __hash__ = None  # type: ignore[assignment]  # mutable lists inside, as the dataclass had
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in FIELDS)
-        return f"BuildRequest({shown})"
 
 
 def _settle() -> None:

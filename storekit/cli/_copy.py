@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 
-from storekit.cli._plain import echo, print_json, show_bytes
+from storekit.cli._plain import Request, echo, print_json, show_bytes
 from storekit.cli._progress import progress_bar
 from storekit.cli._stores import cli_config, opened_store, resolve_path
 from storekit.errors import StoreError
@@ -27,7 +27,7 @@ FIELDS = (
 )  # fmt: skip
 
 
-class CopyRequest:
+class CopyRequest(Request):
     """The values of a `storekit copy` command line (names and defaults: the typer command's; `link`
     is the `LinkMode`'s value). A plain class, as `BuildRequest` is, for the same start-up."""
 
@@ -62,20 +62,6 @@ class CopyRequest:
         self.relocate = relocate
         self.as_json = as_json
         self.create_bucket = create_bucket
-
-    def _values(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in FIELDS)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__ or not isinstance(other, CopyRequest):
-            return NotImplemented
-        return self._values() == other._values()
-
-    __hash__ = None  # type: ignore[assignment]  # mutable lists inside
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in FIELDS)
-        return f"CopyRequest({shown})"
 
 
 def run(r: CopyRequest) -> None:

@@ -25,6 +25,32 @@ if TYPE_CHECKING:
 FLAG, TEXT, TEXTS, INT0, INT1, SECONDS = "flag", "text", "texts", "int0", "int1", "seconds"
 
 
+class Request:
+    """The values of one command line (a subclass per command: `BuildRequest`, `CopyRequest`), its
+    fields in `__slots__`. A plain class, not a dataclass: every plain line makes one before anything
+    else, and `dataclasses` (with inspect, ast, dis) costs it more than the rest of its start-up.
+    Equal by value, shown with its values; not hashable (lists inside)."""
+
+    __slots__ = ()
+
+    def _fields(self) -> tuple[str, ...]:
+        return self.__slots__  # a subclass's: its fields, in its command's order
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self._fields())
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__ or not isinstance(other, Request):
+            return NotImplemented
+        return self._values() == other._values()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields())
+        return f"{self.__class__.__name__}({shown})"
+
+
 def parse(args: list[str], options: Mapping[str, tuple[str, str]]) -> tuple[dict[str, Any], list[str]] | None:
     """The option values (by destination) and positional arguments of `args` (after the command
     name), for a table of `options` (spelling -> (destination, kind)); None when it is not plain."""
