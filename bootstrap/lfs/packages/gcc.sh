@@ -11,7 +11,9 @@
 # - The kernel's headers are a store path of their own, not in glibc's include directory as in the
 #   book's /usr/include: the target libraries get them after glibc's (-idirafter) in CFLAGS and
 #   CXXFLAGS, and in CPPFLAGS for their configure scripts' preprocessor checks (glibc's limits.h
-#   includes linux/limits.h; without it libgcc's configure finds no working `xgcc -E`).
+#   includes linux/limits.h; without it libgcc's configure finds no working `xgcc -E`). The top-level
+#   configure takes CFLAGS_FOR_TARGET but not CPPFLAGS_FOR_TARGET (its Makefile.in has no
+#   @CPPFLAGS_FOR_TARGET@): that one is given to make, which hands it to every target library.
 # - fixincludes runs, as in the book: it writes the include-fixed/limits.h that chains to glibc's
 #   (PATH_MAX, SSIZE_MAX), and gcc's Makefile needs it (--disable-fixincludes stops the build at
 #   stmp-fixinc, with no rule for fixinc.sh).
@@ -29,7 +31,6 @@ cd build
     LDFLAGS_FOR_TARGET="-B$pkg_glibc/lib/ -L$pkg_glibc/lib -Wl,-rpath,$pkg_glibc/lib -Wl,-dynamic-linker,$loader" \
     CFLAGS_FOR_TARGET="-O2 -idirafter $pkg_linux_api_headers/include" \
     CXXFLAGS_FOR_TARGET="-O2 -idirafter $pkg_linux_api_headers/include" \
-    CPPFLAGS_FOR_TARGET="-idirafter $pkg_linux_api_headers/include" \
     --enable-languages=c,c++ \
     --enable-default-pie \
     --enable-default-ssp \
@@ -37,7 +38,7 @@ cd build
     --disable-bootstrap \
     --with-system-zlib \
     MAKEINFO=true
-make
+make CPPFLAGS_FOR_TARGET="-idirafter $pkg_linux_api_headers/include"
 if [ -n "${doCheck:-}" ]; then
     ulimit -s 32768
     run_tests make -k check
