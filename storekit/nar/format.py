@@ -94,6 +94,17 @@ def regular_header(size: int, executable: bool) -> bytes:
     return (EXECUTABLE_START if executable else REGULAR_START) + _U64.pack(size)
 
 
+def file_nar(contents: bytes, executable: bool = False) -> bytes:
+    """The whole NAR of one regular file holding `contents` (a text path's, say), made in memory."""
+    return (
+        HEADER
+        + regular_header(len(contents), executable)
+        + contents
+        + ZEROS[: padding(len(contents))]
+        + CLOSE
+    )
+
+
 def symlink_node(target: bytes) -> bytes:
     return SYMLINK_START + string(target) + CLOSE
 

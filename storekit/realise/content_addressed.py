@@ -214,32 +214,12 @@ def _register_original(
                 r = Realisation(known[output], id=keys[output])
                 store.register_realisation(r)
             inputs.append(r)
-    closure = _realisation_closure(store, inputs)
+    closure = store.realisation_closure(r.id for r in inputs if r.id is not None)
     keys = drv_outputs(hasher, goal.drv, goal.name)
     for output, path in outputs.items():
         refs = store.query_references(path)
         dependent = {str(r.id): r.out_path for r in closure if r.out_path in refs}
         store.register_realisation(Realisation(path, id=keys[output], dependent=dependent))
-
-
-def _realisation_closure(store: LocalStore, start: list[Realisation]) -> list[Realisation]:
-    from storekit.realisation import DrvOutput
-
-    seen: dict[str, Realisation] = {}
-    todo = list(start)
-    while todo:
-        r = todo.pop()
-        if str(r.id) in seen:
-            continue
-        seen[str(r.id)] = r
-        for dep in r.dependent:
-            if dep in seen:
-                continue
-            found = store.query_realisation(DrvOutput.parse(dep))
-            if found is None:
-                raise BuildError(str(r.id), f"its realisation depends on '{dep}', which is not registered")
-            todo.append(found)
-    return list(seen.values())
 
 
 def _build_floating(

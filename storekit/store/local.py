@@ -186,6 +186,12 @@ class LocalStore(Store):
 
         realisations.register_realisation(self._db, self.store_dir, value)
 
+    def realisation_closure(self, keys: Iterable[DrvOutput]) -> list[Realisation]:
+        """The realisations of `keys` and all they depend on (`store.realisations.realisation_closure`)."""
+        from storekit.store import realisations
+
+        return realisations.realisation_closure(self._db, self.store_dir, list(keys))
+
     def realisations_of_paths(self, paths: Iterable[StorePath]) -> list[Realisation]:
         from storekit.store import realisations
 
@@ -241,7 +247,10 @@ class LocalStore(Store):
         return path
 
     def add_text(self, name: str, text: bytes, references: Iterable[StorePath] = ()) -> StorePath:
-        from storekit.nar.fs import hash_path
+        """A text path: its NAR is made in memory and the file written canonical at once
+        (`small_nar`), not written, then read back to hash, then canonicalised."""
+        from storekit.nar.format import file_nar
+        from storekit.store.small_nar import stage_in_memory
 
         refs = frozenset(references)
         content_hash = Hash.of(text)
@@ -249,12 +258,12 @@ class LocalStore(Store):
         self.add_temp_root(path)
         if self.is_valid_path(path):
             return path
+        nar = file_nar(text)
+        info = ValidPathInfo(path, Hash.of(nar), len(nar), refs, ca=text_ca(content_hash))
         with self.staging() as stage:
-            staged = os.path.join(stage, "x")
-            with open(staged, "xb") as f:
-                f.write(text)
-            nar_hash, size = hash_path(staged)
-            self.install_staged(ValidPathInfo(path, nar_hash, size, refs, ca=text_ca(content_hash)), staged)
+            staged = stage_in_memory(nar, stage, info, "x")
+            assert staged is not None, "one regular file with a text content address is staged in memory"
+            self.install_staged(info, staged)
         return path
 
     @contextlib.contextmanager

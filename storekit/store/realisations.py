@@ -12,7 +12,7 @@ from __future__ import annotations
 from storekit.errors import StoreError
 from storekit.realisation import DrvOutput, Realisation
 from storekit.store.schema import StoreDb
-from storekit.storepath import StoreDir
+from storekit.storepath import StoreDir, StorePath
 
 _QUERY = (
     "select Realisations.id, Output.path, Realisations.signatures from Realisations "
@@ -101,6 +101,43 @@ def register_realisation(db: StoreDb, sd: StoreDir, value: Realisation) -> None:
                     f"this store has it at '{dep[1].out_path}'"
                 )
             db.rows(_ADD_REF, (key.drv_hash, key.output, dep_key.drv_hash, dep_key.output))
+
+
+def realisation_closure(db: StoreDb, sd: StoreDir, keys: list[DrvOutput]) -> list[Realisation]:
+    """The realisations of `keys` and every one they depend on, transitively, each with its own
+    dependencies: two statements (a recursive walk of `RealisationsRefs`), where asking for one
+    realisation at a time made a chain of n content-addressed builds ask n * n / 2 times. A key that
+    is not registered is left out; the schema keeps every dependency of a registered one."""
+    if not keys or not _has_tables(db):
+        return []
+    seeds = ", ".join("(?, ?)" for _ in keys)
+    args = tuple(v for k in keys for v in (k.drv_hash, k.output))
+    walk = (
+        f"with recursive seed(drvPath, outputName) as (values {seeds}), "
+        "closure(id) as (select Realisations.id from Realisations join seed using (drvPath, outputName) "
+        "union select realisationReference from RealisationsRefs join closure on referrer = closure.id) "
+    )
+    found: dict[int, tuple[DrvOutput, str, str]] = {}
+    rows = db.rows(
+        walk + "select R.id, R.drvPath, R.outputName, V.path, R.signatures from closure "
+        "join Realisations as R on R.id = closure.id join ValidPaths as V on V.id = R.outputPath",
+        args,
+    )
+    for row_id, drv_hash, output, path, sigs in rows:
+        found[int(str(row_id))] = (DrvOutput(str(output), str(drv_hash)), str(path), str(sigs or ""))
+    dependent: dict[int, dict[str, StorePath]] = {i: {} for i in found}
+    refs = db.rows(
+        walk
+        + "select referrer, realisationReference from RealisationsRefs join closure on referrer = closure.id",
+        args,
+    )
+    for referrer, reference in refs:
+        dep_key, dep_path, _ = found[int(str(reference))]
+        dependent[int(str(referrer))][str(dep_key)] = sd.parse_path(dep_path)
+    return [
+        Realisation(sd.parse_path(path), tuple(sorted(sigs.split())), id=key, dependent=dependent[i])
+        for i, (key, path, sigs) in found.items()
+    ]
 
 
 def realisations_of_paths(db: StoreDb, sd: StoreDir, paths: list[str]) -> list[Realisation]:

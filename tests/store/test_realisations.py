@@ -56,6 +56,23 @@ def test_register_and_query_with_dependencies(store: LocalStore) -> None:
     assert db.execute("select count(*) from RealisationsRefs").fetchone() == (1,)
 
 
+def test_realisation_closure_walks_every_dependency_once(store: LocalStore) -> None:
+    # a diamond under a chain: D depends on B and C, both on A; E stands apart
+    keys = {n: DrvOutput("out", "sha256:" + n.lower() * 64) for n in "ABCDE"}
+    paths = {n: add(store, n.lower()) for n in "ABCDE"}
+    deps = {"A": "", "B": "A", "C": "A", "D": "BC", "E": ""}
+    for n in "ABCDE":
+        dependent = {str(keys[d]): paths[d] for d in deps[n]}
+        store.register_realisation(Realisation(paths[n], (f"k:{n}",), id=keys[n], dependent=dependent))
+    found = store.realisation_closure([keys["D"]])
+    assert sorted(str(r.id) for r in found) == sorted(str(keys[n]) for n in "ABCD")
+    # each as query_realisation gives it: path, signatures, its own dependencies
+    assert {str(r.id): r for r in found} == {str(keys[n]): store.query_realisation(keys[n]) for n in "ABCD"}
+    both = store.realisation_closure([keys["B"], keys["E"], DrvOutput("dev", keys["A"].drv_hash)])
+    assert sorted(str(r.id) for r in both) == sorted(str(keys[n]) for n in "ABE")
+    assert store.realisation_closure([]) == []
+
+
 def test_same_path_merges_signatures_another_is_refused(store: LocalStore) -> None:
     a, other = add(store, "a"), add(store, "other")
     store.register_realisation(Realisation(a, ("k1:x",), id=A))
@@ -91,6 +108,7 @@ def test_database_without_the_ca_tables_gets_them(tmp_path: Path) -> None:
     try:
         assert store.query_realisation(A) is None
         assert store.realisations_of_paths([]) == []
+        assert store.realisation_closure([A]) == []
         assert not (db_dir / "ca-schema").exists()  # reading changes nothing
         a = add(store, "a")
         store.register_realisation(Realisation(a, id=A))
