@@ -10,66 +10,93 @@ are handed out in chunks, so a NAR of any size is parsed in bounded memory.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from storekit.bytestreams import ByteSource
 from storekit.errors import NarFormatError
+from storekit.frozen import Frozen, _set
 from storekit.nar import format as fmt
 
 CHUNK = 1 << 20
 _READAHEAD = 1 << 16
 
 
-@dataclass(frozen=True, slots=True)
-class Directory:
+class Directory(Frozen):
     """A directory node starts; its entries follow, then `DirectoryEnd`."""
 
+    __slots__ = __match_args__ = ("offset",)
     offset: int
 
+    def __init__(self, offset: int) -> None:
+        _set(self, "offset", offset)
 
-@dataclass(frozen=True, slots=True)
-class DirectoryEnd:
+
+class DirectoryEnd(Frozen):
+    __slots__ = __match_args__ = ("offset",)
     offset: int
 
+    def __init__(self, offset: int) -> None:
+        _set(self, "offset", offset)
 
-@dataclass(frozen=True, slots=True)
-class EntryStart:
+
+class EntryStart(Frozen):
     """A directory entry named `name` starts; its node's events follow, then `EntryEnd`."""
 
+    __slots__ = __match_args__ = ("offset", "name")
     offset: int
     name: bytes
 
+    def __init__(self, offset: int, name: bytes) -> None:
+        _set(self, "offset", offset)
+        _set(self, "name", name)
 
-@dataclass(frozen=True, slots=True)
-class EntryEnd:
+
+class EntryEnd(Frozen):
+    __slots__ = __match_args__ = ("offset",)
     offset: int
 
+    def __init__(self, offset: int) -> None:
+        _set(self, "offset", offset)
 
-@dataclass(frozen=True, slots=True)
-class Regular:
+
+class Regular(Frozen):
     """A regular file of `size` bytes; `Chunk`s totalling `size` follow (none when empty).
 
     `contents_offset` is where the contents start in the NAR (`narOffset` in `nix nar ls --json`).
     """
 
+    __slots__ = __match_args__ = ("offset", "executable", "size", "contents_offset")
     offset: int
     executable: bool
     size: int
     contents_offset: int
 
+    def __init__(self, offset: int, executable: bool, size: int, contents_offset: int) -> None:
+        _set(self, "offset", offset)
+        _set(self, "executable", executable)
+        _set(self, "size", size)
+        _set(self, "contents_offset", contents_offset)
 
-@dataclass(frozen=True, slots=True)
-class Chunk:
+
+class Chunk(Frozen):
     """A piece of the current regular file's contents."""
 
+    __slots__ = __match_args__ = ("offset", "data")
     offset: int
     data: bytes
 
+    def __init__(self, offset: int, data: bytes) -> None:
+        _set(self, "offset", offset)
+        _set(self, "data", data)
 
-@dataclass(frozen=True, slots=True)
-class Symlink:
+
+class Symlink(Frozen):
+    __slots__ = __match_args__ = ("offset", "target")
     offset: int
     target: bytes
+
+    def __init__(self, offset: int, target: bytes) -> None:
+        _set(self, "offset", offset)
+        _set(self, "target", target)
 
 
 NarEvent = Directory | DirectoryEnd | EntryStart | EntryEnd | Regular | Chunk | Symlink

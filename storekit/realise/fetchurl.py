@@ -29,39 +29,57 @@ import lzma
 import os
 import posixpath
 import shutil
-import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO, Protocol
 
-from storekit.derivation.model import Derivation
 from storekit.errors import BuildError, StorekitError
+from storekit.frozen import Frozen, _set
 from storekit.realise.logs import LogWriter
-from storekit.realise.sandbox import SandboxPath
 from storekit.store.fsdelete import remove_tree
 
-if TYPE_CHECKING:  # `urllib.request` (with `http.client`, `email`) and `ssl` are imported by a fetch:
-    # every build imports this module for `BUILDER`, and a build that fetches nothing should not pay
-    # for them (about 20 ms of every `storekit build`'s start-up)
-    import urllib.request
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # every build imports this module for `BUILDER`; a fetch imports `download` too
+    import threading
+    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from typing import BinaryIO, Protocol
 
+    from storekit.bytestreams import ByteSource
+    from storekit.derivation.model import Derivation
+    from storekit.realise.outputs import Streamed
     from storekit.realise.plan import Goal
+    from storekit.realise.sandbox import SandboxPath
     from storekit.store.local import LocalStore
     from storekit.storepath import StorePath
+
+    Log = Callable[[str], None]
+
+    class Options(Protocol):
+        """What of `runner.BuildOptions` a download uses."""
+
+        @property
+        def sandbox(self) -> bool: ...
+        @property
+        def sandbox_paths(self) -> tuple[SandboxPath, ...]: ...
+        @property
+        def host_env(self) -> Mapping[str, str]: ...
+        @property
+        def timeout(self) -> float | None: ...
+
 
 BUILDER = "builtin:fetchurl"
 _CHUNK = 1 << 16
 _PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
-Log = Callable[[str], None]
 
 
-@dataclass(frozen=True, slots=True)
-class FileView:
+class FileView(Frozen):
     """Where `file://` URLs may read: logical path prefix -> host path (None: the whole host)."""
 
+    __slots__ = ("mounts",)
+    __match_args__ = ("mounts",)
     mounts: tuple[tuple[str, str], ...] | None
+
+    def __init__(self, mounts: tuple[tuple[str, str], ...] | None) -> None:
+        _set(self, "mounts", mounts)
 
     def resolve(self, path: str) -> str | None:
         """The host path behind `path` as the sandbox shows it, or None when the sandbox has no such path."""
@@ -87,14 +105,23 @@ def file_view(sandbox: bool, inputs: Sequence[tuple[str, str]], paths: Sequence[
     return FileView(tuple(sorted(mounts, key=lambda m: -len(m[0]))))  # the deepest mount wins, as in bwrap
 
 
-@dataclass(frozen=True, slots=True)
-class Fetch:
+class Fetch(Frozen):
     """One `builtin:fetchurl` job, read from the derivation's env."""
 
+    __slots__ = ("executable", "proxies", "unpack", "urls")
+    __match_args__ = ("urls", "unpack", "executable", "proxies")
     urls: tuple[str, ...]
     unpack: bool
     executable: bool
     proxies: Mapping[str, str]
+
+    def __init__(
+        self, urls: tuple[str, ...], unpack: bool, executable: bool, proxies: Mapping[str, str]
+    ) -> None:
+        _set(self, "urls", urls)
+        _set(self, "unpack", unpack)
+        _set(self, "executable", executable)
+        _set(self, "proxies", proxies)
 
     @classmethod
     def of(cls, drv: Derivation, label: str, host_env: Mapping[str, str]) -> Fetch:
@@ -115,8 +142,11 @@ def fetch(
     log: Log,
     timeout: float | None = None,
     cancel: threading.Event | None = None,
-) -> str:
-    """Download to `dest` (which must not exist) from the first URL that works; returns that URL."""
+    scan: Mapping[str, object] | None = None,
+) -> Streamed | None:
+    """Download to `dest` (which must not exist) from the first URL that works. An unpacked NAR is
+    hashed and searched for the hash parts in `scan` as it is restored: what that found (`Streamed`),
+    else None."""
     errors = []
     deadline = None if timeout is None else time.monotonic() + timeout
     for url in job.urls:
@@ -124,7 +154,7 @@ def fetch(
         try:
             with _open(url, view, job.proxies, deadline) as body:
                 stream = _Guarded(body, deadline, cancel, url)
-                _write(job, job.urls[0], stream, dest)
+                streamed = _write(job, job.urls[0], stream, dest, scan or {})
         except _FetchFailed as e:
             errors.append(str(e))
             log(f"error: {e}\n")
@@ -132,7 +162,7 @@ def fetch(
             continue
         if job.executable:
             os.chmod(dest, 0o755)
-        return url
+        return streamed
     raise _FetchFailed("; ".join(errors)) if len(errors) > 1 else _FetchFailed(errors[0])
 
 
@@ -140,18 +170,21 @@ class _FetchFailed(StorekitError):
     """No URL gave the file (the message says why for each)."""
 
 
-def _write(job: Fetch, main_url: str, stream: _Guarded, dest: str) -> None:
+def _write(
+    job: Fetch, main_url: str, stream: _Guarded, dest: str, scan: Mapping[str, object]
+) -> Streamed | None:
     from storekit.nar.restore import restore
 
     try:
         if job.unpack and main_url.endswith(".xz"):
             with lzma.LZMAFile(stream) as unxz:  # type: ignore[arg-type]
-                restore(unxz, dest)
+                return _Teed(unxz, scan).restore(restore, dest)
         elif job.unpack:
-            restore(stream, dest)
+            return _Teed(stream, scan).restore(restore, dest)
         else:
             with open(dest, "xb") as out:
                 shutil.copyfileobj(stream, out, _CHUNK)
+            return None
     except (OSError, lzma.LZMAError, StorekitError, EOFError) as e:
         if isinstance(e, (_FetchFailed, BuildError)):
             raise
@@ -167,18 +200,15 @@ def _open(url: str, view: FileView, proxies: Mapping[str, str], deadline: float 
         return
     if scheme not in ("http", "https"):
         raise _FetchFailed(f"unable to download '{url}': storekit fetches only http, https and file URLs")
-    from urllib.error import HTTPError, URLError
+    from storekit.realise.download import DownloadError, get
 
-    opener = _opener(_proxies_for(url, proxies))
     left = None if deadline is None else max(deadline - time.monotonic(), 0.1)
     try:
-        with opener.open(url, timeout=left if left is not None else 300) as response:
-            yield response
-    except HTTPError as e:
-        raise _FetchFailed(f"unable to download '{url}': HTTP error {e.code} ({e.reason})") from e
-    except (URLError, OSError) as e:
-        reason = getattr(e, "reason", e)
-        raise _FetchFailed(f"unable to download '{url}': {reason}") from e
+        response = get(url, _proxies_for(url, proxies), timeout=left if left is not None else 300)
+    except DownloadError as e:
+        raise _FetchFailed(f"unable to download '{url}': {e}") from e
+    with response:
+        yield response  # type: ignore[misc]  # read like a file, which is all a fetch does with it
 
 
 @contextlib.contextmanager
@@ -199,11 +229,8 @@ def _open_file(url: str, view: FileView) -> Iterator[BinaryIO]:
 
 def _proxies_for(url: str, proxies: Mapping[str, str]) -> dict[str, str]:
     """`http`/`https` proxies for `url`, none when `no_proxy` names its host (curl's rules, roughly)."""
-    from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
-
-    host = urllib.parse.urlsplit(url).hostname or ""
-    no_proxy = proxies.get("no_proxy")
-    if no_proxy and proxy_bypass_environment(host, {"no": no_proxy}):
+    host = (urllib.parse.urlsplit(url).hostname or "").lower()
+    if _bypassed(host, proxies.get("no_proxy", "")):
         return {}
     found = {k.removesuffix("_proxy"): v for k, v in proxies.items() if k in ("http_proxy", "https_proxy")}
     if "all_proxy" in proxies:
@@ -212,18 +239,71 @@ def _proxies_for(url: str, proxies: Mapping[str, str]) -> dict[str, str]:
     return found
 
 
-def _opener(proxies: Mapping[str, str]) -> urllib.request.OpenerDirector:
-    import ssl
-    import urllib.request
+def _bypassed(host: str, no_proxy: str) -> bool:
+    """Whether `no_proxy` (comma- or space-separated) names `host`: `*`, the host itself, or a domain
+    it is in (`example.org` and `.example.org` both take `a.example.org`); a `:port` is ignored."""
+    for entry in no_proxy.replace(",", " ").split():
+        entry = entry.lower()
+        if entry == "*":
+            return True
+        if entry.startswith("[") and "]" in entry:  # [::1]:8080
+            name = entry[1 : entry.index("]")]
+        else:
+            name = entry.rsplit(":", 1)[0] if entry.count(":") == 1 else entry
+        name = name.lstrip(".")
+        if name and (host == name or host.endswith("." + name)):
+            return True
+    return False
 
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # no CA bundle loaded: nothing is verified
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE  # as Nix: the fixed-output hash is what is trusted
-    handlers: list[urllib.request.BaseHandler] = [
-        urllib.request.ProxyHandler(dict(proxies)),  # never the process's own environment
-        urllib.request.HTTPSHandler(context=context),  # also after a redirect from http
-    ]
-    return urllib.request.build_opener(*handlers)
+
+class _Teed:
+    """The NAR being restored, hashed and searched for references as it is read.
+
+    The hashing runs on a thread of its own: `hashlib` lets go of the GIL while it hashes, as the
+    decompressor does while it decompresses and the restorer while it writes, so on two cores the
+    NAR is hashed while the next part of it is unpacked, instead of after."""
+
+    def __init__(self, source: ByteSource, scan: Mapping[str, object]) -> None:
+        import queue
+        import threading
+
+        from storekit.hashing import new_hasher
+        from storekit.references import RefScanSink
+
+        self.source = source
+        self.hasher = new_hasher("sha256")
+        self.scanner = RefScanSink(scan)
+        self.size = 0
+        # bounded: were the hashing ever slower than the unpacking, the NAR would not pile up in memory
+        self._chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=16)
+        self._worker = threading.Thread(target=self._hash, name="storekit-nar-hash", daemon=True)
+
+    def _hash(self) -> None:
+        while (data := self._chunks.get()) is not None:
+            self.hasher.update(data)
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self.source.read(size)
+        self._chunks.put(data)
+        self.scanner.feed(data)
+        self.size += len(data)
+        return data
+
+    def restore(self, restore: Callable[[ByteSource, str], int], dest: str) -> Streamed | None:
+        """Restore the NAR at `dest` and give its `Streamed`. The reader refuses a stream that goes on
+        after the NAR, so what was read is the NAR; were it ever not (None), the output would be
+        described from its files."""
+        from storekit.realise.outputs import Streamed
+
+        self._worker.start()
+        try:
+            end = restore(self, dest)
+        finally:
+            self._chunks.put(None)
+            self._worker.join()
+        if end != self.size:
+            return None
+        return Streamed(self.hasher.finish(), self.size, frozenset(self.scanner.found))
 
 
 class _Guarded:
@@ -251,19 +331,6 @@ class _Guarded:
         return True
 
 
-class Options(Protocol):
-    """What of `runner.BuildOptions` a download uses."""
-
-    @property
-    def sandbox(self) -> bool: ...
-    @property
-    def sandbox_paths(self) -> tuple[SandboxPath, ...]: ...
-    @property
-    def host_env(self) -> Mapping[str, str]: ...
-    @property
-    def timeout(self) -> float | None: ...
-
-
 def build(
     store: LocalStore,
     goal: Goal,
@@ -274,10 +341,14 @@ def build(
     *,
     cancel: threading.Event | None = None,
     on_log: Callable[[StorePath, bytes], None] | None = None,
-) -> None:
+) -> Streamed | None:
     """Do the `builtin:fetchurl` build `goal` into `dest`, logging to `log_file`; `BuildError` if no URL
-    works. `file://` URLs see the input `closure` and the sandbox paths (see `file_view`)."""
+    works. `file://` URLs see the input `closure` and the sandbox paths (see `file_view`). An unpacked
+    output comes with what its NAR stream gave (`outputs.Streamed`), else None."""
+    from storekit.realise.outputs import reference_candidates
+
     label = str(goal.drv_path)
+    candidates = reference_candidates(goal, closure)
     job = Fetch.of(goal.drv, label, options.host_env)
     inputs = [(store.real_path(p), str(p)) for p in sorted(closure)]
     view = file_view(options.sandbox, inputs, options.sandbox_paths)
@@ -290,7 +361,7 @@ def build(
             on_log(goal.drv_path, data)
 
     try:
-        fetch(job, dest, view, log=say, timeout=options.timeout, cancel=cancel)
+        return fetch(job, dest, view, log=say, timeout=options.timeout, cancel=cancel, scan=candidates)
     except _FetchFailed as e:
         raise BuildError(label, str(e)) from e
     finally:

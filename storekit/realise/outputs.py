@@ -15,6 +15,7 @@ import stat
 from collections.abc import Mapping
 
 from storekit.errors import BuildError, DependencyCycle, HashMismatch, StoreError
+from storekit.frozen import Frozen, _set
 from storekit.graph import toposort
 from storekit.hashing import Hash, new_hasher
 from storekit.nar.fs import dump_path, hash_file
@@ -27,12 +28,41 @@ from storekit.store.content_address import ContentAddress
 from storekit.storepath import FileIngestionMethod, StorePath
 
 
+class Streamed(Frozen):
+    """An output's NAR hash, size and the reference candidates in it, taken by the builder from the
+    NAR it restored the output from (builtin:fetchurl's `unpack`), so that it is not dumped again.
+
+    The NAR reader accepts only Nix's canonical grammar (entries sorted, nothing duplicated or
+    padded otherwise), so the tree a NAR restores to dumps back to exactly its bytes: the hash of the
+    stream is the hash of the output."""
+
+    __slots__ = __match_args__ = ("nar_hash", "nar_size", "found")
+    nar_hash: Hash
+    nar_size: int
+    found: frozenset[str]
+
+    def __init__(self, nar_hash: Hash, nar_size: int, found: frozenset[str]) -> None:
+        _set(self, "nar_hash", nar_hash)
+        _set(self, "nar_size", nar_size)
+        _set(self, "found", found)
+
+
+def reference_candidates(goal: Goal, closure: set[StorePath]) -> dict[str, StorePath]:
+    """What an output may refer to, by hash part: the input closure and the derivation's own outputs."""
+    return {p.hash_part: p for p in closure} | {p.hash_part: p for p in goal.outputs.values()}
+
+
 def collect(
-    store: Store, goal: Goal, built: Mapping[str, str], closure: set[StorePath]
+    store: Store,
+    goal: Goal,
+    built: Mapping[str, str],
+    closure: set[StorePath],
+    streamed: Mapping[str, Streamed] | None = None,
 ) -> dict[str, ValidPathInfo]:
-    """Check the outputs written at `built` (output name -> host path) and describe them."""
+    """Check the outputs written at `built` (output name -> host path) and describe them; an output
+    in `streamed` is described from what its builder took from the stream it wrote it from."""
     drv_label = str(goal.drv_path)
-    candidates = {p.hash_part: p for p in closure} | {p.hash_part: p for p in goal.outputs.values()}
+    candidates = reference_candidates(goal, closure)
     infos = {}
     for name, location in built.items():
         path = goal.outputs[name]
@@ -50,39 +80,47 @@ def collect(
             canonical.canonicalise_path(location)
         except StoreError as e:
             raise BuildError(drv_label, f"output '{name}': {e}") from e
-        infos[name] = _describe(goal, name, path, location, candidates)
+        infos[name] = _describe(goal, name, path, location, candidates, (streamed or {}).get(name))
     _check_cycles(goal, infos)
     output_checks.check_outputs(store, goal, infos)
     return infos
 
 
 def _describe(
-    goal: Goal, name: str, path: StorePath, location: str, candidates: Mapping[str, StorePath]
+    goal: Goal,
+    name: str,
+    path: StorePath,
+    location: str,
+    candidates: Mapping[str, StorePath],
+    streamed: Streamed | None = None,
 ) -> ValidPathInfo:
     out = goal.drv.outputs[name]
-    hasher = new_hasher("sha256")
-    scanner = RefScanSink(candidates)
     recursive = out.is_fixed and out.method is FileIngestionMethod.RECURSIVE
     # A recursive fixed output's content hash is its NAR's hash modulo its own hash part. Where that
     # does not occur (the scanner looks for it: it is a candidate) and the algorithm is sha256, that is
     # the NAR hash itself, so a second hasher runs only for other algorithms or a self-reference.
     modulo = HashModuloSink(path.hash_part, out.algo) if recursive and out.algo != "sha256" else None
-    size = 0
-    for chunk in dump_path(location):
-        hasher.update(chunk)
-        scanner.feed(chunk)
-        if modulo is not None:
-            modulo.feed(chunk)
-        size += len(chunk)
-    nar_hash = hasher.finish()
-    references = frozenset(candidates[h] for h in scanner.found)
+    if streamed is not None and modulo is None:
+        nar_hash, size, found = streamed.nar_hash, streamed.nar_size, set(streamed.found)
+    else:
+        hasher = new_hasher("sha256")
+        scanner = RefScanSink(candidates)
+        size = 0
+        for chunk in dump_path(location):
+            hasher.update(chunk)
+            scanner.feed(chunk)
+            if modulo is not None:
+                modulo.feed(chunk)
+            size += len(chunk)
+        nar_hash, found = hasher.finish(), scanner.found
+    references = frozenset(candidates[h] for h in found)
     ca = None
     if out.is_fixed:
         if not recursive:
             got = _flat_hash(goal, name, location, out.algo)
         elif modulo is not None:
             got = modulo.finish()[0]
-        elif path.hash_part in scanner.found:
+        elif path.hash_part in found:
             got = hash_modulo(dump_path(location), path.hash_part)
         else:
             got = nar_hash

@@ -191,11 +191,15 @@ def build_derivation(
                     from storekit.realise import fetchurl
 
                     out = built["out"]
-                    fetchurl.build(store, goal, closure, out, log_file, options, cancel=cancel, on_log=on_log)
+                    got = fetchurl.build(
+                        store, goal, closure, out, log_file, options, cancel=cancel, on_log=on_log
+                    )
+                    streamed = {} if got is None else {"out": got}
                 else:
                     run_builder(store, goal, closure, stage, log_file, options, cancel, on_log)
                     built = fresh_copies(goal, stage, built, options)
-                infos = out_checks.collect(store, goal, built, closure)
+                    streamed = {}
+                infos = out_checks.collect(store, goal, built, closure, streamed)
                 registered = _install(store, built, infos)
             except BaseException:
                 _discard(store, goal, built, stage, options)

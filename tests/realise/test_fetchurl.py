@@ -5,6 +5,8 @@ tests/interop/test_fetchurl_interop.py.
 
 from __future__ import annotations
 
+import io
+import lzma
 import os
 from pathlib import Path
 
@@ -15,7 +17,10 @@ from fetch_server import serve
 from storekit.derivation.model import Derivation, DerivationOutput
 from storekit.errors import BuildError
 from storekit.hashing import Hash
+from storekit.nar.fs import dump_path, hash_path
+from storekit.nar.restore import restore
 from storekit.realise import fetchurl
+from storekit.realise.outputs import Streamed
 from storekit.realise.sandbox import SandboxPath
 from storekit.storepath import FileIngestionMethod
 
@@ -102,3 +107,73 @@ def test_other_builtins_refused(tmp_path: Path) -> None:
     drv = instantiate(store, file)
     failed = storekit("build", str(drv), "--store", str(tmp_path / "store"), check=False)
     assert "built-in builder 'builtin:buildenv' is not supported (only builtin:fetchurl is)" in failed.stderr
+
+
+def unpack_recipe(tmp: Path, url: str, content_hash: str) -> Path:
+    file = tmp / "unpack.toml"
+    file.write_text(
+        'name = "tree"\nbuilder = "builtin:fetchurl"\nsystem = "builtin"\n'
+        f'[env]\nurl = "{url}"\nunpack = "1"\n'
+        f'[fixed-output]\nhash = "{content_hash}"\nmode = "recursive"\n'
+    )
+    return file
+
+
+def a_tree(root: Path) -> Path:
+    tree = root / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "file").write_bytes(os.urandom(300_000))
+    (tree / "run").write_bytes(b"#!/bin/sh\n")
+    (tree / "run").chmod(0o755)
+    (tree / "link").symlink_to("sub/file")
+    return tree
+
+
+def test_teed_restore_hashes_the_nar_it_restores(tmp_path: Path) -> None:
+    """The NAR hash taken from the stream is the hash of what it restored, and the references found
+    in it are those in the files."""
+    tree = a_tree(tmp_path)
+    (tree / "mentions").write_bytes(b"see " + b"x" * 32 + b" here")
+    nar = b"".join(dump_path(tree))
+    nar_hash, size = hash_path(tree)
+    scan = {"x" * 32: None, "y" * 32: None}
+    streamed = fetchurl._Teed(io.BytesIO(nar), scan).restore(restore, str(tmp_path / "a"))
+    assert streamed == Streamed(nar_hash, size, frozenset({"x" * 32}))
+    assert hash_path(tmp_path / "a") == (nar_hash, size)
+
+
+def test_unpacked_output_is_registered_with_its_own_hash(tmp_path: Path) -> None:
+    tree = a_tree(tmp_path)
+    srv = tmp_path / "srv"
+    srv.mkdir()
+    nar = b"".join(dump_path(tree))
+    (srv / "tree.nar.xz").write_bytes(lzma.compress(nar))
+    (srv / "junk.nar.xz").write_bytes(lzma.compress(nar + b"junk after the NAR"))
+    nar_hash, size = hash_path(tree)
+    store = open_store(tmp_path)
+    with serve(srv) as (base, _hits):
+        drv = instantiate(store, unpack_recipe(tmp_path, f"{base}/tree.nar.xz", nar_hash.sri))
+        (out,) = storekit("build", str(drv), "--store", str(tmp_path / "store")).stdout.split()
+        junk = instantiate(store, unpack_recipe(tmp_path, f"{base}/junk.nar.xz", Hash.of(b"other").sri))
+        failed = storekit("build", str(junk), "--store", str(tmp_path / "store"), check=False)
+    assert hash_path(out) == (nar_hash, size)
+    with open_store(tmp_path) as s:
+        info = s.query_path_info(s.store_dir.parse_path(out))
+    assert (info.nar_hash, info.nar_size, info.references) == (nar_hash, size, frozenset())
+    assert "trailing data after the end of the NAR" in failed.stderr
+
+
+def test_unpacked_output_with_another_hash_is_refused_with_both(tmp_path: Path) -> None:
+    tree = a_tree(tmp_path)
+    srv = tmp_path / "srv"
+    srv.mkdir()
+    (srv / "tree.nar.xz").write_bytes(lzma.compress(b"".join(dump_path(tree))))
+    promised = Hash.of(b"something else")
+    store = open_store(tmp_path)
+    with serve(srv) as (base, _hits):
+        drv = instantiate(store, unpack_recipe(tmp_path, f"{base}/tree.nar.xz", promised.sri))
+        failed = storekit("build", str(drv), "--store", str(tmp_path / "store"), check=False)
+    assert failed.returncode == 1
+    got = hash_path(tree)[0]
+    assert "hash mismatch" in failed.stderr
+    assert promised.sri in failed.stderr and got.sri in failed.stderr
