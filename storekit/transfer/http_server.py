@@ -4,8 +4,9 @@ Why aiohttp rather than the standard library's `http.server`: HTTP/1.1 keep-aliv
 encoding, HEAD, `Range` on files (with sendfile), limits on request lines and headers and idle
 timeouts come from a maintained server, and one event loop holds many idle keep-alive connections
 where `http.server` kept a thread per connection. Handlers are async; the stores under them are
-synchronous (SQLite, files, urllib), so every store call runs on a thread pool (`blocking`) and the
-event loop only moves bytes.
+synchronous (SQLite, files, urllib), so a store call that may wait runs on a thread pool
+(`blocking`) and the event loop moves bytes (a subclass may answer a read that cannot wait, such as
+a local store's, on the loop itself: `CacheServer._lookup`).
 
 `HttpServer` keeps the socketserver-like interface its callers and tests used: the socket is bound
 in the constructor (so `url` is known at once and a taken port is a `StorekitError`),

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
 from aiohttp import web
 
@@ -28,9 +29,12 @@ from storekit.narinfo import NarInfo, NixCacheInfo
 from storekit.signing import SecretKey
 from storekit.store.base import Store, ValidPathInfo
 from storekit.store.compression import EXTENSIONS, compressor_for
+from storekit.store.local import LocalStore
+from storekit.store.overlay import OverlayStore
 from storekit.storepath import StorePath
 from storekit.transfer.http_server import HttpServer, Log, byte_range, byte_slice, not_found, text
 
+T = TypeVar("T")
 COMPRESSIONS = ("none", "xz", "zstd")
 _NARINFO = re.compile(r"^/([0-9a-df-np-sv-z]{32})\.narinfo$")
 _RELOCATE = re.compile(r"^/relocate/([0-9a-df-np-sv-z]{32})$")
@@ -64,6 +68,7 @@ class CacheServer(HttpServer):
         self.cache_info = NixCacheInfo(store.store_dir.path, want_mass_query=True, priority=priority)
         self.relocator = relocator
         self.store_lock = threading.Lock()  # one store handle (one SQLite connection) for all threads
+        self._local = isinstance(store, (LocalStore, OverlayStore))
         super().__init__(host, port, log=log, access_log=access_log)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -71,11 +76,14 @@ class CacheServer(HttpServer):
         if path == "/nix-cache-info":
             return text(self.cache_info.to_text(), "text/x-nix-cache-info")
         if m := _NARINFO.match(path):
-            narinfo = await self.blocking(self.narinfo, m.group(1))
+            narinfo = await self._lookup(self.narinfo, m.group(1))
             if narinfo is not None:
                 return text(narinfo.to_text(), "text/x-nix-narinfo")
         elif (m := _NAR.match(path)) and (m.group(3) or "") == EXTENSIONS[self.compression]:
-            found = await self.blocking(self.nar, m.group(1), m.group(2))
+            if self.compression == "none":
+                found = await self._lookup(self.nar, m.group(1), m.group(2))
+            else:  # compressing even a small NAR is too long to hold the loop for
+                found = await self.blocking(self.nar, m.group(1), m.group(2))
             if found is not None:
                 return await self._send_nar(request, *found)
         elif m := _RELOCATE.match(path):
@@ -83,6 +91,16 @@ class CacheServer(HttpServer):
             if new is not None:
                 return text(f"{new}\n")
         return not_found()
+
+    async def _lookup(self, fn: Callable[..., T], *args: str) -> T:
+        """A narinfo's or a NAR's lookup: on the event loop itself for a store on this machine, whose
+        database answers a read at once (WAL: a writer never blocks it) and whose small NARs are read
+        whole from local files, in less time than handing the call to a thread and back took; on the
+        thread pool for a store elsewhere (a cache over the network). A large NAR's chunks are read on
+        the pool either way (`stream`)."""
+        if self._local:
+            return fn(*args)
+        return await self.blocking(fn, *args)
 
     def narinfo(self, hash_part: str) -> NarInfo | None:
         with self.store_lock:
