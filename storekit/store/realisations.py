@@ -37,7 +37,7 @@ _ADD_REF = (
 
 def _has_tables(db: StoreDb) -> bool:
     """Reads do not create the tables (a store Nix made without `ca-derivations` has none)."""
-    return bool(db.rows("select 1 from sqlite_master where type = 'table' and name = 'Realisations'"))
+    return db.has_ca_tables()
 
 
 def _core(db: StoreDb, sd: StoreDir, key: DrvOutput) -> tuple[int, Realisation] | None:

@@ -276,6 +276,7 @@ class StoreDb:
         # reuses a finished thread's id takes over its connection, idle since that thread ended.
         self._by_thread: dict[int, sqlite.Connection] = {}
         self._guard = _thread.allocate_lock()
+        self._ca_tables = False  # seen once, they stay: neither Nix nor storekit drops them
         self._conn  # noqa: B018 - open now, so a broken database is reported by the constructor
 
     @property
@@ -437,9 +438,17 @@ class StoreDb:
     def ensure_ca_schema(self) -> None:
         """Nix's `migrateCASchema` from version 0: a database Nix made without `ca-derivations` has no
         `Realisations` table until one is needed (idempotent DDL, so a race is harmless)."""
-        if not self._has_table("Realisations"):
+        if not self.has_ca_tables():
             self._conn.executescript(CA_SCHEMA_SQL)
             _write_atomically(os.path.join(os.path.dirname(self._path), "ca-schema"), str(CA_SCHEMA_VERSION))
+            self._ca_tables = True
+
+    def has_ca_tables(self) -> bool:
+        """Whether `Realisations` exists: asked of the database until it does (a read never creates
+        it), then remembered, where each realisation read asked it again (a CA build reads dozens)."""
+        if not self._ca_tables:
+            self._ca_tables = self._has_table("Realisations")
+        return self._ca_tables
 
     def _has_table(self, name: str) -> bool:
         query = "select 1 from sqlite_master where type = 'table' and name = ?"
