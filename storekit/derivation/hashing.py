@@ -121,6 +121,9 @@ class ModuloHasher:
         self.store_dir = store_dir
         self.lookup = lookup
         self._memo: dict[str, DrvHash] = {}
+        # by the derivation object, which the entry keeps alive (so its id is not reused): a CA build
+        # asks the same derivation's hash for its cutoff, its realisations and its dependents'
+        self._by_object: dict[tuple[int, str, bool], tuple[Derivation, DrvHash]] = {}
 
     def path_hash(self, drv_path: str) -> DrvHash:
         """The (unmasked) hash modulo of the input derivation stored at `drv_path`."""
@@ -134,6 +137,15 @@ class ModuloHasher:
         return found
 
     def hash(self, drv: Derivation, name: str, *, mask_outputs: bool) -> DrvHash:
+        key = (id(drv), name, mask_outputs)
+        known = self._by_object.get(key)
+        if known is not None and known[0] is drv:
+            return known[1]
+        found = self._hash(drv, name, mask_outputs=mask_outputs)
+        self._by_object[key] = (drv, found)
+        return found
+
+    def _hash(self, drv: Derivation, name: str, *, mask_outputs: bool) -> DrvHash:
         kind = derivation_kind(drv)
         if kind is Kind.FIXED:
             out = drv.outputs["out"]
