@@ -26,7 +26,15 @@ from dataclasses import dataclass
 
 from storekit.bootstrap.debian_index import ShowSrc, find_move, parse_showsrc, pinned_file, versions_with
 from storekit.bootstrap.model import Source
-from storekit.bootstrap.sources import FetchResult, check_file, fetched_event, file_digest, mirror_file
+from storekit.bootstrap.sources import (
+    Download,
+    FetchResult,
+    check_file,
+    fetch_sources,
+    fetched_event,
+    file_digest,
+    mirror_file,
+)
 from storekit.errors import HashMismatch, StorekitError
 from storekit.progress import Progress
 
@@ -134,11 +142,15 @@ def fetch_from_debian(
     run: Run = run_command,
     progress: Progress | None = None,
     showsrc: ShowSrc | None = None,
+    download: Download | None = None,
 ) -> list[FetchResult]:
     """Fill `mirror` with the Debian files of `sources` (those declaring `debian`), verified.
 
     A pinned version that is gone is replaced by another that carries the same file, or reported
-    with where its package moved (`showsrc`: Debian's source index, default apt-cache's).
+    with where its package moved (`showsrc`: Debian's source index, default apt-cache's). apt fetches
+    a whole source package and fails when any of its files is missing from the archive (a `.dsc` or
+    `.debian.tar.xz` gone, the orig still there): a file apt could not bring is then fetched alone
+    from the source's own URLs (`download`), and kept only if it has the pinned sha256, as apt's are.
     """
     os.makedirs(mirror, exist_ok=True)
     todo: dict[str, list[Source]] = {}
@@ -154,11 +166,25 @@ def fetch_from_debian(
         apt = prepare_apt(apt_dir or os.path.join(mirror, ".apt"), run)
         index = showsrc if showsrc is not None else (apt_showsrc(apt) if run is run_command else None)
         for spec, wanted in todo.items():
-            results.extend(_one_package(spec, wanted, mirror, apt, run, index))
+            results.extend(_one_package(spec, wanted, mirror, apt, run, index, download))
     if progress is not None:
         for done, r in enumerate(results, 1):
             progress(fetched_event(r, done, len(results)))
     return results
+
+
+def _by_url(failed: FetchResult, mirror: str, download: Download | None) -> FetchResult:
+    """What apt could not fetch, from the source's URLs (a file apt brought but that is not the
+    pinned bytes, a repack, is refused and not looked for elsewhere)."""
+    source = failed.source
+    if not source.urls or source.sha256 is None or os.path.exists(mirror_file(mirror, source)):
+        return failed
+    (result,) = fetch_sources([source], mirror, download)
+    if result.status != "fetched":
+        return FetchResult(source, "failed", f"{failed.detail}; by its URL: {result.detail}")
+    return FetchResult(
+        source, "fetched", f"{result.detail} (by its URL: apt could not fetch {source.debian})"
+    )
 
 
 def _present(source: Source, mirror: str) -> FetchResult:
@@ -170,15 +196,23 @@ def _present(source: Source, mirror: str) -> FetchResult:
 
 
 def _one_package(
-    spec: str, wanted: list[Source], mirror: str, apt: AptConfig, run: Run, showsrc: ShowSrc | None
+    spec: str,
+    wanted: list[Source],
+    mirror: str,
+    apt: AptConfig,
+    run: Run,
+    showsrc: ShowSrc | None,
+    download: Download | None,
 ) -> list[FetchResult]:
     with tempfile.TemporaryDirectory(prefix="storekit-debian-", dir=mirror) as work:
         try:
             run(["apt-get", *apt.options, "source", "--download-only", spec], work)
         except StorekitError as e:
             if showsrc is None:
-                return [FetchResult(s, "failed", str(e)) for s in wanted]
-            return [_moved(spec, s, mirror, apt, run, showsrc, e) for s in wanted]
+                found = [FetchResult(s, "failed", str(e)) for s in wanted]
+            else:
+                found = [_moved(spec, s, mirror, apt, run, showsrc, e) for s in wanted]
+            return [_by_url(r, mirror, download) if r.status == "failed" else r for r in found]
         return [_take(spec, s, work, mirror) for s in wanted]
 
 

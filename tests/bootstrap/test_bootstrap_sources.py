@@ -114,6 +114,48 @@ def test_from_debian_takes_a_byte_identical_orig_under_the_upstream_name(tmp_pat
     assert apt.calls[-1][-3:] == ["source", "--download-only", "m4=1.4.19-3"]
 
 
+class BrokenApt(FakeApt):
+    """apt-get failing as it does when a file of the source package is gone from the archive."""
+
+    def __call__(self, argv: Sequence[str], cwd: str) -> None:
+        self.calls.append(list(argv))
+        if "source" in argv:
+            raise StorekitError("E: Failed to fetch .../m4_1.4.19-3.debian.tar.xz  404  Not Found")
+
+
+def test_from_debian_fetches_what_apt_cannot_by_its_url_pinned(tmp_path: Path) -> None:
+    """apt fails for the whole source package when its .debian.tar.xz is gone; the orig the profile
+    pins is still at its URL, and is taken from there only with the pinned sha256."""
+    tried: list[str] = []
+
+    def download(url: str, path: str) -> None:
+        tried.append(url)
+        Path(path).write_bytes(REPACK if "repack" in url else UPSTREAM)
+
+    apt = BrokenApt({})
+    results = fetch_from_debian(
+        [source(debian="m4=1.4.19-3")],
+        str(tmp_path / "m"),
+        apt_dir=str(tmp_path / "a"),
+        run=apt,
+        download=download,
+    )
+    assert results[0].status == "fetched", results[0].detail
+    assert "by its URL: apt could not fetch m4=1.4.19-3" in results[0].detail
+    assert (tmp_path / "m" / "m4-1.4.19.tar.xz").read_bytes() == UPSTREAM
+    assert tried == ["https://a.example/m4-1.4.19.tar.xz"]
+    wrong = fetch_from_debian(
+        [source(file="n.tar", urls=("https://repack.example/n.tar",), debian="m4=1.4.19-3")],
+        str(tmp_path / "m"),
+        apt_dir=str(tmp_path / "a"),
+        run=apt,
+        download=download,
+    )
+    assert wrong[0].status == "failed"
+    assert "404  Not Found" in wrong[0].detail and "hash mismatch" in wrong[0].detail
+    assert not (tmp_path / "m" / "n.tar").exists()
+
+
 def test_from_debian_refuses_a_repack_with_both_hashes(tmp_path: Path) -> None:
     apt = FakeApt({"make-dfsg_4.3.orig.tar.gz": REPACK})
     results = fetch_from_debian(
