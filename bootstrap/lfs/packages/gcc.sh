@@ -38,6 +38,11 @@ cd build
     --disable-bootstrap \
     --with-system-zlib \
     MAKEINFO=true
+# The target libraries link against glibc's start files (crti.o …), which LDFLAGS_FOR_TARGET's -B
+# names; but the libraries built through libtool (libssp, libstdc++ …) lose that flag (gcc's libtool
+# passes no -B on), and xgcc finds no crti.o for their shared objects. A native gcc also looks for
+# its start files in LIBRARY_PATH, which libtool leaves alone; install relinks through it too.
+export LIBRARY_PATH="$pkg_glibc/lib"
 make CPPFLAGS_FOR_TARGET="-idirafter $pkg_linux_api_headers/include"
 if [ -n "${doCheck:-}" ]; then
     ulimit -s 32768
