@@ -130,16 +130,23 @@ def _move_into_place(item: Staged, real: str) -> None:
 
 
 def _move_canonical(tree: str, real: str) -> None:
-    """Rename a canonical tree into place; a read-only directory is writable only while it moves."""
-    st = os.lstat(tree)
-    mode = stat.S_IMODE(st.st_mode)
-    if stat.S_ISDIR(st.st_mode) and not st.st_mode & stat.S_IWUSR:
-        os.chmod(tree, mode | stat.S_IWUSR)
-        try:
-            os.rename(tree, real)
-        except OSError:
-            os.chmod(tree, mode)
-            raise
-        os.chmod(real, mode)
-    else:
+    """Rename a canonical tree into place. Moving a directory to another parent rewrites its `..`,
+    which needs write permission on it, so a read-only directory is made writable while it moves:
+    only once the plain rename was refused (never for a file, nor for root), which spares the
+    `lstat` of every small path of a large copy."""
+    try:
         os.rename(tree, real)
+        return
+    except PermissionError as e:
+        denied = e
+    st = os.lstat(tree)
+    if not stat.S_ISDIR(st.st_mode) or st.st_mode & stat.S_IWUSR:
+        raise denied
+    mode = stat.S_IMODE(st.st_mode)
+    os.chmod(tree, mode | stat.S_IWUSR)
+    try:
+        os.rename(tree, real)
+    except OSError:
+        os.chmod(tree, mode)
+        raise
+    os.chmod(real, mode)

@@ -126,3 +126,48 @@ def test_an_unregistered_leftover_in_the_way_is_replaced(tmp_path: Path, leftove
         assert install_staged_batch(dst, [Staged(info, tree)]) == [True]
         assert dst.is_valid_path(path) and hash_path(str(real)) == (nar_hash, size)
     assert not any(name.endswith("-old") for name in os.listdir(dst.real_dir))
+
+
+MOVE_AS_USER = """
+import os, sys
+from storekit.store.install import _move_canonical
+root = sys.argv[1]
+stage, store = os.path.join(root, "stage"), os.path.join(root, "store")
+os.makedirs(os.path.join(stage, "tree", "sub"))
+with open(os.path.join(stage, "tree", "sub", "f"), "w") as f:
+    f.write("x")
+with open(os.path.join(stage, "file"), "w") as f:
+    f.write("y")
+for p in (os.path.join(stage, "tree", "sub"), os.path.join(stage, "tree"), os.path.join(stage, "file")):
+    os.chmod(p, 0o555 if os.path.isdir(p) else 0o444)
+os.mkdir(store)
+for name in ("tree", "file"):
+    _move_canonical(os.path.join(stage, name), os.path.join(store, name))
+    print(name, oct(os.lstat(os.path.join(store, name)).st_mode & 0o7777))
+"""
+
+
+def test_read_only_trees_move_into_place_for_a_user_who_is_not_root() -> None:
+    """Moving a directory to another parent needs write permission on it (its `..` changes): for a
+    user that is not root the rename is refused, and the read-only tree is made writable for the move
+    only, then read-only again. A file moves as it is."""
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run a second local user (nobody) with setpriv")
+    import shutil
+    import tempfile
+
+    work = Path(tempfile.mkdtemp(prefix="storekit-move-"))  # pytest's own tmp dir is root's alone
+    try:
+        os.chown(work, 65534, 65534)
+        argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c"]
+        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+        done = subprocess.run([*argv, MOVE_AS_USER, str(work)], capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split("\n")[:2] == ["tree 0o555", "file 0o444"]
+        assert (work / "store" / "tree" / "sub" / "f").read_text() == "x"
+        assert not (work / "stage" / "tree").exists()
+    finally:
+        subprocess.run(["chmod", "-R", "u+w", str(work)], check=False)
+        shutil.rmtree(work, ignore_errors=True)
