@@ -4,7 +4,8 @@ Real Nix instantiates a chain of floating CA derivations (each refers to the one
 the builder) for a fresh store per side and run; storekit builds it with `storekit build`, Nix with
 `nix-store --realise` (`ca-derivations` on, sandbox on). Then the first derivation's comment changes:
 both rebuild it and resolve every other one to a derivation already realised (the early cutoff),
-so the second row measures resolution and realisation lookups rather than builders. Best of 3.
+so the second row measures resolution and realisation lookups rather than builders. Best of
+`REPEAT`, the tools taking turns.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from bench._harness import Row, storekit_argv, storekit_env
 
+REPEAT = 5
 TITLE = "Content-addressed builds: a chain, then the early cutoff (vs Nix 2.8, ca-derivations)"
 
 EXPRESSION = r"""
@@ -64,15 +66,24 @@ def _build(root: Path, drv: str, tool: str) -> float:
     return time.perf_counter() - t0
 
 
-def _case(work: Path, expr: Path, n: int, tool: str) -> tuple[float, float]:
-    first, cutoff = float("inf"), float("inf")
-    for i in range(3):
-        root = work / f"{tool}-{i}"
-        first = min(first, _build(root, _instantiate(root, expr, n, "one"), tool))
-        cutoff = min(cutoff, _build(root, _instantiate(root, expr, n, "two"), tool))
-        subprocess.run(["chmod", "-R", "u+w", str(root)], check=False)
-        shutil.rmtree(root, ignore_errors=True)
+def _case(work: Path, expr: Path, n: int, tool: str, i: int) -> tuple[float, float]:
+    root = work / f"{tool}-{i}"
+    first = _build(root, _instantiate(root, expr, n, "one"), tool)
+    cutoff = _build(root, _instantiate(root, expr, n, "two"), tool)
+    subprocess.run(["chmod", "-R", "u+w", str(root)], check=False)
+    shutil.rmtree(root, ignore_errors=True)
     return first, cutoff
+
+
+def _best(work: Path, expr: Path, n: int) -> dict[str, tuple[float, float]]:
+    """Best of `REPEAT` per tool and row, the tools taking turns: the machine is shared, and a slow
+    minute then weighs on both sides rather than on whichever ran during it."""
+    best = {tool: (float("inf"), float("inf")) for tool in ("storekit", "nix")}
+    for i in range(REPEAT):
+        for tool in best:
+            first, cutoff = _case(work, expr, n, tool, i)
+            best[tool] = (min(best[tool][0], first), min(best[tool][1], cutoff))
+    return best
 
 
 def run(quick: bool) -> list[Row]:
@@ -83,8 +94,8 @@ def run(quick: bool) -> list[Row]:
         (expr / "bbdir").mkdir(parents=True)
         shutil.copy("/bin/busybox", expr / "bbdir" / "busybox")
         (expr / "default.nix").write_text(EXPRESSION)
-        sk_first, sk_cut = _case(work, expr, n, "storekit")
-        nix_first, nix_cut = _case(work, expr, n, "nix")
+        best = _best(work, expr, n)
+        (sk_first, sk_cut), (nix_first, nix_cut) = best["storekit"], best["nix"]
     nix = "nix-store --realise"
     return [
         Row(f"chain of {n} CA drvs, built", sk_first, nix, nix_first, "CLI, incl. start-up"),
