@@ -71,7 +71,7 @@ def test_only_fixed_output_builds_keep_the_network() -> None:
     at = args.index("--info-fd")
     assert args[at : at + 4] == ["--info-fd", "5", "--block-fd", "6"]
     assert ("/etc/resolv.conf", "/etc/resolv.conf") in pairs(args, "--ro-bind-try")
-    assert ("8", "/etc/hosts") in pairs(bwrap_args(spec()), "--ro-bind-data")
+    assert ("8", "/etc/hosts") in pairs(bwrap_args(spec()), "--file")
 
 
 def test_inputs_are_read_only_at_their_logical_paths_inside_the_writable_store_dir() -> None:
@@ -221,10 +221,16 @@ def test_writes_outside_the_outputs_go_nowhere(tmp_path: Path) -> None:
       echo pwned > /stray || true
       echo pwned > /build/../stray || true
       echo pwned > /tmp/stray || true
+      echo pwned > /etc/passwd || true
+      $builder chmod u+w /etc/passwd || true
+      echo pwned >> /etc/passwd || true
+      $builder rm -f /etc/hosts || true
       echo ok > $out
+      $builder cat /etc/passwd /etc/hosts >> $out
     """
     (out,) = build_recipe(tmp_path, write_recipe(tmp_path, "scribble", script))
-    assert Path(out).read_text() == "ok\n"
+    text = Path(out).read_text()
+    assert text.startswith("ok\n") and "nixbld" in text and "localhost" in text and "pwned" not in text
     assert list(victim.iterdir()) == []
     assert not (tmp_path / "s" / "store" / "stray").exists()
     assert Path(BUSYBOX).read_bytes()[:4] == b"\x7fELF"
