@@ -37,7 +37,7 @@ lint:
     python scripts/check_imports.py
     shellcheck bootstrap/lfs/*.sh bootstrap/lfs/packages/*.sh bootstrap/lfs/draft/*.sh bootstrap/lfs/draft/packages/*.sh
     # the bootscripts bootscripts.sh writes (heredocs, which shellcheck does not read in place)
-    d=$(mktemp -d) && out=$d bash bootstrap/lfs/draft/packages/bootscripts.sh && shellcheck -s sh $(find $d -type f ! -path '*/sysconfig/*'); s=$?; rm -rf $d; exit $s
+    d=$(mktemp -d) && out=$d bash bootstrap/lfs/packages/bootscripts.sh && shellcheck -s sh $(find $d -type f ! -path '*/sysconfig/*'); s=$?; rm -rf $d; exit $s
 
 fmt:
     ruff format storekit tests bench scripts
