@@ -292,6 +292,7 @@ def _packages(file: str, table: dict[str, Any], mirrors: Mapping[str, tuple[str,
             env=t.env("env"),
             check=t.get("check", bool, "check = true"),
             allowed_host_paths=t.strings("allow_host_paths"),
+            optional=bool(t.get("optional", bool, "optional = true", False)),
         )
         t.done()
     return packages
@@ -351,6 +352,13 @@ def _check_references(p: Profile) -> None:
                     f"'{dep}' is in stage '{other.stage}', not '{pkg.stage}': a package sees earlier "
                     "stages through its stage's inputs, and declares dependencies only within its stage",
                 )
+            if other.optional and not pkg.optional:
+                raise ConfigError(
+                    p.file,
+                    f"{key}.deps[{i}]",
+                    f"'{dep}' is optional (built only when asked for): a package built by default "
+                    "cannot depend on it",
+                )
         files = {s.file for s in pkg.sources}
         if len(files) != len(pkg.sources):
             raise ConfigError(p.file, f"{key}.sources", "two sources have the same file name")
@@ -364,8 +372,18 @@ def _check_references(p: Profile) -> None:
                     "#p2 sets the strip level)",
                 )
     for stage in p.stages:
-        if not p.stage_packages(stage.name):
-            raise ConfigError(p.file, f"stages.{stage.name}", "has no packages")
+        if all(pkg.optional for pkg in p.stage_packages(stage.name)):
+            raise ConfigError(
+                p.file, f"stages.{stage.name}", "has no packages (an optional one does not count)"
+            )
+    for tree in p.rootfs:
+        for i, pid in enumerate(tree.packages):
+            if pid in p.packages and p.packages[pid].optional:
+                raise ConfigError(
+                    p.file,
+                    f"rootfs.packages[{i}]",
+                    f"'{pid}' is optional (built only when asked for): no tree holds it",
+                )
 
 
 # --- reading and pinning (I/O) ----------------------------------------------------------------------

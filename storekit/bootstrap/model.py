@@ -76,6 +76,9 @@ class Package:
     env: tuple[tuple[str, str], ...] = ()
     check: bool | None = None
     allowed_host_paths: tuple[str, ...] = ()
+    optional: bool = False
+    """Built only when named (`build --until ID`), never by a plain `build`: a test suite that takes
+    hours (gcc's). Nothing may depend on it, and a later stage does not see it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,10 +57,10 @@ def visible_inputs(profile: Profile, pkg: Package) -> list[str]:
 
 
 def _stage_members(profile: Profile, stage: str) -> list[str]:
-    """A stage's packages, last built first."""
+    """A stage's packages, last built first; not its optional ones (a later stage cannot count on them)."""
     if stage == SEED:
         return [SEED]
-    return [p.id for p in reversed(dict(order(profile))[profile.stage(stage)])]
+    return [p.id for p in reversed(dict(order(profile))[profile.stage(stage)]) if not p.optional]
 
 
 def dependents(profile: Profile) -> dict[str, set[str]]:
@@ -85,17 +85,27 @@ def downstream(profile: Profile, roots: Iterable[str]) -> set[str]:
     return seen
 
 
-def until(profile: Profile, target: str) -> set[str]:
-    """The package ids to build for `--until TARGET` (a stage name or a package id), target included."""
-    if target in profile.packages:
-        wanted = {target}
-    elif any(s.name == target for s in profile.stages):
-        wanted = {p.id for p in profile.stage_packages(target)}
-    elif target == SEED:
-        return set()
-    else:
-        known = ", ".join(s.name for s in profile.stages)
-        raise ConfigError(profile.file, "", f"--until '{target}' is neither a stage ({known}) nor a package")
+def default(profile: Profile) -> set[str]:
+    """The package ids a plain `build` builds: all but the optional ones."""
+    return {pid for pid, pkg in profile.packages.items() if not pkg.optional}
+
+
+def until(profile: Profile, *targets: str) -> set[str]:
+    """The package ids to build for `--until TARGET…` (stage names or package ids), targets included.
+
+    A stage stands for its packages but not its optional ones; an optional package is built when named.
+    """
+    wanted: set[str] = set()
+    for target in targets:
+        if target in profile.packages:
+            wanted.add(target)
+        elif any(s.name == target for s in profile.stages):
+            wanted.update(p.id for p in profile.stage_packages(target) if not p.optional)
+        elif target != SEED:
+            known = ", ".join(s.name for s in profile.stages)
+            raise ConfigError(
+                profile.file, "", f"--until '{target}' is neither a stage ({known}) nor a package"
+            )
     closure: set[str] = set()
     todo = list(wanted)
     while todo:

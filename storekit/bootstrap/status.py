@@ -35,6 +35,8 @@ class PackageState:
     log: str | None = None
     weak_pins: tuple[str, ...] = ()
     """Sources fixed by the book's md5 alone (no sha256 yet): `pin --mirror DIR` upgrades them."""
+    optional: bool = False
+    """Built only when named (`build --until ID`): a long test suite."""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -46,6 +48,7 @@ class PackageState:
             "sources": [{"url": u, "sha256": h} for u, h in self.sources],
             "seconds": self.seconds,
             "weak_pins": list(self.weak_pins),
+            "optional": self.optional,
         }
 
 
@@ -91,6 +94,7 @@ class StatusReader:
             self.files.read_timing(pp.planned.drv_path),
             log if os.path.exists(log) else None,
             tuple(s.file for s, _ in pp.sources if s.sha256 is None),
+            pkg.optional,
         )
 
     def status(self, out: StorePath) -> PackageStatus:

@@ -52,7 +52,7 @@ def verify(
     trees = {tree.package.id: tree for tree in boot.plan.rootfs}
     if until in trees:
         until = trees[until].package.stage
-    wanted = stages.until(boot.profile, until) if until else set(boot.plan.packages)
+    wanted = stages.until(boot.profile, until) if until else stages.default(boot.profile)
     checks = [_all_built(boot, wanted)]
     outputs = _outputs(boot, wanted)
     if not checks[0].ok:

@@ -89,6 +89,8 @@ def _print_states(result: list[tuple[str, list[PackageState]]], as_json: bool) -
             typer.echo(f"  {p.id:<20} {p.version:<12} {p.status:<13}{took:>7}  {p.outputs[0]}")
             if p.weak_pins:
                 typer.echo(f"  {'':<20} weak pin (md5 only): {', '.join(p.weak_pins)}")
+            if p.optional and p.status != "built":
+                typer.echo(f"  {'':<20} optional: built only by build --until {p.id}")
 
 
 @app.command()
@@ -143,7 +145,12 @@ def build_command(
     store: StoreOption = None,
     mirror: MirrorOpt = None,
     until: Annotated[
-        str | None, typer.Option("--until", help="Stop after this stage, package or rootfs tree.")
+        list[str] | None,
+        typer.Option(
+            "--until",
+            help="Build only this stage, package or rootfs tree and what it needs (repeatable); "
+            "an optional package (a long test suite) is built only when named.",
+        ),
     ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Packages built in parallel.")] = 1,
     cores: Annotated[int | None, typer.Option("--cores", min=1, help="NIX_BUILD_CORES per build.")] = None,
@@ -156,7 +163,7 @@ def build_command(
 ) -> None:
     """Build the profile (the seed first), stage by stage; resumes where an earlier run stopped."""
     with _bootstrap(config, store) as boot, stage_bars(quiet) as show:
-        summary = boot.build(mirror=mirror, until=until, jobs=jobs, cores=_cores(jobs, cores),
+        summary = boot.build(mirror=mirror, until=until or (), jobs=jobs, cores=_cores(jobs, cores),
                              keep_going=keep_going, timeout=timeout, keep_failed=keep_failed,
                              progress=show)  # fmt: skip
         for pid, seconds in summary.built.items():

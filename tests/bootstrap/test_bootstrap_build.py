@@ -225,10 +225,30 @@ def test_keep_going_builds_what_does_not_depend_on_the_failure(world: tuple[Path
 def test_until_stops_at_a_package(world: tuple[Path, str, LocalStore]) -> None:
     root, sha, store = world
     b = boot(root, sha, store, scripts={"a": SCRIPTS["a"] + "# until\n"})
-    summary = b.build(mirror=str(root / "mirror"), until="a")
+    summary = b.build(mirror=str(root / "mirror"), until=["a"])
     assert set(summary.built) | set(summary.valid) == {"a"}
     states = {s.id: s.status for _, ss in b.status() for s in ss}
     assert states["a"] == "built" and states["b"] == "to-build"
+
+
+def test_an_optional_package_is_built_only_when_named(world: tuple[Path, str, LocalStore]) -> None:
+    """A long test suite declared `optional`: a plain build leaves it out, `--until` names it (twice)."""
+    root, sha, store = world
+    suite = '\n[packages.suite]\nstage = "two"\nversion = "1"\noptional = true\n'
+    kw = {"scripts": {"suite": 'mkdir -p "$out"; hello-c > "$out/ran"\n'}, "extra": suite}
+    plain = boot(root, sha, store, **kw).build(mirror=str(root / "mirror"))
+    assert plain.ok and "suite" not in {*plain.built, *plain.valid}
+    config = write_profile(root, sha, **kw)  # type: ignore[arg-type]
+    base = ["--store", str(root / "store")]
+    shown = CliRunner().invoke(app, ["bootstrap", "status", config, *base])
+    assert shown.exit_code == 0 and "optional: built only by build --until suite" in shown.stdout
+    named = CliRunner().invoke(
+        app, ["bootstrap", "build", config, *base, "--mirror", str(root / "mirror"), "--until", "suite",
+              "--until", "x", "-q"]
+    )  # fmt: skip
+    assert named.exit_code == 0, named.output
+    out = boot(root, sha, store, **kw).plan.packages["suite"].planned.out
+    assert Path(store.real_path(out), "ran").read_text() == "hi from C\n"
 
 
 def test_an_interrupted_build_keeps_the_time_of_each_package_it_finished(
@@ -243,7 +263,7 @@ def test_an_interrupted_build_keeps_the_time_of_each_package_it_finished(
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        b.build(mirror=str(root / "mirror"), until="x", progress=interrupt)
+        b.build(mirror=str(root / "mirror"), until=["x"], progress=interrupt)
     states = {s.id: s for _, ss in b.status() for s in ss}
     assert states["x"].status == "built" and states["x"].seconds is not None
 
@@ -258,18 +278,18 @@ def test_a_packages_log_is_complete_as_soon_as_it_is_built(world: tuple[Path, st
         if event.phase == "step" and event.message.startswith("built "):
             seen.append(Path(b.package_log("x")).read_text())
 
-    assert b.build(mirror=str(root / "mirror"), until="x", progress=look).ok
+    assert b.build(mirror=str(root / "mirror"), until=["x"], progress=look).ok
     assert seen and "said-x" in seen[0] and "builder: x-1 done" in seen[0]
 
 
 def test_host_paths_in_an_output_fail_the_package(world: tuple[Path, str, LocalStore]) -> None:
     root, sha, store = world
     leak = {"x": 'mkdir -p "$out/share/doc" "$out/etc"\necho "#!/usr/bin/perl" > "$out/etc/leak"\n'}
-    summary = boot(root, sha, store, scripts=leak).build(mirror=str(root / "mirror"), until="x")
+    summary = boot(root, sha, store, scripts=leak).build(mirror=str(root / "mirror"), until=["x"])
     assert "output mentions host paths" in summary.failed["x"]
     assert "etc/leak: /usr/bin/" in summary.failed["x"]
     allowed = {"x": leak["x"].replace("etc/leak", "share/doc/leak").replace('"$out/etc"', '"$out/share/doc"')}
-    assert boot(root, sha, store, scripts=allowed).build(mirror=str(root / "mirror"), until="x").ok
+    assert boot(root, sha, store, scripts=allowed).build(mirror=str(root / "mirror"), until=["x"]).ok
 
 
 def test_verify_and_the_cli(world: tuple[Path, str, LocalStore]) -> None:
@@ -287,8 +307,9 @@ def test_verify_and_the_cli(world: tuple[Path, str, LocalStore]) -> None:
     doc = json.loads(result.stdout)
     assert [s["name"] for s in doc["stages"]] == ["seed", "one", "two"]
     a = doc["stages"][1]["packages"][0]
-    assert set(a) == {"name", "version", "status", "drv", "outputs", "sources", "seconds", "weak_pins"}
-    assert a["weak_pins"] == []  # its source has a sha256
+    keys = {"name", "version", "status", "drv", "outputs", "sources", "seconds", "weak_pins", "optional"}
+    assert set(a) == keys
+    assert a["weak_pins"] == [] and a["optional"] is False  # its source has a sha256; built by default
     assert a["name"] == "a" and a["status"] == "built" and a["drv"].endswith("-a-1.drv")
     assert a["sources"] == [{"url": "https://example.org/a-1.tar.gz", "sha256": sha}]
     result = CliRunner().invoke(app, ["bootstrap", "verify", config, "--store", str(root / "store")])
@@ -326,7 +347,7 @@ def test_status_shows_what_a_substituter_has(world: tuple[Path, str, LocalStore]
     from storekit.store.substituters import SignaturePolicy, Substituters
 
     root, sha, store = world
-    assert boot(root, sha, store).build(mirror=str(root / "mirror"), until="a").ok
+    assert boot(root, sha, store).build(mirror=str(root / "mirror"), until=["a"]).ok
     # a second store for the same store dir, its files elsewhere, empty: `a` can come from the first
     other = LocalStore(
         local_spec_for(

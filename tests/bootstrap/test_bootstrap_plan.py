@@ -105,6 +105,32 @@ def test_until_takes_what_the_target_needs() -> None:
     assert stages.until(p, "c") == {"a", "b", "x", "c"}
     with pytest.raises(ConfigError, match="neither a stage"):
         stages.until(p, "nothing")
+    assert stages.until(p, "b", "c") == {"a", "b", "x", "c"}  # several targets: the union
+    assert stages.default(p) == set(p.packages)
+
+
+# x as an optional package (a long test suite): built only when named
+OPTIONAL = PROFILE.replace('version = "9"', 'version = "9"\noptional = true')
+
+
+def test_an_optional_package_is_built_only_when_named() -> None:
+    p = loaded(OPTIONAL).profile
+    assert stages.default(p) == {"a", "b", "c", "d"}
+    assert stages.until(p, "one") == {"a", "b"}  # its stage does not stand for it
+    assert stages.until(p, "x") == {"x"}
+    assert stages.until(p, "x", "c") == {"a", "b", "x", "c"}
+    # a later stage does not see it: its inputs are what a plain build makes
+    assert stages.visible_inputs(p, p.packages["c"]) == ["b", "a"]
+    assert stages.visible_inputs(p, p.packages["d"]) == ["c", "b", "a"]
+
+
+def test_nothing_built_by_default_may_need_an_optional_package() -> None:
+    text = OPTIONAL.replace('version = "2"\ndeps = ["a"]', 'version = "2"\ndeps = ["a", "x"]')
+    with pytest.raises(ConfigError, match=r"packages\.b\.deps\[1\].*'x' is optional"):
+        parse_profile(text, "t.toml")
+    only = PROFILE.replace('version = "3"', 'version = "3"\noptional = true')
+    with pytest.raises(ConfigError, match=r"stages\.two.*has no packages"):
+        parse_profile(only, "t.toml")
 
 
 def test_downstream_of_a_failure() -> None:

@@ -280,7 +280,7 @@ def test_the_system_of_an_earlier_stage_is_built_entered_and_verified_while_late
     store = LocalStore(local_spec_for(str(tmp_path / "store")))
     try:
         boot = Bootstrap(load_profile(str(tmp_path / "p.toml")), store)
-        only = boot.build(until="rootfs")
+        only = boot.build(until=["rootfs"])
         assert only.ok and set(only.built) == {"tool", "noisy", "rootfs"}, only
         summary = boot.build()  # stage two fails: the system of stage one is already there
         assert set(summary.failed) == {"later"} and "rootfs" in summary.valid, summary
@@ -353,7 +353,7 @@ def test_a_profile_composes_several_systems_each_entered_exported_and_checked(tm
             assert tree.planned.drv.env["sandboxPaths"] == ""
         with pytest.raises(StorekitError, match=r"not built yet.*--until system"):
             enter_argv(boot, [])
-        only = boot.build(until="chroot")
+        only = boot.build(until=["chroot"])
         assert only.ok and set(only.built) == {"tool", "noisy", "chroot"}, only
         assert "final" not in only.built and not store.is_valid_path(boot.plan.rootfs[1].planned.out)
         whole = boot.build()
