@@ -149,13 +149,14 @@ class Bootstrap:
 
         Stage by stage; each system tree (`[rootfs]`) is built as soon as its stage is, not after
         the whole profile: the system of an earlier chapter can be entered while later chapters build.
-        A plain build leaves out the optional packages (long test suites); `until` names them.
+        A plain build leaves out the optional packages (long test suites); `until` names them. A tree
+        named in `until` needs only the packages it composes, not the rest of its stage (test suites).
         """
         emit = progress or (lambda e: None)
         trees = {tree.package.id: tree for tree in self.plan.rootfs}
         if until:
             trees = {t: trees[t] for t in until if t in trees}
-            targets = [trees[t].package.stage if t in trees else t for t in until]
+            targets = [dep for t in until for dep in (trees[t].package.deps if t in trees else (t,))]
             wanted = stages.until(self.profile, *targets)
         else:
             wanted = stages.default(self.profile)
