@@ -47,12 +47,13 @@ def verify(
 
     `until` (a stage, a package or a rootfs tree, as for `build`) checks the system so far: what that
     needs, and the `[verify]` script and the `[rootfs]` trees when they come within it, while later
-    stages build. A tree stands for its stage.
+    stages build. A tree stands for what it composes (not its stage's test suites).
     """
     trees = {tree.package.id: tree for tree in boot.plan.rootfs}
     if until in trees:
-        until = trees[until].package.stage
-    wanted = stages.until(boot.profile, until) if until else stages.default(boot.profile)
+        wanted = stages.until(boot.profile, *trees[until].package.deps)
+    else:
+        wanted = stages.until(boot.profile, until) if until else stages.default(boot.profile)
     checks = [_all_built(boot, wanted)]
     outputs = _outputs(boot, wanted)
     if not checks[0].ok:

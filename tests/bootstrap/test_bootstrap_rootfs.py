@@ -288,7 +288,7 @@ def test_the_system_of_an_earlier_stage_is_built_entered_and_verified_while_late
         so_far = {c.name: c for c in verify(boot, until="one")}
         assert all(c.ok for c in so_far.values()), [c for c in so_far.values() if not c.ok]
         assert any("inside the system" in name for name in so_far)
-        by_tree = {c.name: c.ok for c in verify(boot, until="rootfs")}  # a tree stands for its stage
+        by_tree = {c.name: c.ok for c in verify(boot, until="rootfs")}  # a tree: what it composes
         assert by_tree == {name: c.ok for name, c in so_far.items()}
         whole = verify(boot)
         assert not whole[0].ok and "later" in whole[0].detail
