@@ -6,12 +6,17 @@
 #   certs/ and private/) go to $out/etc/ssl, for the rootfs to link or copy into /etc/ssl.
 # - zlib-dynamic: chapter 8's zlib (a dep) for the headers; libz is loaded when asked for.
 # - The book's 30-test_afalg.t, known to fail on some kernel configurations, may fail.
-# Not built yet (neither in a scratch profile nor in the real chain).
-./config --prefix="$out"         \
-         --openssldir=/etc/ssl \
-         --libdir=lib          \
-         shared                \
-         zlib-dynamic
+# - The book's ./config only runs ./Configure, which starts `#! /usr/bin/env perl`: the sandbox has
+#   no /usr/bin/env, so perl runs Configure (the same arguments; it finds the target itself).
+# - bin/openssl links libssl and libcrypto from $out/lib, which the book's loader finds in /usr/lib
+#   and a store path's needs in its rpath: -Wl,-rpath,$out/lib (Configure passes -Wl flags to the
+#   link; openssl's Makefile adds no rpath of its own).
+perl ./Configure --prefix="$out"         \
+                 --openssldir=/etc/ssl \
+                 --libdir=lib          \
+                 shared                \
+                 zlib-dynamic          \
+                 -Wl,-rpath,"$out"/lib
 
 make
 

@@ -4,11 +4,15 @@
 # - metadata_csum_seed is dropped from mke2fs.conf's ext4 defaults (the book's later pages offer
 #   this edit): GRUB 2.06 reads such a file system only with upstream's ext2.c fixes, which LFS
 #   11.3 applies (grub-2.06-upstream_fixes-1.patch, the book's own) and grub.sh cannot.
-# Not built yet (neither in a scratch profile nor in the real chain).
+# - configure finds util-linux's blkid and uuid through pkg-config (pkgconf, a dep).
+export PKG_CONFIG_PATH="$pkg_util_linux/lib/pkgconfig"
 mkdir -v build
 cd       build
 
+# the programs link libext2fs, libcom_err, libe2p and libss from $out/lib (--enable-elf-shlibs:
+# no libtool, no rpath of its own): LDFLAGS gives them one
 ../configure --prefix="$out"           \
+             LDFLAGS="-Wl,-rpath,$out/lib" \
              --sysconfdir="$out"/etc   \
              --enable-elf-shlibs     \
              --disable-libblkid      \

@@ -8,7 +8,10 @@
 # - Without LFS's kbd-2.5.1-backspace-1.patch (the book's own; not among Debian's sources here):
 #   the i386 keymaps keep upstream's Backspace and Delete.
 # - --prefix=$out.
-# Not built yet (neither in a scratch profile nor in the real chain).
+# - contrib/gen_charset_syms.pl, which makes libkeymap's charset tables, starts `#!/usr/bin/env
+#   perl`: the sandbox has no /usr/bin/env, so it names the perl on PATH.
+sed -i "1s|^#!/usr/bin/env perl\$|#!$(command -v perl)|" contrib/gen_charset_syms.pl
+head -n1 contrib/gen_charset_syms.pl | grep -q "^#!/.*/perl$" || die "gen_charset_syms.pl: unexpected first line"
 sed -i '/RESIZECONS_PROGS=/s/yes/no/' configure.ac
 sed -i 's/resizecons.8 //' docs/man/man8/Makefile.am
 if [ ! -e configure ]; then
