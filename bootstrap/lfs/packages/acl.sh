@@ -1,7 +1,6 @@
 # Acl 2.3.1 (LFS 11.3 §8.23), from Debian's orig (upstream's tarball). Store adaptation:
 # --prefix=$out. No tests: the book runs them only after coreutils is built with acl, on a file
 # system with access control lists.
-# Built in a scratch profile, not yet in the real chain (its table says what its tests did).
 ./configure --prefix="$out"         \
             --disable-static      \
             --docdir="$out"/share/doc/acl-2.3.1

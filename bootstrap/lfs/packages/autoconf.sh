@@ -1,7 +1,6 @@
 # Autoconf 2.71 (LFS 11.3), from Debian's orig (upstream's tarball). Store adaptation:
 # --prefix=$out; chapter 8's m4 and perl (deps) are what its programs run. The book's edit of
 # tests/local.at: bash 5.2 sets SHLVL differently, which the tests would report as a change.
-# Not built yet (neither in a scratch profile nor in the real chain).
 sed -e 's/SECONDS|/&SHLVL|/'               \
     -e '/BASH_ARGV=/a\        /^SHLVL=/ d' \
     -i.orig tests/local.at

@@ -1,7 +1,6 @@
 # Automake 1.16.5 (LFS 11.3), from Debian's orig (upstream's tarball). Store adaptation:
 # --prefix=$out; chapter 8's autoconf and perl (deps). The book runs the tests with at least four
 # jobs (they wait on each other more than they compute).
-# Not built yet (neither in a scratch profile nor in the real chain).
 ./configure --prefix="$out" --docdir="$out"/share/doc/automake-1.16.5
 
 make

@@ -3,7 +3,6 @@
 # readline is chapter 8's (a dep), and ncurses for its terminal library. The book runs the tests
 # as the unprivileged `tester` through expect (they need a terminal); the sandbox's builder is
 # unprivileged already, so expect (a dep) runs them directly. `exec bash --login` is for a person.
-# Built in a scratch profile, not yet in the real chain (its table says what its tests did).
 ./configure --prefix="$out"             \
             --without-bash-malloc     \
             --with-installed-readline \

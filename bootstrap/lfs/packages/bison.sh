@@ -3,7 +3,6 @@
 # dates the manual's inputs back, so make never runs makeinfo; no info page is installed. Store
 # adaptation: --prefix=$out; chapter 8's m4 (its dep) is the one bison records. The test suite
 # (about 5.5 SBU) is run when the package says check = true.
-# Built in a scratch profile, not yet in the real chain (its table says what its tests did).
 if [ ! -e doc/bison.texi ]; then
     echo '@setfilename bison.info' > doc/bison.texi
     mkdir -p doc/figs

@@ -1,6 +1,5 @@
 # Check 0.15.2 (LFS 11.3), from Debian's orig (upstream's tarball). Store adaptation:
 # --prefix=$out.
-# Not built yet (neither in a scratch profile nor in the real chain).
 ./configure --prefix="$out" --disable-static
 
 make

@@ -6,7 +6,6 @@
 # - The book's check-root runs as root, and its other tests as the unprivileged `tester` with a
 #   second group (the `dummy` line in /etc/group); the sandbox's builder is unprivileged already and
 #   cannot edit /etc/group, so check-root is not run.
-# Not built yet (neither in a scratch profile nor in the real chain).
 FORCE_UNSAFE_CONFIGURE=1 ./configure \
             --prefix="$out"            \
             --enable-no-install-program=kill,uptime

@@ -1,6 +1,5 @@
 # DejaGNU 1.6.3 (LFS 11.3 §8.17), from Debian's orig (upstream's tarball). Store adaptation:
 # --prefix=$out; chapter 8's expect (its dep) is the one on PATH.
-# Built in a scratch profile, not yet in the real chain (its table says what its tests did).
 mkdir -v build
 cd       build
 ../configure --prefix="$out"

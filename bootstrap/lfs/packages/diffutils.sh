@@ -1,6 +1,5 @@
 # Diffutils 3.8 (LFS 11.3 §8.58, for 3.9: the same commands), from Debian's orig (upstream's
 # tarball). Store adaptation: --prefix=$out.
-# Built in a scratch profile, not yet in the real chain (its table says what its tests did).
 ./configure --prefix="$out"
 
 make

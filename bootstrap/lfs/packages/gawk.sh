@@ -5,7 +5,6 @@
 #   pages (gawk.1, gawkbug.1, pm-gawk.1) are installed by hand; awklib's programs (grcat, pwcat,
 #   the library functions) are extracted from the manual, and the tarball carries them already
 #   extracted (awklib/eg, stamp-eg), which are used instead of extracting them again.
-# Built in a scratch profile, not yet in the real chain (its table says what its tests did).
 sed -i 's/extras//' Makefile.in
 if [ ! -e doc/gawktexi.in ]; then
     sed -i '/^SUBDIRS =/s/ doc / /' Makefile.in

@@ -1,6 +1,5 @@
 # GDBM 1.23 (LFS 11.3 §8.36), from Debian's orig (upstream's tarball). Store adaptation:
 # --prefix=$out; gdbmtool links chapter 8's readline and ncurses (deps).
-# Built in a scratch profile, not yet in the real chain (its table says what its tests did).
 ./configure --prefix="$out"    \
             --disable-static \
             --enable-libgdbm-compat

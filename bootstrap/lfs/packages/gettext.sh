@@ -6,7 +6,6 @@
 #   OpenMP flags, the only ones msgmerge alone gets, carry it); without it msgmerge cannot start,
 #   and every test that runs it fails.
 # - The test suite (about 3 SBU) is run when the package says check = true.
-# Built in a scratch profile, not yet in the real chain (its table says what its tests did).
 gomp=$(gcc -print-file-name=libgomp.so)
 [ "$gomp" != libgomp.so ] || die "the compiler has no libgomp.so"
 gomp_dir=$(cd "${gomp%/*}" && pwd -P)

@@ -3,7 +3,6 @@
 # - Without LFS's grub-2.06-upstream_fixes-1.patch (the book's own; Debian's package carries other
 #   fixes of its own).
 # - The book runs no tests (they need qemu and the firmware of each platform).
-# Not built yet (neither in a scratch profile nor in the real chain).
 unset {C,CPP,CXX,LD}FLAGS
 
 ./configure --prefix="$out"          \

@@ -1,7 +1,6 @@
 # Gzip 1.12 (LFS 11.3, the version Debian 12 carries), from Debian's orig (upstream's tarball).
 # Store adaptation: --prefix=$out. Its help-version test runs zmore, which runs more(1): chapter 7's
 # util-linux has it (a scratch profile without chapter 7 has to allow that test to fail).
-# Built in a scratch profile, not yet in the real chain (its table says what its tests did).
 ./configure --prefix="$out"
 
 make

@@ -1,7 +1,6 @@
 # Inetutils 2.4 (LFS 11.3 §8.39), from Debian's orig (upstream's tarball). Store adaptation:
 # --prefix=$out, the book's /var under $out; ftp and telnet link chapter 8's readline and ncurses
 # (deps). ifconfig goes to sbin, as the book moves it.
-# Built in a scratch profile, not yet in the real chain (its table says what its tests did).
 ./configure --prefix="$out"            \
             --bindir="$out"/bin        \
             --localstatedir="$out"/var \

@@ -2,7 +2,6 @@
 # --prefix=$out; chapter 8's XML::Parser (a dep) is in its own store path, so configure, the tests
 # and the installed programs that load it (intltool-merge, intltool-update …) are told where: the
 # programs by a `use lib` line after their #! line.
-# Not built yet (neither in a scratch profile nor in the real chain).
 xml_parser_pm=$(find "$pkg_xml_parser"/lib -path '*/XML/Parser.pm')
 xml_parser_lib=${xml_parser_pm%/XML/Parser.pm}
 export PERL5LIB="$xml_parser_lib${PERL5LIB:+:$PERL5LIB}"

@@ -9,7 +9,6 @@
 # - --disable-manpages: the release tarball the book uses carries the man pages already made;
 #   the snapshot has only their XML, and LFS has no xsltproc.
 # - The book runs no tests (they need kernel modules built for them).
-# Not built yet (neither in a scratch profile nor in the real chain).
 if [ ! -e configure ]; then
     mkdir -p libkmod/docs
     touch libkmod/docs/gtk-doc.make

@@ -6,7 +6,6 @@
 #   pkg.m4 (deps; ACLOCAL_PATH is how aclocal finds macros outside its own prefix).
 # - --prefix=$out. The book's optional second build (libcrypt.so.1 with the obsolete API, for old
 #   binary-only programs) is left out.
-# Built in a scratch profile, not yet in the real chain (its table says what its tests did).
 export ACLOCAL_PATH="$pkg_libtool/share/aclocal:$pkg_pkgconf/share/aclocal"
 autoreconf -fi
 ./configure --prefix="$out"                \

@@ -7,7 +7,6 @@
 #   packages/make-tmp.sh does and for the same reasons: no doc/make.1 to install, `Makefile`
 #   listed once in AC_CONFIG_FILES, pkg-config's Guile probes defined to take their "not found"
 #   branch (no Guile in LFS; the book's configure finds none either).
-# Built in a scratch profile, not yet in the real chain (its table says what its tests did).
 if [ ! -e configure ]; then
     sed -i 's|^man_MANS = .*|man_MANS =|' Makefile.am
     sed -i 's|po/Makefile.in Makefile \\$|po/Makefile.in \\|' configure.ac

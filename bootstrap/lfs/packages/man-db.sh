@@ -4,7 +4,6 @@
 #   libpipeline and zlib are deps; pkgconf (a dep) finds libpipeline for configure.
 # - The browser, vgrind and grap stay the book's /usr/bin paths: BLFS's programs as the system
 #   will have them, not the build's (the table allows the files that name them).
-# Not built yet (neither in a scratch profile nor in the real chain).
 export PKG_CONFIG_PATH="$pkg_libpipeline/lib/pkgconfig"
 ./configure --prefix="$out"                         \
             --docdir="$out"/share/doc/man-db-2.11.2 \

@@ -2,5 +2,4 @@
 # prefix=$out; its Makefile runs its recipes with `/usr/bin/env bash`, which the sandbox has no
 # /usr for: the same shell and options by the bash on PATH. LFS 11.3 keeps the crypt(3) pages: its
 # libcrypt is glibc's (no libxcrypt).
-# Built in a scratch profile, not yet in the real chain (its table says what its tests did).
 make SHELL="$(command -v bash) -Eeuo pipefail" prefix="$out" install

@@ -1,6 +1,5 @@
 # MPC 1.3.1 (LFS 11.3 §8.21), from Debian's orig (upstream's tarball). Store adaptation:
 # --prefix=$out; chapter 8's gmp and mpfr are deps.
-# Built in a scratch profile, not yet in the real chain (its table says what its tests did).
 ./configure --prefix="$out"    \
             --disable-static \
             --docdir="$out"/share/doc/mpc-1.3.1

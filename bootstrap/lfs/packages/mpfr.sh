@@ -1,6 +1,5 @@
 # MPFR 4.2.0 (LFS 11.3 §8.20), from Debian's orig (upstream's tarball). Store adaptation:
 # --prefix=$out; chapter 8's gmp is a dep. The book: the tests are critical (all must pass).
-# Built in a scratch profile, not yet in the real chain (its table says what its tests did).
 ./configure --prefix="$out"        \
             --disable-static     \
             --enable-thread-safe \

@@ -2,7 +2,6 @@
 # installs into $out; configure.py runs with the python on PATH (chapter 7's: ninja keeps no
 # reference to it, so chapter 8's python is not a dep). The book's NINJAJOBS edit and its tests:
 # ninja_test without SubprocessTest.SetWithLots, as the book runs it.
-# Not built yet (neither in a scratch profile nor in the real chain).
 sed -i '/int Guess/a \
   int   j = 0;\
   char* jobs = getenv( "NINJAJOBS" );\

@@ -1,6 +1,5 @@
 # Patch 2.7.6 (LFS 11.3, the version Debian 12 carries), from Debian's orig (upstream's
 # tarball). Store adaptation: --prefix=$out; chapter 8's attr (its dep) for extended attributes.
-# Built in a scratch profile, not yet in the real chain (its table says what its tests did).
 ./configure --prefix="$out"
 
 make

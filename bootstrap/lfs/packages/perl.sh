@@ -7,7 +7,6 @@
 #   lib and include directories, as for chapter 7's perl (perl-tmp.sh).
 # - the pager is chapter 8's less by store path (the book's /usr/bin/less).
 # - the test suite (about 11 SBU with the build) runs when the package says check = true.
-# Not built yet (neither in a scratch profile nor in the real chain).
 libc_lib=$(dirname "$(gcc -print-file-name=libc.so)")
 libc_inc=$(dirname "$libc_lib")/include
 libpth="$libc_lib $pkg_gdbm/lib $pkg_zlib/lib $pkg_bzip2/lib"

@@ -2,7 +2,6 @@
 # (upstream's tarball). Store adaptation: --prefix=$out; chapter 8's ncurses (a dep) for top,
 # watch and slabtop, which configure finds with pkgconf (a dep) in ncurses' lib/pkgconfig. kill is
 # util-linux's (--disable-kill), as in the book.
-# Not built yet (neither in a scratch profile nor in the real chain).
 export PKG_CONFIG_PATH="$pkg_ncurses/lib/pkgconfig"
 ./configure --prefix="$out"                            \
             --docdir="$out"/share/doc/procps-ng-4.0.2 \

@@ -9,7 +9,6 @@
 #   running system's /etc: it is the rootfs's (chapter 9's /etc files), not a build's. What
 #   `useradd -D --gid 999` writes is written here as a file. The setuid bits shadow's install sets
 #   are not kept by the store: the profile's [rootfs.modes] declares them (passwd, su …).
-# Built in a scratch profile, not yet in the real chain (its table says what its tests did).
 # shellcheck disable=SC2016 # $(EXEEXT) is make's, in the Makefile
 sed -i 's/groups$(EXEEXT) //' src/Makefile.in
 find man -name Makefile.in -exec sed -i 's/groups\.1 / /'   {} \;

@@ -1,7 +1,6 @@
 # Tar 1.34 (LFS 11.3) from Debian's repack (1.34+dfsg: the GFDL manual removed, doc/'s
 # Makefile a stub that builds and installs nothing). Store adaptation: --prefix=$out; chapter 8's
 # acl and attr (deps) for --acls and --xattrs. Without the manual, no `make -C doc install-html`.
-# Not built yet (neither in a scratch profile nor in the real chain).
 FORCE_UNSAFE_CONFIGURE=1  \
 ./configure --prefix="$out"
 

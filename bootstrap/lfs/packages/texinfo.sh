@@ -3,7 +3,6 @@
 # XS modules, chapter 8's ncurses for info. LFS 11.2's gnulib edit (__attribute_nonnull__) was for
 # glibc 2.34's headers; glibc 2.36 has that name (chapter 7's texinfo-tmp builds without the edit).
 # The book's optional rebuild of share/info/dir is for a system with other packages' info files.
-# Not built yet (neither in a scratch profile nor in the real chain).
 ./configure --prefix="$out"
 
 make

@@ -30,25 +30,38 @@ if [ "$native" != "$TOOLCHAIN_LIBC/include" ]; then
     maps="$maps -ffile-prefix-map=$native=$TOOLCHAIN_LIBC/include"
 fi
 #
+# A static PIE (gcc -static-pie: rcrt1.o, relocating itself at start) must have no RUNPATH: glibc
+# 2.36's static-pie start crashes on one (binutils' "Static PIE" tests, gcc -static-pie hello).
+# wrap_cc's specs skip the loader for -static-pie but not the rpath; the specs, the g++ rpath and the
+# deps' rpaths below all leave a -static or -static-pie link alone.
+sed -i 's|%{!static:-rpath |%{!static:%{!static-pie:-rpath |; s|^\(+ .*-rpath [^}]*\)}$|\1}}|' "$out/nix-support/cc.specs"
+grep -q '%{!static:%{!static-pie:-rpath [^}]*}}$' "$out/nix-support/cc.specs" \
+    || die "cc.specs: the rpath is not guarded against -static-pie: $(cat "$out/nix-support/cc.specs")"
+#
 # The stage's dep_flags give every link `-L DIR -Wl,-rpath,DIR` for each of the package's deps (the
 # planner cannot know which have libraries): the rpath of a dep whose library a link does not name
 # (or that has no lib dir at all, as this toolchain) would keep that dep in the closure for nothing.
 # As nixpkgs' ld-wrapper does, a link keeps only the rpaths of directories holding a library it names
-# with -lNAME (or -l:FILE, or by its path); the -L flags stay.
+# with -lNAME (or -l:FILE, or by its path); the -L flags stay. The wrapped gcc's own runtime libraries
+# (libquadmath, libgomp, libatomic, libitm, libasan …) are in its lib dir, which no C link has on
+# its rpath otherwise: a program naming one of them gets that rpath too (-fopenmp names libgomp).
 cat > "$out/nix-support/link-flags" <<LINKFLAGS
 #!$SHELL
 # storekit bootstrap: \$NIX_LDFLAGS for one link (its arguments), rpaths kept only where a -l library is
-libs=()
+libs=() static=""
 for a in "\$@"; do
     case \$a in
         -l?*) libs+=("\${a#-l}") ;;
         */*.so|*/*.so.*) libs+=(":\${a##*/}") ;;  # a library named by its path (cmake's way)
+        -fopenmp) libs+=(gomp) ;;
+        -static|-static-pie) static=1 ;;
     esac
 done
 flags=()
-for f in \${NIX_LDFLAGS:-}; do
+for f in \${NIX_LDFLAGS:-} -Wl,-rpath,$TOOLCHAIN_GCC/lib; do
     case \$f in
         -Wl,-rpath,*)
+            [ -z "\$static" ] || continue
             d=\${f#-Wl,-rpath,}
             for l in "\${libs[@]}"; do
                 case \$l in :*) file=\${l#:} ;; *) file=lib\$l.so ;; esac
@@ -68,7 +81,7 @@ for name in gcc cc cpp g++ c++; do
     # the rpath only where the wrapper links: gcc given a linker flag links even for `g++ -v`
     case $name in g++|c++) rpath="-Wl,-rpath,$TOOLCHAIN_GCC/lib" ;; *) rpath="" ;; esac
     sed -i -e "s|^link=1 extra=\"\"\$|link=1 extra=\"$maps\" rpath=\"$rpath\"|" \
-        -e "s|-nostdinc++) extra= ;;|&  -static-libstdc++) rpath= ;;|" \
+        -e "s|-nostdinc++) extra= ;;|&  -static-libstdc++\|-static\|-static-pie) rpath= ;;|" \
         -e "s|\"\\\$@\" \\\${NIX_LDFLAGS:-}\$|\"\\\$@\" \\\$rpath \\\$($out/nix-support/link-flags \"\\\$@\")|" \
         "$out/bin/$name"
 done
@@ -114,3 +127,17 @@ printf '#include <stddef.h>\n#include <stdio.h>\nint main(void){ size_t n = 0; p
 ./g > /dev/null
 if grep -F -e "$TOOLCHAIN_GCC" ${foreign:+-e "$foreign"} g; then die "a program names $TOOLCHAIN_GCC ${foreign}"; fi
 rm -f dummy.c dummy.log a.out t.cc tcc tcs g.c g
+# a static PIE runs (no RUNPATH), C and C++; a C program naming one of gcc's runtime libraries finds it
+printf '#include <stdio.h>\nint main(void){ puts("static-pie ok"); return 0; }\n' > sp.c
+"$out/bin/gcc" -static-pie sp.c -o sp
+[ "$(./sp)" = "static-pie ok" ] || die "a -static-pie program does not run"
+if "$out/bin/readelf" -d sp | grep -E 'RPATH|RUNPATH'; then die "a -static-pie program has an rpath"; fi
+printf '#include <iostream>\nint main(){ std::cout << "ok" << std::endl; }\n' > sp.cc
+"$out/bin/g++" -static-pie sp.cc -o spp
+[ "$(./spp)" = "ok" ] || die "a -static-pie C++ program does not run"
+if [ -e "$TOOLCHAIN_GCC/lib/libgomp.so" ]; then
+    printf '#include <omp.h>\nint main(void){ return omp_get_max_threads() < 1; }\n' > omp.c
+    "$out/bin/gcc" -fopenmp omp.c -o omp
+    ./omp || die "an OpenMP program does not find $TOOLCHAIN_GCC's libgomp"
+fi
+rm -f sp.c sp sp.cc spp omp.c omp

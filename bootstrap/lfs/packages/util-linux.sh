@@ -7,7 +7,6 @@
 #   lines give them their modes in the exported system.
 # - The book runs the tests as the unprivileged `tester` (su tester -c "make -k check"); the
 #   sandbox's builder is unprivileged already, with no other user to switch to.
-# Not built yet (neither in a scratch profile nor in the real chain).
 ./configure --prefix="$out"       \
             --bindir="$out/bin"   \
             --libdir="$out/lib"   \

@@ -2,7 +2,6 @@
 # PREFIX=$out: the module goes to $out/lib/perl5/5.36/site_perl (perl's site directory, moved
 # under $out), where chapter 8's perl does not look by itself: a package that uses it names it
 # (intltool.sh). Chapter 8's expat (a dep) by path, as Makefile.PL asks.
-# Not built yet (neither in a scratch profile nor in the real chain).
 perl Makefile.PL PREFIX="$out" EXPATLIBPATH="$pkg_expat"/lib EXPATINCPATH="$pkg_expat"/include
 
 make
