@@ -156,10 +156,7 @@ class Bootstrap:
         trees = {tree.package.id: tree for tree in self.plan.rootfs}
         if until:
             trees = {t: trees[t] for t in until if t in trees}
-            targets = [dep for t in until for dep in (trees[t].package.deps if t in trees else (t,))]
-            wanted = stages.until(self.profile, *targets)
-        else:
-            wanted = stages.default(self.profile)
+        wanted = self.wanted(until)
         self.ensure_seed(emit)
         self.write_derivations(wanted)
         self.realise_sources(wanted, mirror, emit)
@@ -182,6 +179,14 @@ class Bootstrap:
         done = {*run.built, *run.valid, *run.failed}
         blocked += [tid for tid in trees if tid not in done]
         return BuildSummary(dict(run.built), tuple(run.valid), dict(run.failed), tuple(blocked))
+
+    def wanted(self, until: Sequence[str] = ()) -> set[str]:
+        """The package ids `until` needs: stages, packages, and trees, each standing for what it
+        composes; with no target, every package but the optional ones (what a plain build builds)."""
+        if not until:
+            return stages.default(self.profile)
+        composes = {tree.package.id: tree.package.deps for tree in self.plan.rootfs}
+        return stages.until(self.profile, *(dep for t in until for dep in composes.get(t, (t,))))
 
     def _valid(self, package_id: str) -> bool:
         return self.store.is_valid_path(self.plan.packages[package_id].planned.out)

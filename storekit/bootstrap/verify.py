@@ -18,7 +18,6 @@ import subprocess
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from storekit.bootstrap import stages
 from storekit.bootstrap.driver import Bootstrap
 from storekit.bootstrap.model import SEED
 from storekit.elf.fs import is_elf_file, read_facts
@@ -49,11 +48,7 @@ def verify(
     needs, and the `[verify]` script and the `[rootfs]` trees when they come within it, while later
     stages build. A tree stands for what it composes (not its stage's test suites).
     """
-    trees = {tree.package.id: tree for tree in boot.plan.rootfs}
-    if until in trees:
-        wanted = stages.until(boot.profile, *trees[until].package.deps)
-    else:
-        wanted = stages.until(boot.profile, until) if until else stages.default(boot.profile)
+    wanted = boot.wanted((until,) if until else ())
     checks = [_all_built(boot, wanted)]
     outputs = _outputs(boot, wanted)
     if not checks[0].ok:
