@@ -32,6 +32,7 @@ from storekit.programs import which
 from storekit.realise import export_graph, trampoline
 from storekit.realise import outputs as out_checks
 from storekit.realise.builddir import BuildDir, build_dir
+from storekit.realise.input_copies import place_inputs
 from storekit.realise.logs import LogWriter, log_path
 from storekit.realise.output_copy import copy_outputs
 from storekit.realise.plan import Goal
@@ -430,7 +431,9 @@ def _sandboxed(
         store_scratch=os.path.join(stage, SCRATCH),
         build_dir=bd.build,
         etc_fds=etc_fds,
-        inputs=tuple((store.real_path(p), str(p)) for p in sorted(closure)),
+        inputs=place_inputs(
+            os.path.join(stage, SCRATCH), ((store.real_path(p), str(p)) for p in sorted(closure))
+        ),
         sandbox_paths=options.sandbox_paths,
         network=network,
         sync_fds=net.child_fds if net else None,

@@ -9,10 +9,12 @@ options instead of hand-made namespaces and a chroot:
   gets an outbound interface from pasta (`network.py`) before the builder starts: unlike Nix, never
   the host's namespace, whose abstract unix sockets would reach every local process;
 - an empty, read-only root with only: the store dir (a scratch directory, writable, where the builder
-  creates its outputs) holding the input closure bind-mounted read-only at its *logical* paths from
-  wherever the files physically are; `/build` (the cwd, writable); `/etc/passwd`, `/etc/group`,
-  `/etc/hosts` as Nix writes them (copied in by bwrap from memory, never written to disk); a minimal
-  `/dev`, a fresh `/proc`, a `/tmp` tmpfs; declared `--sandbox-path`s, read-only;
+  creates its outputs) holding the input closure at its *logical* paths: directories and large files
+  bind-mounted read-only from wherever they physically are, small files and symlinks copied into the
+  scratch dir beforehand (`input_copies`, as Nix links them); `/build` (the cwd, writable);
+  `/etc/passwd`, `/etc/group`, `/etc/hosts` as Nix writes them (copied in by bwrap from memory, never
+  written to disk); a minimal `/dev`, a fresh `/proc`, a `/tmp` tmpfs; declared `--sandbox-path`s,
+  read-only;
 - the environment Nix gives a builder (`builder_env`).
 
 Everything here is pure: paths and values in, argv and texts out. `runner.py` does the spawning.
@@ -129,7 +131,8 @@ class SandboxSpec(Frozen):
     etc_fds: Mapping[str, int]
     """Files of /etc (passwd, group, hosts or nsswitch.conf; see `etc_files`) by readable fd."""
     inputs: tuple[tuple[str, str], ...]
-    """(physical path, logical path) of every path in the input closure."""
+    """(physical path, logical path) of each input path to bind-mount: those of the input closure that
+    are not already in `store_scratch` (`input_copies.place_inputs`)."""
     sandbox_paths: tuple[SandboxPath, ...]
     network: bool
     sync_fds: tuple[int, int] | None

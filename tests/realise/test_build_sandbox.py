@@ -24,6 +24,7 @@ from storekit.derivation.model import Derivation, DerivationOutput
 from storekit.errors import BuildError, StorekitError
 from storekit.hashing import Hash
 from storekit.realise import trampoline
+from storekit.realise.input_copies import MAX_COPY, place_inputs
 from storekit.realise.runner import BuildOptions, build_derivation
 from storekit.realise.sandbox import SandboxPath, SandboxSpec, builder_command, builder_env, bwrap_args
 from storekit.storepath import FileIngestionMethod
@@ -309,3 +310,64 @@ def test_output_placeholders_rewritten_in_env_args_and_files() -> None:
     benv = builder_env(d, store_dir="/s", cores=1)
     assert benv.env["prefix"] == "/s/abc-x/share" and list(benv.files.values()) == ["at /s/abc-x"]
     assert builder_command(d, None)[-1] == "echo /s/abc-x"
+
+
+# --- inputs copied rather than mounted ------------------------------------------------------------------
+
+
+def test_small_files_and_symlinks_are_placed_the_rest_mounted(tmp_path: Path) -> None:
+    real, scratch = tmp_path / "real", tmp_path / "scratch"
+    real.mkdir()
+    scratch.mkdir()
+    (real / "aaa-small").write_bytes(b"small\n")
+    (real / "bbb-tool").write_bytes(b"#!/bin/sh\n")
+    (real / "bbb-tool").chmod(0o555)
+    (real / "ccc-big").write_bytes(b"x" * (MAX_COPY + 1))
+    (real / "ddd-dir").mkdir()
+    (real / "eee-link").symlink_to("/opt/store/aaa-small")
+    (scratch / "aaa-small").write_text("left by a sandbox that could not be set up\n")
+    inputs = [
+        (str(real / n), f"/opt/store/{n}")
+        for n in ("aaa-small", "bbb-tool", "ccc-big", "ddd-dir", "eee-link")
+    ]
+
+    mounts = place_inputs(str(scratch), inputs)
+
+    assert mounts == (
+        (str(real / "ccc-big"), "/opt/store/ccc-big"),
+        (str(real / "ddd-dir"), "/opt/store/ddd-dir"),
+    )
+    small, tool = (scratch / "aaa-small").stat(), (scratch / "bbb-tool").stat()
+    assert (scratch / "aaa-small").read_bytes() == b"small\n" and oct(small.st_mode & 0o7777) == "0o444"
+    assert (scratch / "bbb-tool").read_bytes() == b"#!/bin/sh\n" and oct(tool.st_mode & 0o7777) == "0o555"
+    assert small.st_mtime == tool.st_mtime == 1
+    assert small.st_ino != (real / "aaa-small").stat().st_ino  # a copy, never a link to the store's inode
+    assert os.readlink(scratch / "eee-link") == "/opt/store/aaa-small"
+    assert sorted(p.name for p in scratch.iterdir()) == ["aaa-small", "bbb-tool", "eee-link"]
+
+
+def test_a_builder_changes_its_copy_of_an_input_never_the_store(tmp_path: Path) -> None:
+    """Small inputs are the builder's own copies (writable by it, as Nix's are by the build user's
+    root-owned links: not at all outside); large ones stay read-only mounts."""
+    write_recipe(tmp_path, "small", "echo small > $out")
+    write_recipe(tmp_path, "big", "$builder dd if=/dev/zero of=$out bs=1024 count=100 2>/dev/null")
+    write_recipe(tmp_path, "link", "$builder ln -s ${inputs.s} $out", inputs={"s": "small.toml"})
+    script = """
+      s=${inputs.s}; b=${inputs.b}; l=${inputs.l}
+      $builder stat -c '%a %Y' $s > $out
+      $builder readlink $l >> $out
+      $builder cat $l >> $out
+      $builder chmod u+w $s && echo changed > $s && $builder cat $s >> $out
+      if $builder chmod u+w $b 2>/dev/null || echo x >> $b; then echo big-writable >> $out; fi
+    """
+    recipe = write_recipe(
+        tmp_path, "user", script, inputs={"s": "small.toml", "b": "big.toml", "l": "link.toml"}
+    )
+    (out,) = build_recipe(tmp_path, recipe)
+    with open_store(tmp_path / "s") as store:
+        small = next(p for p in store.query_all_valid_paths() if p.name == "small")
+        big = next(p for p in store.query_all_valid_paths() if p.name == "big")
+        assert Path(out).read_text() == f"444 1\n{small}\nsmall\nchanged\n"
+        assert Path(store.real_path(small)).read_text() == "small\n"
+        assert oct(os.stat(store.real_path(small)).st_mode & 0o777) == "0o444"
+        assert Path(store.real_path(big)).read_bytes() == b"\0" * 102400
