@@ -256,14 +256,18 @@ def _stages(file: str, items: list[Any]) -> tuple[Stage, ...]:
         for j, s in enumerate(stage.inputs):
             if s not in earlier:
                 raise ConfigError(file, f"stages[{i}].inputs[{j}]", f"'{s}' is not an earlier stage")
-        for j, p in enumerate(stage.sandbox_paths):
-            if not p.startswith("/") or "=" not in p:
-                raise ConfigError(file, f"stages[{i}].sandbox_paths[{j}]", "must be '/TARGET=SOURCE'")
+        _check_sandbox_paths(file, f"stages[{i}].sandbox_paths", stage.sandbox_paths)
         t.done()
         stages.append(stage)
     if not stages:
         raise ConfigError(file, "stages", "declares no stages: add [[stages]] tables")
     return tuple(stages)
+
+
+def _check_sandbox_paths(file: str, key: str, paths: tuple[str, ...]) -> None:
+    for j, p in enumerate(paths):
+        if not p.startswith("/") or "=" not in p:
+            raise ConfigError(file, f"{key}[{j}]", "must be '/TARGET=SOURCE'")
 
 
 def _packages(file: str, table: dict[str, Any], mirrors: Mapping[str, tuple[str, ...]]) -> dict[str, Package]:
@@ -292,8 +296,10 @@ def _packages(file: str, table: dict[str, Any], mirrors: Mapping[str, tuple[str,
             env=t.env("env"),
             check=t.get("check", bool, "check = true"),
             allowed_host_paths=t.strings("allow_host_paths"),
+            sandbox_paths=t.strings("sandbox_paths"),
             optional=bool(t.get("optional", bool, "optional = true", False)),
         )
+        _check_sandbox_paths(file, f"{key}.sandbox_paths", packages[pid].sandbox_paths)
         t.done()
     return packages
 

@@ -76,6 +76,10 @@ class Package:
     env: tuple[tuple[str, str], ...] = ()
     check: bool | None = None
     allowed_host_paths: tuple[str, ...] = ()
+    sandbox_paths: tuple[str, ...] = ()
+    """Added to its stage's (`Stage.sandbox_paths`) for this package only: a test suite that runs
+    programs at the book's FHS paths (glibc's: `/bin/cat`, `/bin/pwd`, `#!/bin/bash`) sees them
+    there, and no other build of the stage does."""
     optional: bool = False
     """Built only when named (`build --until ID`), never by a plain `build`: a test suite that takes
     hours (gcc's). Nothing may depend on it, and a later stage does not see it."""

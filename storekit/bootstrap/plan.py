@@ -304,8 +304,8 @@ def _env(
     }
     env.update({"pkg_" + re.sub(r"[^A-Za-z0-9_]", "_", i): paths[i] for i in inputs})
     resolve = _resolver(profile, pkg, paths, seed)
-    paths_of = () if tree else stage.sandbox_paths
-    sandbox = [resolve(p, f"stages.{stage.name}.sandbox_paths") for p in paths_of]
+    sandbox = [] if tree else [resolve(p, f"stages.{stage.name}.sandbox_paths") for p in stage.sandbox_paths]
+    sandbox += [resolve(p, f"packages.{pkg.id}.sandbox_paths") for p in pkg.sandbox_paths]
     env["sandboxPaths"] = " ".join(sandbox)
     if stage.dep_flags and not tree:
         env.update(_dep_flags([paths[d] for d in pkg.deps]))

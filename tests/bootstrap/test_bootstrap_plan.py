@@ -158,6 +158,23 @@ def test_the_derivation_of_a_package() -> None:
         assert path.endswith(".drv") and print_aterm(d).startswith("Derive(")
 
 
+def test_a_package_adds_sandbox_paths_to_its_stage_s_for_itself_only() -> None:
+    text = PROFILE.replace('version = "2"', 'version = "2"\nsandbox_paths = ["/bin/cat=@a@/bin/cat"]')
+    plan = make_plan(loaded(text), STORE, MANIFEST)
+    seed, a = str(plan.seed.out), str(plan.packages["a"].planned.out)
+    assert plan.packages["b"].planned.drv.env["sandboxPaths"] == f"/bin/sh={seed}/bin/sh /bin/cat={a}/bin/cat"
+    assert plan.packages["x"].planned.drv.env["sandboxPaths"] == f"/bin/sh={seed}/bin/sh"
+    assert changed(drv_paths(loaded()), drv_paths(loaded(text))) == {"b", "c", "d"}
+    with pytest.raises(ConfigError) as e:
+        loaded(text.replace("/bin/cat=@a@/bin/cat", "bin/cat"))
+    assert e.value.key == "packages.b.sandbox_paths[0]" and "must be '/TARGET=SOURCE'" in str(e.value)
+    with pytest.raises(ConfigError) as e:
+        make_plan(loaded(text.replace("@a@/bin/cat", "@x@/bin/cat")), STORE, MANIFEST)
+    assert e.value.key == "packages.b.sandbox_paths" and "'@x@' is not among the inputs of 'b'" in str(
+        e.value
+    )
+
+
 def test_dep_flags_give_the_compilers_the_own_stage_deps_only() -> None:
     """A `dep_flags` stage links against the deps it names, never the earlier stages' libraries."""
     stage = 'name = "three"\ninputs = ["one"]'
