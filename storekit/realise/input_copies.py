@@ -22,6 +22,8 @@ import os
 import stat
 from collections.abc import Iterable
 
+from storekit.errors import StoreError
+
 #: The largest input file copied rather than bind-mounted (a bind costs about as much as copying this).
 MAX_COPY = 64 * 1024
 
@@ -54,23 +56,27 @@ def _place(scratch_fd: int, physical: str, name: str) -> bool:
     st = os.lstat(physical)
     if stat.S_ISLNK(st.st_mode):
         os.symlink(os.readlink(physical), name, dir_fd=scratch_fd)
-    elif stat.S_ISREG(st.st_mode) and st.st_size <= MAX_COPY:
-        _copy_file(physical, scratch_fd, name, 0o555 if st.st_mode & 0o100 else 0o444)
-    else:
-        return False
-    os.utime(name, ns=(_MTIME_NS, _MTIME_NS), dir_fd=scratch_fd, follow_symlinks=False)
-    return True
+        os.utime(name, ns=(_MTIME_NS, _MTIME_NS), dir_fd=scratch_fd, follow_symlinks=False)
+        return True
+    if stat.S_ISREG(st.st_mode) and st.st_size <= MAX_COPY:
+        _copy_file(physical, st.st_size, scratch_fd, name, 0o555 if st.st_mode & 0o100 else 0o444)
+        return True
+    return False
 
 
-def _copy_file(physical: str, scratch_fd: int, name: str, mode: int) -> None:
+def _copy_file(physical: str, size: int, scratch_fd: int, name: str, mode: int) -> None:
+    """A store file is never written again, so one read of its size (and one more byte, which finds the
+    end) is all of it; a file that changed since the lstat is refused rather than copied in part."""
     src = os.open(physical, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
-        chunks = []
-        while chunk := os.read(src, MAX_COPY + 1):
-            chunks.append(chunk)
+        data = os.read(src, size + 1)
     finally:
         os.close(src)
-    data = b"".join(chunks)
+    if len(data) != size:
+        raise StoreError(
+            f"store path '{physical}' changed while it was copied into a build "
+            f"({size} bytes, then {len(data)})"
+        )
     dst = os.open(
         name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=scratch_fd
     )
@@ -79,5 +85,6 @@ def _copy_file(physical: str, scratch_fd: int, name: str, mode: int) -> None:
         while view:
             view = view[os.write(dst, view) :]
         os.fchmod(dst, mode)
+        os.utime(dst, ns=(_MTIME_NS, _MTIME_NS))
     finally:
         os.close(dst)
