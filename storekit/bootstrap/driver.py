@@ -4,8 +4,8 @@ The store is the whole state. A package is built when its output is valid; re-ru
 or an interrupt plans again and builds only what is missing, so a run resumes at the failure, and a
 changed script, version or stage variable gives new derivations for exactly the packages that depend
 on it. Building goes through storekit's build engine (`storekit.realise.driver.build`) one stage at a
-time, because a stage's sandbox paths (`/bin/sh`) are its own; the seed and the sources are realised
-first, since their builders (`builtin:…`) are storekit's, not the sandbox's.
+time, each package with its stage's sandbox paths (`/bin/sh`) and its own; the seed and the sources
+are realised first, since their builders (`builtin:…`) are storekit's, not the sandbox's.
 
 This module orchestrates; the jobs it hands out live apart: `status` (what `bootstrap status` reports),
 `files` (per-package logs and timings beside the store's logs), `drvs` (writing the `.drv` files),

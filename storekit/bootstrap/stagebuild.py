@@ -1,6 +1,7 @@
 """One `build` of a profile: storekit's build engine once per stage, logs and timings kept per package.
 
-A stage is one call to `storekit.realise.driver.build`, because its sandbox paths (`/bin/sh`) are its own.
+A stage is one call to `storekit.realise.driver.build`, each of its packages with its own sandbox paths
+(the stage's `/bin/sh`, and any the package adds for itself).
 Packages downstream of an earlier failure are not handed to the engine at all (with `--keep-going`
 they are reported as blocked rather than retried), and every build's output is copied, as it comes,
 to the package's own plain-text log.
@@ -56,7 +57,10 @@ class StageRun:
         by_drv = {pp.planned.drv_path: pp for pp in todo if pp.package.id not in blocked}
         if not by_drv:
             return
-        options = _with_sandbox_paths(self.options, sandbox_paths(self.target.store, todo[0]))
+        store = self.target.store
+        options = self.options.replace(
+            sandbox_paths_of={d: sandbox_paths(store, pp) for d, pp in by_drv.items()}
+        )
         self.emit(ProgressEvent("build", 0, len(by_drv), "packages", group=stage, phase="start"))
 
         def finished(outcome: Outcome) -> None:
@@ -126,10 +130,6 @@ class StageRun:
             for f in self._logs.values():
                 f.close()
             self._logs.clear()
-
-
-def _with_sandbox_paths(options: BuildOptions, paths: tuple[SandboxPath, ...]) -> BuildOptions:
-    return options.replace(sandbox_paths=(*options.sandbox_paths, *paths))
 
 
 def sandbox_paths(store: LocalStore, pp: PackagePlan) -> tuple[SandboxPath, ...]:

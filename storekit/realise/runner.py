@@ -86,6 +86,7 @@ class BuildOptions(Frozen):
         "keep_failed",
         "sandbox",
         "sandbox_paths",
+        "sandbox_paths_of",
         "system",
         "timeout",
         "tmp_dir",
@@ -100,9 +101,14 @@ class BuildOptions(Frozen):
         "tmp_dir",
         "keep_failed",
         "system",
+        "sandbox_paths_of",
     )
     sandbox: bool
     sandbox_paths: tuple[SandboxPath, ...]
+    """Host paths every build of the run sees (Nix's `sandbox-paths`)."""
+    sandbox_paths_of: Mapping[StorePath, tuple[SandboxPath, ...]]
+    """More of them for particular derivations (by .drv path): a bootstrap stage is one run, and a
+    package of it may see a path the others of its stage must not (`Package.sandbox_paths`)."""
     timeout: float | None
     cores: int
     host_env: Mapping[str, str]
@@ -125,9 +131,11 @@ class BuildOptions(Frozen):
         tmp_dir: str | None = None,
         keep_failed: bool = False,
         system: str | None = None,
+        sandbox_paths_of: Mapping[StorePath, tuple[SandboxPath, ...]] | None = None,
     ) -> None:
         _set(self, "sandbox", sandbox)
         _set(self, "sandbox_paths", sandbox_paths)
+        _set(self, "sandbox_paths_of", {} if sandbox_paths_of is None else sandbox_paths_of)
         _set(self, "timeout", timeout)
         _set(self, "cores", cores)
         _set(self, "host_env", dict() if host_env is None else host_env)
@@ -434,7 +442,7 @@ def _sandboxed(
         inputs=place_inputs(
             os.path.join(stage, SCRATCH), ((store.real_path(p), str(p)) for p in sorted(closure))
         ),
-        sandbox_paths=options.sandbox_paths,
+        sandbox_paths=(*options.sandbox_paths, *options.sandbox_paths_of.get(goal.drv_path, ())),
         network=network,
         sync_fds=net.child_fds if net else None,
     )

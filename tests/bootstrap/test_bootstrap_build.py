@@ -251,6 +251,27 @@ def test_an_optional_package_is_built_only_when_named(world: tuple[Path, str, Lo
     assert Path(store.real_path(out), "ran").read_text() == "hi from C\n"
 
 
+def test_a_package_s_own_sandbox_paths_are_seen_by_it_alone(world: tuple[Path, str, LocalStore]) -> None:
+    """Built in one run of the stage, `peek` sees the path it declares and `blind`, beside it, does not."""
+    root, sha, store = world
+    extra = (
+        '\n[packages.peek]\nstage = "one"\nversion = "1"\ndeps = ["a"]\n'
+        'sandbox_paths = ["/bin/word=@a@/share/word"]\n'
+        '\n[packages.blind]\nstage = "one"\nversion = "1"\ndeps = ["a"]\n'
+    )
+    scripts = {
+        "peek": 'mkdir -p "$out"\ncat /bin/word > "$out/word"\n',
+        "blind": 'mkdir -p "$out"\nif [ -e /bin/word ]; then echo seen; else echo unseen; fi > "$out/word"\n',
+    }
+    b = boot(root, sha, store, scripts=scripts, extra=extra)
+    summary = b.build(mirror=str(root / "mirror"), until=["peek", "blind"], jobs=2)
+    assert summary.ok and {"peek", "blind"} <= set(summary.built)
+    word = {
+        pid: Path(store.real_path(b.plan.packages[pid].planned.out), "word").read_text() for pid in scripts
+    }
+    assert word == {"peek": "bonjour\n", "blind": "unseen\n"}
+
+
 def test_an_interrupted_build_keeps_the_time_of_each_package_it_finished(
     world: tuple[Path, str, LocalStore],
 ) -> None:
