@@ -5,7 +5,9 @@ added to each store as a source), each in its own fresh store under a temp dir: 
 `storekit build` (bubblewrap sandbox), Nix with `nix-store --realise` and `sandbox = true` (as root
 with an empty `build-users-group`). What is measured is the per-derivation overhead: setting up the
 sandbox, running a builder that does almost nothing, scanning, canonicalising and registering the
-output. Each timing is the best of 3 runs, each on fresh stores (builds cannot be repeated in place).
+output. Each timing is the best of `REPEAT` runs, each on fresh stores (builds cannot be repeated in
+place), the three taking turns in an order that rotates, so that a slow second on the shared machine
+weighs on each side in turn rather than always on the same one.
 storekit is timed twice: in-process (`storekit.realise.driver.build`, the per-derivation overhead) and
 through the CLI, which adds starting Python and importing the CLI (the Start-up benchmark's figure).
 """
@@ -22,6 +24,7 @@ from pathlib import Path
 
 from bench._harness import Row, storekit_argv, storekit_env
 
+REPEAT = 5
 TITLE = "Sandboxed builds: chain of 20 and 50 independent trivial derivations (vs Nix 2.8 sandbox)"
 
 EXPRESSION = r"""
@@ -87,32 +90,30 @@ def _storekit_in_process(root: Path, drvs: list[str], jobs: int) -> None:
         assert report.ok, report.error()
 
 
+def _run_one(kind: str, root: Path, drvs: list[str], jobs: int) -> float:
+    """One fresh-store build: `cli` (the installed `storekit build`), `lib` (in-process) or `nix`."""
+    if kind == "lib":
+        return _timed(_storekit_in_process, root, drvs, jobs)
+    if kind == "cli":
+        argv = [*storekit_argv(), "build", "-q", "--no-out-link", "-j", str(jobs), "--store", _uri(root)]
+        return _timed(subprocess.run, [*argv, *drvs], check=True, env=storekit_env(), capture_output=True)
+    realise = ["nix-store", "--store", _uri(root), "--realise", "-j", str(jobs), *drvs]
+    return _timed(subprocess.run, realise, check=True, env=_nix_env(root), capture_output=True)
+
+
 def _case(work: Path, expr: Path, attr: str, jobs: int, sizes: tuple[int, int]) -> tuple[float, float, float]:
-    """Best of 3 fresh-store builds of `attr`: storekit CLI, storekit in-process, Nix."""
-    cli, lib, nix = float("inf"), float("inf"), float("inf")
-    env = storekit_env()
-    for i in range(3):
-        roots = [work / f"{attr}-{jobs}-{i}-{kind}" for kind in ("cli", "lib", "nix")]
-        drvs = [_instantiate(r, expr, attr, *sizes) for r in roots]
-        sk = [
-            *storekit_argv(),
-            "build",
-            "-q",
-            "--no-out-link",
-            "-j",
-            str(jobs),
-            "--store",
-            _uri(roots[0]),
-        ]
-        realise = ["nix-store", "--store", _uri(roots[2]), "--realise", "-j", str(jobs), *drvs[2]]
-        nix_env = _nix_env(roots[2])
-        cli = min(cli, _timed(subprocess.run, [*sk, *drvs[0]], check=True, env=env, capture_output=True))
-        lib = min(lib, _timed(_storekit_in_process, roots[1], drvs[1], jobs))
-        nix = min(nix, _timed(subprocess.run, realise, check=True, env=nix_env, capture_output=True))
-        for d in roots:
+    """Best of `REPEAT` fresh-store builds of `attr`: storekit CLI, storekit in-process, Nix."""
+    kinds = ["cli", "lib", "nix"]
+    best = dict.fromkeys(kinds, float("inf"))
+    for i in range(REPEAT):
+        roots = {kind: work / f"{attr}-{jobs}-{i}-{kind}" for kind in kinds}
+        drvs = {kind: _instantiate(root, expr, attr, *sizes) for kind, root in roots.items()}
+        for kind in kinds[i % 3 :] + kinds[: i % 3]:
+            best[kind] = min(best[kind], _run_one(kind, roots[kind], drvs[kind], jobs))
+        for d in roots.values():
             subprocess.run(["chmod", "-R", "u+w", str(d)], check=False)
             shutil.rmtree(d, ignore_errors=True)
-    return cli, lib, nix
+    return best["cli"], best["lib"], best["nix"]
 
 
 def run(quick: bool) -> list[Row]:
