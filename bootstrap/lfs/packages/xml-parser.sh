@@ -9,3 +9,7 @@ make
 run_tests make test
 
 make install
+# perllocal.pod records the install with its date (ExtUtils::MakeMaker's "installed into" entry): no
+# two builds would write the same bytes, and the book's system has one such file per perl, not per
+# module (nixpkgs' perl builds remove it too)
+find "$out" -name perllocal.pod -delete
