@@ -11,6 +11,13 @@ set -eu -o pipefail
 umask 022
 export LC_ALL="${LC_ALL:-POSIX}"
 export HOME=/homeless-shelter
+# Fixed build dates and hash seeds, so that a package rebuilds bit for bit (`bootstrap check`): gcc
+# takes __DATE__ and __TIME__ from SOURCE_DATE_EPOCH (gdbm put its build time in libgdbm.so), Python
+# writes checked-hash .pycs with it (PEP 552; timestamp .pycs hold the source's install-time mtime,
+# which the store then sets to 1, so they were stale as well as different), and groff, texinfo and
+# vim date their output by it. 1980-01-01 is the earliest date a zip file (a wheel) can hold.
+# PYTHONHASHSEED=0 fixes the order of the sets that Python scripts print or marshal into .pycs.
+export SOURCE_DATE_EPOCH=315532800 PYTHONHASHSEED=0
 
 # The planner passes lists as space-separated words ($inputs, $srcs, $patches …): store paths and
 # file names never hold spaces, but they are read into arrays so no glob character is ever expanded.

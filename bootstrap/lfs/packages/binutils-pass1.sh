@@ -1,7 +1,9 @@
 # Binutils pass 1 (LFS 12.3 §5.2): the cross binutils for $LFS_TGT.
 # Store adaptation: --prefix=$out instead of $LFS/tools. There is no $LFS sysroot to point at
 # (each package has its own prefix; the cross-toolchain package names them), so ld is built with
-# sysroot support but no particular sysroot.
+# sysroot support but no particular sysroot. Not the book's: --enable-deterministic-archives makes
+# ar and ranlib write zero timestamps, uids and modes into archive members (as Debian's binutils
+# does), so the static libraries this and every later binutils make rebuild bit for bit.
 mkdir -v build
 cd build
 ../configure --prefix="$out" \
@@ -12,6 +14,7 @@ cd build
              --disable-werror \
              --enable-new-dtags \
              --enable-default-hash-style=gnu \
+             --enable-deterministic-archives \
              MAKEINFO=true
 make
 make install

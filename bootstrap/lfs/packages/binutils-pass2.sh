@@ -3,6 +3,7 @@
 # The programs link to this package's shared libbfd, libctf, libsframe: in the book they are found
 # in /usr/lib; here an rpath names $out/lib.
 sed "${BINUTILS_LTMAIN_LINE:-6031}s/\$add_dir//" -i ltmain.sh
+# --enable-deterministic-archives (not the book's): reproducible static libraries, see binutils-pass1.sh.
 mkdir -v build
 cd build
 ../configure \
@@ -16,6 +17,7 @@ cd build
     --enable-64-bit-bfd \
     --enable-new-dtags \
     --enable-default-hash-style=gnu \
+    --enable-deterministic-archives \
     LDFLAGS="-Wl,-rpath,$out/lib" \
     MAKEINFO=true
 make

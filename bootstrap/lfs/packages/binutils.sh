@@ -7,6 +7,7 @@
 # would link gcc pass 2's libstdc++ and keep it in the closure of gcc and of everything gcc builds;
 # the system's binutils, built after gcc with the system's compiler, has them all.
 read -ra configure_extra <<< "${BINUTILS_CONFIGURE:-}"
+# --enable-deterministic-archives (not the book's): reproducible static libraries, see binutils-pass1.sh.
 mkdir -v build
 cd build
 ../configure --prefix="$out" \
@@ -18,6 +19,7 @@ cd build
              --disable-werror \
              --enable-64-bit-bfd \
              --with-system-zlib \
+             --enable-deterministic-archives \
              "${configure_extra[@]}"
 make tooldir="$out"
 if [ -n "${BINUTILS_TESTS_ONLY:-}" ]; then
