@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
-from bench._harness import Row, storekit_argv
+from bench._harness import Row, storekit_argv, work_dir
 
 TITLE = "bootstrap: the CI profile (mini.toml), sources + build + verify (vs the 15-minute goal)"
 DEFAULT = False
@@ -25,14 +24,14 @@ GOAL_S = 15 * 60
 
 
 def run(quick: bool) -> list[Row]:
-    with tempfile.TemporaryDirectory(prefix="storekit-bench-bootstrap-") as tmp:
-        store, mirror = f"{tmp}/store", f"{tmp}/mirror"
-        started = time.monotonic()
-        _storekit("bootstrap", "sources", MINI, "--mirror", mirror, "--from-debian")
-        _storekit("bootstrap", "build", MINI, "--store", store, "--mirror", mirror, "-j", "2", "--cores", "1")
-        _storekit("bootstrap", "verify", MINI, "--store", store)
-        elapsed = time.monotonic() - started
-        doc = json.loads(_storekit("bootstrap", "status", MINI, "--store", store, "--json"))
+    tmp = str(work_dir("storekit-bench-bootstrap-"))
+    store, mirror = f"{tmp}/store", f"{tmp}/mirror"
+    started = time.monotonic()
+    _storekit("bootstrap", "sources", MINI, "--mirror", mirror, "--from-debian")
+    _storekit("bootstrap", "build", MINI, "--store", store, "--mirror", mirror, "-j", "2", "--cores", "1")
+    _storekit("bootstrap", "verify", MINI, "--store", store)
+    elapsed = time.monotonic() - started
+    doc = json.loads(_storekit("bootstrap", "status", MINI, "--store", store, "--json"))
     packages = [p for s in doc["stages"] for p in s["packages"]]
     note = ", ".join(f"{p['name']} {p['seconds']}s" for p in packages)
     return [Row("mini profile, two cores", elapsed, "goal", GOAL_S, note)]

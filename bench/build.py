@@ -18,12 +18,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench._harness import Row, storekit_argv, storekit_env
+from bench._harness import Row, storekit_argv, storekit_env, work_dir
 
 REPEAT = 5
 TITLE = "Sandboxed builds: chain of 20 and 50 independent trivial derivations (vs Nix 2.8 sandbox)"
@@ -117,19 +116,18 @@ def _case(work: Path, expr: Path, attr: str, jobs: int, sizes: tuple[int, int]) 
 def run(quick: bool) -> list[Row]:
     chain, wide = (5, 10) if quick else (20, 50)
     rows = []
-    with tempfile.TemporaryDirectory(prefix="bench-build-") as tmp:
-        work = Path(tmp)
-        expr = work / "expr"
-        (expr / "bbdir").mkdir(parents=True)
-        shutil.copy("/bin/busybox", expr / "bbdir" / "busybox")
-        (expr / "default.nix").write_text(EXPRESSION)
-        for task, attr, jobs, n in (
-            (f"chain of {chain} drvs (-j1)", "chain", 1, chain),
-            (f"{wide} independent drvs (-j1)", "wide", 1, wide),
-            (f"{wide} independent drvs (-j2)", "wide", 2, wide),
-        ):
-            cli, lib, nix = _case(work, expr, attr, jobs, (chain, wide))
-            per = f"per drv: storekit {1000 * lib / n:.0f} ms, nix {1000 * nix / n:.0f} ms"
-            rows.append(Row(f"{task} in-process", lib, "nix-store --realise", nix, per))
-            rows.append(Row(f"{task} CLI", cli, "nix-store --realise", nix, "incl. start-up (see Start-up)"))
+    work = work_dir("bench-build-")
+    expr = work / "expr"
+    (expr / "bbdir").mkdir(parents=True)
+    shutil.copy("/bin/busybox", expr / "bbdir" / "busybox")
+    (expr / "default.nix").write_text(EXPRESSION)
+    for task, attr, jobs, n in (
+        (f"chain of {chain} drvs (-j1)", "chain", 1, chain),
+        (f"{wide} independent drvs (-j1)", "wide", 1, wide),
+        (f"{wide} independent drvs (-j2)", "wide", 2, wide),
+    ):
+        cli, lib, nix = _case(work, expr, attr, jobs, (chain, wide))
+        per = f"per drv: storekit {1000 * lib / n:.0f} ms, nix {1000 * nix / n:.0f} ms"
+        rows.append(Row(f"{task} in-process", lib, "nix-store --realise", nix, per))
+        rows.append(Row(f"{task} CLI", cli, "nix-store --realise", nix, "incl. start-up (see Start-up)"))
     return rows

@@ -13,11 +13,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
-from bench._harness import Row, storekit_argv, storekit_env
+from bench._harness import Row, storekit_argv, storekit_env, work_dir
 
 REPEAT = 5
 TITLE = "Content-addressed builds: a chain, then the early cutoff (vs Nix 2.8, ca-derivations)"
@@ -86,14 +85,13 @@ def _best(work: Path, expr: Path, n: int) -> dict[str, tuple[float, float]]:
 
 def run(quick: bool) -> list[Row]:
     n = 5 if quick else 20
-    with tempfile.TemporaryDirectory(prefix="bench-ca-") as tmp:
-        work = Path(tmp)
-        expr = work / "expr"
-        (expr / "bbdir").mkdir(parents=True)
-        shutil.copy("/bin/busybox", expr / "bbdir" / "busybox")
-        (expr / "default.nix").write_text(EXPRESSION)
-        best = _best(work, expr, n)
-        (sk_first, sk_cut), (nix_first, nix_cut) = best["storekit"], best["nix"]
+    work = work_dir("bench-ca-")
+    expr = work / "expr"
+    (expr / "bbdir").mkdir(parents=True)
+    shutil.copy("/bin/busybox", expr / "bbdir" / "busybox")
+    (expr / "default.nix").write_text(EXPRESSION)
+    best = _best(work, expr, n)
+    (sk_first, sk_cut), (nix_first, nix_cut) = best["storekit"], best["nix"]
     nix = "nix-store --realise"
     return [
         Row(f"chain of {n} CA drvs, built", sk_first, nix, nix_first, "CLI, incl. start-up"),

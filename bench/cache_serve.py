@@ -21,12 +21,11 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from bench._harness import Row, storekit_argv, storekit_env
+from bench._harness import Row, storekit_argv, storekit_env, work_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from nginx_server import Nginx, nginx_serving
@@ -40,15 +39,15 @@ def run(quick: bool) -> list[Row]:
     if not nix_available() or not (shutil.which("nginx") or os.path.exists("/usr/sbin/nginx")):
         print("skipped: needs real Nix (nix-bin) and nginx")
         return []
-    with tempfile.TemporaryDirectory(prefix="storekit-bench-serve-") as tmp:
-        bench = _Bench(Path(tmp))
-        small = bench.paths("small", 100 if quick else 500, 1024)
-        big = bench.paths("big", 1, (20 if quick else 200) << 20)
-        with nginx_serving(bench.cache, bench.tmp / "nginx") as origin:
-            return [
-                *bench.rows(origin, small, f"{len(small)} x 1 KiB paths"),
-                *bench.rows(origin, big, f"one {(20 if quick else 200)} MB path"),
-            ]
+    tmp = work_dir("storekit-bench-serve-")
+    bench = _Bench(tmp)
+    small = bench.paths("small", 100 if quick else 500, 1024)
+    big = bench.paths("big", 1, (20 if quick else 200) << 20)
+    with nginx_serving(bench.cache, bench.tmp / "nginx") as origin:
+        return [
+            *bench.rows(origin, small, f"{len(small)} x 1 KiB paths"),
+            *bench.rows(origin, big, f"one {(20 if quick else 200)} MB path"),
+        ]
 
 
 class _Bench:

@@ -13,11 +13,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench._harness import Row, best_of, storekit_argv
+from bench._harness import Row, best_of, storekit_argv, work_dir
 from storekit.elf import SetRpath
 from storekit.elf.fs import edit_file, open_elf
 from storekit.elf.tree import TreeReport, rewrite_prefix
@@ -89,17 +88,16 @@ def run(quick: bool) -> list[Row]:
     if quick:
         files = files[:: max(1, len(files) // 60)]
     repeat = 3 if quick else 1
-    with tempfile.TemporaryDirectory(prefix="storekit-bench-elf-") as tmp:
-        base = Path(tmp)
-        staged = _stage(files, base / "src")
-        size = sum(os.path.getsize(f) for f in staged)
-        work = base / "work"
-        names = [str(work / os.path.basename(f)) for f in staged]
-        what = f"{len(files)} files, {size / 1e6:.0f} MB"
-        rows = _longer_rpath(base, names, what, repeat)
-        rows += _same_length_prefix(base, names, what, repeat)
-        shutil.rmtree(work, ignore_errors=True)
-        return rows
+    base = work_dir("storekit-bench-elf-")
+    staged = _stage(files, base / "src")
+    size = sum(os.path.getsize(f) for f in staged)
+    work = base / "work"
+    names = [str(work / os.path.basename(f)) for f in staged]
+    what = f"{len(files)} files, {size / 1e6:.0f} MB"
+    rows = _longer_rpath(base, names, what, repeat)
+    rows += _same_length_prefix(base, names, what, repeat)
+    shutil.rmtree(work, ignore_errors=True)
+    return rows
 
 
 def _longer_rpath(base: Path, names: list[str], what: str, repeat: int) -> list[Row]:

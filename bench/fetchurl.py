@@ -15,14 +15,13 @@ import lzma
 import os
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
-from bench._harness import Row, storekit_argv, storekit_env
+from bench._harness import Row, storekit_argv, storekit_env, work_dir
 from storekit.hashing import Hash
 from storekit.nar.fs import dump_path, hash_path
 
@@ -90,31 +89,30 @@ def _case(work: Path, expr: Path) -> tuple[float, float]:
 
 def run(quick: bool) -> list[Row]:
     size = (16 if quick else 128) << 20
-    with tempfile.TemporaryDirectory(prefix="bench-fetchurl-") as tmp:
-        work = Path(tmp)
-        srv = work / "srv"
-        srv.mkdir()
-        data = os.urandom(1 << 20) * (size >> 20)
-        (srv / "big.bin").write_bytes(data)
-        tree = work / "tree"
-        tree.mkdir()
-        for n in range(64):
-            (tree / f"f{n}").write_bytes(data[: size // 256])
-        nar = b"".join(dump_path(tree))
-        (srv / "tree.nar.xz").write_bytes(lzma.compress(nar, preset=0))
-        rows = []
-        with _serve(srv) as url:
-            flat = work / "flat.nix"
-            flat.write_text(
-                f'import <nix/fetchurl.nix> {{ url = "{url}/big.bin"; hash = "{Hash.of(data).sri}"; }}'
-            )
-            unpack = work / "unpack.nix"
-            unpack.write_text(
-                f'import <nix/fetchurl.nix> {{ url = "{url}/tree.nar.xz"; unpack = true; '
-                f'hash = "{hash_path(tree)[0].sri}"; }}'
-            )
-            ours, nix = _case(work, flat)
-            rows.append(Row(f"fetch {size >> 20} MiB file", ours, "nix-store --realise", nix))
-            ours, nix = _case(work, unpack)
-            rows.append(Row(f"fetch + unpack {len(nar) >> 20} MiB .nar.xz", ours, "nix-store --realise", nix))
-        return rows
+    work = work_dir("bench-fetchurl-")
+    srv = work / "srv"
+    srv.mkdir()
+    data = os.urandom(1 << 20) * (size >> 20)
+    (srv / "big.bin").write_bytes(data)
+    tree = work / "tree"
+    tree.mkdir()
+    for n in range(64):
+        (tree / f"f{n}").write_bytes(data[: size // 256])
+    nar = b"".join(dump_path(tree))
+    (srv / "tree.nar.xz").write_bytes(lzma.compress(nar, preset=0))
+    rows = []
+    with _serve(srv) as url:
+        flat = work / "flat.nix"
+        flat.write_text(
+            f'import <nix/fetchurl.nix> {{ url = "{url}/big.bin"; hash = "{Hash.of(data).sri}"; }}'
+        )
+        unpack = work / "unpack.nix"
+        unpack.write_text(
+            f'import <nix/fetchurl.nix> {{ url = "{url}/tree.nar.xz"; unpack = true; '
+            f'hash = "{hash_path(tree)[0].sri}"; }}'
+        )
+        ours, nix = _case(work, flat)
+        rows.append(Row(f"fetch {size >> 20} MiB file", ours, "nix-store --realise", nix))
+        ours, nix = _case(work, unpack)
+        rows.append(Row(f"fetch + unpack {len(nar) >> 20} MiB .nar.xz", ours, "nix-store --realise", nix))
+    return rows

@@ -28,13 +28,12 @@ import shutil
 import socket
 import statistics
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench._harness import Row, run_cmd, storekit_argv, storekit_env
+from bench._harness import Row, run_cmd, storekit_argv, storekit_env, work_dir
 from storekit.store.canonical import delete_path
 from storekit.store.local import LocalStore
 from storekit.store.open import open_store
@@ -74,15 +73,15 @@ def run(quick: bool) -> list[Row]:
     if not os.path.exists(nginx) or not shutil.which("nix"):
         print("skipped: needs nginx and nix (Debian's nginx-light and nix-bin)")
         return []
-    with tempfile.TemporaryDirectory(prefix="storekit-bench-http-") as tmp:
-        bench = _Bench(Path(tmp), 100 if quick else 1000)
-        what = f"{bench.count} small paths"
-        rows = []
-        with bench.nginx(nginx) as url:
-            rows.append(bench.row(f"substitute {what} from nginx", url))
-        with bench.cache_serve() as url:
-            rows.append(bench.row(f"substitute {what} from cache serve", url))
-        return rows
+    tmp = work_dir("storekit-bench-http-")
+    bench = _Bench(tmp, 100 if quick else 1000)
+    what = f"{bench.count} small paths"
+    rows = []
+    with bench.nginx(nginx) as url:
+        rows.append(bench.row(f"substitute {what} from nginx", url))
+    with bench.cache_serve() as url:
+        rows.append(bench.row(f"substitute {what} from cache serve", url))
+    return rows
 
 
 class _Bench:

@@ -11,10 +11,9 @@ import io
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
-from bench._harness import Row, best_of, run_cmd, storekit_argv
+from bench._harness import Row, best_of, run_cmd, storekit_argv, work_dir
 from storekit.nar.fs import dump_path, hash_path, restore
 
 TITLE = "NAR: hash a real tree, dump it, restore it (vs Nix 2.8)"
@@ -40,40 +39,39 @@ def _drain(tree: Path) -> None:
 
 def run(quick: bool) -> list[Row]:
     tree = QUICK_TREE if quick else FULL_TREE
-    with tempfile.TemporaryDirectory(prefix="bench-nar-") as tmp:
-        work = Path(tmp)
-        env = _nix_env(work)
-        _, nar_size = hash_path(tree)  # warm the page cache and learn the size
-        note = f"{nar_size / 1e9:.2f} GB NAR of {tree}"
-        nix_hash = ["nix", "hash", "path", str(tree)]
-        cli_hash = [*storekit_argv(), "hash", "path", str(tree)]
-        rows = [
-            Row(
-                "hash path (in-process hash_path)",
-                best_of(lambda: hash_path(tree)),
-                "nix hash path",
-                best_of(lambda: run_cmd(nix_hash, env=env)),
-                note,
-            ),
-            Row(
-                "hash path (CLI, incl. Python start)",
-                best_of(lambda: run_cmd(cli_hash, cwd=REPO)),
-                "nix hash path",
-                best_of(lambda: run_cmd(nix_hash, env=env)),
-            ),
-            Row(
-                "dump to NAR stream (dump_path)",
-                best_of(lambda: _drain(tree)),
-                "nix-store --dump",
-                best_of(lambda: run_cmd(["nix-store", "--dump", str(tree)], env=env)),
-            ),
-        ]
-        nar_file = work / "tree.nar"
-        with open(nar_file, "wb") as f:
-            for chunk in dump_path(tree):
-                f.write(chunk)
-        rows.append(_restore_row(nar_file, work / "out", env))
-        return rows
+    work = work_dir("bench-nar-")
+    env = _nix_env(work)
+    _, nar_size = hash_path(tree)  # warm the page cache and learn the size
+    note = f"{nar_size / 1e9:.2f} GB NAR of {tree}"
+    nix_hash = ["nix", "hash", "path", str(tree)]
+    cli_hash = [*storekit_argv(), "hash", "path", str(tree)]
+    rows = [
+        Row(
+            "hash path (in-process hash_path)",
+            best_of(lambda: hash_path(tree)),
+            "nix hash path",
+            best_of(lambda: run_cmd(nix_hash, env=env)),
+            note,
+        ),
+        Row(
+            "hash path (CLI, incl. Python start)",
+            best_of(lambda: run_cmd(cli_hash, cwd=REPO)),
+            "nix hash path",
+            best_of(lambda: run_cmd(nix_hash, env=env)),
+        ),
+        Row(
+            "dump to NAR stream (dump_path)",
+            best_of(lambda: _drain(tree)),
+            "nix-store --dump",
+            best_of(lambda: run_cmd(["nix-store", "--dump", str(tree)], env=env)),
+        ),
+    ]
+    nar_file = work / "tree.nar"
+    with open(nar_file, "wb") as f:
+        for chunk in dump_path(tree):
+            f.write(chunk)
+    rows.append(_restore_row(nar_file, work / "out", env))
+    return rows
 
 
 def _restore_row(nar_file: Path, dest: Path, env: dict[str, str]) -> Row:

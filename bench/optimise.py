@@ -12,10 +12,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
-from bench._harness import Row, storekit_argv, storekit_env
+from bench._harness import Row, storekit_argv, storekit_env, work_dir
 from storekit.store.canonical import delete_path
 
 TITLE = "store optimise: dedup across two stores with overlapping trees (vs nix-store --optimise)"
@@ -26,13 +25,12 @@ NIX_CONFIG = "experimental-features = nix-command\nsandbox = false\nbuild-users-
 
 def run(quick: bool) -> list[Row]:
     tree = QUICK_TREE if quick or not os.path.isdir(BIG_TREE) else BIG_TREE
-    with tempfile.TemporaryDirectory(prefix="storekit-bench-optimise-") as tmp:
-        root = Path(tmp)
-        variant = root / "variant"
-        shutil.copytree(tree, variant, symlinks=True)
-        (variant / "storekit-bench-changed").write_text("one file differs\n")
-        storekit_s, storekit_freed = _timed(root / "sk", tree, variant, _storekit_optimise)
-        nix_s, nix_freed = _timed(root / "nix", tree, variant, _nix_optimise)
+    root = work_dir("storekit-bench-optimise-")
+    variant = root / "variant"
+    shutil.copytree(tree, variant, symlinks=True)
+    (variant / "storekit-bench-changed").write_text("one file differs\n")
+    storekit_s, storekit_freed = _timed(root / "sk", tree, variant, _storekit_optimise)
+    nix_s, nix_freed = _timed(root / "nix", tree, variant, _nix_optimise)
     note = f"{tree}: storekit freed {_mb(storekit_freed)}, Nix (per store) {_mb(nix_freed)}"
     return [Row("optimise two overlapping stores", storekit_s, "nix-store --optimise", nix_s, note)]
 

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
-from bench._harness import Row
+from bench._harness import Row, work_dir
 from storekit.store.local import LocalStore
 from storekit.store.specs import local_spec_for
 from storekit.storepath import StorePath
@@ -34,28 +33,27 @@ NIX_CONFIG = "experimental-features = nix-command\nsandbox = false\nbuild-users-
 
 def run(quick: bool) -> list[Row]:
     sources = [s for s in (QUICK_SOURCES if quick else SOURCES) if os.path.isdir(s)]
-    with tempfile.TemporaryDirectory(prefix="storekit-bench-provision-", dir="/var/tmp") as tmp:
-        root = Path(tmp)
-        spec = local_spec_for(str(root / "node" / "store"))
-        node = LocalStore(spec)
-        with node:
-            top = _closure(node, sources)
-            nar_bytes = sum(node.query_path_info(p).nar_size for p in node.closure([top]))
-            known = _inodes(str(root / "node"))
-            free_before = _free(root)
-            t0 = time.perf_counter()
-            first = materialise(node, [top], str(root / "jobs" / "job0"))
-            first_s = time.perf_counter() - t0
-            one_tree = _new_bytes(str(root / "node"), set(known))
-            trees = [
-                first,
-                *(materialise(node, [top], str(root / "jobs" / f"job{i}")) for i in range(1, JOBS)),
-            ]
-            storekit_s = (time.perf_counter() - t0) / JOBS
-            os.sync()
-            fs_growth = free_before - _free(root)
-            growth = _new_bytes(str(root / "node"), known) + sum(_new_bytes(t.dir, known) for t in trees)
-        nix_s, nix_growth = _nix_copy(str(spec), str(top), root)
+    root = work_dir("storekit-bench-provision-", "/var/tmp")
+    spec = local_spec_for(str(root / "node" / "store"))
+    node = LocalStore(spec)
+    with node:
+        top = _closure(node, sources)
+        nar_bytes = sum(node.query_path_info(p).nar_size for p in node.closure([top]))
+        known = _inodes(str(root / "node"))
+        free_before = _free(root)
+        t0 = time.perf_counter()
+        first = materialise(node, [top], str(root / "jobs" / "job0"))
+        first_s = time.perf_counter() - t0
+        one_tree = _new_bytes(str(root / "node"), set(known))
+        trees = [
+            first,
+            *(materialise(node, [top], str(root / "jobs" / f"job{i}")) for i in range(1, JOBS)),
+        ]
+        storekit_s = (time.perf_counter() - t0) / JOBS
+        os.sync()
+        fs_growth = free_before - _free(root)
+        growth = _new_bytes(str(root / "node"), known) + sum(_new_bytes(t.dir, known) for t in trees)
+    nix_s, nix_growth = _nix_copy(str(spec), str(top), root)
     dirs = sum(_count_dirs(s) for s in sources)
     note = (
         f"{_mib(nar_bytes)} closure ({dirs} dirs), {JOBS} jobs: +{_mib(growth)} "

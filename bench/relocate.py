@@ -14,10 +14,9 @@ with warm caches; every run starts from an empty destination.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
-from bench._harness import Row, best_of, run_cmd
+from bench._harness import Row, best_of, run_cmd, work_dir
 from storekit.relocate import Mode, relocate
 from storekit.store.canonical import delete_path
 from storekit.store.link import LinkMode
@@ -32,45 +31,44 @@ QUICK_TREE = FULL_TREE / "perl"
 def run(quick: bool) -> list[Row]:
     tree = QUICK_TREE if quick else FULL_TREE
     repeat = 2
-    with tempfile.TemporaryDirectory(prefix="bench-relocate-") as tmp:
-        work = Path(tmp)
-        src = LocalStore(local_spec_for(str(work / "a" / "store")))
-        path = src.add_path(str(tree), "libs")
-        size = src.query_path_info(path).nar_size
-        note = f"{size / 1e9:.2f} GB NAR of {tree}"
-        dst_root = work / "b"
+    work = work_dir("bench-relocate-")
+    src = LocalStore(local_spec_for(str(work / "a" / "store")))
+    path = src.add_path(str(tree), "libs")
+    size = src.query_path_info(path).nar_size
+    note = f"{size / 1e9:.2f} GB NAR of {tree}"
+    dst_root = work / "b"
 
-        def clean() -> None:
-            if dst_root.exists():
-                delete_path(str(dst_root))
+    def clean() -> None:
+        if dst_root.exists():
+            delete_path(str(dst_root))
 
-        def move(mode: Mode, link: LinkMode) -> None:
-            with LocalStore(local_spec_for(str(dst_root / "a-much-longer-store-dir"))) as dst:
-                relocate(src, dst, [path], mode=mode, link=link)
+    def move(mode: Mode, link: LinkMode) -> None:
+        with LocalStore(local_spec_for(str(dst_root / "a-much-longer-store-dir"))) as dst:
+            relocate(src, dst, [path], mode=mode, link=link)
 
-        copy = ["cp", "-a", src.real_path(path), str(dst_root / "copy")]
+    copy = ["cp", "-a", src.real_path(path), str(dst_root / "copy")]
 
-        def cp() -> None:
-            os.makedirs(dst_root, exist_ok=True)
-            run_cmd(copy)
+    def cp() -> None:
+        os.makedirs(dst_root, exist_ok=True)
+        run_cmd(copy)
 
-        cp_s = best_of(cp, repeat, setup=clean)
-        ways = [
-            ("keep-hash", Mode.KEEP_HASH, LinkMode.AUTO),
-            ("keep-hash, files copied", Mode.KEEP_HASH, LinkMode.COPY),
-            ("content-addressed", Mode.CONTENT_ADDRESSED, LinkMode.AUTO),
-            ("keep-hash, NAR stream", Mode.KEEP_HASH, LinkMode.STREAM),
-        ]
-        rows = [
-            Row(
-                f"relocate ({label})",
-                best_of(lambda m=mode, k=link: move(m, k), repeat, setup=clean),  # type: ignore[misc]
-                "cp -a",
-                cp_s,
-                note,
-            )
-            for label, mode, link in ways
-        ]
-        clean()
-        src.close()
-        return rows
+    cp_s = best_of(cp, repeat, setup=clean)
+    ways = [
+        ("keep-hash", Mode.KEEP_HASH, LinkMode.AUTO),
+        ("keep-hash, files copied", Mode.KEEP_HASH, LinkMode.COPY),
+        ("content-addressed", Mode.CONTENT_ADDRESSED, LinkMode.AUTO),
+        ("keep-hash, NAR stream", Mode.KEEP_HASH, LinkMode.STREAM),
+    ]
+    rows = [
+        Row(
+            f"relocate ({label})",
+            best_of(lambda m=mode, k=link: move(m, k), repeat, setup=clean),  # type: ignore[misc]
+            "cp -a",
+            cp_s,
+            note,
+        )
+        for label, mode, link in ways
+    ]
+    clean()
+    src.close()
+    return rows

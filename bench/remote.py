@@ -16,11 +16,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from bench._harness import Row, storekit_argv, storekit_env
+from bench._harness import Row, storekit_argv, storekit_env, work_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from sshd_server import Sshd, missing_tools
@@ -92,15 +91,14 @@ def run(quick: bool) -> list[Row]:
         print("remote bench skipped: needs sshd/ssh (openssh-server) and Nix 2.8 (nix-bin)")
         return []
     wide = 10 if quick else 50
-    with tempfile.TemporaryDirectory(prefix="bench-remote-") as tmp:
-        work = Path(tmp)
-        sshd = Sshd(work / "sshd")
-        sshd.start()
-        try:
-            return [_measure(work, sshd, wide)]
-        finally:
-            sshd.stop()
-            _wipe(work / "shared", work / "far", work / "client-sk", work / "client-nix")
+    work = work_dir("bench-remote-")
+    sshd = Sshd(work / "sshd")
+    sshd.start()
+    try:
+        return [_measure(work, sshd, wide)]
+    finally:
+        sshd.stop()
+        _wipe(work / "shared", work / "far", work / "client-sk", work / "client-nix")
 
 
 def _measure(work: Path, sshd: Sshd, wide: int) -> Row:

@@ -17,12 +17,11 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
 from pathlib import Path
 
-from bench._harness import Row
+from bench._harness import Row, work_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from nixoracle import NIX_CONFIG, NixStore, nix_available
@@ -37,14 +36,13 @@ def run(quick: bool) -> list[Row]:
     if missing_tools() or not nix_available():
         print("skipped: needs sshd and real Nix")
         return []
-    with tempfile.TemporaryDirectory(prefix="storekit-bench-remote-") as tmp:
-        root = Path(tmp)
-        sshd = Sshd(root / "sshd")
-        sshd.start()
-        try:
-            return [_push_row(root, sshd, 60 if quick else 600)]
-        finally:
-            sshd.stop()
+    root = work_dir("storekit-bench-remote-")
+    sshd = Sshd(root / "sshd")
+    sshd.start()
+    try:
+        return [_push_row(root, sshd, 60 if quick else 600)]
+    finally:
+        sshd.stop()
 
 
 def _push_row(root: Path, sshd: Sshd, megabytes: int) -> Row:

@@ -22,7 +22,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -30,7 +29,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench._harness import Row, run_cmd, storekit_argv, storekit_env
+from bench._harness import Row, run_cmd, storekit_argv, storekit_env, work_dir
 from storekit.store.canonical import delete_path
 from storekit.store.local import LocalStore
 from storekit.store.specs import local_spec_for
@@ -46,16 +45,16 @@ def run(quick: bool) -> list[Row]:
     if missing_tools():
         print(f"skipped: radosgw is not installed ({', '.join(missing_tools())} missing)")
         return []
-    with tempfile.TemporaryDirectory(prefix="storekit-bench-s3-") as tmp:
-        gateway = RadosGW(Path(tmp) / "rgw", memory=12 << 30)
-        try:
-            gateway.start()
-            bench = _Bench(Path(tmp), gateway)
-            small = bench.store("small", [bench.small_path(i) for i in range(100 if quick else 1000)])
-            big = bench.store("big", [bench.big_path(50 if quick else 500)])
-            return [*bench.rows(small, f"{len(small[1])} x 1 KiB paths"), *bench.rows(big, "one big path")]
-        finally:
-            gateway.stop()
+    tmp = work_dir("storekit-bench-s3-")
+    gateway = RadosGW(tmp / "rgw", memory=12 << 30)
+    try:
+        gateway.start()
+        bench = _Bench(tmp, gateway)
+        small = bench.store("small", [bench.small_path(i) for i in range(100 if quick else 1000)])
+        big = bench.store("big", [bench.big_path(50 if quick else 500)])
+        return [*bench.rows(small, f"{len(small[1])} x 1 KiB paths"), *bench.rows(big, "one big path")]
+    finally:
+        gateway.stop()
 
 
 class _Bench:

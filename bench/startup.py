@@ -18,13 +18,12 @@ from __future__ import annotations
 import resource
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from bench._harness import Row, storekit_argv, storekit_env
+from bench._harness import Row, storekit_argv, storekit_env, work_dir
 from bench.build import EXPRESSION, _instantiate, _nix_env, _uri
 
 TITLE = "Start-up: a command's fixed cost (vs Nix 2.8)"
@@ -62,21 +61,21 @@ def _pair(ours: list[str], theirs: list[str], env: dict[str, str], runs: int) ->
 def run(quick: bool) -> list[Row]:
     runs = 5 if quick else 20
     storekit = list(storekit_argv())
-    with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
-        env = {
-            **storekit_env(),
-            "NIX_CONFIG": "experimental-features = nix-command",
-            "NIX_STATE_DIR": f"{tmp}/var",
-            "NIX_LOG_DIR": f"{tmp}/log",
-            "HOME": tmp,
-        }
-        small = Path(tmp) / "hello.txt"
-        small.write_text("hello\n")
-        version, v_cpu = _pair([*storekit, "--version"], ["nix", "--version"], env, runs)
-        hashed, h_cpu = _pair(
-            [*storekit, "hash", "path", str(small)], ["nix", "hash", "path", str(small)], env, runs
-        )
-        built, b_cpu = _build_pair(Path(tmp), storekit, env, runs)
+    tmp = str(work_dir("bench-startup-"))
+    env = {
+        **storekit_env(),
+        "NIX_CONFIG": "experimental-features = nix-command",
+        "NIX_STATE_DIR": f"{tmp}/var",
+        "NIX_LOG_DIR": f"{tmp}/log",
+        "HOME": tmp,
+    }
+    small = Path(tmp) / "hello.txt"
+    small.write_text("hello\n")
+    version, v_cpu = _pair([*storekit, "--version"], ["nix", "--version"], env, runs)
+    hashed, h_cpu = _pair(
+        [*storekit, "hash", "path", str(small)], ["nix", "hash", "path", str(small)], env, runs
+    )
+    built, b_cpu = _build_pair(Path(tmp), storekit, env, runs)
     return [
         replace(version, task="--version", note=f"best of {runs}, alternating; {v_cpu}"),
         replace(

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench._harness import Row, best_of, run_cmd, storekit_argv, storekit_env
+from bench._harness import Row, best_of, run_cmd, storekit_argv, storekit_env, work_dir
 from storekit.store.canonical import delete_path
 
 TITLE = "stores: file:// cache push/substitute and local->local copy vs nix copy"
@@ -26,8 +25,8 @@ NIX_CONFIG = "experimental-features = nix-command\nsandbox = false\nbuild-users-
 
 def run(quick: bool) -> list[Row]:
     tree = next((t for t in QUICK_TREES if os.path.isdir(t)), QUICK_TREES[-1]) if quick else BIG_TREE
-    with tempfile.TemporaryDirectory(prefix="storekit-bench-store-") as tmp:
-        return _Bench(Path(tmp), tree, repeat=3).rows()
+    tmp = work_dir("storekit-bench-store-")
+    return _Bench(tmp, tree, repeat=3).rows()
 
 
 class _Bench:
