@@ -59,6 +59,14 @@ if [ -n "$missing" ]; then
     $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
+# pasta gives a fixed-output build its network by opening /dev/net/tun as the user who builds.
+# Debian's udev rules make it 0666; a machine without udev (a container) may leave it 0600, so that
+# only root's builds could fetch.
+if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
+    echo "setup.sh: making /dev/net/tun usable by every user (0666, as Debian's udev rules make it)"
+    $SUDO chmod 0666 /dev/net/tun
+fi
+
 # The project's own environment: Debian's python3, never the machine's site-packages.
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys; sys.exit(sys.prefix == sys.base_prefix)'; then
     rm -rf .venv

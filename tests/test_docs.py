@@ -5,8 +5,9 @@ after it are its expected output (stdout and stderr together). A line that is ex
 any number of lines; `...` inside a line matches any text. Trailing spaces and trailing blank lines
 are ignored. A command must succeed unless its expected output shows an `error:` line. Each block runs
 in one bash, so `cd` and `export` carry over, in a fresh temp dir with HOME inside it, `storekit`
-from this checkout on PATH and `$STOREKIT_STORE` in the temp dir. Blocks tagged `sh`, `text` or
-anything else are shown, never run.
+from this checkout on PATH and `$STOREKIT_STORE` in the temp dir. A block tagged `console as-root`
+plays several users (setpriv, chown) and runs only as root: another user's run skips it. Blocks
+tagged `sh`, `text` or anything else are shown, never run.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 MARKER = "@@storekit-doc@@"
-FENCE = re.compile(r"^(`{3,}|~{3,})\s*([^\s`]*)")
+FENCE = re.compile(r"^(`{3,}|~{3,})\s*([^\s`]*)[ \t]*(.*)$")
+AS_ROOT = "as-root"
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class Snippet:
     file: Path
     line: int
     commands: tuple[Command, ...]
+    as_root: bool = False
 
     @property
     def id(self) -> str:
@@ -55,10 +58,11 @@ def parse_snippets(text: str, file: Path) -> list[Snippet]:
         if not opening:
             i += 1
             continue
-        fence, info = opening.groups()
+        fence, info, attrs = opening.groups()
         end = next((j for j in range(i + 1, len(lines)) if lines[j].strip().startswith(fence)), len(lines))
         if info == "console":
-            snippets.append(Snippet(file, i + 1, _commands(lines[i + 1 : end], i + 2)))
+            as_root = AS_ROOT in attrs.split()
+            snippets.append(Snippet(file, i + 1, _commands(lines[i + 1 : end], i + 2), as_root))
         i = end + 1
     return snippets
 
@@ -170,6 +174,8 @@ def _param(snippet: Snippet) -> object:
     marks = (
         [pytest.mark.xfail(reason="page not converted to executed docs yet", strict=False)] if pending else []
     )
+    if snippet.as_root:
+        marks.append(pytest.mark.skipif(os.geteuid() != 0, reason="a `console as-root` block: root only"))
     return pytest.param(snippet, id=snippet.id, marks=marks)
 
 
@@ -214,6 +220,13 @@ def test_parse_commands_continuations_and_fences() -> None:
         (8, "cat f", ("a",)),
         (10, "true", ()),
     ]
+
+
+def test_a_block_tagged_as_root_is_known() -> None:
+    text = "```console as-root\n$ id -u\n0\n```\n```console\n$ true\n```\n"
+    first, second = parse_snippets(text, REPO / "docs" / "x.md")
+    assert first.as_root and [c.text for c in first.commands] == ["id -u"]
+    assert not second.as_root
 
 
 @pytest.mark.parametrize(

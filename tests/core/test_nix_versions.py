@@ -83,7 +83,7 @@ def test_leading_dot_names_follow_the_version(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, "NIX_STORE_DIR": "/opt/store"},
+        env={**os.environ, "NIX_STORE_DIR": "/opt/store", "NIX_STATE_DIR": str(tmp_path / "nix")},  # any user
     )
     assert storekit(*args).stdout == nix.stdout  # computing only: Nix 2.8's arithmetic and names
     assert "only Nix >= 2.21" in one_error(storekit(*args, env={"STOREKIT_NIX_VERSION": "2.20"}))
