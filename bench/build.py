@@ -8,7 +8,7 @@ sandbox, running a builder that does almost nothing, scanning, canonicalising an
 output. Each timing is the best of `REPEAT` runs, each on fresh stores (builds cannot be repeated in
 place), the three taking turns in an order that rotates, so that a slow second on the shared machine
 weighs on each side in turn rather than always on the same one. The stores are deleted only at the
-end (see `bench.http`: on ext4 without a journal, files deleted just before a run slow its creates).
+end (`_harness.work_dir` says why).
 storekit is timed twice: in-process (`storekit.realise.driver.build`, the per-derivation overhead) and
 through the CLI, which adds starting Python and importing the CLI (the Start-up benchmark's figure).
 """

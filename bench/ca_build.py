@@ -69,7 +69,7 @@ def _case(work: Path, expr: Path, n: int, tool: str, i: int) -> tuple[float, flo
     root = work / f"{tool}-{i}"
     first = _build(root, _instantiate(root, expr, n, "one"), tool)
     cutoff = _build(root, _instantiate(root, expr, n, "two"), tool)
-    return first, cutoff  # the store stays to the end (deleting it would slow the next run: bench.http)
+    return first, cutoff  # the store stays to the end (`_harness.work_dir` says why)
 
 
 def _best(work: Path, expr: Path, n: int) -> dict[str, tuple[float, float]]:

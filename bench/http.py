@@ -11,13 +11,9 @@ of `REPEAT` runs, alternating the tools: the machine is shared, so single runs v
 Nix is slow (NixOS/nix#5118): a request per narinfo and per NAR, and the narinfos of a layer fetched
 before the next layer is known.
 
-Each run goes into a store of its own, and the runs' stores are deleted only at the end. Deleting
-them between runs (as this benchmark once did) measured its own clean-up: ext4 without a journal
-(this machine's root file system) skips, when it allocates an inode, every inode deleted in the last
-30 seconds (`recently_deleted`, reading each one's inode table block), so the 2,000 files a run's
-deletion freed made every file the next run created cost more, ever more as runs followed (system
-time of one `storekit copy` went from 0.15 s to 1.7 s over eight runs, `perf` showing
-`ext4_create` -> `recently_deleted`).
+Each run goes into a store of its own, and all are deleted at the end, not between runs
+(`_harness.work_dir` says why: with the old harness, one `storekit copy` went from 0.15 s to 1.7 s of
+system time over eight runs).
 """
 
 from __future__ import annotations
@@ -145,7 +141,7 @@ class _Bench:
 
     def row(self, task: str, url: str) -> Row:
         self.rows += 1
-        runs = self.tmp / "runs" / str(self.rows)  # kept to the end: see the module's docstring
+        runs = self.tmp / "runs" / str(self.rows)  # kept to the end (see the module's docstring)
         ours, theirs = [], []
         for n in range(REPEAT):
             ours.append(self._timed(self._argv("storekit", url, runs / f"storekit-{n}")))
