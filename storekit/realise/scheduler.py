@@ -1,5 +1,10 @@
 """Running a `BuildPlan`: up to `jobs` builds at once, each as soon as the goals it depends on are done.
 
+Of the goals ready at once, the one with the longest chain of goals waiting behind it starts first
+(critical path first), so that a leaf (a test suite nothing depends on) does not take a job slot
+while goals that others wait for queue behind it. Ties keep the plan's order. A leaf still takes a
+slot that nothing else could use: how long it will hold it is not known here.
+
 A goal that fails takes every goal depending on it down with it ("dependency failed"). Without
 `keep_going` the first failure also stops the rest, as Nix does: nothing new starts and running builds
 are cancelled (their builders killed). With `keep_going`, everything that does not depend on a
@@ -12,6 +17,7 @@ which makes it testable with fakes and lets the driver bind them to a store.
 
 from __future__ import annotations
 
+import heapq
 import queue
 import threading
 from collections.abc import Callable, Mapping
@@ -147,20 +153,23 @@ class _Run:
         self.waiting = {p: set(plan.goals[p].deps) for p in plan.order}
         self.dependents = plan.dependents()
         self.running: set[StorePath] = set()
+        self.rank = _critical_path_first(plan.order, self.dependents)
 
     def run(self) -> Report:
-        ready = [p for p in self.plan.order if not self.waiting[p]]
+        ready = [self.rank[p] for p in self.plan.order if not self.waiting[p]]
+        heapq.heapify(ready)
         pool = _Pool(self.jobs, self._do)
         try:
             while ready or self.running:
                 while ready and len(self.running) < self.jobs and not self.stopping:
-                    path = ready.pop(0)
+                    path = heapq.heappop(ready)[2]
                     pool.submit(path)
                     self.running.add(path)
                     self._report(f"started {path.name}", path)
                 if not self.running:
                     break
-                ready.extend(self._finish(*pool.next_done()))
+                for path in self._finish(*pool.next_done()):
+                    heapq.heappush(ready, self.rank[path])
         except BaseException:
             # Ctrl-C or SIGTERM: closing the pool waits for its threads, so stop their builds first
             # (each kills its sandbox), or an interrupted run would wait for a gcc build.
@@ -230,6 +239,18 @@ class _Run:
         running = tuple(sorted(p.name.removesuffix(".drv") for p in self.running))
         total = len(self.plan.order)
         self.progress(ProgressEvent("build", done, total, "builds", str(path), "", message, running, failed))
+
+
+def _critical_path_first(
+    order: tuple[StorePath, ...], dependents: Mapping[StorePath, set[StorePath]]
+) -> dict[StorePath, tuple[int, int, StorePath]]:
+    """Each goal's place in the ready queue: the longest chain of goals waiting on it first (negated,
+    for a min-heap), then its place in `order`. One pass over `order` backwards (users come after
+    what they use), so a plan of any size costs its edges once."""
+    height: dict[StorePath, int] = {}
+    for path in reversed(order):
+        height[path] = max((height[user] + 1 for user in dependents[path]), default=0)
+    return {path: (-height[path], i, path) for i, path in enumerate(order)}
 
 
 class _Pool:

@@ -71,6 +71,25 @@ def test_everything_in_dependency_order_and_in_parallel() -> None:
     assert all(len(e.running) <= 2 for e in events)
 
 
+def test_the_longest_chain_starts_first() -> None:
+    """Leaves nothing depends on (a test suite) wait while a chain others wait for can go on."""
+    g = Graph()
+    g.add("p")
+    g.add("q", {"p": ("out",)})
+    g.add("r", {"q": ("out",)})
+    leaves = [f"x{i}" for i in range(8)]
+    for leaf in leaves:
+        g.add(leaf)
+    plan = g.plan("r", *leaves)
+    ready_in_plan_order = [p.name.removesuffix(".drv") for p in plan.order if not plan.goals[p].deps]
+    assert ready_in_plan_order[0] != "p"  # first come, first served would start a leaf first
+    work = Recorder()
+    report = run_plan(plan, build=work, jobs=1)
+    assert report.ok
+    assert work.started[:2] == ["p", "q"]  # each step of the chain before any leaf
+    assert sorted(work.started[2:]) == sorted(["r", *leaves])
+
+
 def test_failure_stops_everything_without_keep_going() -> None:
     g = graph()
     work = Recorder(fail={"b"}, delay=0.05)
