@@ -76,8 +76,8 @@ def work_dir(prefix: str, parent: str | None = None) -> Path:
     Deleting many files slows the file creations of the next 30 seconds on ext4 without a journal
     (this machine's root file system): allocating an inode, it skips each one deleted in that window,
     reading its inode table block (perf: `ext4_create` -> `recently_deleted`). A benchmark that
-    deleted its stores as it went measured its own clean-up, on whichever side ran next; so each
-    run writes into a new directory, and everything goes at exit.
+    deleted its stores as it went measured its own clean-up, on whichever side ran next; so a
+    benchmark gives each run a new directory under this one, and everything goes at exit.
     """
     root = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
     atexit.register(_delete_tree, root)
